@@ -1,0 +1,442 @@
+//! Actions an alarm asks for: what they are, their parameters and limits.
+//!
+//! Rules only *plan* actions: a triggered alarm carries a list of [`PlannedAction`]s (templates
+//! already filled from the event), the alarm is stored, and only then may workers perform them.
+//! This module is that shared vocabulary; it is what packs are validated against.
+
+mod template;
+
+pub use template::{FiringContext, Template, placeholder_names};
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The action names a pack may use.
+pub const ACTION_NAMES: [&str; 6] = [
+    "screenshot",
+    "video",
+    "popup",
+    "email",
+    "webhook",
+    "terminate",
+];
+
+/// Most screenshots one alarm may ask for in one span.
+pub const MAX_SCREENSHOTS: u32 = 100;
+/// Shortest interval between screenshots of a series.
+pub const MIN_SCREENSHOT_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest pre- or post-roll of a video.
+pub const MAX_VIDEO_SIDE: Duration = Duration::from_secs(300);
+/// Longest delay before terminating an application.
+pub const MAX_TERMINATE_DELAY: Duration = Duration::from_secs(3600);
+
+/// One action, generic over its text: [`Template`] in a loaded alarm, `String` once planned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action<T> {
+    /// Capture the screen `count` times, `interval` apart (stops early when the user switches
+    /// window or goes idle).
+    Screenshot {
+        /// How many screenshots (1–100).
+        count: u32,
+        /// Time between them (≥ 10 s).
+        #[serde(with = "humantime_serde_str")]
+        interval: Duration,
+    },
+    /// Save a screen video from `before` the trigger to `after` it.
+    Video {
+        /// Pre-roll (default 15 s).
+        #[serde(with = "humantime_serde_str")]
+        before: Duration,
+        /// Post-roll (default 15 s).
+        #[serde(with = "humantime_serde_str")]
+        after: Duration,
+    },
+    /// Show a desktop notification to the user.
+    Popup {
+        /// Notification title.
+        title: T,
+        /// Notification body.
+        message: T,
+    },
+    /// Send an e-mail.
+    Email {
+        /// Recipients.
+        to: Vec<String>,
+        /// Subject line.
+        subject: T,
+        /// Body text.
+        body: T,
+    },
+    /// POST the alarm as signed JSON to a URL.
+    Webhook {
+        /// Destination (http or https).
+        url: String,
+    },
+    /// End the application, after `after` if it still has focus, warning first if asked.
+    Terminate {
+        /// Grace period (0 = now).
+        #[serde(with = "humantime_serde_str")]
+        after: Duration,
+        /// Warning shown to the user before terminating.
+        warn: Option<T>,
+    },
+}
+
+/// An action as it will be performed: placeholders filled from the event.
+pub type PlannedAction = Action<String>;
+
+/// An action as a pack declares it.
+pub type ActionSpec = Action<Template>;
+
+mod humantime_serde_str {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+}
+
+impl<T> Action<T> {
+    /// The action's name as written in packs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Screenshot { .. } => "screenshot",
+            Action::Video { .. } => "video",
+            Action::Popup { .. } => "popup",
+            Action::Email { .. } => "email",
+            Action::Webhook { .. } => "webhook",
+            Action::Terminate { .. } => "terminate",
+        }
+    }
+}
+
+impl ActionSpec {
+    /// Fills the templates for one firing.
+    pub fn plan(&self, ctx: &FiringContext<'_>) -> PlannedAction {
+        match self {
+            Action::Screenshot { count, interval } => Action::Screenshot {
+                count: *count,
+                interval: *interval,
+            },
+            Action::Video { before, after } => Action::Video {
+                before: *before,
+                after: *after,
+            },
+            Action::Popup { title, message } => Action::Popup {
+                title: title.render(ctx),
+                message: message.render(ctx),
+            },
+            Action::Email { to, subject, body } => Action::Email {
+                to: to.clone(),
+                subject: subject.render(ctx),
+                body: body.render(ctx),
+            },
+            Action::Webhook { url } => Action::Webhook { url: url.clone() },
+            Action::Terminate { after, warn } => Action::Terminate {
+                after: *after,
+                warn: warn.as_ref().map(|w| w.render(ctx)),
+            },
+        }
+    }
+
+    /// Reads one action from its pack form, a table with one key naming the action:
+    /// `{ screenshot = { count = 3, interval = "10s" } }`. The error says what was expected.
+    pub fn from_toml(value: &toml::Value) -> Result<ActionSpec, String> {
+        let table = value.as_table().ok_or_else(|| {
+            format!(
+                "an action is a table with one key, e.g. {{ popup = {{ message = \"…\" }} }}; \
+                 found {}",
+                value.type_str()
+            )
+        })?;
+        let mut entries = table.iter();
+        let (Some((name, params)), None) = (entries.next(), entries.next()) else {
+            return Err(format!(
+                "an action is a table with exactly one key (one of {}), found {} keys",
+                ACTION_NAMES.join(", "),
+                table.len()
+            ));
+        };
+        let params = params.clone();
+        let decode_err = |e: toml::de::Error| format!("{name}: {}", e.message().trim());
+        match name.as_str() {
+            "screenshot" => {
+                let p: ScreenshotParams = params.try_into().map_err(decode_err)?;
+                let count = p.count.unwrap_or(1);
+                if !(1..=MAX_SCREENSHOTS).contains(&count) {
+                    return Err(format!(
+                        "screenshot: count must be 1 to {MAX_SCREENSHOTS}, found {count}"
+                    ));
+                }
+                let interval = parse_duration("screenshot", "interval", p.interval.as_ref())?
+                    .unwrap_or(MIN_SCREENSHOT_INTERVAL);
+                if interval < MIN_SCREENSHOT_INTERVAL {
+                    return Err(format!(
+                        "screenshot: interval must be at least 10s, found {}",
+                        humantime::format_duration(interval)
+                    ));
+                }
+                Ok(Action::Screenshot { count, interval })
+            }
+            "video" => {
+                let p: VideoParams = params.try_into().map_err(decode_err)?;
+                let side = |key, v: Option<&DurationValue>| -> Result<Duration, String> {
+                    let d = parse_duration("video", key, v)?.unwrap_or(Duration::from_secs(15));
+                    if d > MAX_VIDEO_SIDE {
+                        return Err(format!("video: {key} must be at most 5m"));
+                    }
+                    Ok(d)
+                };
+                Ok(Action::Video {
+                    before: side("before", p.before.as_ref())?,
+                    after: side("after", p.after.as_ref())?,
+                })
+            }
+            "popup" => {
+                let p: PopupParams = params.try_into().map_err(decode_err)?;
+                Ok(Action::Popup {
+                    title: template("popup", "title", p.title.as_deref().unwrap_or("{{alarm}}"))?,
+                    message: template("popup", "message", &p.message)?,
+                })
+            }
+            "email" => {
+                let p: EmailParams = params.try_into().map_err(decode_err)?;
+                if p.to.is_empty() {
+                    return Err("email: `to` needs at least one address".into());
+                }
+                if let Some(bad) = p.to.iter().find(|a| !looks_like_address(a)) {
+                    return Err(format!("email: {bad:?} is not an e-mail address"));
+                }
+                Ok(Action::Email {
+                    to: p.to,
+                    subject: template(
+                        "email",
+                        "subject",
+                        p.subject
+                            .as_deref()
+                            .unwrap_or("vigilo: {{alarm}} ({{user}})"),
+                    )?,
+                    body: template(
+                        "email",
+                        "body",
+                        p.body
+                            .as_deref()
+                            .unwrap_or("{{alarm}} fired for {{user}} on {{computer}} at {{ts}}."),
+                    )?,
+                })
+            }
+            "webhook" => {
+                let p: WebhookParams = params.try_into().map_err(decode_err)?;
+                let rest = p
+                    .url
+                    .strip_prefix("https://")
+                    .or_else(|| p.url.strip_prefix("http://"));
+                match rest {
+                    Some(host) if !host.is_empty() && !host.starts_with('/') => {
+                        Ok(Action::Webhook { url: p.url })
+                    }
+                    _ => Err(format!(
+                        "webhook: url must start with https:// or http:// and name a host, \
+                         found {:?}",
+                        p.url
+                    )),
+                }
+            }
+            "terminate" => {
+                let p: TerminateParams = params.try_into().map_err(decode_err)?;
+                let after =
+                    parse_duration("terminate", "after", p.after.as_ref())?.unwrap_or_default();
+                if after > MAX_TERMINATE_DELAY {
+                    return Err("terminate: after must be at most 1h".into());
+                }
+                let warn = p
+                    .warn
+                    .map(|w| template("terminate", "warn", &w))
+                    .transpose()?;
+                Ok(Action::Terminate { after, warn })
+            }
+            other => Err(format!(
+                "unknown action `{other}`; expected one of {}",
+                ACTION_NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+fn template(action: &str, key: &str, text: &str) -> Result<Template, String> {
+    Template::parse(text).map_err(|e| format!("{action}: {key}: {e}"))
+}
+
+fn looks_like_address(a: &str) -> bool {
+    match a.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty() && domain.contains('.') && !a.chars().any(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// A duration as packs write it: `"10s"`, `"1m30s"`, or a number of seconds.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationValue {
+    Text(String),
+    Seconds(u64),
+}
+
+/// Parses a duration, `humantime` syntax (`10s`, `5m`, `1h30m`) or whole seconds.
+pub fn parse_duration_text(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration like \"10s\", \"5m\" or \"1h30m\" ({e})"))
+}
+
+fn parse_duration(
+    action: &str,
+    key: &str,
+    v: Option<&DurationValue>,
+) -> Result<Option<Duration>, String> {
+    match v {
+        None => Ok(None),
+        Some(DurationValue::Seconds(s)) => Ok(Some(Duration::from_secs(*s))),
+        Some(DurationValue::Text(t)) => parse_duration_text(t)
+            .map(Some)
+            .map_err(|e| format!("{action}: {key}: {e}")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScreenshotParams {
+    count: Option<u32>,
+    interval: Option<DurationValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VideoParams {
+    before: Option<DurationValue>,
+    after: Option<DurationValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PopupParams {
+    title: Option<String>,
+    message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailParams {
+    to: Vec<String>,
+    subject: Option<String>,
+    body: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhookParams {
+    url: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerminateParams {
+    after: Option<DurationValue>,
+    warn: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> Result<ActionSpec, String> {
+        let v: toml::Value = toml::from_str(&format!("a = {text}")).expect("toml");
+        ActionSpec::from_toml(&v["a"])
+    }
+
+    #[test]
+    fn reads_every_action_with_defaults() {
+        assert_eq!(
+            spec("{ screenshot = {} }").expect("ok"),
+            Action::Screenshot {
+                count: 1,
+                interval: Duration::from_secs(10)
+            }
+        );
+        assert_eq!(
+            spec(r#"{ screenshot = { count = 3, interval = "1m" } }"#).expect("ok"),
+            Action::Screenshot {
+                count: 3,
+                interval: Duration::from_secs(60)
+            }
+        );
+        assert!(matches!(
+            spec("{ video = { before = 5 } }").expect("ok"),
+            Action::Video { before, after } if before.as_secs() == 5 && after.as_secs() == 15
+        ));
+        assert!(matches!(
+            spec(r#"{ popup = { message = "hi {{user}}" } }"#),
+            Ok(Action::Popup { .. })
+        ));
+        assert!(matches!(
+            spec(r#"{ email = { to = ["sec@example.com"] } }"#),
+            Ok(Action::Email { .. })
+        ));
+        assert!(matches!(
+            spec(r#"{ webhook = { url = "https://siem.example/hook" } }"#),
+            Ok(Action::Webhook { .. })
+        ));
+        assert!(matches!(
+            spec(r#"{ terminate = { after = "30s", warn = "closing {{executable}}" } }"#),
+            Ok(Action::Terminate { warn: Some(_), .. })
+        ));
+    }
+
+    #[test]
+    fn rejects_out_of_range_and_unknown_parameters() {
+        let cases = [
+            ("{ screenshot = { count = 101 } }", "1 to 100"),
+            (r#"{ screenshot = { interval = "5s" } }"#, "at least 10s"),
+            (
+                r#"{ screenshot = { interval = "soon" } }"#,
+                "not a duration",
+            ),
+            ("{ screenshot = { cnt = 1 } }", "unknown field `cnt`"),
+            ("{ video = { before = 600 } }", "at most 5m"),
+            ("{ popup = {} }", "missing field `message`"),
+            (
+                r#"{ popup = { message = "{{nope}}" } }"#,
+                "unknown placeholder",
+            ),
+            (r#"{ email = { to = [] } }"#, "at least one"),
+            (r#"{ email = { to = ["bob"] } }"#, "not an e-mail address"),
+            (r#"{ webhook = { url = "ftp://x" } }"#, "https://"),
+            (r#"{ terminate = { after = "2h" } }"#, "at most 1h"),
+            (r#"{ explode = {} }"#, "unknown action `explode`"),
+            (
+                r#"{ popup = { message = "a" }, video = {} }"#,
+                "exactly one key",
+            ),
+            (r#""screenshot""#, "table with one key"),
+        ];
+        for (text, expected) in cases {
+            let err = spec(text).expect_err(text);
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn planned_actions_serialise_with_readable_durations() {
+        let a: PlannedAction = Action::Screenshot {
+            count: 3,
+            interval: Duration::from_secs(90),
+        };
+        assert_eq!(
+            serde_json::to_string(&a).expect("json"),
+            r#"{"screenshot":{"count":3,"interval":"1m 30s"}}"#
+        );
+    }
+}

@@ -1,0 +1,230 @@
+//! Events: what every source produces and every later stage reads.
+//!
+//! An [`Event`] has a timestamp, a [`EventKind`] and any subset of the [`Field`]s its kind
+//! carries; every field may be absent. Text values live in one buffer per event and numbers in
+//! fixed slots, so building, cloning and reading an event costs one allocation, not one per field.
+
+mod field;
+mod jsonl;
+
+pub use field::{EventKind, FIELD_COUNT, Field, FieldType, KindSet, USB_ACTIONS};
+pub use jsonl::{LineError, parse_line};
+
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+
+/// The value of one field of an event.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum FieldValue<'a> {
+    /// A text field's value.
+    Text(&'a str),
+    /// A numeric field's value.
+    Number(f64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Slot {
+    Absent,
+    Text { start: u32, end: u32 },
+    Number(f64),
+}
+
+/// One observation from a source: at `ts`, something of `kind` happened, described by fields.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    ts: DateTime<FixedOffset>,
+    kind: EventKind,
+    text: String,
+    slots: [Slot; FIELD_COUNT],
+}
+
+impl Event {
+    /// An event with no fields yet.
+    pub fn new(kind: EventKind, ts: DateTime<FixedOffset>) -> Event {
+        Event {
+            ts,
+            kind,
+            text: String::new(),
+            slots: [Slot::Absent; FIELD_COUNT],
+        }
+    }
+
+    /// When it happened (for an activity event: when the window gained focus).
+    pub fn ts(&self) -> DateTime<FixedOffset> {
+        self.ts
+    }
+
+    /// Moves the event in time.
+    pub fn set_ts(&mut self, ts: DateTime<FixedOffset>) {
+        self.ts = ts;
+    }
+
+    /// What kind of event this is.
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+
+    /// Sets a text field. Text given for a numeric field is ignored: callers validate first.
+    pub fn set_text(&mut self, field: Field, value: &str) {
+        if field.field_type() != FieldType::Text {
+            debug_assert!(false, "{field} is not a text field");
+            return;
+        }
+        let start = self.text.len();
+        self.text.push_str(value);
+        // A single event's text beyond 4 GiB is not representable; the JSONL reader caps lines
+        // far below that, so saturating here can never truncate real input.
+        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.slots[field.index()] = Slot::Text {
+            start: to_u32(start),
+            end: to_u32(self.text.len()),
+        };
+    }
+
+    /// Sets a numeric field. A number given for a text field is ignored: callers validate first.
+    pub fn set_number(&mut self, field: Field, value: f64) {
+        if field.field_type() != FieldType::Number {
+            debug_assert!(false, "{field} is not a numeric field");
+            return;
+        }
+        self.slots[field.index()] = Slot::Number(value);
+    }
+
+    /// Builder form of [`Event::set_text`].
+    pub fn with_text(mut self, field: Field, value: &str) -> Event {
+        self.set_text(field, value);
+        self
+    }
+
+    /// Builder form of [`Event::set_number`].
+    pub fn with_number(mut self, field: Field, value: f64) -> Event {
+        self.set_number(field, value);
+        self
+    }
+
+    /// Whether the event carries `field`.
+    pub fn has(&self, field: Field) -> bool {
+        self.slots[field.index()] != Slot::Absent
+    }
+
+    /// The value of a text field, if present.
+    pub fn text(&self, field: Field) -> Option<&str> {
+        match self.slots[field.index()] {
+            Slot::Text { start, end } => self.text.get(start as usize..end as usize),
+            _ => None,
+        }
+    }
+
+    /// The value of a numeric field, if present.
+    pub fn number(&self, field: Field) -> Option<f64> {
+        match self.slots[field.index()] {
+            Slot::Number(n) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// The value of any field, if present.
+    pub fn value(&self, field: Field) -> Option<FieldValue<'_>> {
+        match self.slots[field.index()] {
+            Slot::Absent => None,
+            Slot::Number(n) => Some(FieldValue::Number(n)),
+            Slot::Text { .. } => self.text(field).map(FieldValue::Text),
+        }
+    }
+
+    /// The fields present, in canonical order, with their values.
+    pub fn fields(&self) -> impl Iterator<Item = (Field, FieldValue<'_>)> {
+        Field::ALL
+            .iter()
+            .filter_map(|f| self.value(*f).map(|v| (*f, v)))
+    }
+
+    /// The person the event is about: `username`, or the `actor` of an account event.
+    pub fn user(&self) -> Option<&str> {
+        self.text(Field::Username)
+            .or_else(|| self.text(Field::Actor))
+    }
+
+    /// `ts` normalised to UTC with millisecond precision: sorts as text in time order, which is
+    /// why the store keeps timestamps in this form.
+    pub fn utc_string(ts: DateTime<FixedOffset>) -> String {
+        ts.with_timezone(&Utc)
+            .to_rfc3339_opts(SecondsFormat::Millis, true)
+    }
+
+    /// The event as one line of JSON (no trailing newline), fields in canonical order.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// Formats a number the way it was most likely written: integers without a fractional part.
+pub fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 9.0e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+impl serde::Serialize for Event {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("ts", &self.ts.to_rfc3339_opts(SecondsFormat::AutoSi, true))?;
+        map.serialize_entry("kind", self.kind.name())?;
+        for (field, value) in self.fields() {
+            match value {
+                FieldValue::Text(t) => map.serialize_entry(field.name(), t)?,
+                FieldValue::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => {
+                    map.serialize_entry(field.name(), &(n as i64))?
+                }
+                FieldValue::Number(n) => map.serialize_entry(field.name(), &n)?,
+            }
+        }
+        map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(s).expect("test timestamp")
+    }
+
+    #[test]
+    fn fields_are_absent_until_set() {
+        let e = Event::new(EventKind::Activity, ts("2026-11-02T09:00:00Z"))
+            .with_text(Field::Url, "https://youtube.com/watch")
+            .with_number(Field::Duration, 1201.0);
+        assert_eq!(e.text(Field::Url), Some("https://youtube.com/watch"));
+        assert_eq!(e.number(Field::Duration), Some(1201.0));
+        assert!(!e.has(Field::Title));
+        assert_eq!(e.text(Field::Duration), None, "a number is not text");
+    }
+
+    #[test]
+    fn overwriting_a_field_keeps_the_last_value() {
+        let mut e = Event::new(EventKind::Usb, ts("2026-11-02T09:00:00+01:00"));
+        e.set_text(Field::Action, "inserted");
+        e.set_text(Field::Action, "removed");
+        assert_eq!(e.text(Field::Action), Some("removed"));
+    }
+
+    #[test]
+    fn serialises_in_canonical_order_with_integers_kept_integral() {
+        let e = Event::new(EventKind::Activity, ts("2026-11-02T09:00:00+01:00"))
+            .with_number(Field::Duration, 30.0)
+            .with_text(Field::Username, "alice");
+        assert_eq!(
+            e.to_json(),
+            r#"{"ts":"2026-11-02T09:00:00+01:00","kind":"activity","username":"alice","duration":30}"#
+        );
+        assert_eq!(
+            Event::utc_string(e.ts()),
+            "2026-11-02T08:00:00.000Z",
+            "UTC form sorts in time order"
+        );
+    }
+}

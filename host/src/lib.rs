@@ -1,0 +1,22 @@
+//! vigilo: an endpoint agent that watches activity, USB storage and its own setup, raises
+//! alarms when a pack's conditions match, and plans the actions those alarms ask for.
+//!
+//! The crate follows the pipeline, one module per stage:
+//!
+//! ```text
+//! sources ──► sessions ──► rules ──► alarms (stored) ──► actions
+//! ```
+//!
+//! - [`sources`] turn the outside world (today: recorded JSONL) into [`event::Event`]s;
+//! - [`sessions`] turn focus events into spans whose `duration` grows with the clock;
+//! - [`rules`] decide which alarms an event triggers ([`packs`] supply them);
+//! - [`alarms`] are the triggered alarms, written to the [`store`] before anything acts;
+//! - [`actions`] are what alarms ask for.
+//!
+//! [`pipeline`] wires the stages together; the `vigilo` binary is a thin CLI over it.
+
+pub mod actions;
+pub mod event;
+pub mod packs;
+pub mod rules;
+pub mod synth;

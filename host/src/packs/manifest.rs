@@ -1,0 +1,496 @@
+//! The TOML form of a pack and its validation into [`AlarmDef`]s.
+//!
+//! The raw structs mirror the file with every value [`Spanned`], and every semantic check is done
+//! by hand afterwards rather than by serde: that way one run reports *all* the problems of a file,
+//! each at its own line and column, with the list of valid choices.
+
+use std::ops::Range;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::actions::{ActionSpec, parse_duration_text};
+use crate::event::{EventKind, Field, FieldType, KindSet};
+use crate::rules::{AlarmDef, Condition, Leaf, Op, Operand, Repeat, Subject, fold_case};
+
+use super::diagnostic::Reporter;
+
+/// Longest regular expression a pack may compile, in bytes of compiled program; bounds the
+/// memory an untrusted pack can make the agent spend.
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// `pack.toml`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawManifest {
+    pub pack: RawHeader,
+    #[serde(default)]
+    pub alarm: Vec<Spanned<RawAlarm>>,
+}
+
+/// A file named in `alarm_files`: only alarms.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlarmFile {
+    #[serde(default)]
+    pub alarm: Vec<Spanned<RawAlarm>>,
+}
+
+/// The `[pack]` table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHeader {
+    pub name: Spanned<String>,
+    pub version: Spanned<String>,
+    pub publisher: Option<String>,
+    pub description: Option<String>,
+    pub min_agent_version: Option<Spanned<String>>,
+    #[serde(default)]
+    pub alarm_files: Vec<Spanned<String>>,
+}
+
+/// One `[[alarm]]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlarm {
+    name: Spanned<String>,
+    description: Option<String>,
+    kind: Option<Spanned<String>>,
+    #[serde(rename = "match")]
+    match_: Option<Spanned<String>>,
+    conditions: Spanned<Vec<Spanned<RawCondition>>>,
+    #[serde(default)]
+    unless: Vec<Spanned<RawCondition>>,
+    risk: Option<Spanned<i64>>,
+    #[serde(default)]
+    actions: Vec<Spanned<toml::Value>>,
+    repeat: Option<Spanned<String>>,
+    cooldown: Option<Spanned<String>>,
+}
+
+/// A condition: either a comparison or a group.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCondition {
+    field: Option<Spanned<String>>,
+    op: Option<Spanned<String>>,
+    value: Option<Spanned<toml::Value>>,
+    case_sensitive: Option<bool>,
+    #[serde(rename = "match")]
+    match_: Option<Spanned<String>>,
+    conditions: Option<Vec<Spanned<RawCondition>>>,
+}
+
+impl RawAlarm {
+    /// The alarm's name and where it stands, for duplicate checks.
+    pub fn name(&self) -> &Spanned<String> {
+        &self.name
+    }
+}
+
+/// Validates one alarm; problems go to `r` and the alarm is returned only if it had none.
+pub(super) fn alarm(raw: &Spanned<RawAlarm>, r: &mut Reporter<'_>) -> Option<AlarmDef> {
+    let before = r.found.len();
+    let a = raw.get_ref();
+    let name = a.name.get_ref().trim();
+    if name.is_empty() || name.len() > 200 {
+        r.error(a.name.span(), "alarm name must be 1 to 200 characters");
+    }
+    let declared = a.kind.as_ref().and_then(|k| {
+        let kind = EventKind::from_name(k.get_ref());
+        if kind.is_none() {
+            r.error(
+                k.span(),
+                format!(
+                    "unknown kind {:?}; expected one of activity, usb, account",
+                    k.get_ref()
+                ),
+            );
+        }
+        kind
+    });
+    let all = group_mode(a.match_.as_ref(), r);
+    let conditions = a.conditions.get_ref();
+    if conditions.is_empty() {
+        r.error(
+            a.conditions.span(),
+            "an alarm needs at least one condition, e.g. { field = \"url\", op = \"contains\", value = \"youtube\" }",
+        );
+    }
+    let members: Vec<Condition> = conditions
+        .iter()
+        .filter_map(|c| condition(c, declared, r))
+        .collect();
+    let unless: Vec<Condition> = a
+        .unless
+        .iter()
+        .filter_map(|c| condition(c, declared, r))
+        .collect();
+    let when = if all {
+        Condition::All(members)
+    } else {
+        Condition::Any(members)
+    };
+    let risk = match &a.risk {
+        None => 1,
+        Some(risk) => match u8::try_from(*risk.get_ref()) {
+            Ok(v @ 1..=10) => v,
+            _ => {
+                r.error(
+                    risk.span(),
+                    format!("risk must be 1 to 10, found {}", risk.get_ref()),
+                );
+                1
+            }
+        },
+    };
+    let actions = a
+        .actions
+        .iter()
+        .filter_map(|act| match ActionSpec::from_toml(act.get_ref()) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                r.error(act.span(), e);
+                None
+            }
+        })
+        .collect();
+    let repeat = match &a.repeat {
+        None => Repeat::default(),
+        Some(s) => Repeat::from_name(s.get_ref()).unwrap_or_else(|| {
+            r.error(
+                s.span(),
+                format!(
+                    "unknown repeat {:?}; expected one of {}",
+                    s.get_ref(),
+                    Repeat::NAMES.join(", ")
+                ),
+            );
+            Repeat::default()
+        }),
+    };
+    let cooldown = a
+        .cooldown
+        .as_ref()
+        .and_then(|c| match parse_duration_text(c.get_ref()) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                r.error(c.span(), format!("cooldown: {e}"));
+                None
+            }
+        });
+    if r.found.len() > before {
+        return None;
+    }
+    let kinds = declared
+        .map_or(KindSet::ALL, EventKind::bit)
+        .and(when.kinds());
+    if kinds.is_empty() {
+        r.error(
+            a.conditions.span(),
+            "these conditions can never hold together: they need fields that no single kind of \
+             event carries (activity, usb and account events have different fields)",
+        );
+        return None;
+    }
+    Some(AlarmDef {
+        name: name.to_string(),
+        description: a.description.clone(),
+        kinds,
+        when,
+        unless,
+        risk,
+        actions,
+        repeat,
+        cooldown,
+    })
+}
+
+/// `match = "all" | "any"`, default all.
+fn group_mode(m: Option<&Spanned<String>>, r: &mut Reporter<'_>) -> bool {
+    match m.map(|s| (s.get_ref().as_str(), s.span())) {
+        None | Some(("all", _)) => true,
+        Some(("any", _)) => false,
+        Some((other, span)) => {
+            r.error(
+                span,
+                format!("unknown match {other:?}; expected \"all\" or \"any\""),
+            );
+            true
+        }
+    }
+}
+
+fn condition(
+    raw: &Spanned<RawCondition>,
+    declared: Option<EventKind>,
+    r: &mut Reporter<'_>,
+) -> Option<Condition> {
+    let c = raw.get_ref();
+    let is_leaf = c.field.is_some() || c.op.is_some() || c.value.is_some();
+    let is_group = c.match_.is_some() || c.conditions.is_some();
+    match (is_leaf, is_group) {
+        (true, true) => {
+            r.error(
+                raw.span(),
+                "a condition is either a comparison { field, op, value } or a group \
+                 { match, conditions }, not both",
+            );
+            None
+        }
+        (false, false) => {
+            r.error(
+                raw.span(),
+                "empty condition; expected { field, op, value } or { match, conditions }",
+            );
+            None
+        }
+        (false, true) => {
+            let all = group_mode(c.match_.as_ref(), r);
+            let members = c.conditions.as_deref().unwrap_or_default();
+            if members.is_empty() {
+                r.error(
+                    raw.span(),
+                    "empty group: `conditions` needs at least one condition",
+                );
+                return None;
+            }
+            let before = r.found.len();
+            let parsed: Vec<Condition> = members
+                .iter()
+                .filter_map(|m| condition(m, declared, r))
+                .collect();
+            (r.found.len() == before).then(|| {
+                if all {
+                    Condition::All(parsed)
+                } else {
+                    Condition::Any(parsed)
+                }
+            })
+        }
+        (true, false) => leaf(raw.span(), c, declared, r).map(Condition::Leaf),
+    }
+}
+
+fn leaf(
+    span: Range<usize>,
+    c: &RawCondition,
+    declared: Option<EventKind>,
+    r: &mut Reporter<'_>,
+) -> Option<Leaf> {
+    let (Some(field), Some(op), Some(value)) = (&c.field, &c.op, &c.value) else {
+        let missing: Vec<&str> = [
+            ("field", c.field.is_none()),
+            ("op", c.op.is_none()),
+            ("value", c.value.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(n, _)| *n)
+        .collect();
+        r.error(
+            span,
+            format!("comparison is missing {}", missing.join(" and ")),
+        );
+        return None;
+    };
+    let subject = match field.get_ref().as_str() {
+        "kind" => Subject::Kind,
+        name => match Field::from_name(name) {
+            Some(f) => Subject::Field(f),
+            None => {
+                r.error(
+                    field.span(),
+                    format!(
+                        "unknown field {name:?}; expected kind or one of: {}",
+                        Field::names_for(KindSet::ALL)
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    if let Some(kind) = declared
+        && !subject.kinds().contains(kind)
+    {
+        r.error(
+            field.span(),
+            format!(
+                "`{}` is not a field of {kind} events (the alarm's kind); {kind} events have: {}",
+                subject.name(),
+                Field::names_for(kind.bit())
+            ),
+        );
+        return None;
+    }
+    let ty = subject.field_type();
+    let Some(op) = Op::from_name(op.get_ref())
+        .map(|o| (o, op.span()))
+        .or_else(|| {
+            r.error(
+                op.span(),
+                format!(
+                    "unknown operator {:?}; expected one of: {}",
+                    op.get_ref(),
+                    Op::ALL.map(Op::name).join(", ")
+                ),
+            );
+            None
+        })
+    else {
+        return None;
+    };
+    let (op, op_span) = op;
+    if !op.applies_to(ty) {
+        let what = match ty {
+            FieldType::Text => "text",
+            FieldType::Number => "a number",
+        };
+        r.error(
+            op_span,
+            format!(
+                "operator `{op}` does not apply to `{}`, which is {what}; use one of: {}",
+                subject.name(),
+                Op::names_for(ty)
+            ),
+        );
+        return None;
+    }
+    let case_sensitive = c.case_sensitive.unwrap_or(false);
+    if c.case_sensitive.is_some() && ty == FieldType::Number {
+        r.error(
+            span,
+            format!(
+                "case_sensitive applies to text fields; `{}` is a number",
+                subject.name()
+            ),
+        );
+        return None;
+    }
+    let operand = operand(subject, op, value, case_sensitive, r)?;
+    Some(Leaf {
+        subject,
+        op,
+        operand,
+        case_sensitive,
+    })
+}
+
+fn operand(
+    subject: Subject,
+    op: Op,
+    value: &Spanned<toml::Value>,
+    case_sensitive: bool,
+    r: &mut Reporter<'_>,
+) -> Option<Operand> {
+    let span = value.span();
+    let fold = |s: &str| {
+        if case_sensitive {
+            s.to_string()
+        } else {
+            fold_case(s).into_owned()
+        }
+    };
+    let check_kind = |s: &str, r: &mut Reporter<'_>| {
+        let ok = subject != Subject::Kind || EventKind::from_name(s).is_some();
+        if !ok {
+            r.error(
+                span.clone(),
+                format!("unknown kind {s:?}; expected one of activity, usb, account"),
+            );
+        }
+        ok
+    };
+    let ty = subject.field_type();
+    let name = subject.name();
+    if op.takes_list() {
+        let Some(items) = value.get_ref().as_array().filter(|a| !a.is_empty()) else {
+            r.error(
+                span,
+                format!("`{op}` takes a non-empty list of values, e.g. [\"a\", \"b\"]"),
+            );
+            return None;
+        };
+        return match ty {
+            FieldType::Text => {
+                let texts: Option<Vec<&str>> = items.iter().map(toml::Value::as_str).collect();
+                let Some(texts) = texts else {
+                    r.error(
+                        span,
+                        format!("`{name}` is text: every value in the list must be a string"),
+                    );
+                    return None;
+                };
+                let mut ok = true;
+                for t in &texts {
+                    ok &= check_kind(t, r);
+                }
+                ok.then(|| Operand::Texts(texts.into_iter().map(fold).collect()))
+            }
+            FieldType::Number => {
+                let nums: Option<Vec<f64>> = items.iter().map(number).collect();
+                match nums {
+                    Some(n) => Some(Operand::Numbers(n)),
+                    None => {
+                        r.error(
+                            span,
+                            format!(
+                                "`{name}` is a number: every value in the list must be a number"
+                            ),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+    }
+    match ty {
+        FieldType::Text => {
+            let Some(text) = value.get_ref().as_str() else {
+                r.error(
+                    span,
+                    format!(
+                        "`{name}` is text: the value must be a string, found {}",
+                        value.get_ref().type_str()
+                    ),
+                );
+                return None;
+            };
+            if op == Op::Matches {
+                return match regex::RegexBuilder::new(text)
+                    .case_insensitive(!case_sensitive)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                {
+                    Ok(re) => Some(Operand::Regex(re)),
+                    Err(e) => {
+                        r.error(span, format!("invalid regular expression: {e}"));
+                        None
+                    }
+                };
+            }
+            check_kind(text, r).then(|| Operand::Text(fold(text)))
+        }
+        FieldType::Number => match number(value.get_ref()) {
+            Some(n) => Some(Operand::Number(n)),
+            None => {
+                r.error(
+                    span,
+                    format!(
+                        "`{name}` is a number: the value must be a number, found {}",
+                        value.get_ref().type_str()
+                    ),
+                );
+                None
+            }
+        },
+    }
+}
+
+fn number(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Integer(i) => Some(*i as f64),
+        toml::Value::Float(f) if f.is_finite() => Some(*f),
+        _ => None,
+    }
+}

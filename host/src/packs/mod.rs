@@ -1,0 +1,282 @@
+//! Rule packs: a folder with `pack.toml` (and the alarm files it names), loaded all-or-nothing.
+//!
+//! Loading either yields a whole [`Pack`] or a [`PackError`] listing *every* problem found, each
+//! at `file:line:column`: a pack that half-loads would leave an admin guessing which alarms run.
+
+mod diagnostic;
+mod manifest;
+
+pub use diagnostic::{Diagnostic, LineIndex};
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::rules::AlarmDef;
+
+use diagnostic::Reporter;
+use manifest::{RawAlarmFile, RawManifest};
+
+/// The name of a pack's manifest inside its folder.
+pub const MANIFEST: &str = "pack.toml";
+
+/// The standard pack's manifest, compiled into the binary so a new install works with no files.
+const STANDARD_MANIFEST: &str = include_str!("../../../plugins/standard/pack.toml");
+
+/// A loaded, validated pack.
+#[derive(Clone, Debug)]
+pub struct Pack {
+    /// Unique name (letters, digits, `.`, `_`, `-`).
+    pub name: String,
+    /// Semantic version.
+    pub version: semver::Version,
+    /// Who publishes it.
+    pub publisher: Option<String>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Where it was loaded from (a folder, or `embedded` for the standard pack).
+    pub origin: String,
+    /// Its alarms, in file order.
+    pub alarms: Vec<AlarmDef>,
+}
+
+/// Why a pack did not load: every problem found, in file order.
+#[derive(Debug)]
+pub struct PackError {
+    /// The problems.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for PackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, d) in self.diagnostics.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for PackError {}
+
+/// Where a pack's files come from: a folder on disk, or text compiled into the binary. Archives
+/// (a later step) plug in here too.
+trait PackFiles {
+    /// Reads a file by its path inside the pack.
+    fn read(&self, rel: &str) -> Result<String, String>;
+    /// How to name the file in messages.
+    fn display(&self, rel: &str) -> String;
+}
+
+struct DirFiles(PathBuf);
+
+impl PackFiles for DirFiles {
+    fn read(&self, rel: &str) -> Result<String, String> {
+        std::fs::read_to_string(self.0.join(rel)).map_err(|e| e.to_string())
+    }
+    fn display(&self, rel: &str) -> String {
+        self.0.join(rel).display().to_string()
+    }
+}
+
+/// A pack held in memory: the embedded standard pack, or one generated for tests and benches.
+struct MemoryFiles<'a> {
+    files: HashMap<&'a str, &'a str>,
+    shown_as: &'a str,
+}
+
+impl PackFiles for MemoryFiles<'_> {
+    fn read(&self, rel: &str) -> Result<String, String> {
+        self.files
+            .get(rel)
+            .map(|s| s.to_string())
+            .ok_or_else(|| "no such file in this pack".to_string())
+    }
+    fn display(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.shown_as)
+    }
+}
+
+impl Pack {
+    /// Loads a pack from a folder, or from the `pack.toml` path inside one.
+    pub fn load(path: &Path) -> Result<Pack, PackError> {
+        let dir = if path.file_name().is_some_and(|n| n == MANIFEST) && path.is_file() {
+            path.parent().unwrap_or(Path::new(".")).to_path_buf()
+        } else {
+            path.to_path_buf()
+        };
+        load_from(&DirFiles(dir.clone()), dir.display().to_string())
+    }
+
+    /// The standard pack every install starts with.
+    pub fn standard() -> Result<Pack, PackError> {
+        Pack::from_manifest_text("plugins/standard", STANDARD_MANIFEST, "embedded")
+    }
+
+    /// Loads a single-file pack from the text of its `pack.toml`; `shown_as` names its folder
+    /// in messages.
+    pub fn from_manifest_text(shown_as: &str, text: &str, origin: &str) -> Result<Pack, PackError> {
+        let files = MemoryFiles {
+            files: HashMap::from([(MANIFEST, text)]),
+            shown_as,
+        };
+        load_from(&files, origin.to_string())
+    }
+}
+
+fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
+    let file = files.display(MANIFEST);
+    let text = files.read(MANIFEST).map_err(|e| single(&file, e))?;
+    let mut r = Reporter::new(file.clone(), &text);
+    let Some(manifest) = parse_toml::<RawManifest>(&text, &mut r) else {
+        return Err(PackError {
+            diagnostics: r.found,
+        });
+    };
+    let header = &manifest.pack;
+    let mut found = Vec::new();
+
+    let name = header.name.get_ref().clone();
+    let name_ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !name_ok {
+        r.error(
+            header.name.span(),
+            "pack name must be 1 to 64 letters, digits, '.', '_' or '-'",
+        );
+    }
+    let version = semver::Version::parse(header.version.get_ref()).unwrap_or_else(|e| {
+        r.error(
+            header.version.span(),
+            format!("version must be semantic, like \"1.2.0\" ({e})"),
+        );
+        semver::Version::new(0, 0, 0)
+    });
+    if let Some(min) = &header.min_agent_version {
+        check_agent_version(min, &mut r);
+    }
+
+    // Alarms from pack.toml, then from each named file; names must be unique across all.
+    let mut alarms = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    collect_alarms(&manifest.alarm, &mut r, &mut alarms, &mut seen);
+    let mut extra_files = Vec::new();
+    for rel in &header.alarm_files {
+        match safe_relative(rel.get_ref()) {
+            Ok(p) => extra_files.push(p),
+            Err(e) => r.error(rel.span(), e),
+        }
+    }
+    found.append(&mut r.into_sorted());
+    for rel in extra_files {
+        let file = files.display(&rel);
+        let text = match files.read(&rel) {
+            Ok(t) => t,
+            Err(e) => {
+                found.push(single(&file, e).diagnostics.remove(0));
+                continue;
+            }
+        };
+        let mut r = Reporter::new(file, &text);
+        if let Some(raw) = parse_toml::<RawAlarmFile>(&text, &mut r) {
+            collect_alarms(&raw.alarm, &mut r, &mut alarms, &mut seen);
+        }
+        found.append(&mut r.into_sorted());
+    }
+    if !found.is_empty() {
+        return Err(PackError { diagnostics: found });
+    }
+    Ok(Pack {
+        name,
+        version,
+        publisher: header.publisher.clone(),
+        description: header.description.clone(),
+        origin,
+        alarms,
+    })
+}
+
+fn collect_alarms(
+    raw: &[toml::Spanned<manifest::RawAlarm>],
+    r: &mut Reporter<'_>,
+    out: &mut Vec<AlarmDef>,
+    seen: &mut HashMap<String, String>,
+) {
+    for a in raw {
+        let name = a.get_ref().name();
+        let key = name.get_ref().trim().to_string();
+        let (line, column) = r.locate(name.span().start);
+        let here = format!("{line}:{column}");
+        if let Some(first) = seen.get(&key) {
+            r.error(
+                name.span(),
+                format!("duplicate alarm name {key:?} (first defined at {first})"),
+            );
+            continue;
+        }
+        seen.insert(key, here);
+        if let Some(def) = manifest::alarm(a, r) {
+            out.push(def);
+        }
+    }
+}
+
+fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, r: &mut Reporter<'_>) -> Option<T> {
+    match toml::from_str::<T>(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            r.error(e.span().unwrap_or(0..0), e.message().trim().to_string());
+            None
+        }
+    }
+}
+
+fn check_agent_version(min: &toml::Spanned<String>, r: &mut Reporter<'_>) {
+    let ours = semver::Version::parse(env!("CARGO_PKG_VERSION"))
+        .unwrap_or_else(|_| semver::Version::new(0, 0, 0));
+    match semver::Version::parse(min.get_ref()) {
+        Ok(v) if v > ours => r.error(
+            min.span(),
+            format!("this pack needs vigilo {v} or newer; this agent is {ours}"),
+        ),
+        Ok(_) => {}
+        Err(e) => r.error(
+            min.span(),
+            format!("min_agent_version must be semantic ({e})"),
+        ),
+    }
+}
+
+/// A path inside the pack: relative, no `..`, no root. Packs are untrusted input.
+fn safe_relative(rel: &str) -> Result<String, String> {
+    let p = Path::new(rel);
+    let ok = !rel.is_empty()
+        && p.components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if ok {
+        Ok(rel.to_string())
+    } else {
+        Err(format!(
+            "alarm file {rel:?} must be a relative path inside the pack (no '..', no leading '/')"
+        ))
+    }
+}
+
+fn single(file: &str, message: String) -> PackError {
+    PackError {
+        diagnostics: vec![Diagnostic {
+            file: file.to_string(),
+            line: 1,
+            column: 1,
+            message: format!("cannot read: {message}"),
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests;

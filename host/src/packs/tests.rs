@@ -1,0 +1,252 @@
+use super::*;
+use crate::event::{EventKind, KindSet};
+use crate::rules::Repeat;
+
+fn load(text: &str) -> Result<Pack, PackError> {
+    Pack::from_manifest_text("p", text, "test")
+}
+
+fn errors(text: &str) -> Vec<String> {
+    load(text)
+        .expect_err("pack should be rejected")
+        .diagnostics
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}
+
+const HEADER: &str = "[pack]\nname = \"acme\"\nversion = \"1.2.0\"\n";
+
+#[test]
+fn loads_the_example_alarm_from_the_issue() {
+    let pack = load(&format!(
+        r#"{HEADER}
+[[alarm]]
+name = "YouTube over 20 minutes"
+kind = "activity"
+match = "all"
+conditions = [
+  {{ field = "url", op = "contains", value = "youtube" }},
+  {{ field = "duration", op = "gt", value = 1200 }},
+  {{ match = "any", conditions = [ {{ field = "username", op = "eq", value = "alice" }},
+                                  {{ field = "username", op = "eq", value = "bob" }} ] }},
+]
+unless = [ {{ field = "title", op = "contains", value = "training" }} ]
+risk = 3
+actions = [ {{ screenshot = {{ count = 3, interval = "10s" }} }},
+            {{ popup = {{ message = "{{{{duration_minutes}}}} minutes on {{{{primary_domain}}}}" }} }} ]
+"#
+    ))
+    .expect("valid pack");
+    assert_eq!(pack.name, "acme");
+    assert_eq!(pack.version.to_string(), "1.2.0");
+    let a = &pack.alarms[0];
+    assert_eq!(a.risk, 3);
+    assert_eq!(a.kinds, EventKind::Activity.bit());
+    assert_eq!(a.when.leaves().len(), 4);
+    assert_eq!(a.unless.len(), 1);
+    assert_eq!(a.actions.len(), 2);
+    assert_eq!(a.repeat, Repeat::OncePerSpan);
+}
+
+#[test]
+fn the_standard_pack_loads_with_its_eight_alarms() {
+    let pack = Pack::standard().expect("standard pack is valid");
+    let names: Vec<&str> = pack.alarms.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(names.len(), 8, "{names:?}");
+    for expected in [
+        "YouTube over 20 minutes",
+        "USB storage device inserted",
+        "File written to USB storage",
+        "Tor or anonymiser in use",
+        "Torrent client in use",
+        "Job-search sites",
+        "Social media over 60 minutes",
+        "Monitoring setup changed",
+    ] {
+        assert!(names.contains(&expected), "missing {expected}");
+    }
+}
+
+#[test]
+fn infers_kinds_from_fields_when_kind_is_absent() {
+    let pack = load(&format!(
+        "{HEADER}[[alarm]]\nname = \"a\"\nconditions = [{{ field = \"username\", op = \"eq\", value = \"x\" }}]\n\
+         [[alarm]]\nname = \"b\"\nconditions = [{{ field = \"bytes\", op = \"gt\", value = 1 }}]\n"
+    ))
+    .expect("valid");
+    assert_eq!(
+        pack.alarms[0].kinds,
+        EventKind::Activity.bit().or(EventKind::Usb.bit())
+    );
+    assert_eq!(pack.alarms[1].kinds, EventKind::Usb.bit());
+    assert_ne!(pack.alarms[1].kinds, KindSet::ALL);
+}
+
+#[test]
+fn every_problem_is_reported_with_its_line_and_column() {
+    let text = format!(
+        r#"{HEADER}
+[[alarm]]
+name = "bad"
+risk = 11
+conditions = [
+  {{ field = "usrname", op = "eq", value = "x" }},
+  {{ field = "title", op = "containz", value = "x" }},
+  {{ field = "title", op = "gt", value = 3 }},
+  {{ field = "duration", op = "contains", value = "x" }},
+  {{ field = "duration", op = "gt", value = "long" }},
+  {{ match = "any", conditions = [] }},
+]
+cooldown = "soon"
+"#
+    );
+    let errs = errors(&text);
+    let expect = [
+        ("p/pack.toml:7:8:", "risk must be 1 to 10, found 11"),
+        ("p/pack.toml:9:13:", "unknown field \"usrname\""),
+        (
+            "p/pack.toml:10:27:",
+            "unknown operator \"containz\"; expected one of: gt, gte",
+        ),
+        (
+            "p/pack.toml:11:27:",
+            "operator `gt` does not apply to `title`, which is text",
+        ),
+        (
+            "p/pack.toml:12:30:",
+            "operator `contains` does not apply to `duration`, which is a number",
+        ),
+        (
+            "p/pack.toml:13:44:",
+            "`duration` is a number: the value must be a number, found string",
+        ),
+        ("p/pack.toml:14:3:", "empty group"),
+        ("p/pack.toml:16:12:", "cooldown: \"soon\" is not a duration"),
+    ];
+    assert_eq!(errs.len(), expect.len(), "{errs:#?}");
+    for (err, (loc, msg)) in errs.iter().zip(expect) {
+        assert!(
+            err.starts_with(loc) && err.contains(msg),
+            "{err}\n  expected {loc} … {msg}"
+        );
+    }
+}
+
+#[test]
+fn rejects_fields_foreign_to_the_declared_kind_and_impossible_mixes() {
+    let errs = errors(&format!(
+        "{HEADER}[[alarm]]\nname = \"a\"\nkind = \"usb\"\nconditions = [{{ field = \"url\", op = \"contains\", value = \"x\" }}]\n"
+    ));
+    assert!(
+        errs[0].contains("`url` is not a field of usb events"),
+        "{errs:?}"
+    );
+    let errs = errors(&format!(
+        "{HEADER}[[alarm]]\nname = \"a\"\nconditions = [{{ field = \"url\", op = \"contains\", value = \"x\" }}, {{ field = \"bytes\", op = \"gt\", value = 1 }}]\n"
+    ));
+    assert!(errs[0].contains("can never hold together"), "{errs:?}");
+}
+
+#[test]
+fn rejects_bad_values_regexes_kinds_and_duplicates() {
+    let errs = errors(&format!(
+        r#"{HEADER}
+[[alarm]]
+name = "a"
+kind = "keyboard"
+match = "some"
+conditions = [
+  {{ field = "title", op = "in", value = [] }},
+  {{ field = "title", op = "matches", value = "(" }},
+  {{ field = "kind", op = "eq", value = "mouse" }},
+  {{ field = "title", op = "eq" }},
+  {{ }},
+  {{ field = "title", op = "eq", value = "x", match = "any" }},
+]
+actions = [ {{ popup = {{}} }} ]
+repeat = "always"
+
+[[alarm]]
+name = "a"
+conditions = [ {{ field = "title", op = "eq", value = "x" }} ]
+"#
+    ));
+    let joined = errs.join("\n");
+    for needle in [
+        "unknown kind \"keyboard\"",
+        "unknown match \"some\"",
+        "`in` takes a non-empty list",
+        "invalid regular expression",
+        "unknown kind \"mouse\"",
+        "comparison is missing value",
+        "empty condition",
+        "not both",
+        "popup: missing field `message`",
+        "unknown repeat \"always\"",
+        "duplicate alarm name \"a\" (first defined at 6:8)",
+    ] {
+        assert!(joined.contains(needle), "missing {needle:?} in\n{joined}");
+    }
+}
+
+#[test]
+fn header_problems_and_toml_syntax_errors_are_located() {
+    let errs = errors("[pack]\nname = \"bad name!\"\nversion = \"one\"\n");
+    assert!(
+        errs[0].starts_with("p/pack.toml:2:8: pack name"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].starts_with("p/pack.toml:3:11: version must be semantic"),
+        "{errs:?}"
+    );
+    let errs = errors("[pack]\nname = \"x\"\nversion = \"1.0.0\"\n[[alarm]]\nname = \n");
+    assert!(errs[0].starts_with("p/pack.toml:5:"), "{errs:?}");
+    let errs = errors("[pack]\nname = \"x\"\nversion = \"1.0.0\"\nextra = 1\n");
+    assert!(errs[0].contains("unknown field `extra`"), "{errs:?}");
+    let errs =
+        errors("[pack]\nname = \"x\"\nversion = \"1.0.0\"\nmin_agent_version = \"99.0.0\"\n");
+    assert!(errs[0].contains("needs vigilo 99.0.0 or newer"), "{errs:?}");
+}
+
+#[test]
+fn alarm_files_load_from_the_folder_and_stay_inside_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("alarms")).expect("mkdir");
+    std::fs::write(
+        dir.path().join(MANIFEST),
+        format!("{HEADER}alarm_files = [\"alarms/web.toml\"]\n"),
+    )
+    .expect("write");
+    std::fs::write(
+        dir.path().join("alarms/web.toml"),
+        "[[alarm]]\nname = \"w\"\nconditions = [{ field = \"url\", op = \"contains\", value = \"x\" }]\n",
+    )
+    .expect("write");
+    let pack = Pack::load(dir.path()).expect("loads");
+    assert_eq!(pack.alarms.len(), 1);
+    assert_eq!(
+        Pack::load(&dir.path().join(MANIFEST))
+            .expect("via manifest")
+            .alarms
+            .len(),
+        1
+    );
+
+    std::fs::write(
+        dir.path().join(MANIFEST),
+        format!("{HEADER}alarm_files = [\"../outside.toml\", \"/etc/passwd\", \"missing.toml\"]\n"),
+    )
+    .expect("write");
+    let err = Pack::load(dir.path()).expect_err("rejected").to_string();
+    assert!(
+        err.contains("\"../outside.toml\" must be a relative path inside the pack"),
+        "{err}"
+    );
+    assert!(
+        err.contains("\"/etc/passwd\" must be a relative path"),
+        "{err}"
+    );
+    assert!(err.contains("missing.toml:1:1: cannot read"), "{err}");
+}
