@@ -16,7 +16,12 @@
 //! [`pipeline`] wires the stages together; the `vigilo` binary is a thin CLI over it.
 
 pub mod actions;
+pub mod alarms;
 pub mod event;
 pub mod packs;
+pub mod pipeline;
 pub mod rules;
+pub mod sessions;
+pub mod sources;
+pub mod store;
 pub mod synth;

@@ -1,0 +1,137 @@
+//! Triggered alarms: what fired, for whom, when, on which event, and the actions it plans.
+//!
+//! A [`FiredAlarm`] is self-contained (names, not indices; the event as it was; the actions with
+//! their templates filled) because it outlives the rules that produced it: it is stored, shown in
+//! the console and acted on after a pack may have changed.
+
+use chrono::{DateTime, FixedOffset};
+use serde::Serialize;
+
+use crate::actions::{FiringContext, PlannedAction};
+use crate::event::{Event, EventKind, Field};
+use crate::packs::Pack;
+use crate::rules::AlarmDef;
+
+/// One alarm that fired.
+#[derive(Clone, Debug, Serialize)]
+pub struct FiredAlarm {
+    /// When it fired (for a duration alarm: when the span crossed the threshold).
+    #[serde(serialize_with = "utc")]
+    pub fired_at: DateTime<FixedOffset>,
+    /// The alarm's name.
+    pub alarm: String,
+    /// The pack it belongs to.
+    pub pack: String,
+    /// That pack's version.
+    pub pack_version: String,
+    /// Risk level 1–10.
+    pub risk: u8,
+    /// Who: `username`, or the `actor` of an account event.
+    pub user: Option<String>,
+    /// Which computer.
+    pub computer: Option<String>,
+    /// A one-line description of the event, for tables and notifications.
+    pub summary: String,
+    /// What the alarm asks for, templates filled.
+    pub actions: Vec<PlannedAction>,
+    /// The event as it was when the alarm fired (its `duration` at that moment).
+    pub event: Event,
+}
+
+fn utc<S: serde::Serializer>(ts: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&Event::utc_string(*ts))
+}
+
+impl FiredAlarm {
+    /// Builds the record of `alarm` from `pack` firing on `event` at `at`.
+    pub fn new(pack: &Pack, alarm: &AlarmDef, event: &Event, at: DateTime<FixedOffset>) -> Self {
+        let ctx = FiringContext {
+            alarm: &alarm.name,
+            pack: &pack.name,
+            risk: alarm.risk,
+            event,
+        };
+        FiredAlarm {
+            fired_at: at,
+            alarm: alarm.name.clone(),
+            pack: pack.name.clone(),
+            pack_version: pack.version.to_string(),
+            risk: alarm.risk,
+            user: event.user().map(str::to_string),
+            computer: event.text(Field::Computer).map(str::to_string),
+            summary: summary(event),
+            actions: alarm.actions.iter().map(|a| a.plan(&ctx)).collect(),
+            event: event.clone(),
+        }
+    }
+}
+
+/// A one-line description of what happened, from the fields that matter for the event's kind.
+pub fn summary(event: &Event) -> String {
+    let t = |f| event.text(f).unwrap_or("");
+    let parts: Vec<String> = match event.kind() {
+        EventKind::Activity => {
+            let exe = t(Field::Executable);
+            let app = exe.rsplit(['/', '\\']).next().unwrap_or(exe);
+            let place = match event.text(Field::PrimaryDomain) {
+                Some(d) => d.to_string(),
+                None => app.to_string(),
+            };
+            let minutes = event
+                .number(Field::Duration)
+                .map(|d| format!("{}m{:02}s", (d / 60.0) as u64, (d % 60.0) as u64));
+            vec![place, format!("\"{}\"", t(Field::Title))]
+                .into_iter()
+                .chain(minutes)
+                .collect()
+        }
+        EventKind::Usb => {
+            let mut v = vec![
+                t(Field::Action).to_string(),
+                format!("{} {}", t(Field::Vendor), t(Field::Product))
+                    .trim()
+                    .to_string(),
+            ];
+            if let Some(p) = event.text(Field::Path) {
+                v.push(p.to_string());
+            }
+            if let Some(b) = event.number(Field::Bytes) {
+                v.push(format!("{} bytes", b as u64));
+            }
+            v
+        }
+        EventKind::Account => vec![
+            t(Field::EventName).to_string(),
+            t(Field::ActionObject).to_string(),
+        ],
+    };
+    parts
+        .into_iter()
+        .filter(|p| !p.is_empty() && p != "\"\"")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_name_what_matters_per_kind() {
+        let ts = DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("ts");
+        let a = Event::new(EventKind::Activity, ts)
+            .with_text(Field::Executable, "/usr/lib/chromium/chromium")
+            .with_text(Field::Title, "Cats - YouTube")
+            .with_text(Field::PrimaryDomain, "youtube.com")
+            .with_number(Field::Duration, 1261.0);
+        assert_eq!(summary(&a), "youtube.com \"Cats - YouTube\" 21m01s");
+        let u = Event::new(EventKind::Usb, ts)
+            .with_text(Field::Action, "file_written")
+            .with_text(Field::Vendor, "SanDisk")
+            .with_text(Field::Path, "/media/x/a.pdf")
+            .with_number(Field::Bytes, 10.0);
+        assert_eq!(summary(&u), "file_written SanDisk /media/x/a.pdf 10 bytes");
+        let c = Event::new(EventKind::Account, ts).with_text(Field::EventName, "pack_uploaded");
+        assert_eq!(summary(&c), "pack_uploaded");
+    }
+}

@@ -1,0 +1,137 @@
+//! Wires sessions → rules → fired alarms for a stream of events.
+//!
+//! The pipeline is synchronous and clock-agnostic: replay drives it with recorded events (their
+//! timestamps are the clock), the live agent will drive it from its sources. It returns fired
+//! alarms; storing them, and only then acting, is the caller's job.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, FixedOffset};
+
+use crate::alarms::FiredAlarm;
+use crate::event::Event;
+use crate::rules::{AlarmIndex, Repeat, RuleSet, Scratch};
+use crate::sessions::{Sessions, SpanMemo};
+
+/// How events are turned into firings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// The agent's behaviour: spans, growing durations, once per span, cooldowns.
+    #[default]
+    Spans,
+    /// Every event evaluated on its own, as recorded; every match fires. For rule authors who
+    /// want raw match counts.
+    EveryMatch,
+}
+
+/// Sessions, rules and firing policy for one stream of events.
+pub struct Pipeline<'r> {
+    mode: Mode,
+    sessions: Sessions,
+    decider: Decider<'r>,
+}
+
+/// Evaluates events and applies the firing policy.
+struct Decider<'r> {
+    rules: &'r RuleSet,
+    scratch: Scratch,
+    hits: Vec<AlarmIndex>,
+    /// Last firing per (alarm, user, computer), for alarms with a cooldown.
+    last_fired: HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
+}
+
+impl<'r> Pipeline<'r> {
+    /// A pipeline over `rules`.
+    pub fn new(rules: &'r RuleSet, mode: Mode) -> Pipeline<'r> {
+        Pipeline {
+            mode,
+            sessions: Sessions::new(rules.engine().duration_breakpoints()),
+            decider: Decider {
+                rules,
+                scratch: Scratch::default(),
+                hits: Vec::new(),
+                last_fired: HashMap::new(),
+            },
+        }
+    }
+
+    /// Feeds one event; appends what fired (possibly for earlier spans whose duration crossed a
+    /// threshold before this event's time) to `out`.
+    pub fn push(&mut self, event: Event, out: &mut Vec<FiredAlarm>) {
+        let decider = &mut self.decider;
+        match self.mode {
+            Mode::EveryMatch => decider.evaluate(&event, event.ts(), None, out),
+            Mode::Spans => self.sessions.observe(event, &mut |e, at, memo| {
+                decider.evaluate(e, at, Some(memo), out)
+            }),
+        }
+    }
+
+    /// Ends the stream: spans with a recorded length are played out to their end.
+    pub fn finish(&mut self, out: &mut Vec<FiredAlarm>) {
+        let decider = &mut self.decider;
+        self.sessions
+            .finish(&mut |e, at, memo| decider.evaluate(e, at, Some(memo), out));
+    }
+}
+
+impl Decider<'_> {
+    /// Evaluates `event` at `at`; without a memo (every-match mode) every match fires.
+    fn evaluate(
+        &mut self,
+        event: &Event,
+        at: DateTime<FixedOffset>,
+        memo: Option<&mut SpanMemo>,
+        out: &mut Vec<FiredAlarm>,
+    ) {
+        self.hits.clear();
+        self.rules
+            .engine()
+            .evaluate(event, &mut self.scratch, &mut self.hits);
+        let mut memo = memo;
+        for &id in &self.hits {
+            let fire = match memo.as_deref_mut() {
+                None => true,
+                Some(memo) => may_fire(self.rules, id, event, at, memo, &mut self.last_fired),
+            };
+            if fire {
+                let (pack, alarm) = self.rules.alarm(id);
+                out.push(FiredAlarm::new(pack, alarm, event, at));
+            }
+        }
+    }
+}
+
+/// The firing policy: once per span unless the alarm repeats, and never within its cooldown for
+/// the same user and computer.
+fn may_fire(
+    rules: &RuleSet,
+    id: AlarmIndex,
+    event: &Event,
+    at: DateTime<FixedOffset>,
+    memo: &mut SpanMemo,
+    last_fired: &mut HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
+) -> bool {
+    let (_, alarm) = rules.alarm(id);
+    if alarm.repeat == Repeat::OncePerSpan && memo.fired.contains(&id) {
+        return false;
+    }
+    if let Some(cooldown) = alarm.cooldown {
+        let key = (
+            id,
+            event.user().unwrap_or_default().to_string(),
+            event
+                .text(crate::event::Field::Computer)
+                .unwrap_or_default()
+                .to_string(),
+        );
+        if let Some(last) = last_fired.get(&key)
+            && at.signed_duration_since(*last).to_std().unwrap_or_default() < cooldown
+        {
+            return false;
+        }
+        last_fired.insert(key, at);
+    }
+    memo.fired.push(id);
+    true
+}

@@ -1,0 +1,311 @@
+//! Activity spans: focus events become spans whose `duration` grows with the clock.
+//!
+//! A span is one user on one computer looking at one window: the same executable, title and URL.
+//! An activity event opens a span (its `ts` is when focus was gained; a recorded `duration`, if
+//! present, is how long the span lasted); a later activity event of the same user and computer for
+//! a *different* window closes it. An event for the *same* window continues the span.
+//!
+//! While a span is open its `duration` grows with the clock, so that "duration > 1200" fires when
+//! the span crosses 20 minutes. The live agent's clock ticks every second; re-evaluating every
+//! span every second would be wasteful, so this stage re-evaluates a span only at the whole
+//! seconds where some loaded alarm's verdict can change (the engine's *duration breakpoints*).
+//! In replay the clock is the events' own timestamps, so a recorded day plays out exactly as it
+//! would have live.
+//!
+//! Each span carries a [`SpanMemo`] in which later stages note what already fired for it, which
+//! is how "once per span" is kept without a global table that would need cleaning.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+
+use chrono::{DateTime, Duration, FixedOffset};
+
+use crate::event::{Event, EventKind, Field};
+
+/// What later stages remember about one span (or one non-activity event).
+#[derive(Default, Debug)]
+pub struct SpanMemo {
+    /// Alarms (by index) that already fired for this span.
+    pub fired: Vec<u32>,
+}
+
+struct Span {
+    start: DateTime<FixedOffset>,
+    /// The recorded length, when the event said; the span never grows past it.
+    recorded: Option<f64>,
+    /// The event being evaluated; its `duration` is updated as the span grows.
+    event: Event,
+    memo: SpanMemo,
+}
+
+type SpanKey = (String, String);
+
+/// The sessions stage. Feed it events in (roughly) time order with [`Sessions::observe`]; it calls
+/// back with each event to evaluate, the time it is evaluated at, and the span's memo.
+pub struct Sessions {
+    breakpoints: Vec<u64>,
+    open: HashMap<SpanKey, u64>,
+    spans: HashMap<u64, Span>,
+    wakeups: BinaryHeap<Reverse<(DateTime<FixedOffset>, u64)>>,
+    clock: Option<DateTime<FixedOffset>>,
+    next_id: u64,
+}
+
+/// Receives each evaluation: the event (with its current `duration`), when, and the span's memo.
+pub type Evaluate<'a> = dyn FnMut(&Event, DateTime<FixedOffset>, &mut SpanMemo) + 'a;
+
+impl Sessions {
+    /// A sessions stage that re-evaluates spans at these whole-second durations.
+    pub fn new(breakpoints: &[u64]) -> Sessions {
+        Sessions {
+            breakpoints: breakpoints.to_vec(),
+            open: HashMap::new(),
+            spans: HashMap::new(),
+            wakeups: BinaryHeap::new(),
+            clock: None,
+            next_id: 1,
+        }
+    }
+
+    /// How many spans are open.
+    pub fn open_spans(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Takes one event: first moves the clock to its time (evaluating spans that cross a
+    /// breakpoint before then), then evaluates the event itself unless it continues a span.
+    pub fn observe(&mut self, mut event: Event, evaluate: &mut Evaluate<'_>) {
+        let ts = event.ts();
+        self.advance(ts, evaluate);
+        if event.kind() != EventKind::Activity {
+            evaluate(&event, ts, &mut SpanMemo::default());
+            return;
+        }
+        let key = (
+            event.text(Field::Username).unwrap_or_default().to_string(),
+            event.text(Field::Computer).unwrap_or_default().to_string(),
+        );
+        if let Some(id) = self.open.get(&key)
+            && let Some(span) = self.spans.get_mut(id)
+        {
+            if same_window(&span.event, &event) {
+                // The same window reported again: the span goes on, perhaps longer than known.
+                if let (Some(old), Some(new)) = (span.recorded, event.number(Field::Duration)) {
+                    let grown = new + (ts - span.start).num_milliseconds() as f64 / 1000.0;
+                    span.recorded = Some(old.max(grown));
+                }
+                return;
+            }
+            let id = *id;
+            self.spans.remove(&id);
+        }
+        let recorded = event.number(Field::Duration);
+        let now = self.clock.unwrap_or(ts);
+        let mut elapsed = ((now - ts).num_milliseconds().max(0) / 1000) as f64;
+        if let Some(r) = recorded {
+            elapsed = elapsed.min(r);
+        }
+        event.set_number(Field::Duration, elapsed);
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut span = Span {
+            start: ts,
+            recorded,
+            event,
+            memo: SpanMemo::default(),
+        };
+        evaluate(&span.event, ts + secs(elapsed), &mut span.memo);
+        self.schedule(id, &span, elapsed);
+        self.spans.insert(id, span);
+        self.open.insert(key, id);
+    }
+
+    /// Ends the input: spans whose recorded length runs past the last event are played out to
+    /// their end; open-ended spans stop at the last event's time.
+    pub fn finish(&mut self, evaluate: &mut Evaluate<'_>) {
+        let clock = self.clock;
+        while let Some(Reverse((at, id))) = self.wakeups.pop() {
+            let bounded = self.spans.get(&id).is_some_and(|s| s.recorded.is_some());
+            if bounded || clock.is_some_and(|c| at <= c) {
+                self.wake(id, at, evaluate);
+            }
+        }
+    }
+
+    fn advance(&mut self, to: DateTime<FixedOffset>, evaluate: &mut Evaluate<'_>) {
+        if self.clock.is_some_and(|c| c >= to) {
+            return;
+        }
+        self.clock = Some(to);
+        while let Some(Reverse((at, id))) = self.wakeups.peek().copied() {
+            if at > to {
+                break;
+            }
+            self.wakeups.pop();
+            self.wake(id, at, evaluate);
+        }
+    }
+
+    fn wake(&mut self, id: u64, at: DateTime<FixedOffset>, evaluate: &mut Evaluate<'_>) {
+        let Some(mut span) = self.spans.remove(&id) else {
+            return; // closed since it was scheduled
+        };
+        let elapsed = ((at - span.start).num_milliseconds() / 1000) as f64;
+        span.event.set_number(Field::Duration, elapsed);
+        evaluate(&span.event, at, &mut span.memo);
+        self.schedule(id, &span, elapsed);
+        self.spans.insert(id, span);
+    }
+
+    fn schedule(&mut self, id: u64, span: &Span, elapsed: f64) {
+        let next = self
+            .breakpoints
+            .iter()
+            .map(|&b| b as f64)
+            .find(|&b| b > elapsed && span.recorded.is_none_or(|r| b <= r));
+        if let Some(b) = next {
+            self.wakeups.push(Reverse((span.start + secs(b), id)));
+        }
+    }
+}
+
+fn secs(s: f64) -> Duration {
+    Duration::milliseconds((s * 1000.0) as i64)
+}
+
+fn same_window(a: &Event, b: &Event) -> bool {
+    [Field::Executable, Field::Title, Field::Url]
+        .iter()
+        .all(|f| a.text(*f) == b.text(*f))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hms: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(&format!("2026-11-02T{hms}Z")).expect("ts")
+    }
+
+    fn focus(hms: &str, user: &str, title: &str, duration: Option<f64>) -> Event {
+        let mut e = Event::new(EventKind::Activity, at(hms))
+            .with_text(Field::Username, user)
+            .with_text(Field::Title, title);
+        if let Some(d) = duration {
+            e.set_number(Field::Duration, d);
+        }
+        e
+    }
+
+    /// Runs events through a sessions stage; returns (title, duration, at) per evaluation.
+    fn run(events: Vec<Event>, bps: &[u64]) -> Vec<(String, f64, String)> {
+        let mut s = Sessions::new(bps);
+        let mut seen = Vec::new();
+        let mut record = |e: &Event, at: DateTime<FixedOffset>, _: &mut SpanMemo| {
+            seen.push((
+                e.text(Field::Title).unwrap_or("-").to_string(),
+                e.number(Field::Duration).unwrap_or(-1.0),
+                at.format("%H:%M:%S").to_string(),
+            ))
+        };
+        for e in events {
+            s.observe(e, &mut record);
+        }
+        s.finish(&mut record);
+        seen
+    }
+
+    #[test]
+    fn an_open_span_is_re_evaluated_when_it_crosses_a_breakpoint() {
+        let seen = run(
+            vec![
+                focus("09:00:00", "alice", "YouTube", None),
+                focus("09:30:00", "alice", "Mail", None),
+            ],
+            &[1201],
+        );
+        assert_eq!(
+            seen,
+            vec![
+                ("YouTube".into(), 0.0, "09:00:00".into()),
+                ("YouTube".into(), 1201.0, "09:20:01".into()),
+                ("Mail".into(), 0.0, "09:30:00".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_span_closed_early_never_reaches_the_breakpoint() {
+        let seen = run(
+            vec![
+                focus("09:00:00", "alice", "YouTube", None),
+                focus("09:10:00", "alice", "Mail", None),
+                focus("09:40:00", "bob", "Mail", None),
+            ],
+            &[1201],
+        );
+        assert!(
+            !seen.iter().any(|(t, d, _)| t == "YouTube" && *d > 0.0),
+            "YouTube lasted 10 minutes: {seen:?}"
+        );
+        assert!(
+            seen.contains(&("Mail".into(), 1201.0, "09:30:01".into())),
+            "Mail was still open when bob's event moved the clock on: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_recorded_duration_bounds_the_span_even_after_the_last_event() {
+        let seen = run(
+            vec![
+                focus("09:00:00", "alice", "YouTube", Some(1500.0)),
+                focus("09:05:00", "bob", "Short", Some(60.0)),
+            ],
+            &[30, 1201, 3601],
+        );
+        assert_eq!(
+            seen,
+            vec![
+                ("YouTube".into(), 0.0, "09:00:00".into()),
+                ("YouTube".into(), 30.0, "09:00:30".into()),
+                ("Short".into(), 0.0, "09:05:00".into()),
+                ("Short".into(), 30.0, "09:05:30".into()),
+                ("YouTube".into(), 1201.0, "09:20:01".into()),
+            ],
+            "no evaluation at 3601 s: the span lasted 1500 s"
+        );
+    }
+
+    #[test]
+    fn the_same_window_again_continues_the_span() {
+        let seen = run(
+            vec![
+                focus("09:00:00", "alice", "YouTube", None),
+                focus("09:10:00", "alice", "YouTube", None),
+                focus("09:30:00", "alice", "Mail", None),
+            ],
+            &[1201],
+        );
+        assert_eq!(
+            seen.len(),
+            3,
+            "opened once, crossed once, then Mail: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn users_have_separate_spans_and_other_kinds_pass_straight_through() {
+        let usb = Event::new(EventKind::Usb, at("09:00:05")).with_text(Field::Action, "inserted");
+        let seen = run(
+            vec![
+                focus("09:00:00", "alice", "A", None),
+                usb,
+                focus("09:00:10", "bob", "B", None),
+                focus("09:00:20", "carol", "C", None),
+            ],
+            &[15],
+        );
+        let titles: Vec<&str> = seen.iter().map(|(t, _, _)| t.as_str()).collect();
+        assert_eq!(titles, ["A", "-", "B", "A", "C"], "{seen:?}");
+    }
+}

@@ -1,0 +1,193 @@
+//! Reads recorded events, one JSON object a line, reporting bad lines precisely.
+//!
+//! A bad line is returned as an error naming the file, the line, the field and what was
+//! expected; the caller decides to skip it (and count it) or stop. Reading goes on after it.
+
+use std::fmt;
+use std::io::{BufRead, Read};
+
+use crate::event::{Event, LineError, parse_line};
+
+/// Longest line accepted; a longer one is reported, not loaded, so a corrupt file cannot make
+/// the agent allocate without bound.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A line that is not a valid event, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// The file, as named by the user.
+    pub file: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// What is wrong.
+    pub error: LineError,
+}
+
+impl fmt::Display for BadLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.file, self.line, self.error)
+    }
+}
+
+impl std::error::Error for BadLine {}
+
+/// Iterates over the events of a JSONL stream: `Ok(Ok(event))`, `Ok(Err(bad line))`, or
+/// `Err(io error)` (after which iteration ends).
+pub struct JsonlReader<R> {
+    input: R,
+    file: String,
+    line: u64,
+    bytes: u64,
+    buf: Vec<u8>,
+    failed: bool,
+}
+
+impl<R: BufRead> JsonlReader<R> {
+    /// Reads `input`, naming it `file` in errors.
+    pub fn new(input: R, file: impl Into<String>) -> Self {
+        JsonlReader {
+            input,
+            file: file.into(),
+            line: 0,
+            bytes: 0,
+            buf: Vec::with_capacity(1024),
+            failed: false,
+        }
+    }
+
+    /// Bytes consumed so far (for progress).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+
+    fn bad(&self, message: String) -> BadLine {
+        BadLine {
+            file: self.file.clone(),
+            line: self.line,
+            error: LineError {
+                field: None,
+                column: None,
+                message,
+            },
+        }
+    }
+
+    /// Skips the rest of an over-long line.
+    fn skip_line(&mut self) -> std::io::Result<()> {
+        loop {
+            let (done, used) = {
+                let chunk = self.input.fill_buf()?;
+                if chunk.is_empty() {
+                    return Ok(());
+                }
+                match memchr::memchr(b'\n', chunk) {
+                    Some(i) => (true, i + 1),
+                    None => (false, chunk.len()),
+                }
+            };
+            self.input.consume(used);
+            self.bytes += used as u64;
+            if done {
+                return Ok(());
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlReader<R> {
+    type Item = std::io::Result<Result<Event, BadLine>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            self.buf.clear();
+            let limit = MAX_LINE_BYTES as u64 + 1;
+            let n = match (&mut self.input)
+                .take(limit)
+                .read_until(b'\n', &mut self.buf)
+            {
+                Ok(0) => return None,
+                Ok(n) => n,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            self.bytes += n as u64;
+            self.line += 1;
+            if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
+                if let Err(e) = self.skip_line() {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+                let msg = format!("line longer than {MAX_LINE_BYTES} bytes");
+                return Some(Ok(Err(self.bad(msg))));
+            }
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(t) => t.trim(),
+                Err(e) => {
+                    let msg = format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1);
+                    return Some(Ok(Err(self.bad(msg))));
+                }
+            };
+            if text.is_empty() {
+                continue; // blank lines separate nothing and carry nothing
+            }
+            return Some(Ok(parse_line(text).map_err(|error| BadLine {
+                file: self.file.clone(),
+                line: self.line,
+                error,
+            })));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &[u8]) -> Vec<Result<Event, BadLine>> {
+        JsonlReader::new(input, "day.jsonl")
+            .map(|r| r.expect("no io error"))
+            .collect()
+    }
+
+    #[test]
+    fn reports_bad_lines_with_file_and_line_and_keeps_going() {
+        let input = b"{\"ts\":\"2026-11-02T09:00:00Z\",\"kind\":\"usb\"}\n\n\
+            {\"ts\":\"2026-11-02T09:00:01Z\",\"kind\":\"usb\",\"bytes\":\"many\"}\n\
+            \xff\xfe\n\
+            {\"ts\":\"2026-11-02T09:00:02Z\",\"kind\":\"account\"}";
+        let out = read(input);
+        assert_eq!(out.len(), 4);
+        assert!(out[0].is_ok());
+        let bad = out[1].clone().expect_err("bad bytes");
+        assert_eq!(bad.line, 3);
+        assert_eq!(bad.error.field.as_deref(), Some("bytes"));
+        assert!(bad.to_string().starts_with("day.jsonl:3: column"), "{bad}");
+        let bad = out[2].clone().expect_err("bad utf8");
+        assert!(
+            bad.to_string().contains("day.jsonl:4: not valid UTF-8"),
+            "{bad}"
+        );
+        assert!(out[3].is_ok(), "the last line needs no newline");
+    }
+
+    #[test]
+    fn over_long_lines_are_reported_and_skipped() {
+        let mut input = vec![b'x'; MAX_LINE_BYTES + 10];
+        input.extend_from_slice(b"\n{\"ts\":\"2026-11-02T09:00:00Z\",\"kind\":\"usb\"}\n");
+        let out = read(&input);
+        assert_eq!(out.len(), 2);
+        assert!(
+            out[0]
+                .clone()
+                .expect_err("long")
+                .to_string()
+                .contains("longer than")
+        );
+        assert!(out[1].is_ok());
+    }
+}

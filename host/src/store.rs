@@ -1,0 +1,322 @@
+//! The SQLite store: alarms (and, as later work adds them, captures, risk points, the outbox and
+//! the audit trail).
+//!
+//! One file in the data folder, write-ahead log, schema versioned with `PRAGMA user_version` and
+//! migrated forward on open. An alarm is committed here before any of its actions is dispatched,
+//! so a crash between the two loses an action, never the record of why it was due.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use chrono::Utc;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde::Serialize;
+
+use crate::alarms::FiredAlarm;
+use crate::event::Event;
+
+/// The database file's name inside the data folder.
+pub const DB_FILE: &str = "vigilo.db";
+
+/// Schema migrations, in order; the store's `user_version` is how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: alarms.
+    "CREATE TABLE alarms (
+        id            INTEGER PRIMARY KEY,
+        fired_at      TEXT NOT NULL,     -- UTC, RFC 3339 with milliseconds: sorts in time order
+        alarm         TEXT NOT NULL,
+        pack          TEXT NOT NULL,
+        pack_version  TEXT NOT NULL,
+        risk          INTEGER NOT NULL CHECK (risk BETWEEN 1 AND 10),
+        kind          TEXT NOT NULL,
+        username      TEXT,
+        computer      TEXT,
+        summary       TEXT NOT NULL,
+        actions       TEXT NOT NULL,     -- JSON array of planned actions
+        event         TEXT NOT NULL,     -- the event as JSON
+        origin        TEXT NOT NULL,     -- 'live', or 'replay:<file>'
+        recorded_at   TEXT NOT NULL,
+        UNIQUE (pack, alarm, fired_at, event)
+    );
+    CREATE INDEX alarms_by_time ON alarms (fired_at);
+    CREATE INDEX alarms_by_user ON alarms (username, fired_at);
+    CREATE INDEX alarms_by_name ON alarms (alarm, fired_at);",
+];
+
+/// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
+pub fn default_data_dir() -> PathBuf {
+    dirs::data_dir()
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("vigilo")
+}
+
+/// An open store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// An alarm as stored.
+#[derive(Debug, Serialize)]
+pub struct StoredAlarm {
+    /// Row id.
+    pub id: i64,
+    /// When it fired (UTC).
+    pub fired_at: String,
+    /// Alarm name.
+    pub alarm: String,
+    /// Pack name.
+    pub pack: String,
+    /// Pack version.
+    pub pack_version: String,
+    /// Risk level.
+    pub risk: u8,
+    /// Who.
+    pub user: Option<String>,
+    /// Which computer.
+    pub computer: Option<String>,
+    /// One-line description.
+    pub summary: String,
+    /// Planned actions.
+    pub actions: serde_json::Value,
+    /// The event.
+    pub event: serde_json::Value,
+    /// Where it came from: `live` or `replay:<file>`.
+    pub origin: String,
+    /// When it was written (UTC).
+    pub recorded_at: String,
+}
+
+/// Which alarms to list.
+#[derive(Debug, Default)]
+pub struct AlarmFilter {
+    /// Only this user (exact).
+    pub user: Option<String>,
+    /// Only alarms whose name contains this (case-insensitive).
+    pub alarm: Option<String>,
+    /// Fired at or after (UTC RFC 3339).
+    pub since: Option<String>,
+    /// Fired before (UTC RFC 3339).
+    pub until: Option<String>,
+    /// At most this many, newest first.
+    pub limit: Option<u32>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, migrating the schema forward.
+    pub fn open(data_dir: &Path) -> Result<Store> {
+        create_private_dir(data_dir)?;
+        let path = data_dir.join(DB_FILE);
+        let mut conn = Connection::open(&path)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&mut conn).with_context(|| format!("cannot migrate {}", path.display()))?;
+        Ok(Store { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes fired alarms in one transaction; returns how many were new (an alarm already
+    /// stored — same pack, alarm, time and event, e.g. a day replayed twice — is not duplicated).
+    pub fn record(&mut self, alarms: &[FiredAlarm], origin: &str) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut inserted = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR IGNORE INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
+                    username, computer, summary, actions, event, origin, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            let now = Event::utc_string(Utc::now().fixed_offset());
+            for a in alarms {
+                inserted += stmt.execute(params![
+                    Event::utc_string(a.fired_at),
+                    a.alarm,
+                    a.pack,
+                    a.pack_version,
+                    a.risk,
+                    a.event.kind().name(),
+                    a.user,
+                    a.computer,
+                    a.summary,
+                    serde_json::to_string(&a.actions)?,
+                    a.event.to_json(),
+                    origin,
+                    now,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+
+    /// Lists stored alarms, newest first.
+    pub fn alarms(&self, filter: &AlarmFilter) -> Result<Vec<StoredAlarm>> {
+        let mut sql = String::from(
+            "SELECT id, fired_at, alarm, pack, pack_version, risk, username, computer, summary,
+                    actions, event, origin, recorded_at FROM alarms WHERE 1=1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        if let Some(u) = &filter.user {
+            sql.push_str(" AND username = ?");
+            args.push(u.clone());
+        }
+        if let Some(a) = &filter.alarm {
+            sql.push_str(" AND instr(lower(alarm), lower(?)) > 0");
+            args.push(a.clone());
+        }
+        if let Some(s) = &filter.since {
+            sql.push_str(" AND fired_at >= ?");
+            args.push(s.clone());
+        }
+        if let Some(u) = &filter.until {
+            sql.push_str(" AND fired_at < ?");
+            args.push(u.clone());
+        }
+        sql.push_str(" ORDER BY fired_at DESC, id DESC");
+        if let Some(l) = filter.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
+            let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
+                let text: String = r.get(i)?;
+                Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+            };
+            Ok(StoredAlarm {
+                id: r.get(0)?,
+                fired_at: r.get(1)?,
+                alarm: r.get(2)?,
+                pack: r.get(3)?,
+                pack_version: r.get(4)?,
+                risk: r.get(5)?,
+                user: r.get(6)?,
+                computer: r.get(7)?,
+                summary: r.get(8)?,
+                actions: json(9)?,
+                event: json(10)?,
+                origin: r.get(11)?,
+                recorded_at: r.get(12)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    /// The schema version (number of migrations applied).
+    pub fn schema_version(&self) -> Result<usize> {
+        let v: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        Ok(v as usize)
+    }
+
+    /// The journal mode in force (`wal` once opened).
+    pub fn journal_mode(&self) -> Result<String> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .optional()?
+            .unwrap_or_default())
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let current = usize::try_from(current).unwrap_or(0);
+    anyhow::ensure!(
+        current <= MIGRATIONS.len(),
+        "the database is at schema version {current}, newer than this agent knows ({}); \
+         upgrade vigilo",
+        MIGRATIONS.len()
+    );
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+/// Creates the data folder readable by its owner only: it holds screenshots and activity.
+fn create_private_dir(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .with_context(|| format!("cannot create the data folder {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packs::Pack;
+
+    fn fired(pack: &Pack, n: usize, user: &str) -> FiredAlarm {
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-02T10:00:00+01:00").expect("ts");
+        let event = Event::new(crate::event::EventKind::Usb, ts)
+            .with_text(crate::event::Field::Username, user)
+            .with_text(crate::event::Field::Action, "inserted");
+        FiredAlarm::new(pack, &pack.alarms[n], &event, ts)
+    }
+
+    #[test]
+    fn records_once_migrates_and_filters() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = Pack::standard().expect("standard");
+        let mut store = Store::open(&dir.path().join("data")).expect("open");
+        assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len());
+        assert_eq!(store.journal_mode().expect("mode"), "wal");
+        let batch = [fired(&pack, 0, "alice"), fired(&pack, 3, "bob")];
+        assert_eq!(store.record(&batch, "replay:test").expect("record"), 2);
+        assert_eq!(
+            store.record(&batch, "replay:test").expect("again"),
+            0,
+            "idempotent"
+        );
+        drop(store);
+
+        let store = Store::open(&dir.path().join("data")).expect("reopen");
+        let all = store.alarms(&AlarmFilter::default()).expect("list");
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].fired_at, "2026-11-02T09:00:00.000Z");
+        let bob = store
+            .alarms(&AlarmFilter {
+                user: Some("bob".into()),
+                ..Default::default()
+            })
+            .expect("bob");
+        assert_eq!(bob.len(), 1);
+        assert_eq!(bob[0].alarm, pack.alarms[3].name);
+        let by_name = store
+            .alarms(&AlarmFilter {
+                alarm: Some("YOUTUBE".into()),
+                since: Some("2026-11-02T08:00:00.000Z".into()),
+                until: Some("2026-11-02T10:00:00.000Z".into()),
+                ..Default::default()
+            })
+            .expect("filtered");
+        assert_eq!(by_name.len(), 1);
+        assert_eq!(by_name[0].event["username"], "alice");
+    }
+
+    #[test]
+    fn refuses_a_database_from_the_future() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let conn = Connection::open(dir.path().join(DB_FILE)).expect("open");
+        conn.pragma_update(None, "user_version", 99).expect("set");
+        drop(conn);
+        let err = format!("{:#}", Store::open(dir.path()).err().expect("refused"));
+        assert!(err.contains("newer than this agent"), "{err}");
+    }
+}
