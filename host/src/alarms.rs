@@ -10,11 +10,14 @@ use serde::Serialize;
 use crate::actions::{FiringContext, PlannedAction};
 use crate::event::{Event, EventKind, Field};
 use crate::packs::Pack;
-use crate::rules::AlarmDef;
+use crate::rules::{AlarmDef, AlarmIndex};
 
 /// One alarm that fired.
 #[derive(Clone, Debug, Serialize)]
 pub struct FiredAlarm {
+    /// The alarm's index in the rule set that fired it (valid while that rule set is loaded).
+    #[serde(skip)]
+    pub index: AlarmIndex,
     /// When it fired (for a duration alarm: when the span crossed the threshold).
     #[serde(serialize_with = "utc")]
     pub fired_at: DateTime<FixedOffset>,
@@ -43,8 +46,15 @@ fn utc<S: serde::Serializer>(ts: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, 
 }
 
 impl FiredAlarm {
-    /// Builds the record of `alarm` from `pack` firing on `event` at `at`.
-    pub fn new(pack: &Pack, alarm: &AlarmDef, event: &Event, at: DateTime<FixedOffset>) -> Self {
+    /// Builds the record of `alarm` (number `index` of its rule set) from `pack` firing on
+    /// `event` at `at`.
+    pub fn new(
+        index: AlarmIndex,
+        pack: &Pack,
+        alarm: &AlarmDef,
+        event: &Event,
+        at: DateTime<FixedOffset>,
+    ) -> Self {
         let ctx = FiringContext {
             alarm: &alarm.name,
             pack: &pack.name,
@@ -52,6 +62,7 @@ impl FiredAlarm {
             event,
         };
         FiredAlarm {
+            index,
             fired_at: at,
             alarm: alarm.name.clone(),
             pack: pack.name.clone(),

@@ -17,6 +17,7 @@
 
 pub mod actions;
 pub mod alarms;
+pub mod cli;
 pub mod event;
 pub mod packs;
 pub mod pipeline;

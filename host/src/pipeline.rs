@@ -96,7 +96,7 @@ impl Decider<'_> {
             };
             if fire {
                 let (pack, alarm) = self.rules.alarm(id);
-                out.push(FiredAlarm::new(pack, alarm, event, at));
+                out.push(FiredAlarm::new(id, pack, alarm, event, at));
             }
         }
     }

@@ -267,7 +267,7 @@ mod tests {
         let event = Event::new(crate::event::EventKind::Usb, ts)
             .with_text(crate::event::Field::Username, user)
             .with_text(crate::event::Field::Action, "inserted");
-        FiredAlarm::new(pack, &pack.alarms[n], &event, ts)
+        FiredAlarm::new(n as u32, pack, &pack.alarms[n], &event, ts)
     }
 
     #[test]

@@ -613,6 +613,13 @@ pub fn generated_pack(n: usize, seed: u64) -> Pack {
 }
 
 /// The `pack.toml` text behind [`generated_pack`].
+///
+/// Like real packs, most alarms are anchored on something specific — a domain, an application,
+/// a device — that most events do not have: each such alarm starts with a positive literal
+/// comparison (half of them on values absent from the generated events, as in long deny-lists),
+/// then adds up to two more conditions of any sort (numbers, negations, nested groups, regexes).
+/// One alarm in ten is "broad": two or three conditions of any sort, negative and numeric ones
+/// included, with no literal to anchor on.
 pub fn generated_pack_text(n: usize, seed: u64) -> String {
     let mut rng = Rng::with_seed(seed);
     let mut out = String::from("[pack]\nname = \"generated\"\nversion = \"1.0.0\"\n");
@@ -624,13 +631,28 @@ pub fn generated_pack_text(n: usize, seed: u64) -> String {
             EventKind::Usb,
             EventKind::Account,
         ][rng.usize(..5)];
-        let conds: Vec<String> = (0..rng.usize(1..4))
-            .map(|_| gen_condition(kind, &mut rng, 0))
-            .collect();
+        let (mode, conds): (&str, Vec<String>) = match rng.u32(0..20) {
+            0..=1 => (
+                "all",
+                (0..rng.usize(2..4))
+                    .map(|_| gen_condition(kind, &mut rng, 0))
+                    .collect(),
+            ),
+            2..=4 => (
+                "any",
+                (0..rng.usize(2..5))
+                    .map(|_| gen_literal(kind, &mut rng))
+                    .collect(),
+            ),
+            _ => {
+                let mut c = vec![gen_literal(kind, &mut rng)];
+                c.extend((0..rng.usize(0..3)).map(|_| gen_condition(kind, &mut rng, 0)));
+                ("all", c)
+            }
+        };
         let _ = write!(
             out,
-            "\n[[alarm]]\nname = \"generated {i:03}\"\nkind = \"{kind}\"\nmatch = \"{}\"\nrisk = {}\nconditions = [{}]\n",
-            if rng.u32(0..4) == 0 { "any" } else { "all" },
+            "\n[[alarm]]\nname = \"generated {i:03}\"\nkind = \"{kind}\"\nmatch = \"{mode}\"\nrisk = {}\nconditions = [{}]\n",
             rng.u8(1..=10),
             conds.join(", ")
         );
@@ -641,22 +663,56 @@ pub fn generated_pack_text(n: usize, seed: u64) -> String {
     out
 }
 
-fn quoted(s: &str) -> String {
-    toml::Value::String(s.to_string()).to_string()
+/// A positive literal comparison (`eq`, `in`, `contains`, `starts_with`, `ends_with`); half the
+/// time on a value the generated events never carry.
+fn gen_literal(kind: EventKind, rng: &mut Rng) -> String {
+    let (field, words) = text_vocabulary(kind)[rng.usize(..text_vocabulary(kind).len())];
+    let word = |rng: &mut Rng| -> String {
+        if rng.bool() {
+            words[rng.usize(..words.len())].to_string()
+        } else {
+            format!(
+                "{}-{}",
+                ["intranet", "vendor", "corp", "tool", "site"][rng.usize(..5)],
+                rng.u32(1000..99999)
+            )
+        }
+    };
+    let cs = if rng.u32(0..10) == 0 {
+        ", case_sensitive = true"
+    } else {
+        ""
+    };
+    match rng.u32(0..10) {
+        0..=3 => format!(
+            "{{ field = \"{field}\", op = \"contains\", value = {}{cs} }}",
+            quoted(&word(rng))
+        ),
+        4..=5 => format!(
+            "{{ field = \"{field}\", op = \"eq\", value = {}{cs} }}",
+            quoted(&word(rng))
+        ),
+        6..=7 => {
+            let list: Vec<String> = (0..rng.usize(2..7)).map(|_| quoted(&word(rng))).collect();
+            format!(
+                "{{ field = \"{field}\", op = \"in\", value = [{}]{cs} }}",
+                list.join(", ")
+            )
+        }
+        8 => format!(
+            "{{ field = \"{field}\", op = \"starts_with\", value = {}{cs} }}",
+            quoted(&word(rng))
+        ),
+        _ => format!(
+            "{{ field = \"{field}\", op = \"ends_with\", value = {}{cs} }}",
+            quoted(&word(rng))
+        ),
+    }
 }
 
-fn gen_condition(kind: EventKind, rng: &mut Rng, depth: u32) -> String {
-    if depth < 2 && rng.u32(0..6) == 0 {
-        let members: Vec<String> = (0..rng.usize(2..4))
-            .map(|_| gen_condition(kind, rng, depth + 1))
-            .collect();
-        let m = if rng.bool() { "any" } else { "all" };
-        return format!(
-            "{{ match = \"{m}\", conditions = [{}] }}",
-            members.join(", ")
-        );
-    }
-    let text_fields: &[(Field, &[&str])] = match kind {
+/// Text fields per kind, with words the generated events carry.
+fn text_vocabulary(kind: EventKind) -> &'static [(Field, &'static [&'static str])] {
+    match kind {
         EventKind::Activity => &[
             (
                 Field::Url,
@@ -733,7 +789,25 @@ fn gen_condition(kind: EventKind, rng: &mut Rng, depth: u32) -> String {
             ),
             (Field::Actor, &["it-admin", "root"]),
         ],
-    };
+    }
+}
+
+fn quoted(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+fn gen_condition(kind: EventKind, rng: &mut Rng, depth: u32) -> String {
+    if depth < 2 && rng.u32(0..6) == 0 {
+        let members: Vec<String> = (0..rng.usize(2..4))
+            .map(|_| gen_condition(kind, rng, depth + 1))
+            .collect();
+        let m = if rng.bool() { "any" } else { "all" };
+        return format!(
+            "{{ match = \"{m}\", conditions = [{}] }}",
+            members.join(", ")
+        );
+    }
+    let text_fields = text_vocabulary(kind);
     let numeric: &[(Field, u64)] = match kind {
         EventKind::Activity => &[(Field::Duration, 4000), (Field::Pid, 5000)],
         EventKind::Usb => &[(Field::Bytes, 100_000_000)],

@@ -112,9 +112,9 @@ impl<T> Action<T> {
     }
 }
 
-impl ActionSpec {
-    /// Fills the templates for one firing.
-    pub fn plan(&self, ctx: &FiringContext<'_>) -> PlannedAction {
+impl<T> Action<T> {
+    /// The same action with each text turned into another form by `f`.
+    pub fn map_text<U>(&self, f: impl Fn(&T) -> U) -> Action<U> {
         match self {
             Action::Screenshot { count, interval } => Action::Screenshot {
                 count: *count,
@@ -125,20 +125,32 @@ impl ActionSpec {
                 after: *after,
             },
             Action::Popup { title, message } => Action::Popup {
-                title: title.render(ctx),
-                message: message.render(ctx),
+                title: f(title),
+                message: f(message),
             },
             Action::Email { to, subject, body } => Action::Email {
                 to: to.clone(),
-                subject: subject.render(ctx),
-                body: body.render(ctx),
+                subject: f(subject),
+                body: f(body),
             },
             Action::Webhook { url } => Action::Webhook { url: url.clone() },
             Action::Terminate { after, warn } => Action::Terminate {
                 after: *after,
-                warn: warn.as_ref().map(|w| w.render(ctx)),
+                warn: warn.as_ref().map(f),
             },
         }
+    }
+}
+
+impl ActionSpec {
+    /// Fills the templates for one firing.
+    pub fn plan(&self, ctx: &FiringContext<'_>) -> PlannedAction {
+        self.map_text(|t| t.render(ctx))
+    }
+
+    /// The action with its templates as written, for display.
+    pub fn as_written(&self) -> PlannedAction {
+        self.map_text(|t| t.source().to_string())
     }
 
     /// Reads one action from its pack form, a table with one key naming the action:

@@ -277,6 +277,48 @@ impl Leaf {
     }
 }
 
+impl fmt::Display for Leaf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {} ", self.subject.name(), self.op)?;
+        match &self.operand {
+            Operand::Text(t) => write!(f, "{t:?}")?,
+            Operand::Number(n) => f.write_str(&crate::event::format_number(*n))?,
+            Operand::Texts(ts) => write!(f, "{ts:?}")?,
+            Operand::Numbers(ns) => {
+                let shown: Vec<String> =
+                    ns.iter().map(|n| crate::event::format_number(*n)).collect();
+                write!(f, "[{}]", shown.join(", "))?
+            }
+            Operand::Regex(re) => write!(f, "/{}/", re.as_str())?,
+        }
+        if self.case_sensitive {
+            f.write_str(" (case-sensitive)")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (members, joiner) = match self {
+            Condition::Leaf(l) => return write!(f, "{l}"),
+            Condition::All(cs) => (cs, " and "),
+            Condition::Any(cs) => (cs, " or "),
+        };
+        for (i, c) in members.iter().enumerate() {
+            if i > 0 {
+                f.write_str(joiner)?;
+            }
+            match c {
+                Condition::Leaf(_) => write!(f, "{c}")?,
+                _ if members.len() == 1 => write!(f, "{c}")?,
+                _ => write!(f, "({c})")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A condition tree: a comparison, or a group matched `all` or `any`.
 #[derive(Clone, Debug)]
 pub enum Condition {
@@ -519,6 +561,10 @@ pub(crate) mod tests {
             user_any,
         ]);
         assert!(tree.matches(&e));
+        assert_eq!(
+            tree.to_string(),
+            r#"url contains "youtube" and (username eq "alice" or username eq "bob")"#
+        );
         assert!(!tree.matches(&activity(&[("username", "carol"), ("url", "youtube")])));
         assert_eq!(tree.leaves().len(), 3);
         assert_eq!(tree.kinds(), EventKind::Activity.bit());

@@ -18,7 +18,9 @@
 
 use std::collections::HashMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::automaton::Automaton;
+use aho_corasick::dfa::DFA;
+use aho_corasick::{Anchored, MatchKind, StartKind};
 
 use crate::event::{Event, EventKind, Field, KindSet};
 
@@ -70,13 +72,48 @@ struct CompiledAlarm {
     unless: Box<[Node]>,
 }
 
-/// One automaton over one field's text in one case mode.
+/// Everything looked for in one field's text in one case mode: whole values in a hash map, other
+/// literals in one Aho-Corasick automaton.
 struct Scanner {
     field: Field,
     case_sensitive: bool,
-    automaton: AhoCorasick,
-    /// For each pattern: which comparisons it satisfies, and where it has to be found.
+    /// Whole-value comparisons (`eq`, `in`): value → comparisons it satisfies.
+    exact: FoldHashMap<Box<str>, Vec<u32>>,
+    /// Substring comparisons (`contains`, `starts_with`, `ends_with`), if any.
+    automaton: Option<DFA>,
+    /// For each automaton pattern: which comparisons it satisfies, and where it must be found.
     hits: Vec<Vec<(u32, Anchor)>>,
+}
+
+type FoldHashMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Whether lowercasing could change `text` (most URLs and paths are already lowercase).
+fn needs_folding(text: &str) -> bool {
+    !text.is_ascii() || text.bytes().any(|b| b.is_ascii_uppercase())
+}
+
+/// Reports every occurrence of every pattern in `haystack` (overlapping ones included) as
+/// `(pattern, start, end, haystack length)`. A plain walk over the DFA's transition table: for
+/// field values of a few dozen bytes this beats the general iterator, whose set-up dominates.
+fn scan_overlapping(dfa: &DFA, haystack: &[u8], mut found: impl FnMut(usize, usize, usize, usize)) {
+    let Ok(mut state) = dfa.start_state(Anchored::No) else {
+        return;
+    };
+    for (i, &byte) in haystack.iter().enumerate() {
+        state = dfa.next_state(Anchored::No, state, byte);
+        if dfa.is_special(state) && dfa.is_match(state) {
+            for k in 0..dfa.match_len(state) {
+                let pattern = dfa.match_pattern(state, k);
+                let end = i + 1;
+                found(
+                    pattern.as_usize(),
+                    end - dfa.pattern_len(pattern),
+                    end,
+                    haystack.len(),
+                );
+            }
+        }
+    }
 }
 
 /// Per-evaluation working memory, kept between events so evaluation does not allocate.
@@ -113,6 +150,7 @@ struct Builder {
 
 #[derive(Default)]
 struct ScanBuild {
+    exact: FoldHashMap<Box<str>, Vec<u32>>,
     patterns: Vec<String>,
     index: HashMap<String, usize>,
     hits: Vec<Vec<(u32, Anchor)>>,
@@ -167,6 +205,13 @@ impl Builder {
                     _ => &[],
                 };
                 for t in texts {
+                    if anchor == Anchor::Whole {
+                        let ids = scan.exact.entry(t.as_str().into()).or_default();
+                        if ids.last() != Some(&id) {
+                            ids.push(id);
+                        }
+                        continue;
+                    }
                     let p = *scan.index.entry(t.clone()).or_insert_with(|| {
                         scan.patterns.push(t.clone());
                         scan.hits.push(Vec::new());
@@ -220,13 +265,22 @@ impl Engine {
         let mut scans: Vec<_> = b.scans.into_iter().collect();
         scans.sort_by_key(|((f, cs), _)| (*f, *cs));
         for ((field, case_sensitive), scan) in scans {
-            let automaton = AhoCorasick::builder()
-                .match_kind(MatchKind::Standard)
-                .build(&scan.patterns)
-                .map_err(|e| format!("cannot compile the patterns of `{field}`: {e}"))?;
+            let automaton = if scan.patterns.is_empty() {
+                None
+            } else {
+                // A DFA costs memory per pattern but scans fastest (one table lookup a byte);
+                // packs hold hundreds of literals per field, not millions.
+                let dfa = DFA::builder()
+                    .match_kind(MatchKind::Standard)
+                    .start_kind(StartKind::Unanchored)
+                    .build(&scan.patterns)
+                    .map_err(|e| format!("cannot compile the patterns of `{field}`: {e}"))?;
+                Some(dfa)
+            };
             scanners.push(Scanner {
                 field,
                 case_sensitive,
+                exact: scan.exact,
                 automaton,
                 hits: scan.hits,
             });
@@ -367,7 +421,7 @@ impl Engine {
             let Some(value) = event.text(scanner.field) else {
                 continue;
             };
-            let haystack = if scanner.case_sensitive {
+            let haystack = if scanner.case_sensitive || !needs_folding(value) {
                 value
             } else {
                 s.lower.clear();
@@ -379,15 +433,24 @@ impl Engine {
                 }
                 s.lower.as_str()
             };
-            let len = haystack.len();
-            for m in scanner.automaton.find_overlapping_iter(haystack) {
-                for &(leaf, anchor) in &scanner.hits[m.pattern().as_usize()] {
-                    let (word, bit) = (leaf as usize / 64, 1u64 << (leaf % 64));
-                    if anchor.holds(m.start(), m.end(), len) && s.bits[word] & bit == 0 {
-                        s.bits[word] |= bit;
-                        s.touched.push(leaf);
-                    }
+            let mut set = |leaf: u32| {
+                let (word, bit) = (leaf as usize / 64, 1u64 << (leaf % 64));
+                if s.bits[word] & bit == 0 {
+                    s.bits[word] |= bit;
+                    s.touched.push(leaf);
                 }
+            };
+            if let Some(leaves) = scanner.exact.get(haystack) {
+                leaves.iter().for_each(|&l| set(l));
+            }
+            if let Some(dfa) = &scanner.automaton {
+                scan_overlapping(dfa, haystack.as_bytes(), |pattern, start, end, len| {
+                    for &(leaf, anchor) in &scanner.hits[pattern] {
+                        if anchor.holds(start, end, len) {
+                            set(leaf);
+                        }
+                    }
+                });
             }
         }
     }

@@ -1,0 +1,105 @@
+//! `vigilo alarms`: what the database holds.
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use chrono::{DateTime, NaiveDate};
+
+use crate::event::Event;
+use crate::store::{AlarmFilter, DB_FILE, Store};
+
+use super::{EXIT_INVALID, EXIT_OK, table};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Only alarms of this user (exact name).
+    #[arg(long)]
+    user: Option<String>,
+    /// Only alarms whose name contains this text (case-insensitive).
+    #[arg(long)]
+    alarm: Option<String>,
+    /// Only alarms fired at or after this time (RFC 3339, or a date: 2026-11-02).
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Only alarms fired before this time (RFC 3339, or a date: the day before it ends).
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// At most this many, newest first.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Every matching alarm (no limit).
+    #[arg(long, conflicts_with = "limit")]
+    all: bool,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
+    let (since, until) = match (
+        parse_time(args.since.as_deref()),
+        parse_time(args.until.as_deref()),
+    ) {
+        (Ok(s), Ok(u)) => (s, u),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if !data_dir.join(DB_FILE).exists() {
+        bail!(
+            "no database at {} yet: run `vigilo replay` (or the agent) first",
+            data_dir.join(DB_FILE).display()
+        );
+    }
+    let store = Store::open(data_dir)?;
+    let filter = AlarmFilter {
+        user: args.user,
+        alarm: args.alarm,
+        since,
+        until,
+        limit: (!args.all).then_some(args.limit),
+    };
+    let alarms = store.alarms(&filter)?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        for a in &alarms {
+            serde_json::to_writer(&mut out, a)?;
+            writeln!(out)?;
+        }
+    } else {
+        table::header(&mut out)?;
+        for a in &alarms {
+            table::row(
+                &mut out,
+                &table::Row {
+                    time: &a.fired_at,
+                    user: a.user.as_deref().unwrap_or("-"),
+                    risk: a.risk,
+                    alarm: &a.alarm,
+                    actions: &a.actions,
+                    what: &a.summary,
+                },
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(EXIT_OK)
+}
+
+/// An RFC 3339 time or a plain date (midnight UTC), normalised to the store's UTC form.
+fn parse_time(text: Option<&str>) -> Result<Option<String>, String> {
+    let Some(text) = text else { return Ok(None) };
+    if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
+        return Ok(Some(Event::utc_string(ts)));
+    }
+    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+        return Ok(Some(Event::utc_string(midnight.fixed_offset())));
+    }
+    Err(format!(
+        "{text:?} is not a time: use RFC 3339 (2026-11-02T09:00:00Z) or a date (2026-11-02)"
+    ))
+}

@@ -1,0 +1,240 @@
+//! `vigilo bench`: throughput, latency and memory of the rules stage, on one core.
+//!
+//! The input is generated (seeded), so the numbers are comparable between machines and
+//! commits: the standard pack plus N generated alarms over a stream of mixed events.
+
+use std::io::Cursor;
+use std::time::Instant;
+
+use anyhow::Result;
+use serde_json::json;
+
+use crate::event::{Event, parse_line};
+use crate::packs::Pack;
+use crate::pipeline::{Mode, Pipeline};
+use crate::rules::{RuleSet, Scratch};
+use crate::sources::jsonl::JsonlReader;
+use crate::synth;
+
+use super::EXIT_OK;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Events to generate and evaluate.
+    #[arg(long, default_value_t = 1_000_000)]
+    events: usize,
+    /// Generated alarms added to the standard pack.
+    #[arg(long, default_value_t = 200)]
+    alarms: usize,
+    /// Random seed for events and alarms.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Repetitions of each throughput measurement (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Events the naive reference loop evaluates (it is slow).
+    #[arg(long, default_value_t = 100_000)]
+    reference_events: usize,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Events per second of `f` over `n` events, the median of `runs` runs.
+fn throughput(n: usize, runs: usize, mut f: impl FnMut() -> usize) -> (f64, usize) {
+    let mut rates = Vec::new();
+    let mut hits = 0;
+    for _ in 0..runs.max(1) {
+        let start = Instant::now();
+        hits = f();
+        rates.push(n as f64 / start.elapsed().as_secs_f64());
+    }
+    rates.sort_by(f64::total_cmp);
+    (rates[rates.len() / 2], hits)
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    let compile_start = Instant::now();
+    let standard = Pack::standard()?;
+    let generated = synth::generated_pack(args.alarms, args.seed);
+    let rules = RuleSet::new(vec![standard, generated]).map_err(anyhow::Error::msg)?;
+    let compile_ms = compile_start.elapsed().as_secs_f64() * 1e3;
+    let alarm_count = rules.alarms().count();
+
+    let events = synth::mixed_events(args.events, args.seed);
+    let mut jsonl = String::new();
+    for e in &events {
+        jsonl.push_str(&e.to_json());
+        jsonl.push('\n');
+    }
+    let engine = rules.engine();
+    let mut scratch = Scratch::default();
+    let mut out = Vec::new();
+
+    let (eval_rate, eval_hits) = throughput(events.len(), args.runs, || {
+        let mut hits = 0;
+        for e in &events {
+            out.clear();
+            engine.evaluate(e, &mut scratch, &mut out);
+            hits += out.len();
+        }
+        hits
+    });
+    let (parse_rate, parse_hits) = throughput(events.len(), args.runs, || {
+        let mut hits = 0;
+        for line in jsonl.lines() {
+            if let Ok(e) = parse_line(line) {
+                out.clear();
+                engine.evaluate(&e, &mut scratch, &mut out);
+                hits += out.len();
+            }
+        }
+        hits
+    });
+    anyhow::ensure!(
+        eval_hits == parse_hits,
+        "parsed events evaluated differently"
+    );
+    let (replay_rate, fired) = throughput(events.len(), 1, || {
+        let mut pipeline = Pipeline::new(&rules, Mode::Spans);
+        let mut fired = Vec::new();
+        let mut count = 0;
+        for item in JsonlReader::new(Cursor::new(jsonl.as_bytes()), "bench")
+            .flatten()
+            .flatten()
+        {
+            pipeline.push(item, &mut fired);
+            count += fired.len();
+            fired.clear();
+        }
+        pipeline.finish(&mut fired);
+        count + fired.len()
+    });
+    let reference: Vec<&Event> = events.iter().take(args.reference_events).collect();
+    let defs: Vec<_> = rules.alarms().map(|(_, a)| a).collect();
+    let (reference_rate, _) = throughput(reference.len(), 1, || {
+        reference
+            .iter()
+            .map(|e| defs.iter().filter(|a| a.matches(e)).count())
+            .sum()
+    });
+
+    let sample = events.len().min(200_000);
+    let mut nanos: Vec<u64> = Vec::with_capacity(sample);
+    for e in &events[..sample] {
+        let start = Instant::now();
+        out.clear();
+        engine.evaluate(e, &mut scratch, &mut out);
+        nanos.push(start.elapsed().as_nanos() as u64);
+    }
+    nanos.sort_unstable();
+    let q = |p: f64| {
+        nanos
+            .get(((nanos.len() as f64 - 1.0) * p) as usize)
+            .copied()
+            .unwrap_or(0)
+    };
+    let (rss_peak, rss_now) = memory();
+
+    let report = json!({
+        "events": events.len(),
+        "alarms": alarm_count,
+        "seed": args.seed,
+        "cpu": cpu_model(),
+        "compile_ms": compile_ms,
+        "jsonl_bytes": jsonl.len(),
+        "eval_events_per_s": eval_rate,
+        "parse_eval_events_per_s": parse_rate,
+        "replay_events_per_s": replay_rate,
+        "reference_events_per_s": reference_rate,
+        "speedup_vs_reference": eval_rate / reference_rate,
+        "matches": eval_hits,
+        "replay_fired": fired,
+        "latency_ns": { "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": q(1.0) },
+        "rss_peak_kib": rss_peak,
+        "rss_kib": rss_now,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(EXIT_OK);
+    }
+    let per_sec = |r: f64| {
+        format!(
+            "{:>12} events/s  ({:.2} µs/event)",
+            group(r as u64),
+            1e6 / r
+        )
+    };
+    println!(
+        "vigilo bench: {} events ({} MB of JSONL), {alarm_count} alarms (standard + {} generated), seed {}, one thread",
+        group(events.len() as u64),
+        jsonl.len() / 1_000_000,
+        args.alarms,
+        args.seed
+    );
+    println!("  cpu                        {}", cpu_model());
+    println!("  compile packs              {compile_ms:.1} ms");
+    println!("  evaluation only            {}", per_sec(eval_rate));
+    println!("  JSONL parse + evaluation   {}", per_sec(parse_rate));
+    println!("  replay pipeline (sessions) {}", per_sec(replay_rate));
+    println!(
+        "  naive reference loop       {}  -> engine {:.1}x faster",
+        per_sec(reference_rate),
+        eval_rate / reference_rate
+    );
+    println!(
+        "  evaluation latency         p50 {} ns, p99 {} ns, p99.9 {} ns, max {} ns",
+        q(0.5),
+        q(0.99),
+        q(0.999),
+        q(1.0)
+    );
+    println!(
+        "  matches                    {} (replay fired {fired})",
+        group(eval_hits as u64)
+    );
+    println!(
+        "  memory (RSS)               peak {} MiB, now {} MiB (includes the generated input)",
+        rss_peak / 1024,
+        rss_now / 1024
+    );
+    Ok(EXIT_OK)
+}
+
+fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Peak and current resident memory in KiB, from /proc (0 where unavailable).
+fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+fn cpu_model() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = info
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown cpu");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model} ({cores} cores available)")
+}

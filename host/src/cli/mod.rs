@@ -1,0 +1,157 @@
+//! Subcommands of the `vigilo` binary, one file each.
+//!
+//! Exit codes are part of the interface, so scripts can tell outcomes apart:
+//! `0` success; `1` a failure (I/O, database); `2` invalid input (bad usage, a pack rejected,
+//! a malformed event line under `--strict`); `3` replay finished but skipped malformed lines.
+
+mod alarms;
+mod bench;
+mod check;
+mod replay;
+mod synth;
+mod table;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::packs::Pack;
+use crate::rules::RuleSet;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// A failure: I/O, database.
+pub const EXIT_FAILURE: u8 = 1;
+/// Invalid input: bad usage, a rejected pack, a malformed line under `--strict`.
+pub const EXIT_INVALID: u8 = 2;
+/// Replay finished, but some malformed lines were skipped.
+pub const EXIT_SKIPPED: u8 = 3;
+
+/// vigilo — an endpoint agent that watches activity, USB storage and its own setup, and raises
+/// alarms defined by rule packs.
+#[derive(Parser, Debug)]
+#[command(name = "vigilo", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug, -vvv trace); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+
+    /// Where the database (and later captures) live [default: $XDG_DATA_HOME/vigilo].
+    #[arg(long, global = true, env = "VIGILO_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Feed recorded events (JSONL) through the packs; show and store what fires.
+    Replay(replay::Args),
+    /// List the alarms stored in the database.
+    Alarms(alarms::Args),
+    /// Validate a pack and show what it contains, or every error in it.
+    Check(check::Args),
+    /// Measure evaluation throughput, latency and memory on generated data.
+    Bench(bench::Args),
+    /// Write deterministic synthetic data: a workday, an event stream, a pack of alarms.
+    Synth(synth::Args),
+}
+
+/// Sets up `tracing` on stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
+pub fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> ExitCode {
+    let data_dir = cli
+        .data_dir
+        .clone()
+        .unwrap_or_else(crate::store::default_data_dir);
+    let result = match cli.command {
+        Command::Replay(args) => replay::run(args, &data_dir),
+        Command::Alarms(args) => alarms::run(args, &data_dir),
+        Command::Check(args) => check::run(args),
+        Command::Bench(args) => bench::run(args),
+        Command::Synth(args) => synth::run(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(EXIT_OK),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_FAILURE)
+        }
+    }
+}
+
+/// `vigilo … | head` closes our stdout early; that is the reader's choice, not our failure.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Loads the standard pack (unless told not to) and the named packs, all-or-nothing; on a
+/// rejected pack prints every diagnostic and returns the exit code to use.
+fn load_rules(paths: &[PathBuf], default_pack: bool) -> Result<RuleSet, u8> {
+    let mut packs = Vec::new();
+    let mut failed = false;
+    if default_pack {
+        match Pack::standard() {
+            Ok(p) => packs.push(p),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    for path in paths {
+        match Pack::load(path) {
+            Ok(p) => packs.push(p),
+            Err(e) => {
+                eprintln!("{e}");
+                eprintln!("error: pack {} rejected", path.display());
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        return Err(EXIT_INVALID);
+    }
+    if packs.is_empty() {
+        eprintln!("error: no packs to run (add --pack DIR, or drop --no-default-pack)");
+        return Err(EXIT_INVALID);
+    }
+    let names: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
+    if let Some(dup) = names
+        .iter()
+        .enumerate()
+        .find(|(i, n)| names[..*i].contains(n))
+    {
+        eprintln!(
+            "error: two packs are named {:?}; pack names must be unique",
+            dup.1
+        );
+        return Err(EXIT_INVALID);
+    }
+    RuleSet::new(packs).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    })
+}

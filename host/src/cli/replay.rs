@@ -1,0 +1,248 @@
+//! `vigilo replay`: recorded events through sessions, rules and the store.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::alarms::FiredAlarm;
+use crate::pipeline::{Mode, Pipeline};
+use crate::sources::jsonl::JsonlReader;
+use crate::store::Store;
+
+use super::table;
+use super::{EXIT_INVALID, EXIT_OK, EXIT_SKIPPED, load_rules};
+
+/// Bad lines printed one by one before only counting the rest.
+const SHOWN_BAD_LINES: u64 = 50;
+/// Fired alarms written to the store per transaction.
+const STORE_BATCH: usize = 1000;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A JSONL file of events (`-` for standard input).
+    file: PathBuf,
+    /// Also load this pack (a folder with pack.toml); repeat for several.
+    #[arg(long = "pack", value_name = "DIR")]
+    packs: Vec<PathBuf>,
+    /// Do not load the built-in standard pack.
+    #[arg(long)]
+    no_default_pack: bool,
+    /// Evaluate every event on its own as recorded: no spans, no once-per-span, no cooldowns.
+    #[arg(long)]
+    every_match: bool,
+    /// Write per-alarm counts (`NAME<TAB>COUNT`, sorted, zeros included) to FILE (`-`: stdout)
+    /// instead of listing each alarm.
+    #[arg(long, value_name = "FILE")]
+    counts: Option<PathBuf>,
+    /// Print fired alarms as JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Stop at the first malformed line (exit 2) instead of reporting and skipping it.
+    #[arg(long)]
+    strict: bool,
+    /// Do not write fired alarms to the database.
+    #[arg(long)]
+    no_store: bool,
+    /// No progress bar and no summary on stderr.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
+    let rules = match load_rules(&args.packs, !args.no_default_pack) {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
+    };
+    let mut store = if args.no_store {
+        None
+    } else {
+        Some(Store::open(data_dir)?)
+    };
+    let name = args.file.display().to_string();
+    let (input, size): (Box<dyn BufRead>, Option<u64>) = if name == "-" {
+        (Box::new(io::stdin().lock()), None)
+    } else {
+        let f = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(BufReader::with_capacity(1 << 16, f)), size)
+    };
+    let progress = progress_bar(size, args.quiet);
+    let origin = format!("replay:{name}");
+
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    let list = args.counts.is_none();
+    if list && !args.json {
+        table::header(&mut out)?;
+    }
+    let mode = if args.every_match {
+        Mode::EveryMatch
+    } else {
+        Mode::Spans
+    };
+    let mut pipeline = Pipeline::new(&rules, mode);
+    let mut counts = vec![0u64; rules.alarms().count()];
+    let (mut events, mut bad, mut fired_total, mut stored) = (0u64, 0u64, 0u64, 0usize);
+    let mut fired = Vec::new();
+    let mut pending = Vec::new();
+
+    let mut emit = |fired: &mut Vec<FiredAlarm>,
+                    pending: &mut Vec<FiredAlarm>,
+                    out: &mut BufWriter<_>,
+                    force: bool|
+     -> Result<()> {
+        for f in fired.iter() {
+            counts[f.index as usize] += 1;
+            fired_total += 1;
+            if list {
+                print_alarm(out, f, args.json)?;
+            }
+        }
+        if let Some(store) = store.as_mut() {
+            pending.append(fired);
+            if force || pending.len() >= STORE_BATCH {
+                stored += store.record(pending, &origin)?;
+                pending.clear();
+            }
+        } else {
+            fired.clear();
+        }
+        Ok(())
+    };
+
+    let mut reader = JsonlReader::new(input, name.clone());
+    let mut last_progress = 0;
+    while let Some(item) = reader.next() {
+        match item.with_context(|| format!("cannot read {name}"))? {
+            Ok(event) => {
+                events += 1;
+                pipeline.push(event, &mut fired);
+                if !fired.is_empty() {
+                    emit(&mut fired, &mut pending, &mut out, false)?;
+                }
+            }
+            Err(line) => {
+                bad += 1;
+                if args.strict {
+                    out.flush()?;
+                    eprintln!("error: {line}");
+                    eprintln!("stopped at the first malformed line (--strict)");
+                    return Ok(EXIT_INVALID);
+                }
+                if bad <= SHOWN_BAD_LINES {
+                    progress.suspend(|| eprintln!("warning: skipped {line}"));
+                }
+            }
+        }
+        if reader.bytes_read() - last_progress > 1 << 20 {
+            last_progress = reader.bytes_read();
+            progress.set_position(last_progress);
+        }
+    }
+    pipeline.finish(&mut fired);
+    emit(&mut fired, &mut pending, &mut out, true)?;
+    out.flush()?;
+    progress.finish_and_clear();
+
+    if let Some(path) = &args.counts {
+        write_counts(path, &rules, &counts, events, bad, fired_total)?;
+    }
+    if !args.quiet {
+        if bad > SHOWN_BAD_LINES {
+            eprintln!(
+                "warning: {} more malformed lines not shown",
+                bad - SHOWN_BAD_LINES
+            );
+        }
+        let store_note = match &store {
+            Some(s) => format!(", {stored} new in {}", s.path().display()),
+            None => String::new(),
+        };
+        eprintln!(
+            "{events} events, {bad} malformed lines skipped, {fired_total} alarms fired{store_note}"
+        );
+    }
+    Ok(if bad > 0 { EXIT_SKIPPED } else { EXIT_OK })
+}
+
+fn progress_bar(size: Option<u64>, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = match size {
+        Some(len) => ProgressBar::new(len).with_style(
+            ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ),
+        None => ProgressBar::new_spinner(),
+    };
+    // Draws only when stderr is a terminal, so logs and pipes stay clean.
+    bar.set_draw_target(ProgressDrawTarget::stderr());
+    bar
+}
+
+fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
+    if json {
+        serde_json::to_writer(&mut *out, f)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    let time = crate::event::Event::utc_string(f.fired_at);
+    let actions = serde_json::to_value(&f.actions)?;
+    table::row(
+        out,
+        &table::Row {
+            time: &time,
+            user: f.user.as_deref().unwrap_or("-"),
+            risk: f.risk,
+            alarm: &f.alarm,
+            actions: &actions,
+            what: &f.summary,
+        },
+    )?;
+    Ok(())
+}
+
+fn write_counts(
+    path: &Path,
+    rules: &crate::rules::RuleSet,
+    counts: &[u64],
+    events: u64,
+    bad: u64,
+    fired: u64,
+) -> Result<()> {
+    // An alarm is counted under its name, or `pack:name` when two loaded packs share the name.
+    let mut all: BTreeMap<String, u64> = BTreeMap::new();
+    for ((pack, alarm), count) in rules.alarms().zip(counts) {
+        let shared = rules
+            .alarms()
+            .filter(|(_, a)| a.name == alarm.name)
+            .nth(1)
+            .is_some();
+        let key = if shared {
+            format!("{}:{}", pack.name, alarm.name)
+        } else {
+            alarm.name.clone()
+        };
+        all.insert(key, *count);
+    }
+    let mut text = String::new();
+    for (name, count) in &all {
+        text.push_str(&format!("{name}\t{count}\n"));
+    }
+    text.push_str(&format!(
+        "# events\t{events}\n# malformed\t{bad}\n# fired\t{fired}\n"
+    ));
+    if path.as_os_str() == "-" {
+        io::stdout().lock().write_all(text.as_bytes())?;
+    } else {
+        std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
