@@ -1,1 +1,77 @@
-fn main() {}
+//! Criterion benchmarks of the rules stage: evaluation, JSONL parsing, and the replay pipeline,
+//! on the standard pack plus 200 generated alarms (the same data `vigilo bench` uses).
+//!
+//! `cargo bench -p vigilo` runs them; throughput is reported in events per second.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+use vigilo::event::parse_line;
+use vigilo::packs::Pack;
+use vigilo::pipeline::{Mode, Pipeline};
+use vigilo::rules::{RuleSet, Scratch};
+use vigilo::synth;
+
+const EVENTS: usize = 20_000;
+
+fn rules() -> RuleSet {
+    let standard = Pack::standard().expect("standard pack");
+    RuleSet::new(vec![standard, synth::generated_pack(200, 7)]).expect("compiles")
+}
+
+fn benches(c: &mut Criterion) {
+    let rules = rules();
+    let events = synth::mixed_events(EVENTS, 7);
+    let lines: Vec<String> = events.iter().map(|e| e.to_json()).collect();
+    let mut group = c.benchmark_group("rules");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(20);
+
+    group.bench_function("evaluate", |b| {
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        b.iter(|| {
+            let mut hits = 0;
+            for e in &events {
+                out.clear();
+                rules.engine().evaluate(e, &mut scratch, &mut out);
+                hits += out.len();
+            }
+            hits
+        })
+    });
+    group.bench_function("parse", |b| {
+        b.iter(|| lines.iter().filter(|l| parse_line(l).is_ok()).count())
+    });
+    group.bench_function("parse_and_evaluate", |b| {
+        let mut scratch = Scratch::default();
+        let mut out = Vec::new();
+        b.iter(|| {
+            for l in &lines {
+                if let Ok(e) = parse_line(l) {
+                    out.clear();
+                    rules.engine().evaluate(&e, &mut scratch, &mut out);
+                }
+            }
+            out.len()
+        })
+    });
+    group.bench_function("pipeline_spans", |b| {
+        b.iter_batched(
+            || events.clone(),
+            |events| {
+                let mut pipeline = Pipeline::new(&rules, Mode::Spans);
+                let mut fired = Vec::new();
+                for e in events {
+                    pipeline.push(e, &mut fired);
+                }
+                pipeline.finish(&mut fired);
+                fired.len()
+            },
+            BatchSize::LargeInput,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(engine, benches);
+criterion_main!(engine);

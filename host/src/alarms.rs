@@ -90,6 +90,7 @@ pub fn summary(event: &Event) -> String {
             };
             let minutes = event
                 .number(Field::Duration)
+                .filter(|d| *d > 0.0)
                 .map(|d| format!("{}m{:02}s", (d / 60.0) as u64, (d % 60.0) as u64));
             vec![place, format!("\"{}\"", t(Field::Title))]
                 .into_iter()

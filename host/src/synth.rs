@@ -380,24 +380,24 @@ pub fn workday(date: NaiveDate, users: usize, seed: u64) -> Vec<Event> {
             let secs = match roll {
                 0..=44 => {
                     let s = &WORK_SITES[rng.usize(..WORK_SITES.len())];
-                    let secs = rng.i64(20..900);
+                    let secs = short_span(&mut rng, 600);
                     events.push(person.browse(ts, secs, s, browser));
                     secs
                 }
                 45..=84 => {
                     let (exe, desc, title) = APPS[rng.usize(..APPS.len())];
-                    let secs = rng.i64(20..1500);
+                    let secs = short_span(&mut rng, 1500);
                     events.push(person.window(ts, secs, exe, desc, title));
                     secs
                 }
                 85..=94 => {
                     // Short leisure: never long enough for the time alarms.
                     let s = &LEISURE_SITES[rng.usize(..LEISURE_SITES.len())];
-                    let secs = rng.i64(15..400);
+                    let secs = short_span(&mut rng, 400);
                     events.push(person.browse(ts, secs, s, browser));
                     secs
                 }
-                _ => rng.i64(120..1800), // away from the desk: no event, a gap
+                _ => rng.i64(120..1500), // away from the desk: no event, a gap
             };
             t += secs + rng.i64(0..20);
         }
@@ -434,6 +434,15 @@ pub fn workday(date: NaiveDate, users: usize, seed: u64) -> Vec<Event> {
     ));
     events.sort_by_key(Event::ts);
     events
+}
+
+/// A focus span's length: mostly short switches, sometimes long stretches, at most `max` s.
+fn short_span(rng: &mut Rng, max: i64) -> i64 {
+    match rng.u32(0..10) {
+        0..=5 => rng.i64(3..60),
+        6..=8 => rng.i64(60..300),
+        _ => rng.i64(300..max.max(301)),
+    }
 }
 
 /// Emits one scripted scene; returns how many seconds it took.

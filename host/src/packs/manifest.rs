@@ -324,23 +324,18 @@ fn leaf(
         return None;
     }
     let ty = subject.field_type();
-    let Some(op) = Op::from_name(op.get_ref())
-        .map(|o| (o, op.span()))
-        .or_else(|| {
-            r.error(
-                op.span(),
-                format!(
-                    "unknown operator {:?}; expected one of: {}",
-                    op.get_ref(),
-                    Op::ALL.map(Op::name).join(", ")
-                ),
-            );
-            None
-        })
-    else {
+    let op_span = op.span();
+    let Some(op) = Op::from_name(op.get_ref()) else {
+        r.error(
+            op_span,
+            format!(
+                "unknown operator {:?}; expected one of: {}",
+                op.get_ref(),
+                Op::ALL.map(Op::name).join(", ")
+            ),
+        );
         return None;
     };
-    let (op, op_span) = op;
     if !op.applies_to(ty) {
         let what = match ty {
             FieldType::Text => "text",

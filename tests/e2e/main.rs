@@ -1,0 +1,61 @@
+//! End-to-end tests: the real `vigilo` binary on real files and a real SQLite database.
+
+mod alarms;
+mod check;
+mod replay;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace root (tests run with the `host/` crate as working directory).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The recorded example day.
+pub fn workday() -> PathBuf {
+    root().join("examples/events/workday.jsonl")
+}
+
+/// Runs `vigilo` with a private data folder.
+pub fn vigilo(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vigilo"))
+        .args(args)
+        .env("VIGILO_DATA_DIR", data)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("vigilo runs")
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// JSON lines of standard output.
+pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The eight alarms of the standard pack.
+pub const STANDARD_ALARMS: [&str; 8] = [
+    "File written to USB storage",
+    "Job-search sites",
+    "Monitoring setup changed",
+    "Social media over 60 minutes",
+    "Tor or anonymiser in use",
+    "Torrent client in use",
+    "USB storage device inserted",
+    "YouTube over 20 minutes",
+];
