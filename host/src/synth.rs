@@ -574,7 +574,20 @@ pub fn mixed_events(n: usize, seed: u64) -> Vec<Event> {
                     if rng.bool() {
                         let sites = [WORK_SITES, LEISURE_SITES, JOB_SITES, ANONYMISER_SITES];
                         let group = sites[[0, 0, 1, 1, 2, 3][rng.usize(..6)]];
-                        p.browse(ts, secs, &group[rng.usize(..group.len())], rng.usize(..2))
+                        let mut e =
+                            p.browse(ts, secs, &group[rng.usize(..group.len())], rng.usize(..2));
+                        // Real URLs and titles rarely repeat exactly: vary them as pages do.
+                        let url = e.text(Field::Url).unwrap_or_default();
+                        let sep = if url.contains('?') { '&' } else { '?' };
+                        let url = format!("{url}{sep}ref={:x}", rng.u64(..));
+                        let title = format!(
+                            "({}) {}",
+                            rng.u32(1..500),
+                            e.text(Field::Title).unwrap_or_default()
+                        );
+                        e.set_text(Field::Url, &url);
+                        e.set_text(Field::Title, &title);
+                        e
                     } else {
                         let (exe, desc, title) = APPS[rng.usize(..APPS.len())];
                         p.window(ts, secs, exe, desc, title)
@@ -726,14 +739,16 @@ fn text_vocabulary(kind: EventKind) -> &'static [(Field, &'static [&'static str]
             (
                 Field::Url,
                 &[
-                    "youtube",
-                    "https://www.",
+                    "youtube.com/watch",
                     "reddit.com/r/",
                     "/jobs",
-                    "github.com",
+                    "github.com/acme",
                     "?v=",
-                    "google",
+                    "docs.google.com",
                     "force.com",
+                    "dropbox.com",
+                    "wetransfer.com",
+                    "pastebin.com",
                 ],
             ),
             (
@@ -745,19 +760,23 @@ fn text_vocabulary(kind: EventKind) -> &'static [(Field, &'static [&'static str]
                     "github.com",
                     "x.com",
                     "torproject.org",
+                    "dropbox.com",
+                    "mega.nz",
                 ],
             ),
             (
                 Field::Title,
                 &[
                     "YouTube",
-                    "gmail",
-                    "jira",
-                    "Excel",
-                    "salaries",
+                    "Gmail",
+                    "Jira",
+                    "Forecast",
+                    "Salaries",
                     "Reddit",
                     "Zoom Meeting",
                     "ü",
+                    "Confidential",
+                    "Passwords",
                 ],
             ),
             (
@@ -765,11 +784,13 @@ fn text_vocabulary(kind: EventKind) -> &'static [(Field, &'static [&'static str]
                 &[
                     "chromium",
                     "firefox",
-                    "/usr/bin/",
                     "soffice",
-                    "code",
-                    "slack",
                     "keepassxc",
+                    "qbittorrent",
+                    "wireshark",
+                    "anydesk",
+                    "teamviewer",
+                    "nmap",
                 ],
             ),
             (
@@ -778,7 +799,13 @@ fn text_vocabulary(kind: EventKind) -> &'static [(Field, &'static [&'static str]
             ),
             (
                 Field::Description,
-                &["Chromium", "LibreOffice", "Terminal", "Visual Studio Code"],
+                &[
+                    "Chromium",
+                    "LibreOffice Calc",
+                    "Terminal",
+                    "Visual Studio Code",
+                    "Wireshark",
+                ],
             ),
         ],
         EventKind::Usb => &[

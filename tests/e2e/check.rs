@@ -80,11 +80,32 @@ fn the_example_pack_checks_clean_and_runs_beside_the_standard_pack() {
     let pack = pack.to_str().expect("path");
     let out = vigilo(data.path(), &["check", pack]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Large file written to USB storage  [usb; risk 7; every match, cooldown 5m]"));
+    assert!(
+        stdout(&out)
+            .contains("Large file written to USB storage  [usb; risk 7; every match, cooldown 5m]")
+    );
     let day = crate::workday();
-    let out = vigilo(data.path(), &["replay", "--no-store", "--counts", "-", "--pack", pack, day.to_str().expect("p")]);
+    let out = vigilo(
+        data.path(),
+        &[
+            "replay",
+            "--no-store",
+            "--counts",
+            "-",
+            "--pack",
+            pack,
+            day.to_str().expect("p"),
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let counts = stdout(&out);
-    assert_eq!(counts.lines().filter(|l| !l.starts_with('#')).count(), 12, "8 standard + 4 example alarms:\n{counts}");
-    assert!(counts.contains("Customer or payroll data written to USB storage\t"), "{counts}");
+    assert_eq!(
+        counts.lines().filter(|l| !l.starts_with('#')).count(),
+        12,
+        "8 standard + 4 example alarms:\n{counts}"
+    );
+    assert!(
+        counts.contains("Customer or payroll data written to USB storage\t"),
+        "{counts}"
+    );
 }

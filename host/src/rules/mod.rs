@@ -7,6 +7,8 @@
 mod alarm;
 mod condition;
 mod engine;
+mod literals;
+mod scan;
 
 pub use alarm::{AlarmDef, Repeat};
 pub use condition::{Condition, Leaf, Op, Operand, Subject, fold_case};
