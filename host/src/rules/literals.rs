@@ -100,12 +100,12 @@ impl LiteralSet {
             // Unicode lowercasing may move bytes: one pass per mode.
             self.pass(
                 folded,
-                |p| (!p.exact_case).then_some(folded).unwrap_or(&[]),
+                |p| if p.exact_case { &[] } else { folded },
                 &mut each,
             );
             self.pass(
                 original,
-                |p| p.exact_case.then_some(original).unwrap_or(&[]),
+                |p| if p.exact_case { original } else { &[] },
                 &mut each,
             );
         }
