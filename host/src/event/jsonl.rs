@@ -221,9 +221,64 @@ impl<'de, T, F: FnOnce(&str) -> Result<T, String>> Visitor<'de> for CheckedStr<F
 }
 
 fn parse_ts(v: &str) -> Result<DateTime<FixedOffset>, String> {
+    if let Some(ts) = parse_common_rfc3339(v.as_bytes()) {
+        return Ok(ts);
+    }
     DateTime::parse_from_rfc3339(v).map_err(|e| {
         format!("expected an RFC 3339 timestamp such as 2026-11-02T09:15:00Z, found {v:?} ({e})")
     })
+}
+
+/// The common shape `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, parsed without the general
+/// parser's overhead (every event has a timestamp). Anything else, valid or not, returns `None`
+/// and goes to chrono's full RFC 3339 parser, which also words the errors.
+fn parse_common_rfc3339(b: &[u8]) -> Option<DateTime<FixedOffset>> {
+    use chrono::{NaiveDate, TimeZone};
+    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
+        b.get(r)?.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    let punct = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if b.len() < 20 || punct.iter().any(|&(i, c)| b[i] != c) {
+        return None;
+    }
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if b[i] == b'.' {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let frac = &b[start..i];
+        if frac.is_empty() || frac.len() > 9 {
+            return None;
+        }
+        nanos = digits(start..i)? * 10u32.pow(9 - frac.len() as u32);
+    }
+    let offset = match &b[i..] {
+        [b'Z'] => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (digits(i + 1..i + 3)?, digits(i + 4..i + 6)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let secs = (h * 3600 + m * 60) as i32;
+            if *sign == b'-' { -secs } else { secs }
+        }
+        _ => return None,
+    };
+    if second > 59 {
+        return None; // leap seconds and the like: let chrono decide
+    }
+    let naive = NaiveDate::from_ymd_opt(year as i32, month, day)?
+        .and_hms_nano_opt(hour, minute, second, nanos)?;
+    FixedOffset::east_opt(offset)?
+        .from_local_datetime(&naive)
+        .single()
 }
 
 fn parse_kind(v: &str) -> Result<EventKind, String> {
@@ -330,7 +385,10 @@ fn finish(
     }
     event.kind = kind;
     event.ts = ts;
-    if let Some((field, _)) = event.fields().find(|(f, _)| !f.kinds().contains(kind)) {
+    let foreign = Field::ALL
+        .iter()
+        .find(|f| event.slots[f.index()] != Slot::Absent && !f.kinds().contains(kind));
+    if let Some(field) = foreign {
         return Err(semantic(
             Some(field.name()),
             format!(
@@ -371,6 +429,39 @@ mod tests {
         assert_eq!(e.text(Field::Username), Some("alice"));
         assert_eq!(e.number(Field::Duration), Some(12.5));
         assert!(!e.has(Field::Pid), "null means absent");
+    }
+
+    #[test]
+    fn the_fast_timestamp_path_agrees_with_chrono() {
+        for ts in [
+            "2026-11-02T09:00:00Z",
+            "2026-11-02T09:00:00.5Z",
+            "2026-11-02T09:00:00.123456789+05:30",
+            "2026-11-02T23:59:59-08:00",
+            "2024-02-29T00:00:00Z",
+        ] {
+            let fast = parse_common_rfc3339(ts.as_bytes()).expect(ts);
+            assert_eq!(fast, DateTime::parse_from_rfc3339(ts).expect(ts), "{ts}");
+            assert_eq!(
+                fast.offset(),
+                DateTime::parse_from_rfc3339(ts).expect(ts).offset()
+            );
+        }
+        // Not the common shape: left to chrono, which accepts or rejects it.
+        for ts in [
+            "2026-11-02t09:00:00z",
+            "2026-11-02 09:00:00Z",
+            "2025-02-29T00:00:00Z",
+            "2026-11-02T09:00:60Z",
+            "2026-11-02T09:00:00.Z",
+        ] {
+            assert!(parse_common_rfc3339(ts.as_bytes()).is_none(), "{ts}");
+        }
+        assert!(
+            parse_ts("2026-11-02 09:00:00Z").is_ok(),
+            "chrono accepts a space"
+        );
+        assert!(parse_ts("2025-02-29T00:00:00Z").is_err());
     }
 
     #[test]
