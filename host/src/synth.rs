@@ -715,9 +715,11 @@ fn gen_literal(kind: EventKind, rng: &mut Rng) -> String {
             quoted(&word(rng))
         ),
         6..=7 => {
+            // Lists: `in`, or "any of" for the substring operators.
+            let op = ["in", "in", "contains", "ends_with"][rng.usize(..4)];
             let list: Vec<String> = (0..rng.usize(2..7)).map(|_| quoted(&word(rng))).collect();
             format!(
-                "{{ field = \"{field}\", op = \"in\", value = [{}]{cs} }}",
+                "{{ field = \"{field}\", op = \"{op}\", value = [{}]{cs} }}",
                 list.join(", ")
             )
         }

@@ -398,7 +398,12 @@ fn operand(
     };
     let ty = subject.field_type();
     let name = subject.name();
-    if op.takes_list() {
+    let is_list = value.get_ref().is_array();
+    if is_list && !op.accepts_list() {
+        r.error(span, format!("`{op}` takes one value, not a list"));
+        return None;
+    }
+    if op.takes_list() || is_list {
         let Some(items) = value.get_ref().as_array().filter(|a| !a.is_empty()) else {
             r.error(
                 span,

@@ -250,3 +250,53 @@ fn alarm_files_load_from_the_folder_and_stay_inside_it() {
     );
     assert!(err.contains("missing.toml:1:1: cannot read"), "{err}");
 }
+
+#[test]
+fn standard_alarms_match_what_their_names_say() {
+    use crate::event::{Event, EventKind, Field};
+    let pack = Pack::standard().expect("standard");
+    let fires = |exe: &str, title: &str, url: &str| -> Vec<String> {
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("ts");
+        let mut e = Event::new(EventKind::Activity, ts)
+            .with_text(Field::Executable, exe)
+            .with_text(Field::Title, title);
+        if !url.is_empty() {
+            e.set_text(Field::Url, url);
+        }
+        pack.alarms
+            .iter()
+            .filter(|a| a.matches(&e))
+            .map(|a| a.name.clone())
+            .collect()
+    };
+    let torrent = ["Torrent client in use".to_string()];
+    let tor = ["Tor or anonymiser in use".to_string()];
+    assert_eq!(
+        fires("/usr/bin/qbittorrent", "qBittorrent v4.6", ""),
+        torrent
+    );
+    assert_eq!(
+        fires("C:\\Program Files\\uTorrent\\uTorrent.exe", "µTorrent", ""),
+        torrent
+    );
+    assert_eq!(
+        fires("/usr/bin/transmission-gtk", "Transmission", ""),
+        torrent
+    );
+    assert!(fires("/usr/bin/nautilus", "deluge downloads", "").is_empty());
+    assert!(
+        fires("/home/u/deluge-notes/editor", "notes", "").is_empty(),
+        "only the program itself"
+    );
+    assert_eq!(fires("/usr/bin/tor", "", ""), tor);
+    assert_eq!(
+        fires("/opt/tor-browser/Browser/firefox.real", "New Tab", ""),
+        tor
+    );
+    assert_eq!(
+        fires("/usr/bin/chromium", "Search", "http://abc.onion/"),
+        tor
+    );
+    assert!(fires("/usr/bin/gnome-system-monitor", "System Monitor", "").is_empty());
+    assert!(fires("/usr/bin/tor-like-editor", "x", "").is_empty());
+}

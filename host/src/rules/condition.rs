@@ -25,13 +25,13 @@ pub enum Op {
     Eq,
     /// Not equal (text or number); false when the field is absent.
     Ne,
-    /// Text contains the value.
+    /// Text contains the value (or, given a list, any of the values).
     Contains,
-    /// Text does not contain the value; false when the field is absent.
+    /// Text contains none of the values; false when the field is absent.
     NotContains,
-    /// Text starts with the value.
+    /// Text starts with the value (or any of a list of values).
     StartsWith,
-    /// Text ends with the value.
+    /// Text ends with the value (or any of a list of values).
     EndsWith,
     /// Equal to one of a list of values.
     In,
@@ -117,6 +117,16 @@ impl Op {
     /// Whether the operator takes a list of values.
     pub fn takes_list(self) -> bool {
         matches!(self, Op::In | Op::NotIn)
+    }
+
+    /// Whether the operator also accepts a list of values, meaning "any of them" (for the
+    /// negative `not_contains`: "none of them").
+    pub fn accepts_list(self) -> bool {
+        self.takes_list()
+            || matches!(
+                self,
+                Op::Contains | Op::NotContains | Op::StartsWith | Op::EndsWith
+            )
     }
 }
 
@@ -255,6 +265,10 @@ impl Leaf {
             (Operand::Text(v), Op::EndsWith) => t.ends_with(v.as_str()),
             (Operand::Texts(vs), Op::In) => vs.iter().any(|v| v == t),
             (Operand::Texts(vs), Op::NotIn) => !vs.iter().any(|v| v == t),
+            (Operand::Texts(vs), Op::Contains) => vs.iter().any(|v| t.contains(v.as_str())),
+            (Operand::Texts(vs), Op::NotContains) => !vs.iter().any(|v| t.contains(v.as_str())),
+            (Operand::Texts(vs), Op::StartsWith) => vs.iter().any(|v| t.starts_with(v.as_str())),
+            (Operand::Texts(vs), Op::EndsWith) => vs.iter().any(|v| t.ends_with(v.as_str())),
             _ => false,
         }
     }
@@ -475,6 +489,53 @@ pub(crate) mod tests {
             "matches",
             json!(r"funny\s+cats$"),
             false,
+            &e
+        ));
+    }
+
+    #[test]
+    fn substring_operators_accept_lists_meaning_any() {
+        let e = activity(&[("executable", "/usr/bin/qBittorrent")]);
+        assert!(check(
+            "executable",
+            "contains",
+            json!(["deluge", "qbittorrent"]),
+            false,
+            &e
+        ));
+        assert!(check(
+            "executable",
+            "ends_with",
+            json!(["/x", "/QBITTORRENT"]),
+            false,
+            &e
+        ));
+        assert!(check(
+            "executable",
+            "starts_with",
+            json!(["/opt/", "/usr/"]),
+            false,
+            &e
+        ));
+        assert!(!check(
+            "executable",
+            "not_contains",
+            json!(["deluge", "torrent"]),
+            false,
+            &e
+        ));
+        assert!(check(
+            "executable",
+            "not_contains",
+            json!(["deluge", "vuze"]),
+            false,
+            &e
+        ));
+        assert!(!check(
+            "executable",
+            "contains",
+            json!(["qbittorrent"]),
+            true,
             &e
         ));
     }

@@ -129,7 +129,11 @@ impl Builder {
                 Op::Eq | Op::Contains | Op::StartsWith | Op::EndsWith,
                 Operand::Text(t),
             ) => !t.is_empty(),
-            (Subject::Field(_), Op::In, Operand::Texts(ts)) => ts.iter().all(|t| !t.is_empty()),
+            (
+                Subject::Field(_),
+                Op::In | Op::Contains | Op::StartsWith | Op::EndsWith,
+                Operand::Texts(ts),
+            ) => ts.iter().all(|t| !t.is_empty()),
             _ => false,
         };
         let test = match (scannable, leaf.subject) {
