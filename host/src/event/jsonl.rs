@@ -333,12 +333,12 @@ impl<'de> Visitor<'de> for EventSeed<'_> {
                             field: f.name(),
                         };
                         if let Some((start, end)) = map.next_value_seed(seed)? {
-                            event.slots[f.index()] = Slot::Text { start, end };
+                            event.slots[f.index()] = Slot::text(start, end);
                         }
                     }
                     FieldType::Number => {
                         if let Some(n) = map.next_value_seed(NumberSeed(f.name()))? {
-                            event.slots[f.index()] = Slot::Number(n);
+                            event.slots[f.index()] = Slot::number(n);
                         }
                     }
                 },
@@ -387,7 +387,7 @@ fn finish(
     event.ts = ts;
     let foreign = Field::ALL
         .iter()
-        .find(|f| event.slots[f.index()] != Slot::Absent && !f.kinds().contains(kind));
+        .find(|f| event.slots[f.index()] != Slot::ABSENT && !f.kinds().contains(kind));
     if let Some(field) = foreign {
         return Err(semantic(
             Some(field.name()),
