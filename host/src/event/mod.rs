@@ -85,12 +85,15 @@ impl Event {
             debug_assert!(false, "{field} is not a text field");
             return;
         }
+        // An event's text is capped at 4 GiB (slots hold 32-bit offsets); the JSONL reader caps
+        // lines far below that. Past the cap the field stays unset rather than wrong.
         let start = self.text.len();
+        let (Ok(start32), Ok(end32)) = (u32::try_from(start), u32::try_from(start + value.len()))
+        else {
+            return;
+        };
         self.text.push_str(value);
-        // A single event's text beyond 4 GiB is not representable; the JSONL reader caps lines
-        // far below that, so saturating here can never truncate real input.
-        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
-        self.slots[field.index()] = Slot::text(to_u32(start), to_u32(self.text.len()));
+        self.slots[field.index()] = Slot::text(start32, end32);
     }
 
     /// Sets a numeric field. A number given for a text field is ignored: callers validate first.

@@ -29,7 +29,7 @@ struct Pattern {
 pub struct LiteralSet {
     patterns: Vec<Pattern>,
     /// One bit per (folded) two-byte prefix that starts some pattern of two bytes or more.
-    pair_filter: Box<[u64]>,
+    pair_filter: Box<[u64; FILTER_BITS / 64]>,
     /// Patterns of two bytes or more, by their first two bytes.
     by_pair: FoldHashMap<u16, Vec<u32>>,
     /// One-byte patterns, by their byte.
@@ -53,7 +53,7 @@ impl LiteralSet {
     pub fn new<P: AsRef<[u8]>>(patterns: &[(P, bool)]) -> LiteralSet {
         let mut set = LiteralSet {
             patterns: Vec::with_capacity(patterns.len()),
-            pair_filter: vec![0u64; FILTER_BITS / 64].into_boxed_slice(),
+            pair_filter: Box::new([0u64; FILTER_BITS / 64]),
             by_pair: FoldHashMap::default(),
             by_byte: FoldHashMap::default(),
         };
