@@ -38,13 +38,14 @@ struct Span {
     memo: SpanMemo,
 }
 
-type SpanKey = (String, String);
-
 /// The sessions stage. Feed it events in (roughly) time order with [`Sessions::observe`]; it calls
 /// back with each event to evaluate, the time it is evaluated at, and the span's memo.
 pub struct Sessions {
     breakpoints: Vec<u64>,
-    open: HashMap<SpanKey, u64>,
+    /// The open span of each user and computer (`user \u{1f} computer`).
+    open: HashMap<String, u64>,
+    /// Reused to build `open`'s keys without allocating per event.
+    key: String,
     spans: HashMap<u64, Span>,
     wakeups: BinaryHeap<Reverse<(DateTime<FixedOffset>, u64)>>,
     clock: Option<DateTime<FixedOffset>>,
@@ -60,6 +61,7 @@ impl Sessions {
         Sessions {
             breakpoints: breakpoints.to_vec(),
             open: HashMap::new(),
+            key: String::new(),
             spans: HashMap::new(),
             wakeups: BinaryHeap::new(),
             clock: None,
@@ -81,11 +83,13 @@ impl Sessions {
             evaluate(&event, ts, &mut SpanMemo::default());
             return;
         }
-        let key = (
-            event.text(Field::Username).unwrap_or_default().to_string(),
-            event.text(Field::Computer).unwrap_or_default().to_string(),
-        );
-        if let Some(id) = self.open.get(&key)
+        self.key.clear();
+        self.key
+            .push_str(event.text(Field::Username).unwrap_or_default());
+        self.key.push('\u{1f}');
+        self.key
+            .push_str(event.text(Field::Computer).unwrap_or_default());
+        if let Some(id) = self.open.get(self.key.as_str())
             && let Some(span) = self.spans.get_mut(id)
         {
             if same_window(&span.event, &event) {
@@ -117,7 +121,12 @@ impl Sessions {
         evaluate(&span.event, ts + secs(elapsed), &mut span.memo);
         self.schedule(id, &span, elapsed);
         self.spans.insert(id, span);
-        self.open.insert(key, id);
+        match self.open.get_mut(self.key.as_str()) {
+            Some(open) => *open = id,
+            None => {
+                self.open.insert(self.key.clone(), id);
+            }
+        }
     }
 
     /// Ends the input: spans whose recorded length runs past the last event are played out to
