@@ -1,25 +1,23 @@
 //! Triggered alarms: what fired, for whom, when, on which event, and the actions it plans.
 //!
-//! A [`FiredAlarm`] is self-contained (names, not indices; the event as it was; the actions with
-//! their templates filled) because it outlives the rules that produced it: it is stored, shown in
-//! the console and acted on after a pack may have changed.
+//! An [`AlarmRecord`] is self-contained (names, not indices; the event as it was; the actions
+//! with their templates filled) because it outlives the rules that produced it: it is stored,
+//! shown in the console and acted on after a pack may have changed. A [`FiredAlarm`] is a record
+//! fresh from the rules, still knowing which loaded alarm produced it.
 
 use chrono::{DateTime, FixedOffset};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::actions::{FiringContext, PlannedAction};
 use crate::event::{Event, EventKind, Field};
 use crate::packs::Pack;
 use crate::rules::{AlarmDef, AlarmIndex};
 
-/// One alarm that fired.
-#[derive(Clone, Debug, Serialize)]
-pub struct FiredAlarm {
-    /// The alarm's index in the rule set that fired it (valid while that rule set is loaded).
-    #[serde(skip)]
-    pub index: AlarmIndex,
+/// An alarm that fired, as it is stored and shown.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AlarmRecord {
     /// When it fired (for a duration alarm: when the span crossed the threshold).
-    #[serde(serialize_with = "utc")]
+    #[serde(with = "utc")]
     pub fired_at: DateTime<FixedOffset>,
     /// The alarm's name.
     pub alarm: String,
@@ -41,8 +39,35 @@ pub struct FiredAlarm {
     pub event: Event,
 }
 
-fn utc<S: serde::Serializer>(ts: &DateTime<FixedOffset>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&Event::utc_string(*ts))
+/// An alarm fresh from the rules.
+#[derive(Clone, Debug, Serialize)]
+pub struct FiredAlarm {
+    /// The alarm's index in the rule set that fired it.
+    #[serde(skip)]
+    pub index: AlarmIndex,
+    /// What fired.
+    #[serde(flatten)]
+    pub record: AlarmRecord,
+}
+
+/// Timestamps in records: UTC with milliseconds, the store's sortable form.
+mod utc {
+    use chrono::{DateTime, FixedOffset};
+    use serde::Deserialize;
+
+    pub fn serialize<S: serde::Serializer>(
+        ts: &DateTime<FixedOffset>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&crate::event::Event::utc_string(*ts))
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<DateTime<FixedOffset>, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl FiredAlarm {
@@ -61,8 +86,7 @@ impl FiredAlarm {
             risk: alarm.risk,
             event,
         };
-        FiredAlarm {
-            index,
+        let record = AlarmRecord {
             fired_at: at,
             alarm: alarm.name.clone(),
             pack: pack.name.clone(),
@@ -73,7 +97,8 @@ impl FiredAlarm {
             summary: summary(event),
             actions: alarm.actions.iter().map(|a| a.plan(&ctx)).collect(),
             event: event.clone(),
-        }
+        };
+        FiredAlarm { index, record }
     }
 }
 

@@ -12,7 +12,7 @@ use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde::Serialize;
 
-use crate::alarms::FiredAlarm;
+use crate::alarms::{AlarmRecord, FiredAlarm};
 use crate::event::Event;
 
 /// The database file's name inside the data folder.
@@ -56,31 +56,14 @@ pub struct Store {
     path: PathBuf,
 }
 
-/// An alarm as stored.
+/// An alarm as stored: the record, and where and when it was written.
 #[derive(Debug, Serialize)]
 pub struct StoredAlarm {
     /// Row id.
     pub id: i64,
-    /// When it fired (UTC).
-    pub fired_at: String,
-    /// Alarm name.
-    pub alarm: String,
-    /// Pack name.
-    pub pack: String,
-    /// Pack version.
-    pub pack_version: String,
-    /// Risk level.
-    pub risk: u8,
-    /// Who.
-    pub user: Option<String>,
-    /// Which computer.
-    pub computer: Option<String>,
-    /// One-line description.
-    pub summary: String,
-    /// Planned actions.
-    pub actions: serde_json::Value,
-    /// The event.
-    pub event: serde_json::Value,
+    /// What fired.
+    #[serde(flatten)]
+    pub record: AlarmRecord,
     /// Where it came from: `live` or `replay:<file>`.
     pub origin: String,
     /// When it was written (UTC).
@@ -113,6 +96,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn).with_context(|| format!("cannot migrate {}", path.display()))?;
+        tracing::debug!(path = %path.display(), schema = MIGRATIONS.len(), "store opened");
         Ok(Store { conn, path })
     }
 
@@ -133,7 +117,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             let now = Event::utc_string(Utc::now().fixed_offset());
-            for a in alarms {
+            for FiredAlarm { record: a, .. } in alarms {
                 inserted += stmt.execute(params![
                     Event::utc_string(a.fired_at),
                     a.alarm,
@@ -183,28 +167,38 @@ impl Store {
             sql.push_str(&format!(" LIMIT {l}"));
         }
         let mut stmt = self.conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(args.iter()), |r| {
-            let json = |i: usize| -> rusqlite::Result<serde_json::Value> {
-                let text: String = r.get(i)?;
-                Ok(serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)))
+        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let id: i64 = r.get(0)?;
+            // Rows were written by this code from valid records; one that no longer reads back
+            // (edited by hand, say) is reported, not skipped.
+            let bad = |what: &str, e: &dyn std::fmt::Display| {
+                anyhow::anyhow!("alarm {id} in {}: bad {what}: {e}", self.path.display())
             };
-            Ok(StoredAlarm {
-                id: r.get(0)?,
-                fired_at: r.get(1)?,
-                alarm: r.get(2)?,
-                pack: r.get(3)?,
-                pack_version: r.get(4)?,
-                risk: r.get(5)?,
-                user: r.get(6)?,
-                computer: r.get(7)?,
-                summary: r.get(8)?,
-                actions: json(9)?,
-                event: json(10)?,
+            let fired_at: String = r.get(1)?;
+            let actions: String = r.get(9)?;
+            let event: String = r.get(10)?;
+            out.push(StoredAlarm {
+                id,
+                record: AlarmRecord {
+                    fired_at: chrono::DateTime::parse_from_rfc3339(&fired_at)
+                        .map_err(|e| bad("fired_at", &e))?,
+                    alarm: r.get(2)?,
+                    pack: r.get(3)?,
+                    pack_version: r.get(4)?,
+                    risk: r.get(5)?,
+                    user: r.get(6)?,
+                    computer: r.get(7)?,
+                    summary: r.get(8)?,
+                    actions: serde_json::from_str(&actions).map_err(|e| bad("actions", &e))?,
+                    event: crate::event::parse_line(&event).map_err(|e| bad("event", &e))?,
+                },
                 origin: r.get(11)?,
                 recorded_at: r.get(12)?,
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            });
+        }
+        Ok(out)
     }
 
     /// The schema version (number of migrations applied).
@@ -289,7 +283,10 @@ mod tests {
         let store = Store::open(&dir.path().join("data")).expect("reopen");
         let all = store.alarms(&AlarmFilter::default()).expect("list");
         assert_eq!(all.len(), 2);
-        assert_eq!(all[0].fired_at, "2026-11-02T09:00:00.000Z");
+        assert_eq!(
+            Event::utc_string(all[0].record.fired_at),
+            "2026-11-02T09:00:00.000Z"
+        );
         let bob = store
             .alarms(&AlarmFilter {
                 user: Some("bob".into()),
@@ -297,7 +294,11 @@ mod tests {
             })
             .expect("bob");
         assert_eq!(bob.len(), 1);
-        assert_eq!(bob[0].alarm, pack.alarms[3].name);
+        assert_eq!(bob[0].record.alarm, pack.alarms[3].name);
+        assert_eq!(
+            bob[0].record.actions, batch[1].record.actions,
+            "actions read back"
+        );
         let by_name = store
             .alarms(&AlarmFilter {
                 alarm: Some("YOUTUBE".into()),
@@ -307,7 +308,10 @@ mod tests {
             })
             .expect("filtered");
         assert_eq!(by_name.len(), 1);
-        assert_eq!(by_name[0].event["username"], "alice");
+        assert_eq!(
+            by_name[0].record.event, batch[0].record.event,
+            "the event reads back"
+        );
     }
 
     #[test]

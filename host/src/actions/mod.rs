@@ -32,7 +32,7 @@ pub const MAX_VIDEO_SIDE: Duration = Duration::from_secs(300);
 pub const MAX_TERMINATE_DELAY: Duration = Duration::from_secs(3600);
 
 /// One action, generic over its text: [`Template`] in a loaded alarm, `String` once planned.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action<T> {
     /// Capture the screen `count` times, `interval` apart (stops early when the user switches
@@ -90,11 +90,19 @@ pub type PlannedAction = Action<String>;
 /// An action as a pack declares it.
 pub type ActionSpec = Action<Template>;
 
+/// Durations in planned actions: `"1m 30s"`, readable in JSON and in the store.
 mod humantime_serde_str {
     use std::time::Duration;
 
+    use serde::Deserialize;
+
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = std::borrow::Cow::<str>::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 

@@ -72,17 +72,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     } else {
         table::header(&mut out)?;
         for a in &alarms {
-            table::row(
-                &mut out,
-                &table::Row {
-                    time: &a.fired_at,
-                    user: a.user.as_deref().unwrap_or("-"),
-                    risk: a.risk,
-                    alarm: &a.alarm,
-                    actions: &a.actions,
-                    what: &a.summary,
-                },
-            )?;
+            table::row(&mut out, &a.record)?;
         }
     }
     out.flush()?;

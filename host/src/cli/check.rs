@@ -93,8 +93,11 @@ pub fn run(args: Args) -> Result<u8> {
         for u in &a.unless {
             writeln!(out, "    unless  {u}")?;
         }
-        let actions = serde_json::to_value(plan_shape(a))?;
-        writeln!(out, "    actions {}", super::table::action_labels(&actions))?;
+        writeln!(
+            out,
+            "    actions {}",
+            super::table::action_labels(&plan_shape(a))
+        )?;
     }
     Ok(EXIT_OK)
 }

@@ -72,6 +72,7 @@ pub fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
 }
@@ -137,6 +138,9 @@ fn load_rules(paths: &[PathBuf], default_pack: bool) -> Result<RuleSet, u8> {
     if packs.is_empty() {
         eprintln!("error: no packs to run (add --pack DIR, or drop --no-default-pack)");
         return Err(EXIT_INVALID);
+    }
+    for p in &packs {
+        tracing::info!(pack = %p.name, version = %p.version, alarms = p.alarms.len(), origin = %p.origin, "pack loaded");
     }
     let names: Vec<&str> = packs.iter().map(|p| p.name.as_str()).collect();
     if let Some(dup) = names

@@ -96,6 +96,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                     force: bool|
      -> Result<()> {
         for f in fired.iter() {
+            tracing::debug!(alarm = %f.record.alarm, user = ?f.record.user, at = %f.record.fired_at, "alarm fired");
             counts[f.index as usize] += 1;
             fired_total += 1;
             if list {
@@ -193,19 +194,7 @@ fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    let time = crate::event::Event::utc_string(f.fired_at);
-    let actions = serde_json::to_value(&f.actions)?;
-    table::row(
-        out,
-        &table::Row {
-            time: &time,
-            user: f.user.as_deref().unwrap_or("-"),
-            risk: f.risk,
-            alarm: &f.alarm,
-            actions: &actions,
-            what: &f.summary,
-        },
-    )?;
+    table::row(out, &f.record)?;
     Ok(())
 }
 

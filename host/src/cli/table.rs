@@ -2,21 +2,8 @@
 
 use std::io::Write;
 
-/// One alarm as a table shows it.
-pub struct Row<'a> {
-    /// When (UTC, RFC 3339).
-    pub time: &'a str,
-    /// Who.
-    pub user: &'a str,
-    /// Risk level.
-    pub risk: u8,
-    /// Alarm name.
-    pub alarm: &'a str,
-    /// The planned actions, as JSON (`[{"screenshot": {...}}, …]`).
-    pub actions: &'a serde_json::Value,
-    /// What happened.
-    pub what: &'a str,
-}
+use crate::actions::PlannedAction;
+use crate::alarms::AlarmRecord;
 
 const WIDTHS: [usize; 5] = [20, 10, 4, 30, 22];
 
@@ -29,15 +16,17 @@ pub fn header(out: &mut impl Write) -> std::io::Result<()> {
     )
 }
 
-/// Writes one row.
-pub fn row(out: &mut impl Write, r: &Row<'_>) -> std::io::Result<()> {
-    let time = r
-        .time
-        .get(..19)
-        .map_or(r.time.to_string(), |t| format!("{t}Z"));
-    let risk = r.risk.to_string();
-    let actions = action_labels(r.actions);
-    line(out, [&time, r.user, &risk, r.alarm, &actions], r.what)
+/// Writes one alarm as a row.
+pub fn row(out: &mut impl Write, a: &AlarmRecord) -> std::io::Result<()> {
+    let time = a
+        .fired_at
+        .with_timezone(&chrono::Utc)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    let risk = a.risk.to_string();
+    let user = a.user.as_deref().unwrap_or("-");
+    let actions = action_labels(&a.actions);
+    line(out, [&time, user, &risk, &a.alarm, &actions], &a.summary)
 }
 
 fn line(out: &mut impl Write, cells: [&str; 5], last: &str) -> std::io::Result<()> {
@@ -57,20 +46,17 @@ fn fit(s: &str, width: usize) -> String {
     t
 }
 
-/// `screenshot×3, popup` from a JSON list of planned actions.
-pub fn action_labels(actions: &serde_json::Value) -> String {
+/// `screenshot×3, popup` from a list of planned actions.
+pub fn action_labels(actions: &[PlannedAction]) -> String {
     let labels: Vec<String> = actions
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .filter_map(|a| a.as_object()?.iter().next())
-                .map(|(name, params)| match params["count"].as_u64() {
-                    Some(n) if n > 1 => format!("{name}×{n}"),
-                    _ => name.clone(),
-                })
-                .collect()
+        .iter()
+        .map(|a| match a {
+            PlannedAction::Screenshot { count, .. } if *count > 1 => {
+                format!("{}×{count}", a.name())
+            }
+            _ => a.name().to_string(),
         })
-        .unwrap_or_default();
+        .collect();
     if labels.is_empty() {
         "-".into()
     } else {
@@ -84,21 +70,15 @@ mod tests {
 
     #[test]
     fn rows_are_aligned_and_cut() {
-        let actions =
-            serde_json::json!([{"screenshot": {"count": 3}}, {"popup": {"message": "x"}}]);
+        let pack = crate::packs::Pack::standard().expect("standard");
+        let youtube = &pack.alarms[0];
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-02T13:50:01+01:00").expect("ts");
+        let event = crate::event::Event::new(crate::event::EventKind::Activity, ts)
+            .with_text(crate::event::Field::Username, "alice")
+            .with_text(crate::event::Field::PrimaryDomain, "youtube.com");
+        let fired = crate::alarms::FiredAlarm::new(0, &pack, youtube, &event, ts);
         let mut out = Vec::new();
-        row(
-            &mut out,
-            &Row {
-                time: "2026-11-02T12:50:01.000Z",
-                user: "alice",
-                risk: 2,
-                alarm: "YouTube over 20 minutes",
-                actions: &actions,
-                what: "youtube.com",
-            },
-        )
-        .expect("write");
+        row(&mut out, &fired.record).expect("write");
         let text = String::from_utf8(out).expect("utf8");
         assert!(
             text.starts_with("2026-11-02T12:50:01Z  alice       2     YouTube over 20 minutes"),

@@ -72,6 +72,19 @@ pub fn parse_line(line: &str) -> Result<Event, LineError> {
     }
 }
 
+/// Events read as part of a larger document (a stored alarm) obey the same rules as JSONL lines.
+impl<'de> serde::Deserialize<'de> for Event {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Event, D::Error> {
+        let mut failed_field = None;
+        let seed = EventSeed {
+            failed_field: &mut failed_field,
+            capacity: 256,
+        };
+        seed.deserialize(d)?
+            .map_err(|e| de::Error::custom(e.to_string()))
+    }
+}
+
 fn semantic(field: Option<&str>, message: String) -> LineError {
     LineError {
         field: field.map(str::to_string),

@@ -241,6 +241,13 @@ impl Engine {
                 }
             }
         }
+        tracing::debug!(
+            alarms = engine.alarms.len(),
+            comparisons = engine.leaves.len(),
+            scanned_fields = engine.scanners.len(),
+            always_evaluated = ?engine.always_by_kind.iter().map(Vec::len).collect::<Vec<_>>(),
+            "engine compiled"
+        );
         b.breakpoints.retain(|&s| s > 0);
         b.breakpoints.sort_unstable();
         b.breakpoints.dedup();
