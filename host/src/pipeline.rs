@@ -135,3 +135,119 @@ fn may_fire(
     memo.fired.push(id);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{EventKind, Field};
+    use crate::packs::Pack;
+
+    fn rules(alarms: &str) -> RuleSet {
+        let text = format!("[pack]\nname = \"t\"\nversion = \"1.0.0\"\n{alarms}");
+        RuleSet::new(vec![
+            Pack::from_manifest_text("t", &text, "test").expect("pack"),
+        ])
+        .expect("rules")
+    }
+
+    fn at(s: &str) -> DateTime<FixedOffset> {
+        DateTime::parse_from_rfc3339(&format!("2026-11-02T{s}Z")).expect("ts")
+    }
+
+    fn run(rules: &RuleSet, mode: Mode, events: Vec<Event>) -> Vec<(String, String, String)> {
+        let mut p = Pipeline::new(rules, mode);
+        let mut out = Vec::new();
+        for e in events {
+            p.push(e, &mut out);
+        }
+        p.finish(&mut out);
+        out.into_iter()
+            .map(|f| {
+                let r = f.record;
+                (
+                    r.alarm,
+                    r.user.unwrap_or_default(),
+                    r.fired_at.format("%H:%M:%S").to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn usb(time: &str, user: &str) -> Event {
+        Event::new(EventKind::Usb, at(time))
+            .with_text(Field::Username, user)
+            .with_text(Field::Action, "file_written")
+    }
+
+    fn window(time: &str, title: &str, duration: f64) -> Event {
+        Event::new(EventKind::Activity, at(time))
+            .with_text(Field::Username, "alice")
+            .with_text(Field::Title, title)
+            .with_number(Field::Duration, duration)
+    }
+
+    #[test]
+    fn a_cooldown_holds_per_user() {
+        let r = rules(
+            "[[alarm]]\nname = \"w\"\nrepeat = \"every_match\"\ncooldown = \"1m\"\n\
+             conditions = [{ field = \"action\", op = \"eq\", value = \"file_written\" }]\n",
+        );
+        let fired = run(
+            &r,
+            Mode::Spans,
+            vec![
+                usb("09:00:00", "a"),
+                usb("09:00:30", "a"),
+                usb("09:00:30", "b"),
+                usb("09:00:59", "a"),
+                usb("09:01:00", "a"),
+            ],
+        );
+        let users: Vec<(&str, &str)> = fired
+            .iter()
+            .map(|(_, u, t)| (u.as_str(), t.as_str()))
+            .collect();
+        assert_eq!(
+            users,
+            [("a", "09:00:00"), ("b", "09:00:30"), ("a", "09:01:00")]
+        );
+        let raw = run(
+            &r,
+            Mode::EveryMatch,
+            vec![usb("09:00:00", "a"), usb("09:00:01", "a")],
+        );
+        assert_eq!(raw.len(), 2, "every-match mode ignores cooldowns");
+    }
+
+    #[test]
+    fn once_per_span_unless_the_alarm_repeats() {
+        let r = rules(
+            "[[alarm]]\nname = \"long\"\nconditions = [{ field = \"duration\", op = \"gte\", value = 60 }]\n\
+             [[alarm]]\nname = \"every\"\nrepeat = \"every_match\"\n\
+             conditions = [{ field = \"title\", op = \"contains\", value = \"mail\" }]\n",
+        );
+        let fired = run(
+            &r,
+            Mode::Spans,
+            vec![
+                window("09:00:00", "Mail", 300.0),
+                window("09:10:00", "Docs", 30.0),
+            ],
+        );
+        let names: Vec<(&str, &str)> = fired
+            .iter()
+            .map(|(a, _, t)| (a.as_str(), t.as_str()))
+            .collect();
+        // "every" fires on each evaluation of the Mail span: when it opens and at each
+        // threshold (60 and 61 s); "long" once, when the span reaches 60 s.
+        assert_eq!(
+            names,
+            [
+                ("every", "09:00:00"),
+                ("long", "09:01:00"),
+                ("every", "09:01:00"),
+                ("every", "09:01:01")
+            ]
+        );
+    }
+}
