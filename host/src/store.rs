@@ -92,6 +92,14 @@ impl Store {
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
+        // Alarms hold what people did on their computers: owner-only, whatever the umask.
+        // (SQLite gives its -wal and -shm files the database file's permissions.)
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("cannot restrict {}", path.display()))?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -271,6 +279,13 @@ mod tests {
         let mut store = Store::open(&dir.path().join("data")).expect("open");
         assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len());
         assert_eq!(store.journal_mode().expect("mode"), "wal");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+            assert_eq!(mode(store.path()), 0o600);
+            assert_eq!(mode(&dir.path().join("data")), 0o700);
+        }
         let batch = [fired(&pack, 0, "alice"), fired(&pack, 3, "bob")];
         assert_eq!(store.record(&batch, "replay:test").expect("record"), 2);
         assert_eq!(
