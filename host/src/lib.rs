@@ -15,6 +15,8 @@
 //!
 //! [`pipeline`] wires the stages together; the `vigilo` binary is a thin CLI over it.
 
+#![warn(missing_docs)]
+
 pub mod actions;
 pub mod alarms;
 pub mod cli;

@@ -3,11 +3,12 @@
 //! Evaluating every alarm's conditions one by one costs one `contains` per condition per event
 //! (about 150,000 events/s for 200 alarms here). Instead, as fast text filters do:
 //!
-//! 1. every text comparison that looks for a literal becomes part of one matcher per field:
-//!    whole-value comparisons (`eq`, `in`) a hash-map entry, substring ones (`contains`,
-//!    `starts_with`, `ends_with`) a pattern of one Aho-Corasick DFA, so a field is read **once**
-//!    per event whatever the number of alarms (case-sensitive and case-insensitive patterns in
-//!    the same pass); where a pattern is found tells which anchored operators hold;
+//! 1. every text comparison that looks for a literal becomes part of one scanner per field
+//!    ([`scan`](super::scan)): whole-value comparisons (`eq`, `in`) a hash-set entry, substring
+//!    ones (`contains`, `starts_with`, `ends_with`) a pattern of one
+//!    [`LiteralSet`](super::literals), so a field is read **once** per event whatever the number
+//!    of alarms (both case modes in the same pass); where a pattern is found tells which anchored
+//!    operators hold, and recent values' answers are cached;
 //! 2. each alarm gets a *trigger set*: comparisons of which at least one must hold for the alarm
 //!    to hold. Only alarms whose trigger fired (plus the few with no literal to trigger on) are
 //!    evaluated at all;

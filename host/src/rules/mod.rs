@@ -1,7 +1,7 @@
 //! Rules decide which alarms an event triggers. They never act: they return triggered alarms
 //! with their planned actions, and later stages store and perform them.
 //!
-//! Built-in conditions ([`condition`]) are compiled into one [`Engine`]; WASM plugins and Rhai
+//! Built-in conditions ([`Condition`]) are compiled into one [`Engine`]; WASM plugins and Rhai
 //! scripts join the same [`RuleSet`] in later work.
 
 mod alarm;
