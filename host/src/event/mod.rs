@@ -96,10 +96,11 @@ impl Event {
         self.slots[field.index()] = Slot::text(start32, end32);
     }
 
-    /// Sets a numeric field. A number given for a text field is ignored: callers validate first.
+    /// Sets a numeric field. A number given for a text field, or a value that is not finite
+    /// (which JSON cannot carry), is ignored: callers validate first.
     pub fn set_number(&mut self, field: Field, value: f64) {
-        if field.field_type() != FieldType::Number {
-            debug_assert!(false, "{field} is not a numeric field");
+        if field.field_type() != FieldType::Number || !value.is_finite() {
+            debug_assert!(false, "{field} = {value} is not a finite numeric field");
             return;
         }
         self.slots[field.index()] = Slot::number(value);
