@@ -251,3 +251,33 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod extremes {
+    use super::*;
+    use crate::event::parse_line;
+    use crate::packs::Pack;
+
+    /// Untrusted recordings can carry any timestamp and any duration; nothing may panic.
+    #[test]
+    fn extreme_times_and_durations_do_not_panic() {
+        let text = "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[[alarm]]\nname = \"far\"\n\
+                    conditions = [{ field = \"duration\", op = \"gt\", value = 999999999999 }]\n";
+        let pack = Pack::from_manifest_text("t", text, "test").expect("pack");
+        let rules = RuleSet::new(vec![pack, Pack::standard().expect("standard")]).expect("rules");
+        for mode in [Mode::Spans, Mode::EveryMatch] {
+            let mut p = Pipeline::new(&rules, mode);
+            let mut out = Vec::new();
+            for line in [
+                r#"{"ts":"9999-12-31T23:59:59Z","kind":"activity","username":"a","duration":1e300}"#,
+                r#"{"ts":"0001-01-01T00:00:00+23:59","kind":"activity","username":"a","title":"x"}"#,
+                r#"{"ts":"9999-12-31T23:59:59-23:59","kind":"activity","username":"b","duration":0}"#,
+                r#"{"ts":"2026-11-02T09:00:00Z","kind":"activity","username":"a","url":"https://youtube.com/","duration":1e15}"#,
+                r#"{"ts":"9999-12-31T23:59:59Z","kind":"usb","username":"a","action":"file_written","bytes":1.7e308}"#,
+            ] {
+                p.push(parse_line(line).expect(line), &mut out);
+            }
+            p.finish(&mut out);
+        }
+    }
+}
