@@ -248,7 +248,6 @@ fn parse_ts(v: &str) -> Result<DateTime<FixedOffset>, String> {
 /// parser's overhead (every event has a timestamp). Anything else, valid or not, returns `None`
 /// and goes to chrono's full RFC 3339 parser, which also words the errors.
 fn parse_common_rfc3339(b: &[u8]) -> Option<DateTime<FixedOffset>> {
-    use chrono::{NaiveDate, TimeZone};
     let digits = |r: std::ops::Range<usize>| -> Option<u32> {
         b.get(r)?.iter().try_fold(0u32, |acc, &c| {
             c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
@@ -286,14 +285,35 @@ fn parse_common_rfc3339(b: &[u8]) -> Option<DateTime<FixedOffset>> {
         }
         _ => return None,
     };
-    if second > 59 {
-        return None; // leap seconds and the like: let chrono decide
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let valid_day = (1..=12).contains(&month) && day >= 1 && day <= month_days[month as usize - 1];
+    if !valid_day || hour > 23 || minute > 59 || second > 59 {
+        return None; // leap seconds, 24:00 and the like: let chrono decide
     }
-    let naive = NaiveDate::from_ymd_opt(year as i32, month, day)?
-        .and_hms_nano_opt(hour, minute, second, nanos)?;
-    FixedOffset::east_opt(offset)?
-        .from_local_datetime(&naive)
-        .single()
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
+    let (y, m) = (i64::from(year) - i64::from(month <= 2), i64::from(month));
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + i64::from(hour * 3600 + minute * 60 + second) - i64::from(offset);
+    let offset = FixedOffset::east_opt(offset)?;
+    Some(DateTime::from_timestamp(secs, nanos)?.with_timezone(&offset))
 }
 
 fn parse_kind(v: &str) -> Result<EventKind, String> {
@@ -454,6 +474,11 @@ mod tests {
             "2026-11-02T09:00:00.123456789+05:30",
             "2026-11-02T23:59:59-08:00",
             "2024-02-29T00:00:00Z",
+            "2000-02-29T12:00:00+14:00",
+            "1900-03-01T00:00:00Z",
+            "0001-01-01T00:00:00Z",
+            "1969-12-31T23:59:59.999-00:30",
+            "9999-12-31T23:59:59Z",
         ] {
             let fast = parse_common_rfc3339(ts.as_bytes()).expect(ts);
             assert_eq!(fast, DateTime::parse_from_rfc3339(ts).expect(ts), "{ts}");
@@ -467,6 +492,10 @@ mod tests {
             "2026-11-02t09:00:00z",
             "2026-11-02 09:00:00Z",
             "2025-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-02T24:00:00Z",
             "2026-11-02T09:00:60Z",
             "2026-11-02T09:00:00.Z",
         ] {
