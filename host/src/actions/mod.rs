@@ -181,55 +181,35 @@ impl ActionSpec {
         };
         let params = params.clone();
         let decode_err = |e: toml::de::Error| format!("{name}: {}", e.message().trim());
-        match name.as_str() {
+        let action = match name.as_str() {
             "screenshot" => {
                 let p: ScreenshotParams = params.try_into().map_err(decode_err)?;
-                let count = p.count.unwrap_or(1);
-                if !(1..=MAX_SCREENSHOTS).contains(&count) {
-                    return Err(format!(
-                        "screenshot: count must be 1 to {MAX_SCREENSHOTS}, found {count}"
-                    ));
+                Action::Screenshot {
+                    count: p.count.unwrap_or(1),
+                    interval: parse_duration("screenshot", "interval", p.interval.as_ref())?
+                        .unwrap_or(MIN_SCREENSHOT_INTERVAL),
                 }
-                let interval = parse_duration("screenshot", "interval", p.interval.as_ref())?
-                    .unwrap_or(MIN_SCREENSHOT_INTERVAL);
-                if interval < MIN_SCREENSHOT_INTERVAL {
-                    return Err(format!(
-                        "screenshot: interval must be at least 10s, found {}",
-                        humantime::format_duration(interval)
-                    ));
-                }
-                Ok(Action::Screenshot { count, interval })
             }
             "video" => {
                 let p: VideoParams = params.try_into().map_err(decode_err)?;
-                let side = |key, v: Option<&DurationValue>| -> Result<Duration, String> {
-                    let d = parse_duration("video", key, v)?.unwrap_or(Duration::from_secs(15));
-                    if d > MAX_VIDEO_SIDE {
-                        return Err(format!("video: {key} must be at most 5m"));
-                    }
-                    Ok(d)
+                let side = |key, v: Option<&DurationValue>| {
+                    parse_duration("video", key, v).map(|d| d.unwrap_or(Duration::from_secs(15)))
                 };
-                Ok(Action::Video {
+                Action::Video {
                     before: side("before", p.before.as_ref())?,
                     after: side("after", p.after.as_ref())?,
-                })
+                }
             }
             "popup" => {
                 let p: PopupParams = params.try_into().map_err(decode_err)?;
-                Ok(Action::Popup {
+                Action::Popup {
                     title: template("popup", "title", p.title.as_deref().unwrap_or("{{alarm}}"))?,
                     message: template("popup", "message", &p.message)?,
-                })
+                }
             }
             "email" => {
                 let p: EmailParams = params.try_into().map_err(decode_err)?;
-                if p.to.is_empty() {
-                    return Err("email: `to` needs at least one address".into());
-                }
-                if let Some(bad) = p.to.iter().find(|a| !looks_like_address(a)) {
-                    return Err(format!("email: {bad:?} is not an e-mail address"));
-                }
-                Ok(Action::Email {
+                Action::Email {
                     to: p.to,
                     subject: template(
                         "email",
@@ -245,43 +225,88 @@ impl ActionSpec {
                             .as_deref()
                             .unwrap_or("{{alarm}} fired for {{user}} on {{computer}} at {{ts}}."),
                     )?,
-                })
+                }
             }
             "webhook" => {
                 let p: WebhookParams = params.try_into().map_err(decode_err)?;
-                let rest = p
-                    .url
-                    .strip_prefix("https://")
-                    .or_else(|| p.url.strip_prefix("http://"));
-                match rest {
-                    Some(host) if !host.is_empty() && !host.starts_with('/') => {
-                        Ok(Action::Webhook { url: p.url })
-                    }
-                    _ => Err(format!(
-                        "webhook: url must start with https:// or http:// and name a host, \
-                         found {:?}",
-                        p.url
-                    )),
-                }
+                Action::Webhook { url: p.url }
             }
             "terminate" => {
                 let p: TerminateParams = params.try_into().map_err(decode_err)?;
-                let after =
-                    parse_duration("terminate", "after", p.after.as_ref())?.unwrap_or_default();
-                if after > MAX_TERMINATE_DELAY {
+                Action::Terminate {
+                    after: parse_duration("terminate", "after", p.after.as_ref())?
+                        .unwrap_or_default(),
+                    warn: p
+                        .warn
+                        .map(|w| template("terminate", "warn", &w))
+                        .transpose()?,
+                }
+            }
+            other => {
+                return Err(format!(
+                    "unknown action `{other}`; expected one of {}",
+                    ACTION_NAMES.join(", ")
+                ));
+            }
+        };
+        action.check()?;
+        Ok(action)
+    }
+}
+
+impl<T> Action<T> {
+    /// Checks the limits every action must respect, wherever it comes from (a pack's TOML or a
+    /// plugin's answer): screenshot count and interval, video length, e-mail addresses, webhook
+    /// URL, terminate delay.
+    pub fn check(&self) -> Result<(), String> {
+        match self {
+            Action::Screenshot { count, interval } => {
+                if !(1..=MAX_SCREENSHOTS).contains(count) {
+                    return Err(format!(
+                        "screenshot: count must be 1 to {MAX_SCREENSHOTS}, found {count}"
+                    ));
+                }
+                if *interval < MIN_SCREENSHOT_INTERVAL {
+                    return Err(format!(
+                        "screenshot: interval must be at least 10s, found {}",
+                        humantime::format_duration(*interval)
+                    ));
+                }
+            }
+            Action::Video { before, after } => {
+                for (key, d) in [("before", before), ("after", after)] {
+                    if *d > MAX_VIDEO_SIDE {
+                        return Err(format!("video: {key} must be at most 5m"));
+                    }
+                }
+            }
+            Action::Email { to, .. } => {
+                if to.is_empty() {
+                    return Err("email: `to` needs at least one address".into());
+                }
+                if let Some(bad) = to.iter().find(|a| !looks_like_address(a)) {
+                    return Err(format!("email: {bad:?} is not an e-mail address"));
+                }
+            }
+            Action::Webhook { url } => {
+                let rest = url
+                    .strip_prefix("https://")
+                    .or_else(|| url.strip_prefix("http://"));
+                if !rest.is_some_and(|host| !host.is_empty() && !host.starts_with('/')) {
+                    return Err(format!(
+                        "webhook: url must start with https:// or http:// and name a host, \
+                         found {url:?}"
+                    ));
+                }
+            }
+            Action::Terminate { after, .. } => {
+                if *after > MAX_TERMINATE_DELAY {
                     return Err("terminate: after must be at most 1h".into());
                 }
-                let warn = p
-                    .warn
-                    .map(|w| template("terminate", "warn", &w))
-                    .transpose()?;
-                Ok(Action::Terminate { after, warn })
             }
-            other => Err(format!(
-                "unknown action `{other}`; expected one of {}",
-                ACTION_NAMES.join(", ")
-            )),
+            Action::Popup { .. } => {}
         }
+        Ok(())
     }
 }
 

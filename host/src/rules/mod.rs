@@ -9,6 +9,7 @@ mod condition;
 mod engine;
 mod literals;
 mod scan;
+pub mod wasm;
 
 pub use alarm::{AlarmDef, Repeat};
 pub use condition::{Condition, Leaf, Op, Operand, Subject, fold_case};

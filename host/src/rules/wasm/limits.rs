@@ -1,0 +1,40 @@
+//! What one plugin may spend: time per call, memory, output, state.
+
+use std::time::Duration;
+
+/// Limits on one plugin. A pack may set them per plugin; the defaults suit rules that look at
+/// one event and a little state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Wall-clock deadline of one call (epoch interruption, 1 ms resolution).
+    pub deadline: Duration,
+    /// Most linear memory the plugin may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Most alarms one call may return.
+    pub max_alarms: usize,
+    /// Most actions one alarm may ask for.
+    pub max_actions: usize,
+    /// Longest text (alarm name, note, pop-up message…) returned, in bytes.
+    pub max_text_bytes: usize,
+    /// Most bytes of keys and values the plugin's state may hold.
+    pub state_bytes: usize,
+    /// Log lines kept per call; more are counted and dropped.
+    pub max_log_lines: usize,
+    /// Consecutive faulty calls after which the plugin is switched off.
+    pub quarantine_after: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            deadline: Duration::from_millis(50),
+            memory_bytes: 64 << 20,
+            max_alarms: 16,
+            max_actions: 8,
+            max_text_bytes: 4096,
+            state_bytes: 1 << 20,
+            max_log_lines: 32,
+            quarantine_after: 3,
+        }
+    }
+}

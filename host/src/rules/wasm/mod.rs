@@ -1,0 +1,358 @@
+//! WASM rule plugins: sandboxed components implementing `wit/vigilo-alarms.wit`.
+//!
+//! A [`PluginRuntime`] holds the wasmtime engine (one per agent) and a thread that advances its
+//! epoch every millisecond, which is how a call's deadline is enforced. A [`Plugin`] is a
+//! compiled component that described and configured itself successfully; each user of it makes
+//! a [`PluginInstance`], a long-lived instance (plain fields in the plugin survive between
+//! events) whose calls are bounded by the plugin's [`Limits`]. A call that traps, overruns its
+//! deadline or memory, or returns something invalid is a [`Fault`]: the instance is rebuilt
+//! (the host-kept state survives), and after `quarantine_after` faults in a row the plugin is
+//! switched off.
+
+mod convert;
+mod host;
+mod limits;
+
+pub use convert::PluginAlarm;
+pub use host::LogLine;
+pub use limits::Limits;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, Store, Trap};
+
+use crate::event::{Event, KindSet};
+
+use host::HostState;
+
+/// Code generated from the WIT contract.
+mod bindings {
+    wasmtime::component::bindgen!({ world: "rule-plugin", path: "../wit" });
+}
+
+/// How often the epoch advances: the resolution of call deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(1);
+
+/// The wasmtime engine plugins run on, and the ticker that enforces deadlines. The ticker runs
+/// as long as anything (this runtime, a loaded plugin) still holds the engine.
+pub struct PluginRuntime {
+    engine: Engine,
+    linker: Arc<Linker<HostState>>,
+}
+
+impl PluginRuntime {
+    /// Starts a runtime (compiler settings, host functions, the epoch ticker).
+    pub fn new() -> anyhow::Result<PluginRuntime> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        bindings::RulePlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        let ticking = engine.weak();
+        std::thread::Builder::new()
+            .name("vigilo-plugin-epoch".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(EPOCH_TICK);
+                    match ticking.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(PluginRuntime {
+            engine,
+            linker: Arc::new(linker),
+        })
+    }
+}
+
+/// What a plugin says it is (`describe`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginInfo {
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// The kinds of event it wants.
+    pub subscribes: KindSet,
+    /// What its configuration accepts.
+    pub config_help: String,
+}
+
+/// Why a call to a plugin failed. The agent carries on either way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The call ran past its deadline.
+    Deadline(Duration),
+    /// The plugin tried to grow its memory past the cap.
+    Memory(usize),
+    /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access…).
+    Trap(String),
+    /// The plugin returned something the contract or its limits forbid.
+    Invalid(String),
+    /// The plugin was switched off after repeated faults.
+    Quarantined,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Deadline(d) => write!(f, "ran past its deadline of {} ms", d.as_millis()),
+            Fault::Memory(cap) => {
+                write!(f, "tried to use more than its {} MiB of memory", cap >> 20)
+            }
+            Fault::Trap(t) => write!(f, "trapped: {t}"),
+            Fault::Invalid(why) => write!(f, "returned an invalid answer: {why}"),
+            Fault::Quarantined => f.write_str("is switched off after repeated faults"),
+        }
+    }
+}
+
+impl std::error::Error for Fault {}
+
+/// A compiled plugin that described and configured itself.
+pub struct Plugin {
+    info: PluginInfo,
+    pre: bindings::RulePluginPre<HostState>,
+    engine: Engine,
+    limits: Limits,
+    config: String,
+}
+
+impl Plugin {
+    /// Compiles `bytes` (a component), checks it implements the contract, and calls `describe`
+    /// and `configure(config)`. Errors say what is wrong, for the admin loading it.
+    pub fn load(
+        runtime: &PluginRuntime,
+        bytes: &[u8],
+        config: &str,
+        limits: Limits,
+    ) -> anyhow::Result<Plugin> {
+        let component = Component::new(&runtime.engine, bytes)
+            .map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e:#}"))?;
+        let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
+            anyhow::anyhow!("does not fit the vigilo:alarms contract (imports): {e:#}")
+        })?;
+        let pre = bindings::RulePluginPre::new(instance_pre).map_err(|e| {
+            anyhow::anyhow!("does not fit the vigilo:alarms contract (exports): {e:#}")
+        })?;
+        let mut plugin = Plugin {
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                subscribes: KindSet::EMPTY,
+                config_help: String::new(),
+            },
+            pre,
+            engine: runtime.engine.clone(),
+            limits,
+            config: config.to_string(),
+        };
+        let mut instance = plugin.fresh_instance("(loading)", BTreeMap::new())?;
+        let info = instance
+            .call(|b, s| b.call_describe(s))
+            .map_err(|f| anyhow::anyhow!("describe {f}"))?;
+        let name_ok = !info.name.is_empty()
+            && info.name.len() <= 64
+            && info
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        anyhow::ensure!(name_ok, "describe returned an invalid name {:?}", info.name);
+        anyhow::ensure!(
+            semver::Version::parse(&info.version).is_ok(),
+            "describe returned version {:?}, not a semantic version",
+            info.version
+        );
+        plugin.info = PluginInfo {
+            name: info.name,
+            version: info.version,
+            subscribes: info
+                .subscribes
+                .into_iter()
+                .fold(KindSet::EMPTY, |k, s| k.or(convert::kind_from_wit(s).bit())),
+            config_help: info.config_help,
+        };
+        instance.store.data_mut().plugin = plugin.info.name.clone();
+        plugin.configure(&mut instance)?;
+        Ok(plugin)
+    }
+
+    /// What the plugin said it is.
+    pub fn info(&self) -> &PluginInfo {
+        &self.info
+    }
+
+    /// A new instance, configured, with `state` as its key-value state.
+    pub fn instantiate(
+        &self,
+        state: BTreeMap<String, Vec<u8>>,
+    ) -> anyhow::Result<PluginInstance<'_>> {
+        let mut instance = self.fresh_instance(&self.info.name, state)?;
+        self.configure(&mut instance)?;
+        Ok(PluginInstance {
+            plugin: self,
+            inner: Some(instance),
+            faults_in_a_row: 0,
+            quarantined: false,
+        })
+    }
+
+    fn configure(&self, instance: &mut Live) -> anyhow::Result<()> {
+        let config = self.config.clone();
+        match instance.call(|b, s| b.call_configure(s, &config)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => anyhow::bail!("rejected its configuration: {why}"),
+            Err(f) => anyhow::bail!("configure {f}"),
+        }
+    }
+
+    fn fresh_instance(&self, name: &str, state: BTreeMap<String, Vec<u8>>) -> anyhow::Result<Live> {
+        let mut store = Store::new(&self.engine, HostState::new(name, &self.limits, state));
+        store.limiter(|s| s.limiter());
+        store.epoch_deadline_trap();
+        // Instantiation runs the component's start code: it gets a deadline too.
+        store.set_epoch_deadline(self.limits.deadline.as_millis().max(1) as u64);
+        let bindings = self.pre.instantiate(&mut store)?;
+        Ok(Live {
+            store,
+            bindings,
+            deadline: self.limits.deadline,
+            memory: self.limits.memory_bytes,
+        })
+    }
+}
+
+/// An instance and its store.
+struct Live {
+    store: Store<HostState>,
+    bindings: bindings::RulePlugin,
+    deadline: Duration,
+    memory: usize,
+}
+
+impl Live {
+    /// Runs one export under the deadline, turning failures into [`Fault`]s.
+    fn call<R>(
+        &mut self,
+        f: impl FnOnce(&bindings::RulePlugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+    ) -> Result<R, Fault> {
+        let ticks = self.deadline.as_millis().max(1) as u64;
+        self.store.set_epoch_deadline(ticks);
+        f(&self.bindings, &mut self.store).map_err(|e| {
+            if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+                return Fault::Deadline(self.deadline);
+            }
+            let text = format!("{e:#}");
+            // The store's limiter refuses growth past the cap and makes that a trap.
+            if text.contains("forcing trap when growing memory") {
+                return Fault::Memory(self.memory);
+            }
+            Fault::Trap(text)
+        })
+    }
+}
+
+/// A running plugin: one instance, kept between events, rebuilt after a fault.
+pub struct PluginInstance<'p> {
+    plugin: &'p Plugin,
+    inner: Option<Live>,
+    faults_in_a_row: u32,
+    quarantined: bool,
+}
+
+impl PluginInstance<'_> {
+    /// The plugin this instance runs.
+    pub fn plugin(&self) -> &Plugin {
+        self.plugin
+    }
+
+    /// Whether the plugin was switched off after repeated faults.
+    pub fn is_quarantined(&self) -> bool {
+        self.quarantined
+    }
+
+    /// Hands the plugin one event at time `now_ms` (the agent's clock). Events of kinds the
+    /// plugin did not subscribe to return nothing without a call.
+    pub fn on_event(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
+        if self.quarantined {
+            return Err(Fault::Quarantined);
+        }
+        if !self.plugin.info.subscribes.contains(event.kind()) {
+            return Ok(Vec::new());
+        }
+        let result = self.call_on_event(event, now_ms);
+        match &result {
+            Ok(_) => self.faults_in_a_row = 0,
+            Err(fault) => {
+                self.faults_in_a_row += 1;
+                tracing::warn!(plugin = %self.plugin.info.name, "{fault}");
+                if self.faults_in_a_row >= self.plugin.limits.quarantine_after {
+                    tracing::error!(plugin = %self.plugin.info.name, faults = self.faults_in_a_row, "plugin switched off");
+                    self.quarantined = true;
+                    self.inner = None;
+                }
+            }
+        }
+        result
+    }
+
+    /// The plugin's key-value state (what the store persists).
+    pub fn state(&self) -> BTreeMap<String, Vec<u8>> {
+        self.inner
+            .as_ref()
+            .map(|l| l.store.data().state.clone())
+            .unwrap_or_default()
+    }
+
+    /// The log lines of the last call.
+    pub fn log(&self) -> &[LogLine] {
+        self.inner.as_ref().map_or(&[], |l| &l.store.data().log)
+    }
+
+    fn call_on_event(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
+        if self.inner.is_none() {
+            // Rebuilt after a fault: a trapped instance may not be entered again.
+            let state = BTreeMap::new();
+            let live = self
+                .plugin
+                .instantiate(state)
+                .map_err(|e| Fault::Trap(format!("could not be restarted: {e:#}")))?
+                .inner
+                .take();
+            self.inner = live;
+        }
+        let Some(live) = self.inner.as_mut() else {
+            return Err(Fault::Quarantined);
+        };
+        {
+            let data = live.store.data_mut();
+            data.now_ms = now_ms;
+            data.log.clear();
+            data.log_dropped = 0;
+        }
+        let wit_event = convert::event_to_wit(event);
+        let returned = live.call(|b, s| b.call_on_event(s, &wit_event));
+        let limits = &self.plugin.limits;
+        match returned {
+            Ok(triggered) => convert::alarms_from_wit(triggered, limits).map_err(Fault::Invalid),
+            Err(fault) => {
+                // Keep the state the host holds for it; drop the broken instance.
+                let state = live.store.data().state.clone();
+                self.inner = None;
+                if let Ok(mut again) = self.plugin.instantiate(state) {
+                    self.inner = again.inner.take();
+                }
+                Err(fault)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

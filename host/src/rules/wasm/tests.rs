@@ -1,0 +1,299 @@
+//! Plugins built from hand-written WAT, so the host's limits are tested without a guest
+//! toolchain: a well-behaved plugin, and hostile ones (endless loop, memory bomb, deep
+//! recursion, trap, a flood of alarms, oversized and out-of-range answers).
+
+use std::time::{Duration, Instant};
+
+use super::*;
+use crate::event::{Event, EventKind, Field};
+
+/// The contract, embedded into test components.
+const WIT: &str = include_str!("../../../../wit/vigilo-alarms.wit");
+
+/// Turns a core module in WAT into a `rule-plugin` component.
+fn component(wat: &str) -> Vec<u8> {
+    let mut module = wat::parse_str(wat).expect("valid WAT");
+    let mut resolve = wit_parser::Resolve::default();
+    let pkg = resolve
+        .push_str("vigilo-alarms.wit", WIT)
+        .expect("WIT parses");
+    let world = resolve
+        .select_world(&[pkg], Some("rule-plugin"))
+        .expect("world");
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+        false,
+    )
+    .expect("embed");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .expect("module")
+        .validate(true)
+        .encode()
+        .expect("encode")
+}
+
+/// A plugin named `hello` subscribed to activity (or `kinds`, as bytes of the WIT enum) whose
+/// `on-event` has `body` (it receives the event pointer as local 0 and returns a pointer to a
+/// `list<triggered>`; the one at 2048 holds one alarm "hello", risk 3).
+fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
+    format!(
+        r#"(module
+  (import "vigilo:alarms/host@0.1.0" "now" (func $now (result i64)))
+  (import "vigilo:alarms/host@0.1.0" "log" (func $log (param i32 i32 i32)))
+  (memory (export "memory") 2)
+  (global $heap (mut i32) (i32.const 72000))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (if (i32.gt_u (global.get $heap) (i32.const 125000)) (then (global.set $heap (i32.const 72000))))
+    (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+                           (i32.xor (i32.sub (local.get 2) (i32.const 1)) (i32.const -1))))
+    (global.set $heap (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+  (data (i32.const 0) "hello1.0.0help")
+  (data (i32.const 100) "{kinds}")
+  ;; plugin-info {{ name "hello", version "1.0.0", subscribes, config-help "help" }}
+  (data (i32.const 256) "\00\00\00\00\05\00\00\00\05\00\00\00\05\00\00\00\64\00\00\00\01\00\00\00\0a\00\00\00\04\00\00\00")
+  (func (export "describe") (result i32) (i32.const 256))
+  ;; result<_, string>: ok
+  (data (i32.const 512) "\00")
+  (func (export "configure") (param i32 i32) (result i32) (i32.const 512))
+  ;; triggered {{ alarm "hello", risk 3, actions [], note none }}
+  (data (i32.const 1024) "\00\00\00\00\05\00\00\00\03\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
+  ;; list<triggered> of one, at 1024
+  (data (i32.const 2048) "\00\04\00\00\01\00\00\00")
+  {extra}
+  (func (export "on-event") (param i32) (result i32) {body})
+)"#
+    )
+}
+
+fn hello_body() -> &'static str {
+    "(call $log (i32.const 1) (i32.const 0) (i32.const 5)) (i32.const 2048)"
+}
+
+fn load(wat: &str, limits: Limits) -> anyhow::Result<Plugin> {
+    let runtime = PluginRuntime::new().expect("runtime");
+    // The plugin keeps the engine, and so the deadline ticker, alive after the runtime goes.
+    Plugin::load(&runtime, &component(wat), "", limits)
+}
+
+fn activity() -> Event {
+    Event::new(
+        EventKind::Activity,
+        chrono::DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("ts"),
+    )
+    .with_text(Field::Username, "alice")
+    .with_text(Field::Url, "https://youtube.com/")
+}
+
+fn usb() -> Event {
+    Event::new(
+        EventKind::Usb,
+        chrono::DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("ts"),
+    )
+    .with_text(Field::Action, "inserted")
+}
+
+#[test]
+fn a_plugin_describes_itself_and_returns_alarms() {
+    let plugin = load(&plugin_wat("\\00", hello_body(), ""), Limits::default()).expect("loads");
+    assert_eq!(plugin.info().name, "hello");
+    assert_eq!(plugin.info().version, "1.0.0");
+    assert_eq!(plugin.info().subscribes, EventKind::Activity.bit());
+    assert_eq!(plugin.info().config_help, "help");
+    let mut instance = plugin.instantiate(Default::default()).expect("instance");
+    let alarms = instance.on_event(&activity(), 0).expect("no fault");
+    assert_eq!(
+        alarms,
+        [PluginAlarm {
+            alarm: "hello".into(),
+            risk: 3,
+            actions: vec![],
+            note: None
+        }]
+    );
+    assert_eq!(
+        instance.log(),
+        [LogLine {
+            level: "info",
+            message: "hello".into()
+        }]
+    );
+    assert!(
+        instance.on_event(&usb(), 0).expect("not called").is_empty(),
+        "not subscribed"
+    );
+}
+
+#[test]
+fn an_endless_loop_hits_the_deadline_and_repeated_faults_quarantine() {
+    let limits = Limits {
+        deadline: Duration::from_millis(20),
+        ..Limits::default()
+    };
+    let plugin = load(
+        &plugin_wat("\\00", "(loop $l (br $l)) (unreachable)", ""),
+        limits,
+    )
+    .expect("loads");
+    let mut instance = plugin.instantiate(Default::default()).expect("instance");
+    let start = Instant::now();
+    assert_eq!(
+        instance.on_event(&activity(), 0),
+        Err(Fault::Deadline(Duration::from_millis(20)))
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the loop was stopped"
+    );
+    assert!(!instance.is_quarantined());
+    assert!(matches!(
+        instance.on_event(&activity(), 0),
+        Err(Fault::Deadline(_))
+    ));
+    assert!(matches!(
+        instance.on_event(&activity(), 0),
+        Err(Fault::Deadline(_))
+    ));
+    assert!(instance.is_quarantined(), "three faults in a row");
+    assert_eq!(instance.on_event(&activity(), 0), Err(Fault::Quarantined));
+}
+
+#[test]
+fn a_trap_is_contained_and_the_next_call_runs_on_a_fresh_instance() {
+    // Traps when the host clock reads 13, answers otherwise.
+    let body = "(if (i64.eq (call $now) (i64.const 13)) (then (unreachable))) (i32.const 2048)";
+    let plugin = load(&plugin_wat("\\00", body, ""), Limits::default()).expect("loads");
+    let mut instance = plugin.instantiate(Default::default()).expect("instance");
+    match instance.on_event(&activity(), 13) {
+        Err(Fault::Trap(why)) => assert!(why.contains("unreachable"), "{why}"),
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert_eq!(
+        instance.on_event(&activity(), 14).expect("recovered").len(),
+        1
+    );
+    assert!(!instance.is_quarantined());
+}
+
+#[test]
+fn a_memory_bomb_is_stopped_at_the_cap() {
+    let limits = Limits {
+        memory_bytes: 4 << 20,
+        ..Limits::default()
+    };
+    let body = "(drop (memory.grow (i32.const 1000))) (i32.const 2048)";
+    let plugin = load(&plugin_wat("\\00", body, ""), limits).expect("loads");
+    let mut instance = plugin.instantiate(Default::default()).expect("instance");
+    assert_eq!(
+        instance.on_event(&activity(), 0),
+        Err(Fault::Memory(4 << 20))
+    );
+}
+
+#[test]
+fn deep_recursion_is_a_trap_not_a_crash() {
+    let extra =
+        "(func $deep (param i32) (result i32) (call $deep (i32.add (local.get 0) (i32.const 1))))";
+    let plugin = load(
+        &plugin_wat("\\00", "(call $deep (i32.const 0))", extra),
+        Limits::default(),
+    )
+    .expect("loads");
+    let mut instance = plugin.instantiate(Default::default()).expect("instance");
+    match instance.on_event(&activity(), 0) {
+        Err(Fault::Trap(why)) => assert!(why.contains("stack"), "{why}"),
+        other => panic!("expected a stack overflow trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn floods_and_oversized_or_out_of_range_answers_are_refused_with_the_field() {
+    let cases = [
+        // 2000 zeroed alarms at 4096.
+        (
+            "(data (i32.const 3000) \"\\00\\10\\00\\00\\d0\\07\\00\\00\")",
+            "(i32.const 3000)",
+            "on-event returned 2000 alarms; the limit is 16",
+        ),
+        // One alarm whose name is 60000 bytes long (zero bytes, valid UTF-8, from 4096).
+        (
+            "(data (i32.const 3000) \"\\00\\10\\00\\00\\60\\ea\\00\\00\\03\") (data (i32.const 3100) \"\\b8\\0b\\00\\00\\01\\00\\00\\00\")",
+            "(i32.const 3100)",
+            "triggered[0].alarm: 60000 bytes; the limit is 4096",
+        ),
+        // Risk 11.
+        (
+            "(data (i32.const 3000) \"\\00\\00\\00\\00\\05\\00\\00\\00\\0b\") (data (i32.const 3100) \"\\b8\\0b\\00\\00\\01\\00\\00\\00\")",
+            "(i32.const 3100)",
+            "triggered[0].risk: must be 1 to 10, found 11",
+        ),
+    ];
+    for (extra, body, expected) in cases {
+        let plugin = load(&plugin_wat("\\00", body, extra), Limits::default()).expect("loads");
+        let mut instance = plugin.instantiate(Default::default()).expect("instance");
+        match instance.on_event(&activity(), 0) {
+            Err(Fault::Invalid(why)) => assert_eq!(why, expected),
+            other => panic!("expected {expected:?}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn loading_reports_what_is_wrong() {
+    let runtime = PluginRuntime::new().expect("runtime");
+    let err = Plugin::load(&runtime, b"not wasm", "", Limits::default())
+        .err()
+        .expect("rejected")
+        .to_string();
+    assert!(err.contains("not a valid WebAssembly component"), "{err}");
+    // configure answers err("hello").
+    let wat = plugin_wat("\\00", hello_body(), "").replace(
+        "(data (i32.const 512) \"\\00\")",
+        "(data (i32.const 512) \"\\01\\00\\00\\00\\00\\00\\00\\00\\05\\00\\00\\00\")",
+    );
+    let err = Plugin::load(&runtime, &component(&wat), "x = 1", Limits::default())
+        .err()
+        .expect("rejected")
+        .to_string();
+    assert_eq!(err, "rejected its configuration: hello");
+}
+
+#[test]
+fn state_is_capped_and_survives_a_fault() {
+    let limits = Limits {
+        state_bytes: 10,
+        ..Limits::default()
+    };
+    let mut host = HostState::new("p", &limits, Default::default());
+    use super::bindings::vigilo::alarms::host::Host;
+    assert_eq!(host.state_set("k".into(), vec![1; 5]), Ok(()));
+    assert_eq!(host.state_get("k".into()), Some(vec![1; 5]));
+    assert!(
+        host.state_set("k2".into(), vec![1; 5])
+            .expect_err("over")
+            .contains("limit of 10")
+    );
+    assert_eq!(
+        host.state_set("k".into(), vec![2; 9]),
+        Ok(()),
+        "replacing frees the old value"
+    );
+    host.state_delete("k".into());
+    assert_eq!(host.state_get("k".into()), None);
+
+    let body = "(if (i64.eq (call $now) (i64.const 13)) (then (unreachable))) (i32.const 2048)";
+    let plugin = load(&plugin_wat("\\00", body, ""), Limits::default()).expect("loads");
+    let state = std::collections::BTreeMap::from([("seen".to_string(), vec![7u8])]);
+    let mut instance = plugin.instantiate(state.clone()).expect("instance");
+    assert!(instance.on_event(&activity(), 13).is_err());
+    assert_eq!(
+        instance.state(),
+        state,
+        "the host-kept state outlives the instance"
+    );
+}
