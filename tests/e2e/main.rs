@@ -2,7 +2,11 @@
 
 mod alarms;
 mod check;
+mod plugin;
 mod replay;
+
+#[path = "../support/plugins.rs"]
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -2,11 +2,13 @@
 //!
 //! Exit codes are part of the interface, so scripts can tell outcomes apart:
 //! `0` success; `1` a failure (I/O, database); `2` invalid input (bad usage, a pack rejected,
-//! a malformed event line under `--strict`); `3` replay finished but skipped malformed lines.
+//! a malformed event line under `--strict`); `3` replay finished but skipped malformed lines;
+//! `4` a plugin faulted (`vigilo plugin test`).
 
 mod alarms;
 mod bench;
 mod check;
+mod plugin;
 mod replay;
 mod synth;
 mod table;
@@ -27,6 +29,8 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_INVALID: u8 = 2;
 /// Replay finished, but some malformed lines were skipped.
 pub const EXIT_SKIPPED: u8 = 3;
+/// A plugin faulted (trap, deadline, memory, invalid answer) while being tested.
+pub const EXIT_FAULTS: u8 = 4;
 
 /// vigilo — an endpoint agent that watches activity, USB storage and its own setup, and raises
 /// alarms defined by rule packs.
@@ -57,6 +61,8 @@ enum Command {
     Bench(bench::Args),
     /// Write deterministic synthetic data: a workday, an event stream, a pack of alarms.
     Synth(synth::Args),
+    /// Tools for plugin authors: run a plugin over recorded events.
+    Plugin(plugin::Args),
 }
 
 /// Sets up `tracing` on stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
@@ -89,6 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Plugin(args) => plugin::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

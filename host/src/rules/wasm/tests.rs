@@ -7,73 +7,10 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::event::{Event, EventKind, Field};
 
-/// The contract, embedded into test components.
-const WIT: &str = include_str!("../../../../wit/vigilo-alarms.wit");
+#[path = "../../../../tests/support/plugins.rs"]
+mod support;
 
-/// Turns a core module in WAT into a `rule-plugin` component.
-fn component(wat: &str) -> Vec<u8> {
-    let mut module = wat::parse_str(wat).expect("valid WAT");
-    let mut resolve = wit_parser::Resolve::default();
-    let pkg = resolve
-        .push_str("vigilo-alarms.wit", WIT)
-        .expect("WIT parses");
-    let world = resolve
-        .select_world(&[pkg], Some("rule-plugin"))
-        .expect("world");
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-        false,
-    )
-    .expect("embed");
-    wit_component::ComponentEncoder::default()
-        .module(&module)
-        .expect("module")
-        .validate(true)
-        .encode()
-        .expect("encode")
-}
-
-/// A plugin named `hello` subscribed to activity (or `kinds`, as bytes of the WIT enum) whose
-/// `on-event` has `body` (it receives the event pointer as local 0 and returns a pointer to a
-/// `list<triggered>`; the one at 2048 holds one alarm "hello", risk 3).
-fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
-    format!(
-        r#"(module
-  (import "vigilo:alarms/host@0.1.0" "now" (func $now (result i64)))
-  (import "vigilo:alarms/host@0.1.0" "log" (func $log (param i32 i32 i32)))
-  (memory (export "memory") 2)
-  (global $heap (mut i32) (i32.const 72000))
-  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-    (local $p i32)
-    (if (i32.gt_u (global.get $heap) (i32.const 125000)) (then (global.set $heap (i32.const 72000))))
-    (local.set $p (i32.and (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
-                           (i32.xor (i32.sub (local.get 2) (i32.const 1)) (i32.const -1))))
-    (global.set $heap (i32.add (local.get $p) (local.get 3)))
-    (local.get $p))
-  (data (i32.const 0) "hello1.0.0help")
-  (data (i32.const 100) "{kinds}")
-  ;; plugin-info {{ name "hello", version "1.0.0", subscribes, config-help "help" }}
-  (data (i32.const 256) "\00\00\00\00\05\00\00\00\05\00\00\00\05\00\00\00\64\00\00\00\01\00\00\00\0a\00\00\00\04\00\00\00")
-  (func (export "describe") (result i32) (i32.const 256))
-  ;; result<_, string>: ok
-  (data (i32.const 512) "\00")
-  (func (export "configure") (param i32 i32) (result i32) (i32.const 512))
-  ;; triggered {{ alarm "hello", risk 3, actions [], note none }}
-  (data (i32.const 1024) "\00\00\00\00\05\00\00\00\03\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00\00")
-  ;; list<triggered> of one, at 1024
-  (data (i32.const 2048) "\00\04\00\00\01\00\00\00")
-  {extra}
-  (func (export "on-event") (param i32) (result i32) {body})
-)"#
-    )
-}
-
-fn hello_body() -> &'static str {
-    "(call $log (i32.const 1) (i32.const 0) (i32.const 5)) (i32.const 2048)"
-}
+use support::{component, hello_body, plugin_wat};
 
 fn load(wat: &str, limits: Limits) -> anyhow::Result<Plugin> {
     let runtime = PluginRuntime::new().expect("runtime");
