@@ -37,14 +37,26 @@ pub struct AlarmRecord {
     pub actions: Vec<PlannedAction>,
     /// The event as it was when the alarm fired (its `duration` at that moment).
     pub event: Event,
+    /// Why it fired, when a plugin said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// Which rule fired an alarm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// A built-in alarm, by its index in the rule set.
+    Builtin(AlarmIndex),
+    /// A plugin, by its position in the rule set's plugins.
+    Plugin(usize),
 }
 
 /// An alarm fresh from the rules.
 #[derive(Clone, Debug, Serialize)]
 pub struct FiredAlarm {
-    /// The alarm's index in the rule set that fired it.
+    /// Which rule fired it.
     #[serde(skip)]
-    pub index: AlarmIndex,
+    pub source: Source,
     /// What fired.
     #[serde(flatten)]
     pub record: AlarmRecord,
@@ -97,8 +109,38 @@ impl FiredAlarm {
             summary: summary(event),
             actions: alarm.actions.iter().map(|a| a.plan(&ctx)).collect(),
             event: event.clone(),
+            note: None,
         };
-        FiredAlarm { index, record }
+        FiredAlarm {
+            source: Source::Builtin(index),
+            record,
+        }
+    }
+
+    /// Builds the record of an alarm plugin number `plugin` of the rule set, from `pack`,
+    /// returned for `event`.
+    pub fn from_plugin(
+        plugin: usize,
+        pack: &Pack,
+        alarm: crate::rules::wasm::PluginAlarm,
+        event: &Event,
+    ) -> Self {
+        FiredAlarm {
+            source: Source::Plugin(plugin),
+            record: AlarmRecord {
+                fired_at: event.ts(),
+                alarm: alarm.alarm,
+                pack: pack.name.clone(),
+                pack_version: pack.version.to_string(),
+                risk: alarm.risk,
+                user: event.user().map(str::to_string),
+                computer: event.text(Field::Computer).map(str::to_string),
+                summary: summary(event),
+                actions: alarm.actions,
+                event: event.clone(),
+                note: alarm.note,
+            },
+        }
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Pipeline<'r> {
 
 /// Evaluates events and applies the firing policy.
 struct Decider<'r> {
+    /// One running instance per loaded plugin, in the rule set's order.
+    plugins: Vec<crate::rules::wasm::PluginInstance<'r>>,
     rules: &'r RuleSet,
     scratch: Scratch,
     hits: Vec<AlarmIndex>,
@@ -47,6 +49,16 @@ impl<'r> Pipeline<'r> {
             mode,
             sessions: Sessions::new(rules.engine().duration_breakpoints()),
             decider: Decider {
+                plugins: rules
+                    .plugins()
+                    .filter_map(|(pack, plugin)| match plugin.instantiate(Default::default()) {
+                        Ok(instance) => Some(instance),
+                        Err(e) => {
+                            tracing::error!(pack = %pack.name, plugin = %plugin.info().name, "cannot start: {e:#}");
+                            None
+                        }
+                    })
+                    .collect(),
                 rules,
                 scratch: Scratch::default(),
                 hits: Vec::new(),
@@ -58,12 +70,20 @@ impl<'r> Pipeline<'r> {
     /// Feeds one event; appends what fired (possibly for earlier spans whose duration crossed a
     /// threshold before this event's time) to `out`.
     pub fn push(&mut self, event: Event, out: &mut Vec<FiredAlarm>) {
+        // Plugins see each event once, as it arrives (not the span's later re-evaluations):
+        // what happens over time is theirs to track, in their own state.
+        let quarantined = self.decider.run_plugins(&event, out);
         let decider = &mut self.decider;
         match self.mode {
             Mode::EveryMatch => decider.evaluate(&event, event.ts(), None, out),
             Mode::Spans => self.sessions.observe(event, &mut |e, at, memo| {
                 decider.evaluate(e, at, Some(memo), out)
             }),
+        }
+        // A plugin switched off is a change to the monitoring setup: it goes through the rules
+        // like any account event, so the standard pack's "Monitoring setup changed" fires.
+        for notice in quarantined {
+            self.push(notice, out);
         }
     }
 
@@ -76,6 +96,45 @@ impl<'r> Pipeline<'r> {
 }
 
 impl Decider<'_> {
+    /// Hands `event` to every plugin; returns an account event for each plugin that this event
+    /// got switched off.
+    fn run_plugins(&mut self, event: &Event, out: &mut Vec<FiredAlarm>) -> Vec<Event> {
+        let mut notices = Vec::new();
+        for (i, (instance, (pack, _))) in self
+            .plugins
+            .iter_mut()
+            .zip(self.rules.plugins())
+            .enumerate()
+        {
+            if instance.is_quarantined() {
+                continue;
+            }
+            match instance.on_event(event, event.ts().timestamp_millis()) {
+                Ok(alarms) => out.extend(
+                    alarms
+                        .into_iter()
+                        .map(|a| FiredAlarm::from_plugin(i, pack, a, event)),
+                ),
+                Err(fault) if instance.is_quarantined() => {
+                    let name = &instance.plugin().info().name;
+                    notices.push(
+                        Event::new(crate::event::EventKind::Account, event.ts())
+                            .with_text(crate::event::Field::Actor, "vigilo")
+                            .with_text(crate::event::Field::EventName, "plugin_quarantined")
+                            .with_text(crate::event::Field::ActionType, "plugin")
+                            .with_text(
+                                crate::event::Field::ActionObject,
+                                &format!("{}/{name}", pack.name),
+                            )
+                            .with_text(crate::event::Field::Detail, &format!("the plugin {fault}")),
+                    );
+                }
+                Err(_) => {} // logged by the instance; the next event gets a fresh one
+            }
+        }
+        notices
+    }
+
     /// Evaluates `event` at `at`; without a memo (every-match mode) every match fires.
     fn evaluate(
         &mut self,

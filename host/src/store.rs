@@ -41,6 +41,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alarms_by_time ON alarms (fired_at);
     CREATE INDEX alarms_by_user ON alarms (username, fired_at);
     CREATE INDEX alarms_by_name ON alarms (alarm, fired_at);",
+    // 2: why a plugin's alarm fired.
+    "ALTER TABLE alarms ADD COLUMN note TEXT;",
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
@@ -121,8 +123,8 @@ impl Store {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
-                    username, computer, summary, actions, event, origin, recorded_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    username, computer, summary, actions, event, origin, recorded_at, note)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             let now = Event::utc_string(Utc::now().fixed_offset());
             for FiredAlarm { record: a, .. } in alarms {
@@ -140,6 +142,7 @@ impl Store {
                     a.event.to_json(),
                     origin,
                     now,
+                    a.note,
                 ])?;
             }
         }
@@ -151,7 +154,7 @@ impl Store {
     pub fn alarms(&self, filter: &AlarmFilter) -> Result<Vec<StoredAlarm>> {
         let mut sql = String::from(
             "SELECT id, fired_at, alarm, pack, pack_version, risk, username, computer, summary,
-                    actions, event, origin, recorded_at FROM alarms WHERE 1=1",
+                    actions, event, origin, recorded_at, note FROM alarms WHERE 1=1",
         );
         let mut args: Vec<String> = Vec::new();
         if let Some(u) = &filter.user {
@@ -201,6 +204,7 @@ impl Store {
                     summary: r.get(8)?,
                     actions: serde_json::from_str(&actions).map_err(|e| bad("actions", &e))?,
                     event: crate::event::parse_line(&event).map_err(|e| bad("event", &e))?,
+                    note: r.get(13)?,
                 },
                 origin: r.get(11)?,
                 recorded_at: r.get(12)?,

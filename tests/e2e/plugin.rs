@@ -113,3 +113,169 @@ fn a_hostile_plugin_is_reported_and_switched_off() {
         stderr(&out)
     );
 }
+
+/// A pack folder holding `pack.toml` and one plugin built from `wat`.
+fn pack_with_plugin(dir: &std::path::Path, name: &str, wat: &str, plugin_toml: &str) -> String {
+    let pack = dir.join(name);
+    std::fs::create_dir_all(pack.join("plugins")).expect("mkdir");
+    std::fs::write(pack.join("plugins/p.wasm"), component(wat)).expect("write plugin");
+    std::fs::write(
+        pack.join("pack.toml"),
+        format!(
+            "[pack]\nname = \"{name}\"\nversion = \"1.0.0\"\n\n[[plugin]]\nfile = \"plugins/p.wasm\"\n{plugin_toml}\n"
+        ),
+    )
+    .expect("write pack");
+    pack.to_str().expect("path").to_string()
+}
+
+#[test]
+fn plugin_alarms_go_to_the_same_output_and_store_as_built_in_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pack = pack_with_plugin(
+        dir.path(),
+        "hellos",
+        &plugin_wat("\\00", hello_body(), ""),
+        "config = \"x = 1\"",
+    );
+    let day = workday();
+    let check = vigilo(dir.path(), &["check", &pack]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(
+        stdout(&check).contains("pack hellos 1.0.0 — 0 alarms, 1 plugin, ok"),
+        "{}",
+        stdout(&check)
+    );
+    assert!(
+        stdout(&check).contains(
+            "plugin hello 1.0.0 (plugins/p.wasm)  [subscribes to activity; deadline 50 ms"
+        )
+    );
+
+    let out = vigilo(
+        dir.path(),
+        &[
+            "replay",
+            "--counts",
+            "-",
+            "--pack",
+            &pack,
+            day.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let activity = std::fs::read_to_string(&day)
+        .expect("read")
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"activity\""))
+        .count();
+    assert!(
+        stdout(&out).contains(&format!("hellos:hello\t{activity}\n")),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stdout(&out).contains("YouTube over 20 minutes\t1\n"),
+        "built-in alarms still run"
+    );
+
+    let stored = vigilo(
+        dir.path(),
+        &[
+            "replay",
+            "--json",
+            "--pack",
+            &pack,
+            day.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(stored.status.code(), Some(0));
+    let listed = vigilo(
+        dir.path(),
+        &["alarms", "--all", "--json", "--alarm", "hello"],
+    );
+    assert_eq!(
+        stdout(&listed).lines().count(),
+        activity,
+        "every plugin alarm is stored"
+    );
+}
+
+#[test]
+fn a_plugin_switched_off_raises_monitoring_setup_changed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pack = pack_with_plugin(
+        dir.path(),
+        "loopy",
+        &plugin_wat("\\00", "(loop $l (br $l)) (unreachable)", ""),
+        "deadline_ms = 5",
+    );
+    let day = workday();
+    let out = vigilo(
+        dir.path(),
+        &[
+            "replay",
+            "--json",
+            "--no-store",
+            "--pack",
+            &pack,
+            day.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let fired: Vec<serde_json::Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .filter(|a: &serde_json::Value| a["event"]["event_name"] == "plugin_quarantined")
+        .collect();
+    assert_eq!(fired.len(), 1, "{}", stdout(&out));
+    assert_eq!(fired[0]["alarm"], "Monitoring setup changed");
+    assert_eq!(fired[0]["event"]["action_object"], "loopy/hello");
+    assert_eq!(
+        fired[0]["event"]["detail"],
+        "the plugin ran past its deadline of 5 ms"
+    );
+}
+
+#[test]
+fn a_pack_with_a_broken_or_misconfigured_plugin_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pack = pack_with_plugin(
+        dir.path(),
+        "bad",
+        &plugin_wat("\\00", hello_body(), ""),
+        "deadline_ms = 0\nmemory_mib = 4096",
+    );
+    let out = vigilo(dir.path(), &["check", &pack]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("pack.toml:7:15: deadline_ms must be 1 to 1000, found 0"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("pack.toml:8:14: memory_mib must be 1 to 1024, found 4096"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::write(dir.path().join("bad/plugins/p.wasm"), b"junk").expect("write");
+    std::fs::write(
+        dir.path().join("bad/pack.toml"),
+        "[pack]\nname = \"bad\"\nversion = \"1.0.0\"\n[[plugin]]\nfile = \"plugins/p.wasm\"\n",
+    )
+    .expect("write");
+    let out = vigilo(dir.path(), &["check", &pack]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("pack bad: plugin plugins/p.wasm: not a valid WebAssembly component"),
+        "{}",
+        stderr(&out)
+    );
+    let day = workday();
+    let out = vigilo(
+        dir.path(),
+        &["replay", "--pack", &pack, day.to_str().expect("p")],
+    );
+    assert_eq!(out.status.code(), Some(2), "replay refuses it too");
+}

@@ -47,6 +47,37 @@ pub fn run(args: Args) -> Result<u8> {
             return Ok(EXIT_INVALID);
         }
     };
+    // Plugins must also compile, describe and configure themselves for the pack to be valid.
+    let rules = match crate::rules::RuleSet::new(vec![pack]) {
+        Ok(r) => r,
+        Err(e) => {
+            if args.json {
+                serde_json::to_writer_pretty(&mut out, &json!({ "ok": false, "errors": [e] }))?;
+                writeln!(out)?;
+            } else {
+                eprintln!("error: {e}");
+                eprintln!("error: the pack was not loaded");
+            }
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let pack = &rules.packs()[0];
+    let plugins: Vec<_> = rules
+        .plugins()
+        .zip(&pack.plugins)
+        .map(|((_, p), spec)| {
+            let info = p.info();
+            json!({
+                "file": spec.file,
+                "name": info.name,
+                "version": info.version,
+                "subscribes": info.subscribes.iter().map(|k| k.name()).collect::<Vec<_>>(),
+                "config_help": info.config_help,
+                "deadline_ms": spec.limits.deadline.as_millis() as u64,
+                "memory_mib": spec.limits.memory_bytes >> 20,
+            })
+        })
+        .collect();
     if args.json {
         let alarms: Vec<_> = pack.alarms.iter().map(alarm_json).collect();
         let doc = json!({
@@ -59,25 +90,47 @@ pub fn run(args: Args) -> Result<u8> {
                 "origin": pack.origin,
             },
             "alarms": alarms,
+            "plugins": plugins,
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
         return Ok(EXIT_OK);
     }
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let plugin_note = match plugins.len() {
+        0 => String::new(),
+        n => format!(", {n} plugin{}", plural(n)),
+    };
+    let publisher = pack.publisher.as_ref().map(|p| format!(" by {p}"));
     writeln!(
         out,
-        "pack {} {}{} — {} alarm{}, ok",
+        "pack {} {}{} — {} alarm{}{plugin_note}, ok",
         pack.name,
         pack.version,
-        pack.publisher
-            .as_ref()
-            .map(|p| format!(" by {p}"))
-            .unwrap_or_default(),
+        publisher.unwrap_or_default(),
         pack.alarms.len(),
-        if pack.alarms.len() == 1 { "" } else { "s" }
+        plural(pack.alarms.len()),
     )?;
     if let Some(d) = &pack.description {
         writeln!(out, "  {d}")?;
+    }
+    for p in &plugins {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "  plugin {} {} ({})  [subscribes to {}; deadline {} ms; memory {} MiB]",
+            p["name"].as_str().unwrap_or_default(),
+            p["version"].as_str().unwrap_or_default(),
+            p["file"].as_str().unwrap_or_default(),
+            p["subscribes"].as_array().map_or(String::new(), |k| {
+                k.iter()
+                    .filter_map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+            p["deadline_ms"],
+            p["memory_mib"],
+        )?;
     }
     for a in &pack.alarms {
         writeln!(out)?;

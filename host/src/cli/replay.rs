@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::alarms::FiredAlarm;
+use crate::alarms::{FiredAlarm, Source};
 use crate::pipeline::{Mode, Pipeline};
 use crate::sources::jsonl::JsonlReader;
 use crate::store::Store;
@@ -86,6 +86,8 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     };
     let mut pipeline = Pipeline::new(&rules, mode);
     let mut counts = vec![0u64; rules.alarms().count()];
+    // Plugin alarms are named by the plugin as it runs: counted as `pack:alarm` when they fire.
+    let mut plugin_counts: BTreeMap<String, u64> = BTreeMap::new();
     let (mut events, mut bad, mut fired_total, mut stored) = (0u64, 0u64, 0u64, 0usize);
     let mut fired = Vec::new();
     let mut pending = Vec::new();
@@ -97,7 +99,14 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
      -> Result<()> {
         for f in fired.iter() {
             tracing::debug!(alarm = %f.record.alarm, user = ?f.record.user, at = %f.record.fired_at, "alarm fired");
-            counts[f.index as usize] += 1;
+            match f.source {
+                Source::Builtin(i) => counts[i as usize] += 1,
+                Source::Plugin(_) => {
+                    *plugin_counts
+                        .entry(format!("{}:{}", f.record.pack, f.record.alarm))
+                        .or_default() += 1
+                }
+            }
             fired_total += 1;
             if list {
                 print_alarm(out, f, args.json)?;
@@ -150,7 +159,15 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     progress.finish_and_clear();
 
     if let Some(path) = &args.counts {
-        write_counts(path, &rules, &counts, events, bad, fired_total)?;
+        write_counts(
+            path,
+            &rules,
+            &counts,
+            &plugin_counts,
+            events,
+            bad,
+            fired_total,
+        )?;
     }
     if !args.quiet {
         if bad > SHOWN_BAD_LINES {
@@ -202,6 +219,7 @@ fn write_counts(
     path: &Path,
     rules: &crate::rules::RuleSet,
     counts: &[u64],
+    plugin_counts: &BTreeMap<String, u64>,
     events: u64,
     bad: u64,
     fired: u64,
@@ -221,6 +239,7 @@ fn write_counts(
         };
         all.insert(key, *count);
     }
+    all.extend(plugin_counts.iter().map(|(k, v)| (k.clone(), *v)));
     let mut text = String::new();
     for (name, count) in &all {
         text.push_str(&format!("{name}\t{count}\n"));

@@ -26,6 +26,55 @@ pub(super) struct RawManifest {
     pub pack: RawHeader,
     #[serde(default)]
     pub alarm: Vec<Spanned<RawAlarm>>,
+    #[serde(default)]
+    pub plugin: Vec<Spanned<RawPlugin>>,
+}
+
+/// One `[[plugin]]`: a WASM component in the pack, its configuration and limits.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlugin {
+    pub file: Spanned<String>,
+    #[serde(default)]
+    pub config: String,
+    pub deadline_ms: Option<Spanned<u64>>,
+    pub memory_mib: Option<Spanned<u64>>,
+    pub max_alarms: Option<Spanned<u64>>,
+    pub max_actions: Option<Spanned<u64>>,
+    pub state_kib: Option<Spanned<u64>>,
+}
+
+/// The limits a `[[plugin]]` sets, within what the agent allows.
+pub(super) fn plugin_limits(raw: &RawPlugin, r: &mut Reporter<'_>) -> crate::rules::wasm::Limits {
+    let mut limits = crate::rules::wasm::Limits::default();
+    let mut bounded = |v: &Option<Spanned<u64>>, name: &str, max: u64| -> Option<u64> {
+        let v = v.as_ref()?;
+        if (1..=max).contains(v.get_ref()) {
+            Some(*v.get_ref())
+        } else {
+            r.error(
+                v.span(),
+                format!("{name} must be 1 to {max}, found {}", v.get_ref()),
+            );
+            None
+        }
+    };
+    if let Some(ms) = bounded(&raw.deadline_ms, "deadline_ms", 1000) {
+        limits.deadline = std::time::Duration::from_millis(ms);
+    }
+    if let Some(mib) = bounded(&raw.memory_mib, "memory_mib", 1024) {
+        limits.memory_bytes = (mib as usize) << 20;
+    }
+    if let Some(n) = bounded(&raw.max_alarms, "max_alarms", 256) {
+        limits.max_alarms = n as usize;
+    }
+    if let Some(n) = bounded(&raw.max_actions, "max_actions", 32) {
+        limits.max_actions = n as usize;
+    }
+    if let Some(kib) = bounded(&raw.state_kib, "state_kib", 64 * 1024) {
+        limits.state_bytes = (kib as usize) << 10;
+    }
+    limits
 }
 
 /// A file named in `alarm_files`: only alarms.

@@ -38,6 +38,21 @@ pub struct Pack {
     pub origin: String,
     /// Its alarms, in file order.
     pub alarms: Vec<AlarmDef>,
+    /// Its WASM plugins, in file order (compiled when the pack is put to use).
+    pub plugins: Vec<PluginSpec>,
+}
+
+/// A `[[plugin]]` of a pack: the component's bytes, its configuration and limits.
+#[derive(Clone, Debug)]
+pub struct PluginSpec {
+    /// The component's path inside the pack.
+    pub file: String,
+    /// The component.
+    pub bytes: Vec<u8>,
+    /// What `configure` receives.
+    pub config: String,
+    /// What the plugin may spend.
+    pub limits: crate::rules::wasm::Limits,
 }
 
 /// Why a pack did not load: every problem found, in file order.
@@ -64,8 +79,12 @@ impl std::error::Error for PackError {}
 /// Where a pack's files come from: a folder on disk, or text compiled into the binary. Archives
 /// (a later step) plug in here too.
 trait PackFiles {
-    /// Reads a file by its path inside the pack.
-    fn read(&self, rel: &str) -> Result<String, String>;
+    /// Reads a text file by its path inside the pack.
+    fn read(&self, rel: &str) -> Result<String, String> {
+        String::from_utf8(self.read_bytes(rel)?).map_err(|_| "not UTF-8 text".to_string())
+    }
+    /// Reads a file's bytes by its path inside the pack.
+    fn read_bytes(&self, rel: &str) -> Result<Vec<u8>, String>;
     /// How to name the file in messages.
     fn display(&self, rel: &str) -> String;
 }
@@ -73,8 +92,8 @@ trait PackFiles {
 struct DirFiles(PathBuf);
 
 impl PackFiles for DirFiles {
-    fn read(&self, rel: &str) -> Result<String, String> {
-        std::fs::read_to_string(self.0.join(rel)).map_err(|e| e.to_string())
+    fn read_bytes(&self, rel: &str) -> Result<Vec<u8>, String> {
+        std::fs::read(self.0.join(rel)).map_err(|e| e.to_string())
     }
     fn display(&self, rel: &str) -> String {
         self.0.join(rel).display().to_string()
@@ -88,10 +107,10 @@ struct MemoryFiles<'a> {
 }
 
 impl PackFiles for MemoryFiles<'_> {
-    fn read(&self, rel: &str) -> Result<String, String> {
+    fn read_bytes(&self, rel: &str) -> Result<Vec<u8>, String> {
         self.files
             .get(rel)
-            .map(|s| s.to_string())
+            .map(|s| s.as_bytes().to_vec())
             .ok_or_else(|| "no such file in this pack".to_string())
     }
     fn display(&self, rel: &str) -> String {
@@ -188,6 +207,31 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         }
         found.append(&mut r.into_sorted());
     }
+    let mut plugins = Vec::new();
+    {
+        let mut r = Reporter::new(file.clone(), &text);
+        for raw in &manifest.plugin {
+            let raw = raw.get_ref();
+            let limits = manifest::plugin_limits(raw, &mut r);
+            let rel = match safe_relative(raw.file.get_ref()) {
+                Ok(rel) => rel,
+                Err(e) => {
+                    r.error(raw.file.span(), e.replace("alarm file", "plugin file"));
+                    continue;
+                }
+            };
+            match files.read_bytes(&rel) {
+                Ok(bytes) => plugins.push(PluginSpec {
+                    file: rel,
+                    bytes,
+                    config: raw.config.clone(),
+                    limits,
+                }),
+                Err(e) => r.error(raw.file.span(), format!("cannot read plugin {rel:?}: {e}")),
+            }
+        }
+        found.append(&mut r.into_sorted());
+    }
     if !found.is_empty() {
         return Err(PackError { diagnostics: found });
     }
@@ -198,6 +242,7 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         description: header.description.clone(),
         origin,
         alarms,
+        plugins,
     })
 }
 

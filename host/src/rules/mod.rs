@@ -17,16 +17,19 @@ pub use engine::{AlarmIndex, Engine, Scratch};
 
 use crate::packs::Pack;
 
-/// Every loaded pack and the engine compiled from all their alarms.
+/// Every loaded pack: the engine compiled from all their built-in alarms, and their plugins.
 pub struct RuleSet {
     packs: Vec<Pack>,
     /// For each [`AlarmIndex`]: (pack index, alarm index in that pack).
     index: Vec<(usize, usize)>,
     engine: Engine,
+    /// Compiled plugins and the index of the pack each came from.
+    plugins: Vec<(usize, wasm::Plugin)>,
 }
 
 impl RuleSet {
-    /// Compiles the alarms of `packs` together.
+    /// Compiles the alarms of `packs` together and loads their plugins (each must describe and
+    /// configure itself, or the whole set is refused).
     pub fn new(packs: Vec<Pack>) -> Result<RuleSet, String> {
         let index: Vec<(usize, usize)> = packs
             .iter()
@@ -34,11 +37,36 @@ impl RuleSet {
             .flat_map(|(p, pack)| (0..pack.alarms.len()).map(move |a| (p, a)))
             .collect();
         let engine = Engine::compile(index.iter().map(|&(p, a)| &packs[p].alarms[a]))?;
+        let mut plugins = Vec::new();
+        if packs.iter().any(|p| !p.plugins.is_empty()) {
+            let runtime = wasm::PluginRuntime::new().map_err(|e| format!("{e:#}"))?;
+            for (p, pack) in packs.iter().enumerate() {
+                for spec in &pack.plugins {
+                    let plugin = wasm::Plugin::load(
+                        &runtime,
+                        &spec.bytes,
+                        &spec.config,
+                        spec.limits.clone(),
+                    )
+                    .map_err(|e| format!("pack {}: plugin {}: {e:#}", pack.name, spec.file))?;
+                    tracing::info!(pack = %pack.name, plugin = %plugin.info().name, version = %plugin.info().version, "plugin loaded");
+                    plugins.push((p, plugin));
+                }
+            }
+        }
         Ok(RuleSet {
             packs,
             index,
             engine,
+            plugins,
         })
+    }
+
+    /// The loaded plugins, each with the pack it came from.
+    pub fn plugins(&self) -> impl Iterator<Item = (&Pack, &wasm::Plugin)> {
+        self.plugins
+            .iter()
+            .map(|(p, plugin)| (&self.packs[*p], plugin))
     }
 
     /// The loaded packs.
