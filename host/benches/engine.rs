@@ -73,5 +73,48 @@ fn benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(engine, benches);
+#[path = "../../tests/support/plugins.rs"]
+mod support;
+
+/// One call per event into a plugin, so this is the host's own cost: lowering the event,
+/// lifting the answer, checking it. `quiet` answers nothing (most events, for most rules);
+/// `hello` logs a line and returns one alarm for every event.
+fn plugin_calls(c: &mut Criterion) {
+    use vigilo::rules::wasm::{Limits, Plugin, PluginRuntime};
+    let runtime = PluginRuntime::new().expect("runtime");
+    let bytes = support::component(&support::plugin_wat(
+        "\\00\\01\\02",
+        support::hello_body(),
+        "",
+    ));
+    // An empty list<triggered>: pointer 0, length 0.
+    let quiet = support::component(&support::plugin_wat(
+        "\\00\\01\\02",
+        "(i32.const 2100)",
+        "(data (i32.const 2100) \"\\00\\00\\00\\00\\00\\00\\00\\00\")",
+    ));
+    let events = synth::mixed_events(EVENTS, 7);
+    let mut group = c.benchmark_group("plugin");
+    group.throughput(Throughput::Elements(EVENTS as u64));
+    group.sample_size(10);
+    group.bench_function("load", |b| {
+        b.iter(|| Plugin::load(&runtime, &bytes, "", Limits::default()).expect("loads"))
+    });
+    for (name, bytes) in [("on_event_quiet", &quiet), ("on_event_hello", &bytes)] {
+        let plugin = Plugin::load(&runtime, bytes, "", Limits::default()).expect("loads");
+        let mut instance = plugin.instantiate(Default::default()).expect("instance");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for e in &events {
+                    n += instance.on_event(e, 0).expect("no fault").len();
+                }
+                n
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(engine, benches, plugin_calls);
 criterion_main!(engine);

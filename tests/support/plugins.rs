@@ -34,6 +34,8 @@ pub fn component(wat: &str) -> Vec<u8> {
 /// `on-event` has `body` (it receives the event pointer as local 0 and returns a pointer to a
 /// `list<triggered>`; the one at 2048 holds one alarm "hello", risk 3).
 pub fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
+    // `kinds` is WAT string escapes, one `\NN` per subscribed kind.
+    let count = kinds.matches('\\').count();
     format!(
         r#"(module
   (import "vigilo:alarms/host@0.1.0" "now" (func $now (result i64)))
@@ -50,7 +52,7 @@ pub fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
   (data (i32.const 0) "hello1.0.0help")
   (data (i32.const 100) "{kinds}")
   ;; plugin-info {{ name "hello", version "1.0.0", subscribes, config-help "help" }}
-  (data (i32.const 256) "\00\00\00\00\05\00\00\00\05\00\00\00\05\00\00\00\64\00\00\00\01\00\00\00\0a\00\00\00\04\00\00\00")
+  (data (i32.const 256) "\00\00\00\00\05\00\00\00\05\00\00\00\05\00\00\00\64\00\00\00\{count:02x}\00\00\00\0a\00\00\00\04\00\00\00")
   (func (export "describe") (result i32) (i32.const 256))
   ;; result<_, string>: ok
   (data (i32.const 512) "\00")

@@ -41,11 +41,10 @@ pub(super) fn kind_from_wit(kind: types::EventKind) -> EventKind {
     }
 }
 
-/// The event as the contract describes it.
-pub(super) fn event_to_wit(e: &Event) -> types::Event {
-    let t = |f| e.text(f).map(str::to_string);
+/// The event as the contract describes it, borrowing its texts.
+pub(super) fn event_to_wit(e: &Event) -> types::Event<'_> {
+    let t = |f| e.text(f);
     types::Event {
-        ts: e.ts().to_rfc3339(),
         ts_ms: e.ts().timestamp_millis(),
         kind: kind_to_wit(e.kind()),
         username: t(Field::Username),

@@ -31,7 +31,11 @@ use host::HostState;
 
 /// Code generated from the WIT contract.
 mod bindings {
-    wasmtime::component::bindgen!({ world: "rule-plugin", path: "../wit" });
+    wasmtime::component::bindgen!({
+        world: "rule-plugin",
+        path: "../wit",
+        ownership: Borrowing { duplicate_if_necessary: true },
+    });
 }
 
 /// How often the epoch advances: the resolution of call deadlines.
@@ -337,7 +341,7 @@ impl PluginInstance<'_> {
             data.log_dropped = 0;
         }
         let wit_event = convert::event_to_wit(event);
-        let returned = live.call(|b, s| b.call_on_event(s, &wit_event));
+        let returned = live.call(|b, s| b.call_on_event(s, wit_event));
         let limits = &self.plugin.limits;
         match returned {
             Ok(triggered) => convert::alarms_from_wit(triggered, limits).map_err(Fault::Invalid),
