@@ -100,6 +100,12 @@ fn plugin_calls(c: &mut Criterion) {
     group.bench_function("load", |b| {
         b.iter(|| Plugin::load(&runtime, &bytes, "", Limits::default()).expect("loads"))
     });
+    let cache = tempfile::tempdir().expect("tempdir");
+    let cached = PluginRuntime::with_cache(cache.path()).expect("runtime");
+    Plugin::load(&cached, &bytes, "", Limits::default()).expect("fills the cache");
+    group.bench_function("load_cached", |b| {
+        b.iter(|| Plugin::load(&cached, &bytes, "", Limits::default()).expect("loads"))
+    });
     for (name, bytes) in [("on_event_quiet", &quiet), ("on_event_hello", &bytes)] {
         let plugin = Plugin::load(&runtime, bytes, "", Limits::default()).expect("loads");
         let mut instance = plugin.instantiate(Default::default()).expect("instance");

@@ -13,7 +13,7 @@ mod replay;
 mod synth;
 mod table;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -116,8 +116,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 }
 
 /// Loads the standard pack (unless told not to) and the named packs, all-or-nothing; on a
-/// rejected pack prints every diagnostic and returns the exit code to use.
-fn load_rules(paths: &[PathBuf], default_pack: bool) -> Result<RuleSet, u8> {
+/// rejected pack prints every diagnostic and returns the exit code to use. Compiled plugins are
+/// cached under `data_dir`.
+fn load_rules(paths: &[PathBuf], default_pack: bool, data_dir: &Path) -> Result<RuleSet, u8> {
     let mut packs = Vec::new();
     let mut failed = false;
     if default_pack {
@@ -161,7 +162,7 @@ fn load_rules(paths: &[PathBuf], default_pack: bool) -> Result<RuleSet, u8> {
         );
         return Err(EXIT_INVALID);
     }
-    RuleSet::new(packs).map_err(|e| {
+    RuleSet::with_plugin_cache(packs, Some(&data_dir.join("plugin-cache"))).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_INVALID
     })

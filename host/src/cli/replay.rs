@@ -53,7 +53,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
-    let rules = match load_rules(&args.packs, !args.no_default_pack) {
+    let rules = match load_rules(&args.packs, !args.no_default_pack, data_dir) {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };

@@ -31,6 +31,14 @@ impl RuleSet {
     /// Compiles the alarms of `packs` together and loads their plugins (each must describe and
     /// configure itself, or the whole set is refused).
     pub fn new(packs: Vec<Pack>) -> Result<RuleSet, String> {
+        RuleSet::with_plugin_cache(packs, None)
+    }
+
+    /// [`RuleSet::new`], keeping compiled plugins in `cache` so the next start skips compiling.
+    pub fn with_plugin_cache(
+        packs: Vec<Pack>,
+        cache: Option<&std::path::Path>,
+    ) -> Result<RuleSet, String> {
         let index: Vec<(usize, usize)> = packs
             .iter()
             .enumerate()
@@ -39,7 +47,11 @@ impl RuleSet {
         let engine = Engine::compile(index.iter().map(|&(p, a)| &packs[p].alarms[a]))?;
         let mut plugins = Vec::new();
         if packs.iter().any(|p| !p.plugins.is_empty()) {
-            let runtime = wasm::PluginRuntime::new().map_err(|e| format!("{e:#}"))?;
+            let runtime = match cache {
+                Some(dir) => wasm::PluginRuntime::with_cache(dir),
+                None => wasm::PluginRuntime::new(),
+            }
+            .map_err(|e| format!("{e:#}"))?;
             for (p, pack) in packs.iter().enumerate() {
                 for spec in &pack.plugins {
                     let plugin = wasm::Plugin::load(

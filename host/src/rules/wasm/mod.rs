@@ -19,7 +19,10 @@ pub use limits::Limits;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use sha2::Digest;
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasSelf, Linker};
@@ -46,6 +49,8 @@ const EPOCH_TICK: Duration = Duration::from_millis(1);
 pub struct PluginRuntime {
     engine: Engine,
     linker: Arc<Linker<HostState>>,
+    /// Where compiled components are kept, if anywhere.
+    cache: Option<PathBuf>,
 }
 
 impl PluginRuntime {
@@ -71,8 +76,75 @@ impl PluginRuntime {
         Ok(PluginRuntime {
             engine,
             linker: Arc::new(linker),
+            cache: None,
         })
     }
+
+    /// A runtime that keeps compiled components in `dir` (created owner-only), so a plugin is
+    /// compiled once, not at every start.
+    pub fn with_cache(dir: &Path) -> anyhow::Result<PluginRuntime> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder.create(dir)?;
+        let mut runtime = PluginRuntime::new()?;
+        runtime.cache = Some(dir.to_path_buf());
+        Ok(runtime)
+    }
+
+    /// Compiles a component, or loads its compiled form from the cache. The cache key is the
+    /// component's SHA-256 and a hash of this engine's version and settings, so a changed
+    /// plugin or an upgraded agent never reuses stale code.
+    fn compile(&self, bytes: &[u8]) -> anyhow::Result<Component> {
+        let Some(dir) = &self.cache else {
+            return Ok(Component::new(&self.engine, bytes)?);
+        };
+        let mut engine_hash = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(
+            &self.engine.precompile_compatibility_hash(),
+            &mut engine_hash,
+        );
+        let digest = sha2::Sha256::digest(bytes);
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join(format!(
+            "{hex}-{:016x}.cwasm",
+            std::hash::Hasher::finish(&engine_hash)
+        ));
+        // Read into memory rather than mapped: a file changed under a mapping would fault.
+        if let Ok(compiled) = std::fs::read(&path) {
+            // SAFETY: `deserialize` runs the machine code it is given, so it must be code this
+            // engine produced. It is: the agent alone writes this directory (created 0700,
+            // files written 0600 below), under a name that binds the source's SHA-256 and this
+            // engine's version and settings; wasmtime also checks the header against the
+            // engine. Anyone able to write here could already replace the agent itself.
+            match unsafe { Component::deserialize(&self.engine, &compiled) } {
+                Ok(component) => return Ok(component),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "cached plugin unusable, recompiling: {e:#}")
+                }
+            }
+        }
+        let component = Component::new(&self.engine, bytes)?;
+        if let Err(e) = write_private(&path, &component.serialize()?) {
+            tracing::warn!(path = %path.display(), "cannot cache the compiled plugin: {e}");
+        }
+        Ok(component)
+    }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file renamed), readable by the owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// What a plugin says it is (`describe`).
@@ -137,7 +209,8 @@ impl Plugin {
         config: &str,
         limits: Limits,
     ) -> anyhow::Result<Plugin> {
-        let component = Component::new(&runtime.engine, bytes)
+        let component = runtime
+            .compile(bytes)
             .map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e:#}"))?;
         let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             anyhow::anyhow!("does not fit the vigilo:alarms contract (imports): {e:#}")

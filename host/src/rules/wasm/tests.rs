@@ -234,3 +234,38 @@ fn state_is_capped_and_survives_a_fault() {
         "the host-kept state outlives the instance"
     );
 }
+
+#[test]
+fn compiled_plugins_are_cached_and_a_damaged_cache_is_recompiled() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = dir.path().join("plugin-cache");
+    let bytes = component(&plugin_wat("\\00", hello_body(), ""));
+    let runtime = PluginRuntime::with_cache(&cache).expect("runtime");
+    Plugin::load(&runtime, &bytes, "", Limits::default()).expect("compiles");
+    let files: Vec<_> = std::fs::read_dir(&cache)
+        .expect("cache")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let from_cache = Plugin::load(&runtime, &bytes, "", Limits::default()).expect("from the cache");
+    let mut instance = from_cache
+        .instantiate(Default::default())
+        .expect("instance");
+    assert_eq!(instance.on_event(&activity(), 0).expect("runs").len(), 1);
+
+    std::fs::write(&files[0], b"damaged").expect("damage");
+    let again = Plugin::load(&runtime, &bytes, "", Limits::default()).expect("recompiled");
+    assert_eq!(again.info().name, "hello");
+    assert_ne!(std::fs::read(&files[0]).expect("rewritten"), b"damaged");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&files[0])
+            .expect("stat")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
