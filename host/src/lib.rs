@@ -28,3 +28,8 @@ pub mod sessions;
 pub mod sources;
 pub mod store;
 pub mod synth;
+
+/// Hand-written WAT test plugins, shared with the end-to-end tests and benches.
+#[cfg(test)]
+#[path = "../../tests/support/plugins.rs"]
+pub(crate) mod test_plugins;

@@ -13,6 +13,9 @@ use crate::event::Event;
 use crate::rules::{AlarmIndex, Repeat, RuleSet, Scratch};
 use crate::sessions::{Sessions, SpanMemo};
 
+/// Plugins' key-value states, by (pack name, plugin name).
+pub type PluginStates = HashMap<(String, String), std::collections::BTreeMap<String, Vec<u8>>>;
+
 /// How events are turned into firings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -33,8 +36,13 @@ pub struct Pipeline<'r> {
 
 /// Evaluates events and applies the firing policy.
 struct Decider<'r> {
-    /// One running instance per loaded plugin, in the rule set's order.
-    plugins: Vec<crate::rules::wasm::PluginInstance<'r>>,
+    /// One running instance per loaded plugin that started: its number in the rule set, its
+    /// pack, the instance.
+    plugins: Vec<(
+        usize,
+        &'r crate::packs::Pack,
+        crate::rules::wasm::PluginInstance<'r>,
+    )>,
     rules: &'r RuleSet,
     scratch: Scratch,
     hits: Vec<AlarmIndex>,
@@ -45,26 +53,54 @@ struct Decider<'r> {
 impl<'r> Pipeline<'r> {
     /// A pipeline over `rules`.
     pub fn new(rules: &'r RuleSet, mode: Mode) -> Pipeline<'r> {
+        Pipeline::with_plugin_state(rules, mode, &PluginStates::new())
+    }
+
+    /// A pipeline whose plugins start with the state they had (as saved by
+    /// [`Pipeline::plugin_states`]).
+    pub fn with_plugin_state(
+        rules: &'r RuleSet,
+        mode: Mode,
+        states: &PluginStates,
+    ) -> Pipeline<'r> {
+        let plugins = rules
+            .plugins()
+            .enumerate()
+            .filter_map(|(i, (pack, plugin))| {
+                let key = (pack.name.clone(), plugin.info().name.clone());
+                let state = states.get(&key).cloned().unwrap_or_default();
+                match plugin.instantiate(state) {
+                    Ok(instance) => Some((i, pack, instance)),
+                    Err(e) => {
+                        tracing::error!(pack = %pack.name, plugin = %plugin.info().name, "cannot start: {e:#}");
+                        None
+                    }
+                }
+            })
+            .collect();
         Pipeline {
             mode,
             sessions: Sessions::new(rules.engine().duration_breakpoints()),
             decider: Decider {
-                plugins: rules
-                    .plugins()
-                    .filter_map(|(pack, plugin)| match plugin.instantiate(Default::default()) {
-                        Ok(instance) => Some(instance),
-                        Err(e) => {
-                            tracing::error!(pack = %pack.name, plugin = %plugin.info().name, "cannot start: {e:#}");
-                            None
-                        }
-                    })
-                    .collect(),
+                plugins,
                 rules,
                 scratch: Scratch::default(),
                 hits: Vec::new(),
                 last_fired: HashMap::new(),
             },
         }
+    }
+
+    /// Each running plugin's key-value state, by (pack, plugin): what to persist.
+    pub fn plugin_states(&self) -> PluginStates {
+        self.decider
+            .plugins
+            .iter()
+            .map(|(_, pack, instance)| {
+                let key = (pack.name.clone(), instance.plugin().info().name.clone());
+                (key, instance.state())
+            })
+            .collect()
     }
 
     /// Feeds one event; appends what fired (possibly for earlier spans whose duration crossed a
@@ -100,12 +136,8 @@ impl Decider<'_> {
     /// got switched off.
     fn run_plugins(&mut self, event: &Event, out: &mut Vec<FiredAlarm>) -> Vec<Event> {
         let mut notices = Vec::new();
-        for (i, (instance, (pack, _))) in self
-            .plugins
-            .iter_mut()
-            .zip(self.rules.plugins())
-            .enumerate()
-        {
+        for (i, pack, instance) in self.plugins.iter_mut() {
+            let (i, pack) = (*i, *pack);
             if instance.is_quarantined() {
                 continue;
             }
@@ -307,6 +339,50 @@ mod tests {
                 ("every", "09:01:00"),
                 ("every", "09:01:01")
             ]
+        );
+    }
+}
+
+#[cfg(test)]
+mod plugin_state {
+    use super::*;
+    use crate::packs::{Pack, PluginSpec};
+    use crate::rules::wasm::Limits;
+
+    use crate::test_plugins as support;
+
+    #[test]
+    fn plugin_state_is_handed_back_for_saving_and_restored() {
+        // Stores "hello" => "1.0.0" on every event.
+        let body = "(call $state_set (i32.const 0) (i32.const 5) (i32.const 5) (i32.const 5) (i32.const 3000)) (i32.const 2048)";
+        let mut pack =
+            Pack::from_manifest_text("p", "[pack]\nname = \"p\"\nversion = \"1.0.0\"\n", "test")
+                .expect("pack");
+        pack.plugins.push(PluginSpec {
+            file: "p.wasm".into(),
+            bytes: support::component(&support::plugin_wat("\\00\\01\\02", body, "")),
+            config: String::new(),
+            limits: Limits::default(),
+        });
+        let rules = RuleSet::new(vec![pack]).expect("rules");
+        let mut pipeline = Pipeline::new(&rules, Mode::Spans);
+        assert_eq!(
+            pipeline.plugin_states()[&("p".into(), "hello".into())],
+            Default::default()
+        );
+        let event = crate::event::parse_line(r#"{"ts":"2026-11-02T09:00:00Z","kind":"usb"}"#)
+            .expect("event");
+        let mut out = Vec::new();
+        pipeline.push(event, &mut out);
+        assert_eq!(out.len(), 1, "the plugin's alarm");
+        let states = pipeline.plugin_states();
+        let expected = std::collections::BTreeMap::from([("hello".to_string(), b"1.0.0".to_vec())]);
+        assert_eq!(states[&("p".into(), "hello".into())], expected);
+        let restored = Pipeline::with_plugin_state(&rules, Mode::Spans, &states);
+        assert_eq!(
+            restored.plugin_states(),
+            states,
+            "a restarted agent starts where it stopped"
         );
     }
 }

@@ -43,6 +43,14 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alarms_by_name ON alarms (alarm, fired_at);",
     // 2: why a plugin's alarm fired.
     "ALTER TABLE alarms ADD COLUMN note TEXT;",
+    // 3: plugins' key-value state, which outlives the agent's restarts.
+    "CREATE TABLE plugin_state (
+        pack    TEXT NOT NULL,
+        plugin  TEXT NOT NULL,
+        key     TEXT NOT NULL,
+        value   BLOB NOT NULL,
+        PRIMARY KEY (pack, plugin, key)
+    );",
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
@@ -213,6 +221,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Every plugin's saved key-value state, by (pack, plugin).
+    pub fn plugin_states(&self) -> Result<crate::pipeline::PluginStates> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pack, plugin, key, value FROM plugin_state")?;
+        let mut rows = stmt.query([])?;
+        let mut states = crate::pipeline::PluginStates::new();
+        while let Some(r) = rows.next()? {
+            states
+                .entry((r.get(0)?, r.get(1)?))
+                .or_default()
+                .insert(r.get(2)?, r.get(3)?);
+        }
+        Ok(states)
+    }
+
+    /// Replaces the saved states of the given plugins with these, in one transaction.
+    pub fn save_plugin_states(&mut self, states: &crate::pipeline::PluginStates) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        for ((pack, plugin), state) in states {
+            tx.execute(
+                "DELETE FROM plugin_state WHERE pack = ?1 AND plugin = ?2",
+                params![pack, plugin],
+            )?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO plugin_state (pack, plugin, key, value) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (key, value) in state {
+                insert.execute(params![pack, plugin, key, value])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     /// The schema version (number of migrations applied).
     pub fn schema_version(&self) -> Result<usize> {
         let v: i64 = self
@@ -299,7 +342,16 @@ mod tests {
         );
         drop(store);
 
-        let store = Store::open(&dir.path().join("data")).expect("reopen");
+        let mut store = Store::open(&dir.path().join("data")).expect("reopen");
+        let state = crate::pipeline::PluginStates::from([(
+            ("pack".to_string(), "plugin".to_string()),
+            std::collections::BTreeMap::from([("k".to_string(), vec![1u8, 2])]),
+        )]);
+        store.save_plugin_states(&state).expect("save");
+        store
+            .save_plugin_states(&state)
+            .expect("save again replaces");
+        assert_eq!(store.plugin_states().expect("load"), state);
         let all = store.alarms(&AlarmFilter::default()).expect("list");
         assert_eq!(all.len(), 2);
         assert_eq!(

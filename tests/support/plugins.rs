@@ -40,6 +40,7 @@ pub fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
         r#"(module
   (import "vigilo:alarms/host@0.1.0" "now" (func $now (result i64)))
   (import "vigilo:alarms/host@0.1.0" "log" (func $log (param i32 i32 i32)))
+  (import "vigilo:alarms/host@0.1.0" "state-set" (func $state_set (param i32 i32 i32 i32 i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 72000))
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)

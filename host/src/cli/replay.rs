@@ -84,7 +84,11 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     } else {
         Mode::Spans
     };
-    let mut pipeline = Pipeline::new(&rules, mode);
+    let states = match store.as_ref() {
+        Some(s) => s.plugin_states()?,
+        None => Default::default(),
+    };
+    let mut pipeline = Pipeline::with_plugin_state(&rules, mode, &states);
     let mut counts = vec![0u64; rules.alarms().count()];
     // Plugin alarms are named by the plugin as it runs: counted as `pack:alarm` when they fire.
     let mut plugin_counts: BTreeMap<String, u64> = BTreeMap::new();
@@ -155,6 +159,9 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     }
     pipeline.finish(&mut fired);
     emit(&mut fired, &mut pending, &mut out, true)?;
+    if let Some(store) = store.as_mut() {
+        store.save_plugin_states(&pipeline.plugin_states())?;
+    }
     out.flush()?;
     progress.finish_and_clear();
 

@@ -7,10 +7,7 @@ use std::time::{Duration, Instant};
 use super::*;
 use crate::event::{Event, EventKind, Field};
 
-#[path = "../../../../tests/support/plugins.rs"]
-mod support;
-
-use support::{component, hello_body, plugin_wat};
+use crate::test_plugins::{component, hello_body, plugin_wat};
 
 fn load(wat: &str, limits: Limits) -> anyhow::Result<Plugin> {
     let runtime = PluginRuntime::new().expect("runtime");
