@@ -49,7 +49,7 @@ impl HostState {
         }
     }
 
-    /// Whether the last fault was the memory cap (the limiter refused to grow).
+    /// The store's resource limiter: it refuses memory growth past the cap.
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.store_limits
     }
