@@ -98,48 +98,59 @@ impl FiredAlarm {
             risk: alarm.risk,
             event,
         };
-        let record = AlarmRecord {
-            fired_at: at,
-            alarm: alarm.name.clone(),
-            pack: pack.name.clone(),
-            pack_version: pack.version.to_string(),
-            risk: alarm.risk,
-            user: event.user().map(str::to_string),
-            computer: event.text(Field::Computer).map(str::to_string),
-            summary: summary(event),
-            actions: alarm.actions.iter().map(|a| a.plan(&ctx)).collect(),
-            event: event.clone(),
-            note: None,
-        };
+        let actions = alarm.actions.iter().map(|a| a.plan(&ctx)).collect();
         FiredAlarm {
             source: Source::Builtin(index),
-            record,
+            record: AlarmRecord::of(
+                pack,
+                alarm.name.clone(),
+                alarm.risk,
+                actions,
+                None,
+                event,
+                at,
+            ),
         }
     }
 
-    /// Builds the record of an alarm plugin number `plugin` of the rule set, from `pack`,
-    /// returned for `event`.
+    /// Builds the record of alarm `a`, which plugin number `plugin` of the rule set (from
+    /// `pack`) returned for `event`.
     pub fn from_plugin(
         plugin: usize,
         pack: &Pack,
-        alarm: crate::rules::wasm::PluginAlarm,
+        a: crate::rules::wasm::PluginAlarm,
         event: &Event,
     ) -> Self {
         FiredAlarm {
             source: Source::Plugin(plugin),
-            record: AlarmRecord {
-                fired_at: event.ts(),
-                alarm: alarm.alarm,
-                pack: pack.name.clone(),
-                pack_version: pack.version.to_string(),
-                risk: alarm.risk,
-                user: event.user().map(str::to_string),
-                computer: event.text(Field::Computer).map(str::to_string),
-                summary: summary(event),
-                actions: alarm.actions,
-                event: event.clone(),
-                note: alarm.note,
-            },
+            record: AlarmRecord::of(pack, a.alarm, a.risk, a.actions, a.note, event, event.ts()),
+        }
+    }
+}
+
+impl AlarmRecord {
+    /// The record of alarm `alarm` of `pack` firing on `event` at `at`.
+    fn of(
+        pack: &Pack,
+        alarm: String,
+        risk: u8,
+        actions: Vec<PlannedAction>,
+        note: Option<String>,
+        event: &Event,
+        at: DateTime<FixedOffset>,
+    ) -> AlarmRecord {
+        AlarmRecord {
+            fired_at: at,
+            alarm,
+            pack: pack.name.clone(),
+            pack_version: pack.version.to_string(),
+            risk,
+            user: event.user().map(str::to_string),
+            computer: event.text(Field::Computer).map(str::to_string),
+            summary: summary(event),
+            actions,
+            event: event.clone(),
+            note,
         }
     }
 }
