@@ -11,9 +11,20 @@ if ! command -v cargo >/dev/null; then
     echo "vigilo needs Rust: https://rustup.rs" >&2
     exit 1
 fi
-if ! command -v cc >/dev/null; then
-    # The bundled SQLite is C.
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends gcc libc6-dev
+# The bundled SQLite is C; example plugins are built from source for wasm32 with Debian's
+# rustc-web (rustup cannot add targets on these machines; elsewhere `rustup target add
+# wasm32-unknown-unknown` serves the same purpose and `vigilo plugin build` uses it).
+missing=()
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
+    for pkg in rustc-web cargo-web rust-web-src lld-22; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+fi
+if ((${#missing[@]})); then
+    echo "== installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 echo "== cargo fmt --check"

@@ -4,6 +4,7 @@ mod alarms;
 mod check;
 mod plugin;
 mod replay;
+mod sdk;
 
 #[path = "../support/plugins.rs"]
 mod support;

@@ -20,36 +20,146 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum What {
-    /// Run a plugin over recorded events and show what it fired, what it logged, and any fault.
-    Test {
-        /// The plugin: a WebAssembly component implementing wit/vigilo-alarms.wit.
-        plugin: PathBuf,
-        /// Recorded events, JSONL.
-        events: PathBuf,
-        /// Configuration passed to the plugin's `configure` (a TOML file).
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-        /// Deadline per call, in milliseconds.
-        #[arg(long, default_value_t = 50)]
-        deadline_ms: u64,
-        /// Memory cap, in MiB.
-        #[arg(long, default_value_t = 64)]
-        memory_mib: usize,
-        /// JSON lines instead of text.
-        #[arg(long)]
-        json: bool,
+    /// Build a Rust plugin crate into a component: cargo for wasm32-unknown-unknown, then the
+    /// module is turned into a component. Uses rustup's wasm32 target when installed, else
+    /// Debian's rustc-web with -Zbuild-std.
+    Build {
+        /// The plugin crate's folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Where to write the component [default: DIR/target/NAME.wasm].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
     },
+    /// Run a plugin over recorded events and show what it fired, what it logged, and any fault.
+    Test(TestArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TestArgs {
+    /// The plugin: a WebAssembly component implementing wit/vigilo-alarms.wit.
+    plugin: PathBuf,
+    /// Recorded events, JSONL.
+    events: PathBuf,
+    /// Configuration passed to the plugin's `configure` (a TOML file).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Deadline per call, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    deadline_ms: u64,
+    /// Memory cap, in MiB.
+    #[arg(long, default_value_t = 64)]
+    memory_mib: usize,
+    /// JSON lines instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn run(args: Args) -> Result<u8> {
-    let What::Test {
+    match args.what {
+        What::Build { dir, output } => build(&dir, output),
+        What::Test(test) => run_test(test),
+    }
+}
+
+/// How to compile for wasm32 on this machine.
+enum Toolchain {
+    /// rustup with the wasm32-unknown-unknown target installed: the ordinary path.
+    Rustup,
+    /// Debian's `rustc-web` + `rust-web-src`: nightly features unlocked to rebuild std.
+    DebianWeb,
+}
+
+fn toolchain() -> Option<Toolchain> {
+    let rustup_has_target = std::process::Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .ok()
+        .is_some_and(|o| String::from_utf8_lossy(&o.stdout).contains("wasm32-unknown-unknown"));
+    if rustup_has_target {
+        return Some(Toolchain::Rustup);
+    }
+    let debian = std::path::Path::new("/usr/bin/rustc").exists()
+        && std::path::Path::new("/usr/lib/rustlib/src/rust/library").exists()
+        && which("wasm-ld-22");
+    debian.then_some(Toolchain::DebianWeb)
+}
+
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+}
+
+fn build(dir: &std::path::Path, output: Option<PathBuf>) -> Result<u8> {
+    let manifest = dir.join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest)
+        .with_context(|| format!("cannot read {}", manifest.display()))?;
+    let doc: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML", manifest.display()))?;
+    let Some(name) = doc
+        .get("package")
+        .and_then(|p| p.get("name"))
+        .and_then(|n| n.as_str())
+    else {
+        anyhow::bail!("{} has no [package] name", manifest.display());
+    };
+    let Some(toolchain) = toolchain() else {
+        eprintln!(
+            "error: no wasm32 toolchain: run `rustup target add wasm32-unknown-unknown`, or on \
+             Debian `apt-get install rustc-web cargo-web rust-web-src lld-22`"
+        );
+        return Ok(EXIT_INVALID);
+    };
+    let mut cargo = match toolchain {
+        Toolchain::Rustup => std::process::Command::new("cargo"),
+        Toolchain::DebianWeb => {
+            let mut c = std::process::Command::new("/usr/bin/cargo");
+            let path = std::env::var("PATH").unwrap_or_default();
+            c.env("PATH", format!("/usr/bin:{path}"))
+                .env("RUSTC", "/usr/bin/rustc")
+                .env("RUSTDOC", "/usr/bin/rustdoc")
+                .env("RUSTC_BOOTSTRAP", "1")
+                .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", "wasm-ld-22");
+            c
+        }
+    };
+    cargo
+        .current_dir(dir)
+        .args(["build", "--release", "--target", "wasm32-unknown-unknown"]);
+    if let Toolchain::DebianWeb = toolchain {
+        cargo.arg("-Zbuild-std=std,panic_abort");
+    }
+    // A plugin crate is its own workspace; the agent's build settings must not leak into it.
+    cargo.env_remove("CARGO_TARGET_DIR").env_remove("RUSTFLAGS");
+    let status = cargo.status().context("cannot run cargo")?;
+    anyhow::ensure!(status.success(), "cargo build failed for {}", dir.display());
+    let module = dir
+        .join("target/wasm32-unknown-unknown/release")
+        .join(format!("{}.wasm", name.replace('-', "_")));
+    let core =
+        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+    let component = wit_component::ComponentEncoder::default()
+        .module(&core)
+        .and_then(|e| e.validate(true).encode())
+        .map_err(|e| {
+            anyhow::anyhow!("{} is not a vigilo plugin module: {e:#}", module.display())
+        })?;
+    let output = output.unwrap_or_else(|| dir.join("target").join(format!("{name}.wasm")));
+    std::fs::write(&output, &component)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    eprintln!("built {} ({} bytes)", output.display(), component.len());
+    Ok(EXIT_OK)
+}
+
+fn run_test(args: TestArgs) -> Result<u8> {
+    let TestArgs {
         plugin,
         events,
         config,
         deadline_ms,
         memory_mib,
         json,
-    } = args.what;
+    } = args;
     let bytes =
         std::fs::read(&plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
     let config = match &config {
