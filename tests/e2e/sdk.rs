@@ -1,15 +1,14 @@
-//! A real Rust plugin, written with `vigilo-sdk` and built from source by `vigilo plugin build`:
-//! examples/plugins/usb-exfil over the example day.
+//! Real Rust plugins, written with `vigilo-sdk` and built from source by `vigilo plugin build`:
+//! the examples in examples/plugins over the example day.
 
 use crate::{root, stderr, stdout, vigilo, workday};
 
-#[test]
-fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let example = root().join("examples/plugins/usb-exfil");
-    let wasm = dir.path().join("usb-exfil.wasm");
+/// Builds `examples/plugins/NAME` with `vigilo plugin build` into `dir`.
+fn build_example(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let example = root().join("examples/plugins").join(name);
+    let wasm = dir.join(format!("{name}.wasm"));
     let built = vigilo(
-        dir.path(),
+        dir,
         &[
             "plugin",
             "build",
@@ -19,24 +18,34 @@ fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
         ],
     );
     assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    wasm
+}
 
+/// `vigilo plugin test WASM DAY --config FILE`, with `config` written to that file.
+fn run_plugin(dir: &std::path::Path, wasm: &std::path::Path, config: &str) -> std::process::Output {
+    let path = dir.join("plugin.toml");
+    std::fs::write(&path, config).expect("write config");
     let day = workday();
-    let config = dir.path().join("usb.toml");
-    std::fs::write(&config, "limit_mb = 100\nwindow_minutes = 10\n").expect("write");
-    let run = |config: &std::path::Path| {
-        vigilo(
-            dir.path(),
-            &[
-                "plugin",
-                "test",
-                "--config",
-                config.to_str().expect("p"),
-                wasm.to_str().expect("p"),
-                day.to_str().expect("p"),
-            ],
-        )
-    };
-    let out = run(&config);
+    vigilo(
+        dir,
+        &[
+            "plugin",
+            "test",
+            "--config",
+            path.to_str().expect("p"),
+            wasm.to_str().expect("p"),
+            day.to_str().expect("p"),
+        ],
+    )
+}
+
+#[test]
+fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = build_example(dir.path(), "usb-exfil");
+    let run = |config: &str| run_plugin(dir.path(), &wasm, config);
+
+    let out = run("limit_mb = 100\nwindow_minutes = 10\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -54,8 +63,8 @@ fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
     );
 
     // Allow-listing dave's device leaves judy's copy.
-    let day_text = std::fs::read_to_string(&day).expect("read");
-    let dave_serial = day_text
+    let day = std::fs::read_to_string(workday()).expect("read");
+    let dave_serial = day
         .lines()
         .filter(|l| l.contains("\"username\":\"dave\"") && l.contains("file_written"))
         .find_map(|l| {
@@ -63,12 +72,9 @@ fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
             e["serial"].as_str().map(str::to_string)
         })
         .expect("dave's device serial");
-    std::fs::write(
-        &config,
-        format!("limit_mb = 100\nallowed_serials = [\"{dave_serial}\"]\n"),
-    )
-    .expect("write");
-    let text = stdout(&run(&config));
+    let text = stdout(&run(&format!(
+        "limit_mb = 100\nallowed_serials = [\"{dave_serial}\"]\n"
+    )));
     let alarms: Vec<&str> = text
         .lines()
         .filter(|l| l.contains("USB exfiltration"))
@@ -77,11 +83,56 @@ fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
     assert!(alarms[0].contains("judy"), "{text}");
 
     // A bad configuration is refused with the plugin's own words.
-    std::fs::write(&config, "limit_mb = lots\n").expect("write");
-    let out = run(&config);
+    let out = run("limit_mb = lots\n");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("line 1: `limit_mb` must be a number, found lots"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_off_hours_example_flags_sensitive_apps_outside_the_schedule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = build_example(dir.path(), "off-hours");
+    let day = std::fs::read_to_string(workday()).expect("read");
+    // The independent count: listed apps whose local time falls outside 09:00–17:00 (a Monday).
+    let expected = |offset_min: i64| -> usize {
+        day.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|e| e["kind"] == "activity")
+            .filter(|e| {
+                let exe = e["executable"].as_str().unwrap_or("");
+                let app = e["description"].as_str().unwrap_or("");
+                let name = format!("{exe} {app}").to_lowercase();
+                name.contains("keepassxc") || name.contains("soffice")
+            })
+            .filter(|e| {
+                let ts = chrono::DateTime::parse_from_rfc3339(e["ts"].as_str().expect("ts"))
+                    .expect("ts");
+                let minute = (ts.timestamp().div_euclid(60) + offset_min).rem_euclid(24 * 60);
+                !(9 * 60..17 * 60).contains(&minute)
+            })
+            .count()
+    };
+    for offset in [0, 120] {
+        let config = format!(
+            "hours = [\"09:00\", \"17:00\"]\nutc_offset_minutes = {offset}\napps = [\"keepassxc\", \"soffice\"]\n"
+        );
+        let out = run_plugin(dir.path(), &wasm, &config);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let fired = stdout(&out)
+            .lines()
+            .filter(|l| l.contains("Sensitive app outside working hours"))
+            .count();
+        assert_eq!(fired, expected(offset), "offset {offset}");
+        assert!(fired > 10, "the example day has early and late office work");
+    }
+    let out = run_plugin(dir.path(), &wasm, "hours = [\"18:00\", \"09:00\"]\n");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("`hours` must start before it ends"),
         "{}",
         stderr(&out)
     );
