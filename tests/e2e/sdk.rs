@@ -137,3 +137,55 @@ fn the_off_hours_example_flags_sensitive_apps_outside_the_schedule() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_new_plugin_builds_as_is_and_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let new = std::process::Command::new(env!("CARGO_BIN_EXE_vigilo"))
+        .args(["plugin", "new", "long-focus"])
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(new.status.code(), Some(0), "{}", stderr(&new));
+    let crate_dir = dir.path().join("long-focus");
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "vigilo-sdk/src/lib.rs",
+        "wit/vigilo-alarms.wit",
+    ] {
+        assert!(crate_dir.join(file).is_file(), "{file} missing");
+    }
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_vigilo"))
+        .args(["plugin", "new", "long-focus"])
+        .current_dir(dir.path())
+        .output()
+        .expect("runs");
+    assert_eq!(again.status.code(), Some(2), "never overwrites");
+
+    let wasm = dir.path().join("long-focus.wasm");
+    let built = vigilo(
+        dir.path(),
+        &[
+            "plugin",
+            "build",
+            crate_dir.to_str().expect("p"),
+            "-o",
+            wasm.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let out = run_plugin(dir.path(), &wasm, "limit_secs = 1200\n");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let long = std::fs::read_to_string(workday())
+        .expect("read")
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["kind"] == "activity" && e["duration"].as_f64().is_some_and(|d| d > 1200.0))
+        .count();
+    let fired = stdout(&out)
+        .lines()
+        .filter(|l| l.contains("Long focus (risk 2)"))
+        .count();
+    assert_eq!(fired, long);
+}

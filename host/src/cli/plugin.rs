@@ -20,6 +20,12 @@ pub struct Args {
 
 #[derive(clap::Subcommand, Debug)]
 enum What {
+    /// Create a plugin crate that builds as-is: a skeleton plugin, the SDK and the contract
+    /// (vendored, so the crate builds anywhere).
+    New {
+        /// The plugin's name (letters, digits, `-`); also the folder created.
+        name: String,
+    },
     /// Build a Rust plugin crate into a component: cargo for wasm32-unknown-unknown, then the
     /// module is turned into a component. Uses rustup's wasm32 target when installed, else
     /// Debian's rustc-web with -Zbuild-std.
@@ -57,9 +63,138 @@ struct TestArgs {
 
 pub fn run(args: Args) -> Result<u8> {
     match args.what {
+        What::New { name } => new(&name),
         What::Build { dir, output } => build(&dir, output),
         What::Test(test) => run_test(test),
     }
+}
+
+/// The SDK and the contract, compiled into the binary so `plugin new` works anywhere.
+const SDK_MANIFEST: &str = include_str!("../../../sdk/Cargo.toml");
+const SDK_LIB: &str = include_str!("../../../sdk/src/lib.rs");
+const CONTRACT: &str = include_str!("../../../wit/vigilo-alarms.wit");
+
+fn new(name: &str) -> Result<u8> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if !valid {
+        eprintln!(
+            "error: {name:?}: a plugin name is lowercase letters, digits and '-', starting with a letter"
+        );
+        return Ok(EXIT_INVALID);
+    }
+    let dir = PathBuf::from(name);
+    if dir.exists() {
+        eprintln!("error: {} already exists", dir.display());
+        return Ok(EXIT_INVALID);
+    }
+    let type_name: String = name
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    let manifest = format!(
+        r#"[package]
+name = "{name}"
+version = "0.1.0"
+edition = "2024"
+publish = false
+
+# A plugin is its own workspace: it is built for wasm32, not with anything around it.
+[workspace]
+
+[lib]
+crate-type = ["cdylib"]
+
+[dependencies]
+vigilo-sdk = {{ path = "vigilo-sdk" }}
+
+[profile.release]
+opt-level = "s"
+lto = true
+panic = "abort"
+"#
+    );
+    let lib = format!(
+        r#"//! {name}: a vigilo rule plugin. Build it with `vigilo plugin build {name}` and try it
+//! with `vigilo plugin test {name}/target/{name}.wasm EVENTS.jsonl`.
+
+use vigilo_sdk::{{Event, EventKind, Plugin, PluginInfo, Triggered, action, config}};
+
+/// The plugin's state: plain fields live as long as the agent runs.
+struct {type_name} {{
+    /// Seconds of focus after which an application is worth an alarm.
+    limit_secs: f64,
+}}
+
+impl Default for {type_name} {{
+    fn default() -> Self {{
+        {type_name} {{ limit_secs: 3600.0 }}
+    }}
+}}
+
+impl Plugin for {type_name} {{
+    fn describe() -> PluginInfo {{
+        vigilo_sdk::info(
+            "{name}",
+            env!("CARGO_PKG_VERSION"),
+            &[EventKind::Activity],
+            "limit_secs = 3600   # focus time that raises the alarm",
+        )
+    }}
+
+    fn configure(&mut self, text: &str) -> Result<(), String> {{
+        if let Some(secs) = config::number(text, "limit_secs")? {{
+            self.limit_secs = secs;
+        }}
+        Ok(())
+    }}
+
+    fn on_event(&mut self, event: &Event) -> Vec<Triggered> {{
+        match event.duration {{
+            Some(d) if d > self.limit_secs => vec![
+                vigilo_sdk::alarm("Long focus", 2)
+                    .with_note(format!("{{}} s on {{}}", d, event.title.as_deref().unwrap_or("?")))
+                    .with_action(action::screenshot(1, 10)),
+            ],
+            _ => vec![],
+        }}
+    }}
+}}
+
+vigilo_sdk::export!({type_name});
+"#
+    );
+    // The vendored SDK keeps its layout: vigilo-sdk/ next to wit/, as in vigilo's repository.
+    let files = [
+        (dir.join("Cargo.toml"), manifest),
+        (dir.join("src/lib.rs"), lib),
+        // Inside the plugin's own workspace, the SDK must not declare one of its own.
+        (
+            dir.join("vigilo-sdk/Cargo.toml"),
+            SDK_MANIFEST.replace("\n[workspace]\n", "\n"),
+        ),
+        (dir.join("vigilo-sdk/src/lib.rs"), SDK_LIB.to_string()),
+        (dir.join("wit/vigilo-alarms.wit"), CONTRACT.to_string()),
+        (dir.join(".gitignore"), "/target\n".to_string()),
+    ];
+    for (path, text) in files {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    eprintln!("created {name}/: build it with `vigilo plugin build {name}`");
+    Ok(EXIT_OK)
 }
 
 /// How to compile for wasm32 on this machine.
