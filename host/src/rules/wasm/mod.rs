@@ -275,6 +275,7 @@ impl Plugin {
         Ok(PluginInstance {
             plugin: self,
             inner: Some(instance),
+            kept_state: BTreeMap::new(),
             faults_in_a_row: 0,
             quarantined: false,
         })
@@ -339,6 +340,9 @@ impl Live {
 pub struct PluginInstance<'p> {
     plugin: &'p Plugin,
     inner: Option<Live>,
+    /// The state of the last instance dropped (after a fault, or when switched off), so that
+    /// neither a restart nor the store ever sees it lost.
+    kept_state: BTreeMap<String, Vec<u8>>,
     faults_in_a_row: u32,
     quarantined: bool,
 }
@@ -372,7 +376,7 @@ impl PluginInstance<'_> {
                 if self.faults_in_a_row >= self.plugin.limits.quarantine_after {
                     tracing::error!(plugin = %self.plugin.info.name, faults = self.faults_in_a_row, "plugin switched off");
                     self.quarantined = true;
-                    self.inner = None;
+                    self.drop_instance();
                 }
             }
         }
@@ -381,10 +385,10 @@ impl PluginInstance<'_> {
 
     /// The plugin's key-value state (what the store persists).
     pub fn state(&self) -> BTreeMap<String, Vec<u8>> {
-        self.inner
-            .as_ref()
-            .map(|l| l.store.data().state.clone())
-            .unwrap_or_default()
+        match &self.inner {
+            Some(live) => live.store.data().state.clone(),
+            None => self.kept_state.clone(),
+        }
     }
 
     /// The log lines of the last call.
@@ -392,10 +396,17 @@ impl PluginInstance<'_> {
         self.inner.as_ref().map_or(&[], |l| &l.store.data().log)
     }
 
+    /// Drops the running instance, keeping its state.
+    fn drop_instance(&mut self) {
+        if let Some(live) = self.inner.take() {
+            self.kept_state = live.store.data().state.clone();
+        }
+    }
+
     fn call_on_event(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
         if self.inner.is_none() {
             // Rebuilt after a fault: a trapped instance may not be entered again.
-            let state = BTreeMap::new();
+            let state = self.kept_state.clone();
             let live = self
                 .plugin
                 .instantiate(state)
@@ -420,9 +431,8 @@ impl PluginInstance<'_> {
             Ok(triggered) => convert::alarms_from_wit(triggered, limits).map_err(Fault::Invalid),
             Err(fault) => {
                 // Keep the state the host holds for it; drop the broken instance.
-                let state = live.store.data().state.clone();
-                self.inner = None;
-                if let Ok(mut again) = self.plugin.instantiate(state) {
+                self.drop_instance();
+                if let Ok(mut again) = self.plugin.instantiate(self.kept_state.clone()) {
                     self.inner = again.inner.take();
                 }
                 Err(fault)
