@@ -25,6 +25,23 @@ pub fn workday() -> PathBuf {
     root().join("examples/events/workday.jsonl")
 }
 
+/// The example day's events as JSON, parsed independently of vigilo (the tests' oracle).
+pub fn workday_events() -> Vec<serde_json::Value> {
+    std::fs::read_to_string(workday())
+        .expect("read the example day")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("the example day is valid JSON"))
+        .collect()
+}
+
+/// How many events of the example day are of `kind`.
+pub fn workday_count(kind: &str) -> usize {
+    workday_events()
+        .iter()
+        .filter(|e| e["kind"] == kind)
+        .count()
+}
+
 /// Runs `vigilo` with a private data folder.
 pub fn vigilo(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_vigilo"))

@@ -1,7 +1,7 @@
 //! `vigilo plugin test`: a plugin over recorded events, as its author runs it.
 
 use crate::support::{component, hello_body, plugin_wat};
-use crate::{stderr, stdout, vigilo, workday};
+use crate::{stderr, stdout, vigilo, workday, workday_count};
 
 fn write_plugin(dir: &std::path::Path, name: &str, wat: &str) -> String {
     let path = dir.join(name);
@@ -28,11 +28,7 @@ fn a_plugin_runs_over_a_recorded_day_with_its_log() {
         text.starts_with("plugin hello 1.0.0 — subscribes to activity"),
         "{text}"
     );
-    let activity = std::fs::read_to_string(&day)
-        .expect("read")
-        .lines()
-        .filter(|l| l.contains("\"kind\":\"activity\""))
-        .count();
+    let activity = workday_count("activity");
     assert_eq!(
         text.lines()
             .filter(|l| l.ends_with(": hello (risk 3) -"))
@@ -164,11 +160,7 @@ fn plugin_alarms_go_to_the_same_output_and_store_as_built_in_ones() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let activity = std::fs::read_to_string(&day)
-        .expect("read")
-        .lines()
-        .filter(|l| l.contains("\"kind\":\"activity\""))
-        .count();
+    let activity = workday_count("activity");
     assert!(
         stdout(&out).contains(&format!("hellos:hello\t{activity}\n")),
         "{}",

@@ -1,7 +1,7 @@
 //! Real Rust plugins, written with `vigilo-sdk` and built from source by `vigilo plugin build`:
 //! the examples in examples/plugins over the example day.
 
-use crate::{root, stderr, stdout, vigilo, workday};
+use crate::{root, stderr, stdout, vigilo, workday, workday_events};
 
 /// Builds `examples/plugins/NAME` with `vigilo plugin build` into `dir`.
 fn build_example(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
@@ -63,14 +63,10 @@ fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
     );
 
     // Allow-listing dave's device leaves judy's copy.
-    let day = std::fs::read_to_string(workday()).expect("read");
-    let dave_serial = day
-        .lines()
-        .filter(|l| l.contains("\"username\":\"dave\"") && l.contains("file_written"))
-        .find_map(|l| {
-            let e: serde_json::Value = serde_json::from_str(l).ok()?;
-            e["serial"].as_str().map(str::to_string)
-        })
+    let dave_serial = workday_events()
+        .iter()
+        .filter(|e| e["username"] == "dave" && e["action"] == "file_written")
+        .find_map(|e| e["serial"].as_str().map(str::to_string))
         .expect("dave's device serial");
     let text = stdout(&run(&format!(
         "limit_mb = 100\nallowed_serials = [\"{dave_serial}\"]\n"
@@ -96,11 +92,10 @@ fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
 fn the_off_hours_example_flags_sensitive_apps_outside_the_schedule() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wasm = build_example(dir.path(), "off-hours");
-    let day = std::fs::read_to_string(workday()).expect("read");
+    let day = workday_events();
     // The independent count: listed apps whose local time falls outside 09:00–17:00 (a Monday).
     let expected = |offset_min: i64| -> usize {
-        day.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        day.iter()
             .filter(|e| e["kind"] == "activity")
             .filter(|e| {
                 let exe = e["executable"].as_str().unwrap_or("");
@@ -177,10 +172,8 @@ fn a_new_plugin_builds_as_is_and_runs() {
     assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
     let out = run_plugin(dir.path(), &wasm, "limit_secs = 1200\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let long = std::fs::read_to_string(workday())
-        .expect("read")
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+    let long = workday_events()
+        .iter()
         .filter(|e| e["kind"] == "activity" && e["duration"].as_f64().is_some_and(|d| d > 1200.0))
         .count();
     let fired = stdout(&out)
