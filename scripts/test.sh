@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds vigilo and runs every check and test: the README's test command, and what CI runs.
 #
-# Installs what the tests need first (nothing beyond Rust today: SQLite is compiled in and every
-# test runs offline). One profile (release) serves the tests and the binary they drive, so the
-# crate graph compiles once.
+# Installs what the tests need first: a C compiler for the bundled SQLite, and the toolchains the
+# example plugins are built from source with (wasm32 Rust, clang for wasm32 with wasi-libc,
+# `wit-bindgen c`); every test then runs offline. One profile (release) serves the tests and the
+# binary they drive, so the crate graph compiles once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,10 @@ fi
 # wasm32-unknown-unknown` serves the same purpose and `vigilo plugin build` uses it).
 missing=()
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
+# The C example plugin: clang's wasm32 target, its runtime builtins, a libc without stdio needs.
+for pkg in make clang-22 libclang-rt-22-dev-wasm32 wasi-libc; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
     for pkg in rustc-web cargo-web rust-web-src lld-22; do
         dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -25,6 +30,14 @@ if ((${#missing[@]})); then
     echo "== installing ${missing[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# `wit-bindgen c` generates the C example's bindings from the contract (~2 min to build once).
+WIT_BINDGEN_VERSION=0.63.0
+if [[ "$(wit-bindgen --version 2>/dev/null)" != *" $WIT_BINDGEN_VERSION"* ]]; then
+    echo "== installing wit-bindgen-cli $WIT_BINDGEN_VERSION (C generator only)"
+    cargo install --quiet wit-bindgen-cli@"$WIT_BINDGEN_VERSION" --locked \
+        --no-default-features --features c
 fi
 
 echo "== cargo fmt --check"

@@ -2,9 +2,9 @@
 
 mod alarms;
 mod check;
+mod examples;
 mod plugin;
 mod replay;
-mod sdk;
 
 #[path = "../support/plugins.rs"]
 mod support;

@@ -26,16 +26,27 @@ enum What {
         /// The plugin's name (letters, digits, `-`); also the folder created.
         name: String,
     },
-    /// Build a Rust plugin crate into a component: cargo for wasm32-unknown-unknown, then the
-    /// module is turned into a component. Uses rustup's wasm32 target when installed, else
-    /// Debian's rustc-web with -Zbuild-std.
+    /// Build a plugin into a component. A Rust crate (Cargo.toml) is built by cargo for
+    /// wasm32-unknown-unknown (rustup's target when installed, else Debian's rustc-web with
+    /// -Zbuild-std) and componentized; any other folder with a Makefile (C, …) is built by
+    /// `make VIGILO=this-binary OUT=OUTPUT`, which ends with `vigilo plugin componentize`.
     Build {
-        /// The plugin crate's folder.
+        /// The plugin's folder.
         #[arg(default_value = ".")]
         dir: PathBuf,
         /// Where to write the component [default: DIR/target/NAME.wasm].
         #[arg(short, long)]
         output: Option<PathBuf>,
+    },
+    /// Turn a core WebAssembly module that embeds the contract's type information (as
+    /// wit-bindgen's Rust and C bindings do) into a plugin component, checked against the
+    /// contract; like `wasm-tools component new`.
+    Componentize {
+        /// The core module.
+        module: PathBuf,
+        /// Where to write the component.
+        #[arg(short, long)]
+        output: PathBuf,
     },
     /// Run a plugin over recorded events and show what it fired, what it logged, and any fault.
     Test(TestArgs),
@@ -65,6 +76,10 @@ pub fn run(args: Args) -> Result<u8> {
     match args.what {
         What::New { name } => new(&name),
         What::Build { dir, output } => build(&dir, output),
+        What::Componentize { module, output } => {
+            componentize(&module, &output)?;
+            Ok(EXIT_OK)
+        }
         What::Test(test) => run_test(test),
     }
 }
@@ -226,6 +241,21 @@ fn which(program: &str) -> bool {
 }
 
 fn build(dir: &std::path::Path, output: Option<PathBuf>) -> Result<u8> {
+    if dir.join("Cargo.toml").is_file() {
+        build_rust(dir, output)
+    } else if dir.join("Makefile").is_file() {
+        build_make(dir, output)
+    } else {
+        eprintln!(
+            "error: {} has neither a Cargo.toml (a Rust plugin) nor a Makefile (a plugin in \
+             another language)",
+            dir.display()
+        );
+        Ok(EXIT_INVALID)
+    }
+}
+
+fn build_rust(dir: &std::path::Path, output: Option<PathBuf>) -> Result<u8> {
     let manifest = dir.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest)
         .with_context(|| format!("cannot read {}", manifest.display()))?;
@@ -271,19 +301,44 @@ fn build(dir: &std::path::Path, output: Option<PathBuf>) -> Result<u8> {
     let module = dir
         .join("target/wasm32-unknown-unknown/release")
         .join(format!("{}.wasm", name.replace('-', "_")));
+    let output = output.unwrap_or_else(|| dir.join("target").join(format!("{name}.wasm")));
+    componentize(&module, &output)?;
+    Ok(EXIT_OK)
+}
+
+/// A plugin in another language: its Makefile builds the core module and calls back
+/// `vigilo plugin componentize`, so the same binary (and contract) finishes every plugin.
+fn build_make(dir: &std::path::Path, output: Option<PathBuf>) -> Result<u8> {
+    let exe = std::env::current_exe().context("cannot find the vigilo binary")?;
+    let mut make = std::process::Command::new("make");
+    make.current_dir(dir)
+        .arg(format!("VIGILO={}", exe.display()));
+    if let Some(output) = &output {
+        // make runs in DIR: a relative OUTPUT must stay relative to where vigilo was started.
+        let output = std::path::absolute(output)
+            .with_context(|| format!("cannot resolve {}", output.display()))?;
+        make.arg(format!("OUT={}", output.display()));
+    }
+    let status = make.status().context("cannot run make")?;
+    anyhow::ensure!(status.success(), "make failed in {}", dir.display());
+    Ok(EXIT_OK)
+}
+
+/// Reads a core module, encodes it as a component (validated against the type information the
+/// bindings embedded) and writes it to `output`.
+fn componentize(module: &std::path::Path, output: &std::path::Path) -> Result<()> {
     let core =
-        std::fs::read(&module).with_context(|| format!("cannot read {}", module.display()))?;
+        std::fs::read(module).with_context(|| format!("cannot read {}", module.display()))?;
     let component = wit_component::ComponentEncoder::default()
         .module(&core)
         .and_then(|e| e.validate(true).encode())
         .map_err(|e| {
             anyhow::anyhow!("{} is not a vigilo plugin module: {e:#}", module.display())
         })?;
-    let output = output.unwrap_or_else(|| dir.join("target").join(format!("{name}.wasm")));
-    std::fs::write(&output, &component)
+    std::fs::write(output, &component)
         .with_context(|| format!("cannot write {}", output.display()))?;
     eprintln!("built {} ({} bytes)", output.display(), component.len());
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 fn run_test(args: TestArgs) -> Result<u8> {

@@ -49,6 +49,23 @@ impl HostState {
         }
     }
 
+    /// Hands over the lines logged during a call and readies the log for the next; lines over
+    /// the per-call cap are summed up in one closing warning rather than vanishing unnoticed.
+    pub(super) fn take_log(&mut self) -> Vec<LogLine> {
+        let mut log = std::mem::take(&mut self.log);
+        if self.log_dropped > 0 {
+            log.push(LogLine {
+                level: "warn",
+                message: format!(
+                    "{} more lines dropped: at most {} per event",
+                    self.log_dropped, self.limits.max_log_lines
+                ),
+            });
+            self.log_dropped = 0;
+        }
+        log
+    }
+
     /// The store's resource limiter: it refuses memory growth past the cap.
     pub(super) fn limiter(&mut self) -> &mut dyn ResourceLimiter {
         &mut self.store_limits

@@ -276,6 +276,7 @@ impl Plugin {
             plugin: self,
             inner: Some(instance),
             kept_state: BTreeMap::new(),
+            last_log: Vec::new(),
             faults_in_a_row: 0,
             quarantined: false,
         })
@@ -343,6 +344,9 @@ pub struct PluginInstance<'p> {
     /// The state of the last instance dropped (after a fault, or when switched off), so that
     /// neither a restart nor the store ever sees it lost.
     kept_state: BTreeMap<String, Vec<u8>>,
+    /// What the plugin logged during the last call, kept apart from the instance so that the
+    /// lines leading up to a trap survive the instance being rebuilt.
+    last_log: Vec<LogLine>,
     faults_in_a_row: u32,
     quarantined: bool,
 }
@@ -361,6 +365,7 @@ impl PluginInstance<'_> {
     /// Hands the plugin one event at time `now_ms` (the agent's clock). Events of kinds the
     /// plugin did not subscribe to return nothing without a call.
     pub fn on_event(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
+        self.last_log.clear();
         if self.quarantined {
             return Err(Fault::Quarantined);
         }
@@ -391,9 +396,10 @@ impl PluginInstance<'_> {
         }
     }
 
-    /// The log lines of the last call.
+    /// The log lines of the last `on_event` (empty when the plugin was not called), including
+    /// those written before a fault.
     pub fn log(&self) -> &[LogLine] {
-        self.inner.as_ref().map_or(&[], |l| &l.store.data().log)
+        &self.last_log
     }
 
     /// Drops the running instance, keeping its state.
@@ -421,11 +427,12 @@ impl PluginInstance<'_> {
         {
             let data = live.store.data_mut();
             data.now_ms = now_ms;
-            data.log.clear();
-            data.log_dropped = 0;
+            // Lines from `configure` are not this event's.
+            data.take_log();
         }
         let wit_event = convert::event_to_wit(event);
         let returned = live.call(|b, s| b.call_on_event(s, wit_event));
+        self.last_log = live.store.data_mut().take_log();
         let limits = &self.plugin.limits;
         match returned {
             Ok(triggered) => convert::alarms_from_wit(triggered, limits).map_err(Fault::Invalid),

@@ -99,19 +99,45 @@ fn an_endless_loop_hits_the_deadline_and_repeated_faults_quarantine() {
 
 #[test]
 fn a_trap_is_contained_and_the_next_call_runs_on_a_fresh_instance() {
-    // Traps when the host clock reads 13, answers otherwise.
-    let body = "(if (i64.eq (call $now) (i64.const 13)) (then (unreachable))) (i32.const 2048)";
+    // Logs, then traps when the host clock reads 13, answers otherwise.
+    let body = "(call $log (i32.const 1) (i32.const 0) (i32.const 5)) \
+                (if (i64.eq (call $now) (i64.const 13)) (then (unreachable))) (i32.const 2048)";
     let plugin = load(&plugin_wat("\\00", body, ""), Limits::default()).expect("loads");
     let mut instance = plugin.instantiate(Default::default()).expect("instance");
     match instance.on_event(&activity(), 13) {
         Err(Fault::Trap(why)) => assert!(why.contains("unreachable"), "{why}"),
         other => panic!("expected a trap, got {other:?}"),
     }
+    // What it said before the trap is what an author needs to see.
+    assert_eq!(instance.log().len(), 1, "{:?}", instance.log());
     assert_eq!(
         instance.on_event(&activity(), 14).expect("recovered").len(),
         1
     );
     assert!(!instance.is_quarantined());
+}
+
+#[test]
+fn a_log_flood_is_capped_and_the_drop_is_reported() {
+    let body = "(local $i i32) (loop $l (call $log (i32.const 1) (i32.const 0) (i32.const 5)) \
+                (local.set $i (i32.add (local.get $i) (i32.const 1))) \
+                (br_if $l (i32.lt_u (local.get $i) (i32.const 1000)))) (i32.const 2048)";
+    let limits = Limits {
+        max_log_lines: 10,
+        ..Limits::default()
+    };
+    let plugin = load(&plugin_wat("\\00", body, ""), limits).expect("loads");
+    let mut instance = plugin.instantiate(Default::default()).expect("instance");
+    instance.on_event(&activity(), 0).expect("no fault");
+    let log = instance.log();
+    assert_eq!(log.len(), 11, "ten lines and the notice");
+    assert_eq!(
+        log[10].message,
+        "990 more lines dropped: at most 10 per event"
+    );
+    // An event the plugin does not subscribe to leaves no stale lines behind.
+    instance.on_event(&usb(), 0).expect("not called");
+    assert!(instance.log().is_empty());
 }
 
 #[test]

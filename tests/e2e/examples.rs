@@ -1,5 +1,6 @@
-//! Real Rust plugins, written with `vigilo-sdk` and built from source by `vigilo plugin build`:
-//! the examples in examples/plugins over the example day.
+//! The example plugins in examples/plugins — Rust ones written with `vigilo-sdk`, a C one written
+//! against `wit-bindgen c` — built from source by `vigilo plugin build` and run over the example
+//! day.
 
 use crate::{root, stderr, stdout, vigilo, workday, workday_events};
 
@@ -23,9 +24,18 @@ fn build_example(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
 
 /// `vigilo plugin test WASM DAY --config FILE`, with `config` written to that file.
 fn run_plugin(dir: &std::path::Path, wasm: &std::path::Path, config: &str) -> std::process::Output {
+    run_plugin_over(dir, wasm, config, &workday())
+}
+
+/// `vigilo plugin test WASM EVENTS --config FILE`, with `config` written to that file.
+fn run_plugin_over(
+    dir: &std::path::Path,
+    wasm: &std::path::Path,
+    config: &str,
+    day: &std::path::Path,
+) -> std::process::Output {
     let path = dir.join("plugin.toml");
     std::fs::write(&path, config).expect("write config");
-    let day = workday();
     vigilo(
         dir,
         &[
@@ -131,6 +141,81 @@ fn the_off_hours_example_flags_sensitive_apps_outside_the_schedule() {
         "{}",
         stderr(&out)
     );
+}
+
+#[test]
+fn the_c_example_remembers_devices_and_flags_only_new_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = build_example(dir.path(), "usb-first-seen");
+    let alarms = |out: &std::process::Output| -> Vec<String> {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        stdout(out)
+            .lines()
+            .filter(|l| l.contains(": New USB device"))
+            .map(str::to_string)
+            .collect()
+    };
+    // The independent answer: each device of a watched class, first time per computer.
+    let inserted = |class: &str| -> Vec<String> {
+        let mut seen = Vec::new();
+        for e in workday_events() {
+            if e["action"] == "inserted" && e["device_class"] == class {
+                let serial = e["serial"].as_str().expect("serial").to_string();
+                if !seen.contains(&serial) {
+                    seen.push(serial);
+                }
+            }
+        }
+        seen
+    };
+    let storage = inserted("mass_storage");
+    assert_eq!(storage.len(), 2, "the example day has two USB drives");
+
+    let out = run_plugin(dir.path(), &wasm, "");
+    let fired = alarms(&out);
+    assert_eq!(fired.len(), storage.len(), "{}", stdout(&out));
+    for (line, serial) in fired.iter().zip(&storage) {
+        assert!(line.contains("(risk 6) popup"), "{line}");
+        assert!(line.contains(&format!("(serial {serial})")), "{line}");
+    }
+    assert!(fired[0].contains("first time on ws-dave-04: Samsung Portable SSD T7"));
+    assert!(stdout(&out).contains("log info: new device remembered"));
+
+    // The same day twice: the devices are remembered, nothing fires again.
+    let text = std::fs::read_to_string(workday()).expect("day");
+    let twice = dir.path().join("twice.jsonl");
+    std::fs::write(&twice, format!("{text}{text}")).expect("write");
+    assert_eq!(
+        alarms(&run_plugin_over(dir.path(), &wasm, "", &twice)).len(),
+        2
+    );
+
+    // Configured: more classes, another risk.
+    let out = run_plugin(
+        dir.path(),
+        &wasm,
+        "classes = [\"mass_storage\", \"hid\"]\nrisk = 9\n",
+    );
+    let fired = alarms(&out);
+    assert_eq!(fired.len(), storage.len() + inserted("hid").len());
+    assert!(fired.iter().all(|l| l.contains("(risk 9)")), "{fired:?}");
+
+    // Bad configurations are refused in the plugin's words, naming what it found.
+    for (config, says) in [
+        ("risk = 11\n", "`risk` must be a whole number from 1 to 10"),
+        (
+            "colour = 1\n",
+            "unknown key: expected `risk` or `classes` (found `colour`)",
+        ),
+        (
+            "classes = [\"hid\" \"x\"]\n",
+            "`classes` must be a list of device classes",
+        ),
+    ] {
+        let out = run_plugin(dir.path(), &wasm, config);
+        assert_eq!(out.status.code(), Some(2), "{config}");
+        assert!(stderr(&out).contains(says), "{config}: {}", stderr(&out));
+    }
 }
 
 #[test]
