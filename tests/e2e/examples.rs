@@ -219,6 +219,88 @@ fn the_c_example_remembers_devices_and_flags_only_new_ones() {
 }
 
 #[test]
+fn the_javascript_example_flags_a_job_search_once_a_day() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // npm ci (from the registry) and componentize-js: the engine and the script in one component.
+    let wasm = build_example(dir.path(), "flight-risk");
+    let job_sites = ["linkedin.com", "indeed.com", "glassdoor.com"];
+    // The independent answer: carol's n-th different job site that day.
+    let nth_site = |n: usize| -> String {
+        let mut seen: Vec<&str> = Vec::new();
+        let day = workday_events();
+        for e in &day {
+            let domain = e["primary_domain"].as_str().unwrap_or("");
+            if job_sites.contains(&domain) && !seen.contains(&domain) {
+                seen.push(domain);
+                if seen.len() == n {
+                    return e["ts"].as_str().expect("ts").to_string();
+                }
+            }
+        }
+        panic!("fewer than {n} job sites");
+    };
+    let fired = |out: &std::process::Output| -> Vec<String> {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        stdout(out)
+            .lines()
+            .filter(|l| l.contains(": Job search (risk 4) screenshot"))
+            .map(str::to_string)
+            .collect()
+    };
+    let line_of = |ts: &str| -> usize {
+        let text = std::fs::read_to_string(workday()).expect("day");
+        1 + text
+            .lines()
+            .position(|l| l.contains(ts) && l.contains("carol"))
+            .expect("line")
+    };
+
+    let out = run_plugin(dir.path(), &wasm, "");
+    let alarms = fired(&out);
+    assert_eq!(
+        alarms.len(),
+        1,
+        "once, though carol comes back later:\n{}",
+        stdout(&out)
+    );
+    assert!(
+        alarms[0].contains(&format!("workday.jsonl:{}:", line_of(&nth_site(3))))
+            && alarms[0]
+                .ends_with("carol visited linkedin.com, indeed.com, glassdoor.com on 2026-11-02"),
+        "{alarms:?}"
+    );
+    assert!(stdout(&out).contains("log info: carol: 3 job sites on 2026-11-02"));
+
+    let alarms = fired(&run_plugin(dir.path(), &wasm, "threshold = 2\n"));
+    assert_eq!(alarms.len(), 1);
+    assert!(
+        alarms[0].contains(&format!("workday.jsonl:{}:", line_of(&nth_site(2)))),
+        "{alarms:?}"
+    );
+    let only_linkedin = "threshold = 2\nsites = [\"linkedin.com\"]\n";
+    assert!(fired(&run_plugin(dir.path(), &wasm, only_linkedin)).is_empty());
+
+    for (config, says) in [
+        (
+            "threshold = 0\n",
+            "line 1: `threshold` must be a whole number from 1 to 100",
+        ),
+        (
+            "sites = linkedin\n",
+            "line 1: expected `key = value`, found `sites = linkedin`",
+        ),
+        (
+            "\nlimit = 3\n",
+            "line 2: unknown key `limit`: expected `threshold` or `sites`",
+        ),
+    ] {
+        let out = run_plugin(dir.path(), &wasm, config);
+        assert_eq!(out.status.code(), Some(2), "{config}");
+        assert!(stderr(&out).contains(says), "{config}: {}", stderr(&out));
+    }
+}
+
+#[test]
 fn a_new_plugin_builds_as_is_and_runs() {
     let dir = tempfile::tempdir().expect("tempdir");
     let new = std::process::Command::new(env!("CARGO_BIN_EXE_vigilo"))

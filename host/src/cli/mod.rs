@@ -95,7 +95,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
-        Command::Plugin(args) => plugin::run(args),
+        Command::Plugin(args) => plugin::run(args, &data_dir),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -162,8 +162,14 @@ fn load_rules(paths: &[PathBuf], default_pack: bool, data_dir: &Path) -> Result<
         );
         return Err(EXIT_INVALID);
     }
-    RuleSet::with_plugin_cache(packs, Some(&data_dir.join("plugin-cache"))).map_err(|e| {
+    RuleSet::with_plugin_cache(packs, Some(&plugin_cache(data_dir))).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_INVALID
     })
+}
+
+/// Where compiled plugins are cached: under the data folder, so `replay`, `check` and
+/// `plugin test` share one cache.
+fn plugin_cache(data_dir: &Path) -> PathBuf {
+    data_dir.join("plugin-cache")
 }

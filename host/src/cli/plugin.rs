@@ -72,7 +72,7 @@ struct TestArgs {
     json: bool,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
     match args.what {
         What::New { name } => new(&name),
         What::Build { dir, output } => build(&dir, output),
@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<u8> {
             componentize(&module, &output)?;
             Ok(EXIT_OK)
         }
-        What::Test(test) => run_test(test),
+        What::Test(test) => run_test(test, data_dir),
     }
 }
 
@@ -341,7 +341,7 @@ fn componentize(module: &std::path::Path, output: &std::path::Path) -> Result<()
     Ok(())
 }
 
-fn run_test(args: TestArgs) -> Result<u8> {
+fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
     let TestArgs {
         plugin,
         events,
@@ -362,7 +362,7 @@ fn run_test(args: TestArgs) -> Result<u8> {
         memory_bytes: memory_mib << 20,
         ..Limits::default()
     };
-    let runtime = PluginRuntime::new()?;
+    let runtime = PluginRuntime::with_cache(&super::plugin_cache(data_dir))?;
     let loaded = match Plugin::load(&runtime, &bytes, &config, limits) {
         Ok(p) => p,
         Err(e) => {
