@@ -80,6 +80,7 @@ mod support;
 /// lifting the answer, checking it. `quiet` answers nothing (most events, for most rules);
 /// `hello` logs a line and returns one alarm for every event.
 fn plugin_calls(c: &mut Criterion) {
+    use vigilo::rules::program::Program;
     use vigilo::rules::wasm::{Limits, Plugin, PluginRuntime};
     let runtime = PluginRuntime::new().expect("runtime");
     let bytes = support::component(&support::plugin_wat(

@@ -47,8 +47,8 @@ pub struct AlarmRecord {
 pub enum Source {
     /// A built-in alarm, by its index in the rule set.
     Builtin(AlarmIndex),
-    /// A plugin, by its position in the rule set's plugins.
-    Plugin(usize),
+    /// A plugin or script, by its position in the rule set's programs.
+    Program(usize),
 }
 
 /// An alarm fresh from the rules.
@@ -115,14 +115,14 @@ impl FiredAlarm {
 
     /// Builds the record of alarm `a`, which plugin number `plugin` of the rule set (from
     /// `pack`) returned for `event`.
-    pub fn from_plugin(
-        plugin: usize,
+    pub fn from_program(
+        program: usize,
         pack: &Pack,
-        a: crate::rules::wasm::PluginAlarm,
+        a: crate::rules::program::PluginAlarm,
         event: &Event,
     ) -> Self {
         FiredAlarm {
-            source: Source::Plugin(plugin),
+            source: Source::Program(program),
             record: AlarmRecord::of(pack, a.alarm, a.risk, a.actions, a.note, event, event.ts()),
         }
     }

@@ -10,10 +10,11 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::alarms::FiredAlarm;
 use crate::event::Event;
+use crate::rules::program::Program;
 use crate::rules::{AlarmIndex, Repeat, RuleSet, Scratch};
 use crate::sessions::{Sessions, SpanMemo};
 
-/// Plugins' key-value states, by (pack name, plugin name).
+/// Plugins' and scripts' states, by (pack name, program name).
 pub type PluginStates = HashMap<(String, String), std::collections::BTreeMap<String, Vec<u8>>>;
 
 /// How events are turned into firings.
@@ -36,13 +37,9 @@ pub struct Pipeline<'r> {
 
 /// Evaluates events and applies the firing policy.
 struct Decider<'r> {
-    /// One running instance per loaded plugin that started: its number in the rule set, its
-    /// pack, the instance.
-    plugins: Vec<(
-        usize,
-        &'r crate::packs::Pack,
-        crate::rules::wasm::PluginInstance<'r>,
-    )>,
+    /// One running copy of each loaded plugin and script that started: its number in the
+    /// rule set, its pack, the running program.
+    programs: Vec<(usize, &'r crate::packs::Pack, Box<dyn Program + 'r>)>,
     rules: &'r RuleSet,
     scratch: Scratch,
     hits: Vec<AlarmIndex>,
@@ -63,16 +60,16 @@ impl<'r> Pipeline<'r> {
         mode: Mode,
         states: &PluginStates,
     ) -> Pipeline<'r> {
-        let plugins = rules
-            .plugins()
+        let programs = rules
+            .programs()
             .enumerate()
-            .filter_map(|(i, (pack, plugin))| {
-                let key = (pack.name.clone(), plugin.info().name.clone());
+            .filter_map(|(i, (pack, program))| {
+                let key = (pack.name.clone(), program.info().name.clone());
                 let state = states.get(&key).cloned().unwrap_or_default();
-                match plugin.instantiate(state) {
-                    Ok(instance) => Some((i, pack, instance)),
+                match program.start(state) {
+                    Ok(running) => Some((i, pack, running)),
                     Err(e) => {
-                        tracing::error!(pack = %pack.name, plugin = %plugin.info().name, "cannot start: {e:#}");
+                        tracing::error!(pack = %pack.name, program = %program.info().name, "cannot start: {e:#}");
                         None
                     }
                 }
@@ -82,7 +79,7 @@ impl<'r> Pipeline<'r> {
             mode,
             sessions: Sessions::new(rules.engine().duration_breakpoints()),
             decider: Decider {
-                plugins,
+                programs,
                 rules,
                 scratch: Scratch::default(),
                 hits: Vec::new(),
@@ -91,14 +88,14 @@ impl<'r> Pipeline<'r> {
         }
     }
 
-    /// Each running plugin's key-value state, by (pack, plugin): what to persist.
+    /// Each running plugin's and script's state, by (pack, program): what to persist.
     pub fn plugin_states(&self) -> PluginStates {
         self.decider
-            .plugins
+            .programs
             .iter()
-            .map(|(_, pack, instance)| {
-                let key = (pack.name.clone(), instance.plugin().info().name.clone());
-                (key, instance.state())
+            .map(|(_, pack, running)| {
+                let key = (pack.name.clone(), running.info().name.clone());
+                (key, running.state())
             })
             .collect()
     }
@@ -106,9 +103,9 @@ impl<'r> Pipeline<'r> {
     /// Feeds one event; appends what fired (possibly for earlier spans whose duration crossed a
     /// threshold before this event's time) to `out`.
     pub fn push(&mut self, event: Event, out: &mut Vec<FiredAlarm>) {
-        // Plugins see each event once, as it arrives (not the span's later re-evaluations):
-        // what happens over time is theirs to track, in their own state.
-        let quarantined = self.decider.run_plugins(&event, out);
+        // Plugins and scripts see each event once, as it arrives (not the span's later
+        // re-evaluations): what happens over time is theirs to track, in their own state.
+        let quarantined = self.decider.run_programs(&event, out);
         let decider = &mut self.decider;
         match self.mode {
             Mode::EveryMatch => decider.evaluate(&event, event.ts(), None, out),
@@ -116,7 +113,7 @@ impl<'r> Pipeline<'r> {
                 decider.evaluate(e, at, Some(memo), out)
             }),
         }
-        // A plugin switched off is a change to the monitoring setup: it goes through the rules
+        // A program switched off is a change to the monitoring setup: it goes through the rules
         // like any account event, so the standard pack's "Monitoring setup changed" fires.
         for notice in quarantined {
             self.push(notice, out);
@@ -132,36 +129,39 @@ impl<'r> Pipeline<'r> {
 }
 
 impl Decider<'_> {
-    /// Hands `event` to every plugin; returns an account event for each plugin that this event
-    /// got switched off.
-    fn run_plugins(&mut self, event: &Event, out: &mut Vec<FiredAlarm>) -> Vec<Event> {
+    /// Hands `event` to every plugin and script; returns an account event for each one that
+    /// this event got switched off.
+    fn run_programs(&mut self, event: &Event, out: &mut Vec<FiredAlarm>) -> Vec<Event> {
         let mut notices = Vec::new();
-        for (i, pack, instance) in self.plugins.iter_mut() {
+        for (i, pack, running) in self.programs.iter_mut() {
             let (i, pack) = (*i, *pack);
-            if instance.is_quarantined() {
+            if running.is_quarantined() {
                 continue;
             }
-            match instance.on_event(event, event.ts().timestamp_millis()) {
+            match running.on_event(event, event.ts().timestamp_millis()) {
                 Ok(alarms) => out.extend(
                     alarms
                         .into_iter()
-                        .map(|a| FiredAlarm::from_plugin(i, pack, a, event)),
+                        .map(|a| FiredAlarm::from_program(i, pack, a, event)),
                 ),
-                Err(fault) if instance.is_quarantined() => {
-                    let name = &instance.plugin().info().name;
+                Err(fault) if running.is_quarantined() => {
+                    let (kind, name) = (running.kind(), &running.info().name);
                     notices.push(
                         Event::new(crate::event::EventKind::Account, event.ts())
                             .with_text(crate::event::Field::Actor, "vigilo")
-                            .with_text(crate::event::Field::EventName, "plugin_quarantined")
-                            .with_text(crate::event::Field::ActionType, "plugin")
+                            .with_text(
+                                crate::event::Field::EventName,
+                                &format!("{kind}_quarantined"),
+                            )
+                            .with_text(crate::event::Field::ActionType, kind)
                             .with_text(
                                 crate::event::Field::ActionObject,
                                 &format!("{}/{name}", pack.name),
                             )
-                            .with_text(crate::event::Field::Detail, &format!("the plugin {fault}")),
+                            .with_text(crate::event::Field::Detail, &format!("the {kind} {fault}")),
                     );
                 }
-                Err(_) => {} // logged by the instance; the next event gets a fresh one
+                Err(_) => {} // logged by the supervisor; the next event goes on
             }
         }
         notices

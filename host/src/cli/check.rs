@@ -63,7 +63,7 @@ pub fn run(args: Args) -> Result<u8> {
     };
     let pack = &rules.packs()[0];
     let plugins: Vec<_> = rules
-        .plugins()
+        .programs()
         .zip(&pack.plugins)
         .map(|((_, p), spec)| {
             let info = p.info();

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use crate::rules::program::Program;
 use crate::rules::wasm::{Fault, Limits, Plugin, PluginRuntime};
 use crate::sources::jsonl::JsonlReader;
 

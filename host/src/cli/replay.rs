@@ -105,7 +105,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             tracing::debug!(alarm = %f.record.alarm, user = ?f.record.user, at = %f.record.fired_at, "alarm fired");
             match f.source {
                 Source::Builtin(i) => counts[i as usize] += 1,
-                Source::Plugin(_) => {
+                Source::Program(_) => {
                     *plugin_counts
                         .entry(format!("{}:{}", f.record.pack, f.record.alarm))
                         .or_default() += 1

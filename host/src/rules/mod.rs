@@ -8,6 +8,7 @@ mod alarm;
 mod condition;
 mod engine;
 mod literals;
+pub mod program;
 mod scan;
 pub mod wasm;
 
@@ -23,8 +24,8 @@ pub struct RuleSet {
     /// For each [`AlarmIndex`]: (pack index, alarm index in that pack).
     index: Vec<(usize, usize)>,
     engine: Engine,
-    /// Compiled plugins and the index of the pack each came from.
-    plugins: Vec<(usize, wasm::Plugin)>,
+    /// Loaded plugins and scripts, and the index of the pack each came from.
+    programs: Vec<(usize, Box<dyn program::Loaded>)>,
 }
 
 impl RuleSet {
@@ -45,7 +46,7 @@ impl RuleSet {
             .flat_map(|(p, pack)| (0..pack.alarms.len()).map(move |a| (p, a)))
             .collect();
         let engine = Engine::compile(index.iter().map(|&(p, a)| &packs[p].alarms[a]))?;
-        let mut plugins = Vec::new();
+        let mut programs = Vec::new();
         if packs.iter().any(|p| !p.plugins.is_empty()) {
             let runtime = match cache {
                 Some(dir) => wasm::PluginRuntime::with_cache(dir),
@@ -62,7 +63,7 @@ impl RuleSet {
                     )
                     .map_err(|e| format!("pack {}: plugin {}: {e:#}", pack.name, spec.file))?;
                     tracing::info!(pack = %pack.name, plugin = %plugin.info().name, version = %plugin.info().version, "plugin loaded");
-                    plugins.push((p, plugin));
+                    programs.push((p, Box::new(plugin) as Box<dyn program::Loaded>));
                 }
             }
         }
@@ -70,15 +71,15 @@ impl RuleSet {
             packs,
             index,
             engine,
-            plugins,
+            programs,
         })
     }
 
-    /// The loaded plugins, each with the pack it came from.
-    pub fn plugins(&self) -> impl Iterator<Item = (&Pack, &wasm::Plugin)> {
-        self.plugins
+    /// The loaded plugins and scripts, each with the pack it came from.
+    pub fn programs(&self) -> impl Iterator<Item = (&Pack, &dyn program::Loaded)> {
+        self.programs
             .iter()
-            .map(|(p, plugin)| (&self.packs[*p], plugin))
+            .map(|(p, program)| (&self.packs[*p], program.as_ref()))
     }
 
     /// The loaded packs.

@@ -9,21 +9,8 @@ use std::time::Duration;
 use crate::actions::{Action, PlannedAction};
 use crate::event::{Event, EventKind, Field};
 
-use super::Limits;
 use super::bindings::vigilo::alarms::types;
-
-/// An alarm a plugin said the event triggers, checked.
-#[derive(Clone, Debug, PartialEq)]
-pub struct PluginAlarm {
-    /// The alarm's name.
-    pub alarm: String,
-    /// Risk 1–10.
-    pub risk: u8,
-    /// What it asks for.
-    pub actions: Vec<PlannedAction>,
-    /// Why it fired.
-    pub note: Option<String>,
-}
+use crate::rules::program::{Limits, PluginAlarm};
 
 pub(super) fn kind_to_wit(kind: EventKind) -> types::EventKind {
     match kind {
@@ -78,7 +65,7 @@ pub(super) fn event_to_wit(e: &Event) -> types::Event<'_> {
 }
 
 /// Checks what a plugin returned from `on-event`.
-pub(super) fn alarms_from_wit(
+pub(crate) fn alarms_from_wit(
     returned: Vec<types::Triggered>,
     limits: &Limits,
 ) -> Result<Vec<PluginAlarm>, String> {

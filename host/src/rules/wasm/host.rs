@@ -4,17 +4,8 @@ use std::collections::BTreeMap;
 
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
-use super::Limits;
 use super::bindings::vigilo::alarms::{host, types};
-
-/// One line a plugin logged.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LogLine {
-    /// `debug`, `info`, `warn` or `error`.
-    pub level: &'static str,
-    /// What it said.
-    pub message: String,
-}
+use crate::rules::program::{CallLog, Limits, LogLine};
 
 /// Everything a plugin's store holds besides the instance: its state, its clock, its log.
 pub struct HostState {
@@ -24,8 +15,7 @@ pub struct HostState {
     pub(super) state: BTreeMap<String, Vec<u8>>,
     pub(super) state_used: usize,
     pub(super) now_ms: i64,
-    pub(super) log: Vec<LogLine>,
-    pub(super) log_dropped: usize,
+    pub(super) log: CallLog,
 }
 
 impl HostState {
@@ -44,26 +34,13 @@ impl HostState {
             state,
             state_used,
             now_ms: 0,
-            log: Vec::new(),
-            log_dropped: 0,
+            log: CallLog::default(),
         }
     }
 
-    /// Hands over the lines logged during a call and readies the log for the next; lines over
-    /// the per-call cap are summed up in one closing warning rather than vanishing unnoticed.
+    /// Hands over the lines logged during a call and readies the log for the next.
     pub(super) fn take_log(&mut self) -> Vec<LogLine> {
-        let mut log = std::mem::take(&mut self.log);
-        if self.log_dropped > 0 {
-            log.push(LogLine {
-                level: "warn",
-                message: format!(
-                    "{} more lines dropped: at most {} per event",
-                    self.log_dropped, self.limits.max_log_lines
-                ),
-            });
-            self.log_dropped = 0;
-        }
-        log
+        self.log.take(&self.limits)
     }
 
     /// The store's resource limiter: it refuses memory growth past the cap.
@@ -82,21 +59,7 @@ impl host::Host for HostState {
             host::LogLevel::Warn => "warn",
             host::LogLevel::Error => "error",
         };
-        if self.log.len() >= self.limits.max_log_lines {
-            self.log_dropped += 1;
-            return;
-        }
-        let mut message = message;
-        if message.len() > self.limits.max_text_bytes {
-            let mut cut = self.limits.max_text_bytes;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
-        tracing::debug!(plugin = %self.plugin, level, "{message}");
-        self.log.push(LogLine { level, message });
+        self.log.push(&self.plugin, level, message, &self.limits);
     }
 
     fn now(&mut self) -> i64 {

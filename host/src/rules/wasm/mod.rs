@@ -6,19 +6,15 @@
 //! a [`PluginInstance`], a long-lived instance (plain fields in the plugin survive between
 //! events) whose calls are bounded by the plugin's [`Limits`]. A call that traps, overruns its
 //! deadline or memory, or returns something invalid is a [`Fault`]: the instance is rebuilt
-//! (the host-kept state survives), and after `quarantine_after` faults in a row the plugin is
-//! switched off.
+//! (the host-kept state survives), and the supervision shared with scripts
+//! ([`crate::rules::program`]) switches a plugin off after repeated faults.
 
-mod convert;
+pub(crate) mod convert;
 mod host;
-mod limits;
 
-pub use convert::PluginAlarm;
-pub use host::LogLine;
-pub use limits::Limits;
+pub use crate::rules::program::{Fault, Limits, LogLine, PluginAlarm, ProgramInfo};
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -29,11 +25,12 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
 use crate::event::{Event, KindSet};
+use crate::rules::program::{Loaded, Program, Runner, State, Supervised};
 
 use host::HostState;
 
 /// Code generated from the WIT contract.
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         world: "rule-plugin",
         path: "../wit",
@@ -147,53 +144,9 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// What a plugin says it is (`describe`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PluginInfo {
-    /// Its name.
-    pub name: String,
-    /// Its version.
-    pub version: String,
-    /// The kinds of event it wants.
-    pub subscribes: KindSet,
-    /// What its configuration accepts.
-    pub config_help: String,
-}
-
-/// Why a call to a plugin failed. The agent carries on either way.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Fault {
-    /// The call ran past its deadline.
-    Deadline(Duration),
-    /// The plugin tried to grow its memory past the cap.
-    Memory(usize),
-    /// The plugin trapped (a panic, `unreachable`, an out-of-bounds access…).
-    Trap(String),
-    /// The plugin returned something the contract or its limits forbid.
-    Invalid(String),
-    /// The plugin was switched off after repeated faults.
-    Quarantined,
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Deadline(d) => write!(f, "ran past its deadline of {} ms", d.as_millis()),
-            Fault::Memory(cap) => {
-                write!(f, "tried to use more than its {} MiB of memory", cap >> 20)
-            }
-            Fault::Trap(t) => write!(f, "trapped: {t}"),
-            Fault::Invalid(why) => write!(f, "returned an invalid answer: {why}"),
-            Fault::Quarantined => f.write_str("is switched off after repeated faults"),
-        }
-    }
-}
-
-impl std::error::Error for Fault {}
-
 /// A compiled plugin that described and configured itself.
 pub struct Plugin {
-    info: PluginInfo,
+    info: ProgramInfo,
     pre: bindings::RulePluginPre<HostState>,
     engine: Engine,
     limits: Limits,
@@ -219,7 +172,7 @@ impl Plugin {
             anyhow::anyhow!("does not fit the vigilo:alarms contract (exports): {e:#}")
         })?;
         let mut plugin = Plugin {
-            info: PluginInfo {
+            info: ProgramInfo {
                 name: String::new(),
                 version: String::new(),
                 subscribes: KindSet::EMPTY,
@@ -234,19 +187,7 @@ impl Plugin {
         let info = instance
             .call(|b, s| b.call_describe(s))
             .map_err(|f| anyhow::anyhow!("describe {f}"))?;
-        let name_ok = !info.name.is_empty()
-            && info.name.len() <= 64
-            && info
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-        anyhow::ensure!(name_ok, "describe returned an invalid name {:?}", info.name);
-        anyhow::ensure!(
-            semver::Version::parse(&info.version).is_ok(),
-            "describe returned version {:?}, not a semantic version",
-            info.version
-        );
-        plugin.info = PluginInfo {
+        plugin.info = ProgramInfo {
             name: info.name,
             version: info.version,
             subscribes: info
@@ -254,32 +195,41 @@ impl Plugin {
                 .into_iter()
                 .fold(KindSet::EMPTY, |k, s| k.or(convert::kind_from_wit(s).bit())),
             config_help: info.config_help,
-        };
+        }
+        .check()
+        .map_err(anyhow::Error::msg)?;
         instance.store.data_mut().plugin = plugin.info.name.clone();
         plugin.configure(&mut instance)?;
         Ok(plugin)
     }
 
     /// What the plugin said it is.
-    pub fn info(&self) -> &PluginInfo {
+    pub fn info(&self) -> &ProgramInfo {
         &self.info
     }
 
-    /// A new instance, configured, with `state` as its key-value state.
-    pub fn instantiate(
-        &self,
-        state: BTreeMap<String, Vec<u8>>,
-    ) -> anyhow::Result<PluginInstance<'_>> {
+    /// A new instance, configured, with `state` as its key-value state, under supervision.
+    pub fn instantiate(&self, state: State) -> anyhow::Result<PluginInstance<'_>> {
+        let live = self.live(state)?;
+        let runner = WasmRunner {
+            plugin: self,
+            inner: Some(live),
+            kept_state: State::new(),
+            log: Vec::new(),
+        };
+        Ok(Supervised::new(
+            self.info.clone(),
+            "plugin",
+            &self.limits,
+            runner,
+        ))
+    }
+
+    /// A configured instance.
+    fn live(&self, state: State) -> anyhow::Result<Live> {
         let mut instance = self.fresh_instance(&self.info.name, state)?;
         self.configure(&mut instance)?;
-        Ok(PluginInstance {
-            plugin: self,
-            inner: Some(instance),
-            kept_state: BTreeMap::new(),
-            last_log: Vec::new(),
-            faults_in_a_row: 0,
-            quarantined: false,
-        })
+        Ok(instance)
     }
 
     fn configure(&self, instance: &mut Live) -> anyhow::Result<()> {
@@ -337,89 +287,48 @@ impl Live {
     }
 }
 
-/// A running plugin: one instance, kept between events, rebuilt after a fault.
-pub struct PluginInstance<'p> {
+impl Loaded for Plugin {
+    fn info(&self) -> &ProgramInfo {
+        &self.info
+    }
+
+    fn start(&self, state: State) -> anyhow::Result<Box<dyn Program + '_>> {
+        Ok(Box::new(self.instantiate(state)?))
+    }
+}
+
+/// A running plugin: a plugin under supervision (see [`crate::rules::program`]).
+pub type PluginInstance<'p> = Supervised<WasmRunner<'p>>;
+
+/// One instance of a plugin, kept between events, rebuilt after a fault.
+pub struct WasmRunner<'p> {
     plugin: &'p Plugin,
     inner: Option<Live>,
     /// The state of the last instance dropped (after a fault, or when switched off), so that
     /// neither a restart nor the store ever sees it lost.
-    kept_state: BTreeMap<String, Vec<u8>>,
-    /// What the plugin logged during the last call, kept apart from the instance so that the
-    /// lines leading up to a trap survive the instance being rebuilt.
-    last_log: Vec<LogLine>,
-    faults_in_a_row: u32,
-    quarantined: bool,
+    kept_state: State,
+    /// What the last call logged.
+    log: Vec<LogLine>,
 }
 
-impl PluginInstance<'_> {
-    /// The plugin this instance runs.
-    pub fn plugin(&self) -> &Plugin {
-        self.plugin
-    }
-
-    /// Whether the plugin was switched off after repeated faults.
-    pub fn is_quarantined(&self) -> bool {
-        self.quarantined
-    }
-
-    /// Hands the plugin one event at time `now_ms` (the agent's clock). Events of kinds the
-    /// plugin did not subscribe to return nothing without a call.
-    pub fn on_event(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
-        self.last_log.clear();
-        if self.quarantined {
-            return Err(Fault::Quarantined);
-        }
-        if !self.plugin.info.subscribes.contains(event.kind()) {
-            return Ok(Vec::new());
-        }
-        let result = self.call_on_event(event, now_ms);
-        match &result {
-            Ok(_) => self.faults_in_a_row = 0,
-            Err(fault) => {
-                self.faults_in_a_row += 1;
-                tracing::warn!(plugin = %self.plugin.info.name, "{fault}");
-                if self.faults_in_a_row >= self.plugin.limits.quarantine_after {
-                    tracing::error!(plugin = %self.plugin.info.name, faults = self.faults_in_a_row, "plugin switched off");
-                    self.quarantined = true;
-                    self.drop_instance();
-                }
-            }
-        }
-        result
-    }
-
-    /// The plugin's key-value state (what the store persists).
-    pub fn state(&self) -> BTreeMap<String, Vec<u8>> {
-        match &self.inner {
-            Some(live) => live.store.data().state.clone(),
-            None => self.kept_state.clone(),
-        }
-    }
-
-    /// The log lines of the last `on_event` (empty when the plugin was not called), including
-    /// those written before a fault.
-    pub fn log(&self) -> &[LogLine] {
-        &self.last_log
-    }
-
+impl WasmRunner<'_> {
     /// Drops the running instance, keeping its state.
     fn drop_instance(&mut self) {
         if let Some(live) = self.inner.take() {
             self.kept_state = live.store.data().state.clone();
         }
     }
+}
 
-    fn call_on_event(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
+impl Runner for WasmRunner<'_> {
+    fn call(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
         if self.inner.is_none() {
             // Rebuilt after a fault: a trapped instance may not be entered again.
-            let state = self.kept_state.clone();
             let live = self
                 .plugin
-                .instantiate(state)
-                .map_err(|e| Fault::Trap(format!("could not be restarted: {e:#}")))?
-                .inner
-                .take();
-            self.inner = live;
+                .live(self.kept_state.clone())
+                .map_err(|e| Fault::Trap(format!("could not be restarted: {e:#}")))?;
+            self.inner = Some(live);
         }
         let Some(live) = self.inner.as_mut() else {
             return Err(Fault::Quarantined);
@@ -432,19 +341,35 @@ impl PluginInstance<'_> {
         }
         let wit_event = convert::event_to_wit(event);
         let returned = live.call(|b, s| b.call_on_event(s, wit_event));
-        self.last_log = live.store.data_mut().take_log();
-        let limits = &self.plugin.limits;
+        // Taken before any rebuild: the lines leading up to a trap are what an author needs.
+        self.log = live.store.data_mut().take_log();
         match returned {
-            Ok(triggered) => convert::alarms_from_wit(triggered, limits).map_err(Fault::Invalid),
+            Ok(triggered) => {
+                convert::alarms_from_wit(triggered, &self.plugin.limits).map_err(Fault::Invalid)
+            }
             Err(fault) => {
-                // Keep the state the host holds for it; drop the broken instance.
+                // Keep the state the host holds for it; drop the broken instance, and build
+                // the next one now rather than in the middle of the next event.
                 self.drop_instance();
-                if let Ok(mut again) = self.plugin.instantiate(self.kept_state.clone()) {
-                    self.inner = again.inner.take();
-                }
+                self.inner = self.plugin.live(self.kept_state.clone()).ok();
                 Err(fault)
             }
         }
+    }
+
+    fn take_log(&mut self) -> Vec<LogLine> {
+        std::mem::take(&mut self.log)
+    }
+
+    fn state(&self) -> State {
+        match &self.inner {
+            Some(live) => live.store.data().state.clone(),
+            None => self.kept_state.clone(),
+        }
+    }
+
+    fn shut_down(&mut self) {
+        self.drop_instance();
     }
 }
 
