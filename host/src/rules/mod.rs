@@ -10,6 +10,7 @@ mod engine;
 mod literals;
 pub mod program;
 mod scan;
+pub mod script;
 pub mod wasm;
 
 pub use alarm::{AlarmDef, Repeat};

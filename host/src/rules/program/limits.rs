@@ -1,15 +1,18 @@
-//! What one plugin may spend: time per call, memory, output, state.
+//! What one plugin or script may spend: time per call, memory or operations, output, state.
 
 use std::time::Duration;
 
-/// Limits on one plugin. A pack may set them per plugin; the defaults suit rules that look at
-/// one event and a little state.
+/// Limits on one plugin or script. A pack may set them per program; the defaults suit rules that
+/// look at one event and a little state.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
     /// Wall-clock deadline of one call (epoch interruption, 1 ms resolution).
     pub deadline: Duration,
-    /// Most linear memory the plugin may grow to, in bytes.
+    /// Most linear memory a plugin may grow to, in bytes.
     pub memory_bytes: usize,
+    /// Most operations a script may run per call (Rhai's own count: a deterministic budget,
+    /// where the deadline is the wall-clock backstop).
+    pub max_operations: u64,
     /// Most alarms one call may return.
     pub max_alarms: usize,
     /// Most actions one alarm may ask for.
@@ -29,6 +32,7 @@ impl Default for Limits {
         Limits {
             deadline: Duration::from_millis(50),
             memory_bytes: 64 << 20,
+            max_operations: 200_000,
             max_alarms: 16,
             max_actions: 8,
             max_text_bytes: 4096,
