@@ -123,5 +123,44 @@ fn plugin_calls(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(engine, benches, plugin_calls);
+/// One call per event into a Rhai script: `short` reads one field and answers nothing (the
+/// common case), `after_hours` is examples/rhai/after-hours.rhai (every activity event:
+/// two fields read, a string built, the local time computed).
+fn script_calls(c: &mut Criterion) {
+    use vigilo::rules::program::{Limits, Program};
+    use vigilo::rules::script::Script;
+    let short = r#"fn describe() { #{ name: "short", version: "1.0.0", subscribes: ["activity"] } }
+fn on_event(event, settings) { if (event.title ?? "").contains("poker") { [#{ alarm: "Poker", risk: 2 }] } else { [] } }"#;
+    let after_hours = include_str!("../../examples/rhai/after-hours.rhai");
+    let events: Vec<_> = synth::mixed_events(EVENTS, 7)
+        .into_iter()
+        .filter(|e| e.kind() == vigilo::event::EventKind::Activity)
+        .collect();
+    let mut group = c.benchmark_group("script");
+    group.throughput(Throughput::Elements(events.len() as u64));
+    group.sample_size(10);
+    for (name, source, config) in [
+        ("on_event_short", short, ""),
+        (
+            "on_event_after_hours",
+            after_hours,
+            "apps = [\"keepassxc\", \"soffice\"]",
+        ),
+    ] {
+        let script = Script::load(name, source, config, Limits::default()).expect("loads");
+        let mut running = script.instantiate(&Default::default());
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut n = 0;
+                for e in &events {
+                    n += running.on_event(e, 0).expect("no fault").len();
+                }
+                n
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(engine, benches, plugin_calls, script_calls);
 criterion_main!(engine);

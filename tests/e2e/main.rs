@@ -5,6 +5,7 @@ mod check;
 mod examples;
 mod plugin;
 mod replay;
+mod scripts;
 
 #[path = "../support/plugins.rs"]
 mod support;

@@ -47,7 +47,8 @@ pub fn run(args: Args) -> Result<u8> {
             return Ok(EXIT_INVALID);
         }
     };
-    // Plugins must also compile, describe and configure themselves for the pack to be valid.
+    // Plugins and scripts must also compile, describe and configure themselves for the pack to
+    // be valid.
     let rules = match crate::rules::RuleSet::new(vec![pack]) {
         Ok(r) => r,
         Err(e) => {
@@ -62,20 +63,32 @@ pub fn run(args: Args) -> Result<u8> {
         }
     };
     let pack = &rules.packs()[0];
-    let plugins: Vec<_> = rules
+    // The rule set lists a pack's plugins, then its scripts, in file order.
+    let files = pack
+        .plugins
+        .iter()
+        .map(|p| ("plugin", &p.file, &p.limits))
+        .chain(pack.scripts.iter().map(|s| ("script", &s.file, &s.limits)));
+    let programs: Vec<_> = rules
         .programs()
-        .zip(&pack.plugins)
-        .map(|((_, p), spec)| {
+        .zip(files)
+        .map(|((_, p), (kind, file, limits))| {
             let info = p.info();
-            json!({
-                "file": spec.file,
+            let mut doc = json!({
+                "kind": kind,
+                "file": file,
                 "name": info.name,
                 "version": info.version,
                 "subscribes": info.subscribes.iter().map(|k| k.name()).collect::<Vec<_>>(),
                 "config_help": info.config_help,
-                "deadline_ms": spec.limits.deadline.as_millis() as u64,
-                "memory_mib": spec.limits.memory_bytes >> 20,
-            })
+                "deadline_ms": limits.deadline.as_millis() as u64,
+            });
+            if kind == "plugin" {
+                doc["memory_mib"] = json!(limits.memory_bytes >> 20);
+            } else {
+                doc["max_operations"] = json!(limits.max_operations);
+            }
+            doc
         })
         .collect();
     if args.json {
@@ -90,21 +103,26 @@ pub fn run(args: Args) -> Result<u8> {
                 "origin": pack.origin,
             },
             "alarms": alarms,
-            "plugins": plugins,
+            "programs": programs,
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
         return Ok(EXIT_OK);
     }
     let plural = |n: usize| if n == 1 { "" } else { "s" };
-    let plugin_note = match plugins.len() {
+    let count = |n: usize, what: &str| match n {
         0 => String::new(),
-        n => format!(", {n} plugin{}", plural(n)),
+        n => format!(", {n} {what}{}", plural(n)),
     };
+    let program_note = format!(
+        "{}{}",
+        count(pack.plugins.len(), "plugin"),
+        count(pack.scripts.len(), "script")
+    );
     let publisher = pack.publisher.as_ref().map(|p| format!(" by {p}"));
     writeln!(
         out,
-        "pack {} {}{} — {} alarm{}{plugin_note}, ok",
+        "pack {} {}{} — {} alarm{}{program_note}, ok",
         pack.name,
         pack.version,
         publisher.unwrap_or_default(),
@@ -114,11 +132,16 @@ pub fn run(args: Args) -> Result<u8> {
     if let Some(d) = &pack.description {
         writeln!(out, "  {d}")?;
     }
-    for p in &plugins {
+    for p in &programs {
+        let budget = match p["kind"].as_str() {
+            Some("plugin") => format!("memory {} MiB", p["memory_mib"]),
+            _ => format!("{} operations", p["max_operations"]),
+        };
         writeln!(out)?;
         writeln!(
             out,
-            "  plugin {} {} ({})  [subscribes to {}; deadline {} ms; memory {} MiB]",
+            "  {} {} {} ({})  [subscribes to {}; deadline {} ms; {budget}]",
+            p["kind"].as_str().unwrap_or_default(),
             p["name"].as_str().unwrap_or_default(),
             p["version"].as_str().unwrap_or_default(),
             p["file"].as_str().unwrap_or_default(),
@@ -129,7 +152,6 @@ pub fn run(args: Args) -> Result<u8> {
                     .join(", ")
             }),
             p["deadline_ms"],
-            p["memory_mib"],
         )?;
     }
     for a in &pack.alarms {

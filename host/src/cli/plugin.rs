@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::json;
 
-use crate::rules::program::Program;
+use crate::rules::program::Loaded;
+use crate::rules::script::Script;
 use crate::rules::wasm::{Fault, Limits, Plugin, PluginRuntime};
 use crate::sources::jsonl::JsonlReader;
 
@@ -49,13 +50,15 @@ enum What {
         #[arg(short, long)]
         output: PathBuf,
     },
-    /// Run a plugin over recorded events and show what it fired, what it logged, and any fault.
+    /// Run a plugin (or a Rhai script, `.rhai`) over recorded events and show what it fired,
+    /// what it logged, and any fault.
     Test(TestArgs),
 }
 
 #[derive(clap::Args, Debug)]
 struct TestArgs {
-    /// The plugin: a WebAssembly component implementing wit/vigilo-alarms.wit.
+    /// The plugin: a WebAssembly component implementing wit/vigilo-alarms.wit, or a Rhai script
+    /// (`.rhai`) implementing the same contract.
     plugin: PathBuf,
     /// Recorded events, JSONL.
     events: PathBuf,
@@ -363,22 +366,35 @@ fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
         memory_bytes: memory_mib << 20,
         ..Limits::default()
     };
-    let runtime = PluginRuntime::with_cache(&super::plugin_cache(data_dir))?;
-    let loaded = match Plugin::load(&runtime, &bytes, &config, limits) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("error: {}: {e:#}", plugin.display());
-            return Ok(EXIT_INVALID);
+    let loaded: Box<dyn Loaded> = if plugin.extension().is_some_and(|e| e == "rhai") {
+        let source = String::from_utf8(bytes)
+            .with_context(|| format!("{} is not UTF-8 text", plugin.display()))?;
+        match Script::load(&plugin.display().to_string(), &source, &config, limits) {
+            Ok(s) => Box::new(s),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_INVALID);
+            }
+        }
+    } else {
+        let runtime = PluginRuntime::with_cache(&super::plugin_cache(data_dir))?;
+        match Plugin::load(&runtime, &bytes, &config, limits) {
+            Ok(p) => Box::new(p),
+            Err(e) => {
+                eprintln!("error: {}: {e:#}", plugin.display());
+                return Ok(EXIT_INVALID);
+            }
         }
     };
     let info = loaded.info().clone();
-    let mut instance = loaded.instantiate(Default::default())?;
+    let mut instance = loaded.start(Default::default())?;
+    let kind = instance.kind();
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if !json {
         writeln!(
             out,
-            "plugin {} {} — subscribes to {}",
+            "{kind} {} {} — subscribes to {}",
             info.name,
             info.version,
             if info.subscribes.is_empty() {
@@ -444,7 +460,7 @@ fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
                 if json {
                     writeln!(out, "{}", json!({ "at": at, "fault": fault.to_string() }))?;
                 } else {
-                    writeln!(out, "{at}: FAULT: the plugin {fault}")?;
+                    writeln!(out, "{at}: FAULT: the {kind} {fault}")?;
                 }
             }
         }
@@ -459,9 +475,9 @@ fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
             String::new()
         },
         if quarantined {
-            "; the plugin was switched off after repeated faults"
+            format!("; the {kind} was switched off after repeated faults")
         } else {
-            ""
+            String::new()
         }
     );
     Ok(if faults > 0 { EXIT_FAULTS } else { EXIT_OK })

@@ -27,26 +27,50 @@ pub(super) struct RawManifest {
     #[serde(default)]
     pub alarm: Vec<Spanned<RawAlarm>>,
     #[serde(default)]
-    pub plugin: Vec<Spanned<RawPlugin>>,
+    pub plugin: Vec<Spanned<RawProgram>>,
+    #[serde(default)]
+    pub script: Vec<Spanned<RawProgram>>,
 }
 
-/// One `[[plugin]]`: a WASM component in the pack, its configuration and limits.
+/// One `[[plugin]]` (a WASM component) or `[[script]]` (a Rhai script) in the pack, its
+/// configuration and limits.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct RawPlugin {
+pub(super) struct RawProgram {
     pub file: Spanned<String>,
     #[serde(default)]
     pub config: String,
     pub deadline_ms: Option<Spanned<u64>>,
+    /// Plugins only.
     pub memory_mib: Option<Spanned<u64>>,
+    /// Scripts only.
+    pub max_operations: Option<Spanned<u64>>,
     pub max_alarms: Option<Spanned<u64>>,
     pub max_actions: Option<Spanned<u64>>,
     pub state_kib: Option<Spanned<u64>>,
 }
 
-/// The limits a `[[plugin]]` sets, within what the agent allows.
-pub(super) fn plugin_limits(raw: &RawPlugin, r: &mut Reporter<'_>) -> crate::rules::wasm::Limits {
-    let mut limits = crate::rules::wasm::Limits::default();
+/// The limits a `[[plugin]]` or `[[script]]` sets, within what the agent allows.
+pub(super) fn program_limits(
+    raw: &RawProgram,
+    script: bool,
+    r: &mut Reporter<'_>,
+) -> crate::rules::program::Limits {
+    let mut limits = crate::rules::program::Limits::default();
+    let (only, other) = if script {
+        (
+            &raw.memory_mib,
+            "memory_mib is for plugins; a script's budget is max_operations",
+        )
+    } else {
+        (
+            &raw.max_operations,
+            "max_operations is for scripts; a plugin's budget is deadline_ms and memory_mib",
+        )
+    };
+    if let Some(v) = only {
+        r.error(v.span(), other);
+    }
     let mut bounded = |v: &Option<Spanned<u64>>, name: &str, max: u64| -> Option<u64> {
         let v = v.as_ref()?;
         if (1..=max).contains(v.get_ref()) {
@@ -64,6 +88,9 @@ pub(super) fn plugin_limits(raw: &RawPlugin, r: &mut Reporter<'_>) -> crate::rul
     }
     if let Some(mib) = bounded(&raw.memory_mib, "memory_mib", 1024) {
         limits.memory_bytes = (mib as usize) << 20;
+    }
+    if let Some(n) = bounded(&raw.max_operations, "max_operations", 100_000_000) {
+        limits.max_operations = n;
     }
     if let Some(n) = bounded(&raw.max_alarms, "max_alarms", 256) {
         limits.max_alarms = n as usize;

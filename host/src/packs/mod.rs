@@ -40,6 +40,8 @@ pub struct Pack {
     pub alarms: Vec<AlarmDef>,
     /// Its WASM plugins, in file order (compiled when the pack is put to use).
     pub plugins: Vec<PluginSpec>,
+    /// Its Rhai scripts, in file order (syntax-checked; compiled when the pack is put to use).
+    pub scripts: Vec<ScriptSpec>,
 }
 
 /// A `[[plugin]]` of a pack: the component's bytes, its configuration and limits.
@@ -52,7 +54,20 @@ pub struct PluginSpec {
     /// What `configure` receives.
     pub config: String,
     /// What the plugin may spend.
-    pub limits: crate::rules::wasm::Limits,
+    pub limits: crate::rules::program::Limits,
+}
+
+/// A `[[script]]` of a pack: the script's text, its configuration and limits.
+#[derive(Clone, Debug)]
+pub struct ScriptSpec {
+    /// The script's path inside the pack.
+    pub file: String,
+    /// The script.
+    pub source: String,
+    /// What `configure` receives (TOML text).
+    pub config: String,
+    /// What the script may spend.
+    pub limits: crate::rules::program::Limits,
 }
 
 /// Why a pack did not load: every problem found, in file order.
@@ -208,27 +223,47 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         found.append(&mut r.into_sorted());
     }
     let mut plugins = Vec::new();
+    let mut scripts = Vec::new();
     {
         let mut r = Reporter::new(file.clone(), &text);
         for raw in &manifest.plugin {
             let raw = raw.get_ref();
-            let limits = manifest::plugin_limits(raw, &mut r);
-            let rel = match safe_relative(raw.file.get_ref()) {
-                Ok(rel) => rel,
-                Err(e) => {
-                    r.error(raw.file.span(), e.replace("alarm file", "plugin file"));
-                    continue;
-                }
-            };
-            match files.read_bytes(&rel) {
-                Ok(bytes) => plugins.push(PluginSpec {
+            let limits = manifest::program_limits(raw, false, &mut r);
+            if let Some((rel, bytes)) = program_file(files, raw, "plugin", &mut r) {
+                plugins.push(PluginSpec {
                     file: rel,
                     bytes,
                     config: raw.config.clone(),
                     limits,
-                }),
-                Err(e) => r.error(raw.file.span(), format!("cannot read plugin {rel:?}: {e}")),
+                });
             }
+        }
+        for raw in &manifest.script {
+            let raw = raw.get_ref();
+            let limits = manifest::program_limits(raw, true, &mut r);
+            let Some((rel, bytes)) = program_file(files, raw, "script", &mut r) else {
+                continue;
+            };
+            let Ok(source) = String::from_utf8(bytes) else {
+                r.error(raw.file.span(), format!("script {rel:?} is not UTF-8 text"));
+                continue;
+            };
+            // Syntax errors are the script file's, at their own line and column.
+            if let Err(e) = crate::rules::script::check_syntax(&source) {
+                found.push(Diagnostic {
+                    file: files.display(&rel),
+                    line: e.line,
+                    column: e.column,
+                    message: e.message,
+                });
+                continue;
+            }
+            scripts.push(ScriptSpec {
+                file: rel,
+                source,
+                config: raw.config.clone(),
+                limits,
+            });
         }
         found.append(&mut r.into_sorted());
     }
@@ -243,7 +278,34 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         origin,
         alarms,
         plugins,
+        scripts,
     })
+}
+
+/// Reads the file a `[[plugin]]` or `[[script]]` names, reporting a bad path or a missing file.
+fn program_file(
+    files: &dyn PackFiles,
+    raw: &manifest::RawProgram,
+    what: &str,
+    r: &mut Reporter<'_>,
+) -> Option<(String, Vec<u8>)> {
+    let rel = match safe_relative(raw.file.get_ref()) {
+        Ok(rel) => rel,
+        Err(e) => {
+            r.error(
+                raw.file.span(),
+                e.replace("alarm file", &format!("{what} file")),
+            );
+            return None;
+        }
+    };
+    match files.read_bytes(&rel) {
+        Ok(bytes) => Some((rel, bytes)),
+        Err(e) => {
+            r.error(raw.file.span(), format!("cannot read {what} {rel:?}: {e}"));
+            None
+        }
+    }
 }
 
 fn collect_alarms(

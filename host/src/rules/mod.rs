@@ -1,8 +1,8 @@
 //! Rules decide which alarms an event triggers. They never act: they return triggered alarms
 //! with their planned actions, and later stages store and perform them.
 //!
-//! Built-in conditions ([`Condition`]) are compiled into one [`Engine`]; WASM plugins and Rhai
-//! scripts join the same [`RuleSet`] in later work.
+//! Built-in conditions ([`Condition`]) are compiled into one [`Engine`]; WASM plugins
+//! ([`wasm`]) and Rhai scripts ([`script`]) join the same [`RuleSet`] as [`program`]s.
 
 mod alarm;
 mod condition;
@@ -30,8 +30,8 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// Compiles the alarms of `packs` together and loads their plugins (each must describe and
-    /// configure itself, or the whole set is refused).
+    /// Compiles the alarms of `packs` together and loads their plugins and scripts (each must
+    /// describe and configure itself, or the whole set is refused).
     pub fn new(packs: Vec<Pack>) -> Result<RuleSet, String> {
         RuleSet::with_plugin_cache(packs, None)
     }
@@ -47,7 +47,7 @@ impl RuleSet {
             .flat_map(|(p, pack)| (0..pack.alarms.len()).map(move |a| (p, a)))
             .collect();
         let engine = Engine::compile(index.iter().map(|&(p, a)| &packs[p].alarms[a]))?;
-        let mut programs = Vec::new();
+        let mut programs: Vec<(usize, Box<dyn program::Loaded>)> = Vec::new();
         if packs.iter().any(|p| !p.plugins.is_empty()) {
             let runtime = match cache {
                 Some(dir) => wasm::PluginRuntime::with_cache(dir),
@@ -63,10 +63,33 @@ impl RuleSet {
                         spec.limits.clone(),
                     )
                     .map_err(|e| format!("pack {}: plugin {}: {e:#}", pack.name, spec.file))?;
-                    tracing::info!(pack = %pack.name, plugin = %plugin.info().name, version = %plugin.info().version, "plugin loaded");
-                    programs.push((p, Box::new(plugin) as Box<dyn program::Loaded>));
+                    programs.push((p, Box::new(plugin)));
                 }
             }
+        }
+        for (p, pack) in packs.iter().enumerate() {
+            for spec in &pack.scripts {
+                let script = script::Script::load(
+                    &spec.file,
+                    &spec.source,
+                    &spec.config,
+                    spec.limits.clone(),
+                )
+                .map_err(|e| format!("pack {}: script {e}", pack.name))?;
+                programs.push((p, Box::new(script)));
+            }
+        }
+        // A program's state is kept under (pack, name): two of one name would share it.
+        let mut names = std::collections::HashSet::new();
+        for (p, program) in &programs {
+            let (pack, info) = (&packs[*p].name, program.info());
+            if !names.insert((pack, &info.name)) {
+                return Err(format!(
+                    "pack {pack}: two plugins or scripts are named {:?}",
+                    info.name
+                ));
+            }
+            tracing::info!(pack = %pack, program = %info.name, version = %info.version, "loaded");
         }
         Ok(RuleSet {
             packs,

@@ -60,14 +60,29 @@ pub struct Script {
     limits: Limits,
 }
 
-/// Checks a script's syntax: `file:line:column: what` for the first error. Pack loading uses
-/// this so a broken script is reported with the pack's other problems.
-pub fn check_syntax(file: &str, source: &str) -> Result<(), String> {
-    Sandbox::new(file, &Limits::default())
+/// A script that does not parse: where, and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// What the parser expected or refused.
+    pub message: String,
+}
+
+/// Checks a script's syntax (with the sandbox's restrictions: no `eval`, no `import`…). Pack
+/// loading uses this so a broken script is reported with the pack's other problems.
+pub fn check_syntax(source: &str) -> Result<(), SyntaxError> {
+    Sandbox::new("(syntax check)", &Limits::default())
         .engine
         .compile(source)
         .map(|_| ())
-        .map_err(|e| format!("{file}:{}: {}", place(e.position()), e.err_type()))
+        .map_err(|e| SyntaxError {
+            line: e.position().line().unwrap_or(1),
+            column: e.position().position().unwrap_or(1),
+            message: e.err_type().to_string(),
+        })
 }
 
 impl Script {

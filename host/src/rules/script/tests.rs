@@ -124,7 +124,11 @@ fn configuration_and_script_errors_name_the_place() {
         "{:?}",
         syntax.err()
     );
-    assert_eq!(check_syntax("s.rhai", "fn on_event(e, s) { [] }"), Ok(()));
+    assert_eq!(check_syntax("fn on_event(e, s) { [] }"), Ok(()));
+    assert_eq!(
+        check_syntax("fn f() {\n  1 +\n}").map_err(|e| e.line),
+        Err(3)
+    );
     assert_eq!(
         Script::load("s.rhai", "fn describe() { 1 }", "", Limits::default())
             .err()
