@@ -40,6 +40,18 @@ pub struct AlarmRecord {
     /// Why it fired, when a plugin said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Actions a plugin or script asked for beyond its pack's grants: recorded, not performed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<RefusedAction>,
+}
+
+/// An action refused by the pack's grants, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefusedAction {
+    /// What was asked for.
+    pub action: PlannedAction,
+    /// Which grant it is outside.
+    pub reason: String,
 }
 
 /// Which rule fired an alarm.
@@ -121,9 +133,23 @@ impl FiredAlarm {
         a: crate::rules::program::PluginAlarm,
         event: &Event,
     ) -> Self {
+        // A program's answer is only known at run time: what its pack was not granted is
+        // kept with the alarm, for the admin to see, and never performed.
+        let (mut actions, mut refused) = (Vec::new(), Vec::new());
+        for action in a.actions {
+            match pack.grants.check(&action) {
+                Ok(()) => actions.push(action),
+                Err(reason) => {
+                    tracing::warn!(pack = %pack.name, alarm = %a.alarm, "action refused: {reason}");
+                    refused.push(RefusedAction { action, reason });
+                }
+            }
+        }
+        let mut record = AlarmRecord::of(pack, a.alarm, a.risk, actions, a.note, event, event.ts());
+        record.refused = refused;
         FiredAlarm {
             source: Source::Program(program),
-            record: AlarmRecord::of(pack, a.alarm, a.risk, a.actions, a.note, event, event.ts()),
+            record,
         }
     }
 }
@@ -151,6 +177,7 @@ impl AlarmRecord {
             actions,
             event: event.clone(),
             note,
+            refused: Vec::new(),
         }
     }
 }

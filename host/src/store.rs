@@ -51,6 +51,8 @@ const MIGRATIONS: &[&str] = &[
         value   BLOB NOT NULL,
         PRIMARY KEY (pack, plugin, key)
     );",
+    // 4: actions a plugin or script asked for beyond its pack's grants (JSON; NULL: none).
+    "ALTER TABLE alarms ADD COLUMN refused TEXT;",
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
@@ -131,8 +133,9 @@ impl Store {
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT OR IGNORE INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
-                    username, computer, summary, actions, event, origin, recorded_at, note)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                    username, computer, summary, actions, event, origin, recorded_at, note,
+                    refused)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             let now = Event::utc_string(Utc::now().fixed_offset());
             for FiredAlarm { record: a, .. } in alarms {
@@ -151,6 +154,9 @@ impl Store {
                     origin,
                     now,
                     a.note,
+                    (!a.refused.is_empty())
+                        .then(|| serde_json::to_string(&a.refused))
+                        .transpose()?,
                 ])?;
             }
         }
@@ -162,7 +168,7 @@ impl Store {
     pub fn alarms(&self, filter: &AlarmFilter) -> Result<Vec<StoredAlarm>> {
         let mut sql = String::from(
             "SELECT id, fired_at, alarm, pack, pack_version, risk, username, computer, summary,
-                    actions, event, origin, recorded_at, note FROM alarms WHERE 1=1",
+                    actions, event, origin, recorded_at, note, refused FROM alarms WHERE 1=1",
         );
         let mut args: Vec<String> = Vec::new();
         if let Some(u) = &filter.user {
@@ -198,6 +204,7 @@ impl Store {
             let fired_at: String = r.get(1)?;
             let actions: String = r.get(9)?;
             let event: String = r.get(10)?;
+            let refused: Option<String> = r.get(14)?;
             out.push(StoredAlarm {
                 id,
                 record: AlarmRecord {
@@ -213,6 +220,12 @@ impl Store {
                     actions: serde_json::from_str(&actions).map_err(|e| bad("actions", &e))?,
                     event: crate::event::parse_line(&event).map_err(|e| bad("event", &e))?,
                     note: r.get(13)?,
+                    refused: match refused {
+                        Some(text) => {
+                            serde_json::from_str(&text).map_err(|e| bad("refused", &e))?
+                        }
+                        None => Vec::new(),
+                    },
                 },
                 origin: r.get(11)?,
                 recorded_at: r.get(12)?,

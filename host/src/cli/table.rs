@@ -25,7 +25,11 @@ pub fn row(out: &mut impl Write, a: &AlarmRecord) -> std::io::Result<()> {
         .to_string();
     let risk = a.risk.to_string();
     let user = a.user.as_deref().unwrap_or("-");
-    let actions = action_labels(&a.actions);
+    // Refusals first, so a narrow column still shows them.
+    let actions = match a.refused.len() {
+        0 => action_labels(&a.actions),
+        n => format!("{n} refused; {}", action_labels(&a.actions)),
+    };
     line(out, [&time, user, &risk, &a.alarm, &actions], &a.summary)
 }
 

@@ -30,6 +30,8 @@ pub(super) struct RawManifest {
     pub plugin: Vec<Spanned<RawProgram>>,
     #[serde(default)]
     pub script: Vec<Spanned<RawProgram>>,
+    #[serde(default)]
+    pub grants: super::grants::RawGrants,
 }
 
 /// One `[[plugin]]` (a WASM component) or `[[script]]` (a Rhai script) in the pack, its

@@ -4,9 +4,11 @@
 //! at `file:line:column`: a pack that half-loads would leave an admin guessing which alarms run.
 
 mod diagnostic;
+mod grants;
 mod manifest;
 
 pub use diagnostic::{Diagnostic, LineIndex};
+pub use grants::Grants;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -42,6 +44,8 @@ pub struct Pack {
     pub plugins: Vec<PluginSpec>,
     /// Its Rhai scripts, in file order (syntax-checked; compiled when the pack is put to use).
     pub scripts: Vec<ScriptSpec>,
+    /// What it may ask the agent to do.
+    pub grants: Grants,
 }
 
 /// A `[[plugin]]` of a pack: the component's bytes, its configuration and limits.
@@ -195,10 +199,12 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         check_agent_version(min, &mut r);
     }
 
+    let grants = Grants::from_raw(&manifest.grants, &mut r);
+
     // Alarms from pack.toml, then from each named file; names must be unique across all.
     let mut alarms = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
-    collect_alarms(&manifest.alarm, &mut r, &mut alarms, &mut seen);
+    collect_alarms(&manifest.alarm, &grants, &mut r, &mut alarms, &mut seen);
     let mut extra_files = Vec::new();
     for rel in &header.alarm_files {
         match safe_relative(rel.get_ref()) {
@@ -218,7 +224,7 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         };
         let mut r = Reporter::new(file, &text);
         if let Some(raw) = parse_toml::<RawAlarmFile>(&text, &mut r) {
-            collect_alarms(&raw.alarm, &mut r, &mut alarms, &mut seen);
+            collect_alarms(&raw.alarm, &grants, &mut r, &mut alarms, &mut seen);
         }
         found.append(&mut r.into_sorted());
     }
@@ -279,6 +285,7 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         alarms,
         plugins,
         scripts,
+        grants,
     })
 }
 
@@ -310,6 +317,7 @@ fn program_file(
 
 fn collect_alarms(
     raw: &[toml::Spanned<manifest::RawAlarm>],
+    grants: &Grants,
     r: &mut Reporter<'_>,
     out: &mut Vec<AlarmDef>,
     seen: &mut HashMap<String, String>,
@@ -326,8 +334,20 @@ fn collect_alarms(
             );
             continue;
         }
-        seen.insert(key, here);
-        if let Some(def) = manifest::alarm(a, r) {
+        seen.insert(key.clone(), here);
+        let Some(def) = manifest::alarm(a, r) else {
+            continue;
+        };
+        // An action the pack was not granted is refused now, not discovered when it fires.
+        let refused: Vec<String> = def
+            .actions
+            .iter()
+            .filter_map(|action| grants.check(action).err())
+            .collect();
+        for why in &refused {
+            r.error(name.span(), format!("alarm {key:?}: {why}"));
+        }
+        if refused.is_empty() {
             out.push(def);
         }
     }

@@ -21,6 +21,9 @@ const HEADER: &str = "[pack]\nname = \"acme\"\nversion = \"1.2.0\"\n";
 fn loads_the_example_alarm_from_the_issue() {
     let pack = load(&format!(
         r#"{HEADER}
+[grants]
+actions = ["screenshot", "popup"]
+
 [[alarm]]
 name = "YouTube over 20 minutes"
 kind = "activity"
@@ -299,4 +302,38 @@ fn standard_alarms_match_what_their_names_say() {
     );
     assert!(fires("/usr/bin/gnome-system-monitor", "System Monitor", "").is_empty());
     assert!(fires("/usr/bin/tor-like-editor", "x", "").is_empty());
+}
+
+#[test]
+fn actions_outside_the_grants_are_refused_where_the_alarm_is() {
+    let errs = errors(&format!(
+        r#"{HEADER}
+[grants]
+actions = ["email", "webhook", "fax"]
+webhooks = ["https://siem.acme.example/hooks/", "ftp://x"]
+email_to = ["soc@acme.example", "nobody"]
+
+[[alarm]]
+name = "copy"
+conditions = [ {{ field = "title", op = "eq", value = "x" }} ]
+actions = [
+  {{ screenshot = {{ count = 1 }} }},
+  {{ webhook = {{ url = "https://siem.acme.example.evil.net/hooks/x" }} }},
+  {{ email = {{ to = ["soc@acme.example", "ceo@acme.example"], subject = "s", body = "b" }} }},
+]
+"#
+    ));
+    assert_eq!(
+        errs,
+        [
+            "p/pack.toml:6:32: unknown action \"fax\"; expected one of screenshot, video, popup, email, webhook, terminate",
+            "p/pack.toml:7:49: a webhook grant is an http(s) URL with a host, e.g. \"https://siem.example/hooks/\"",
+            "p/pack.toml:8:33: an e-mail grant is an address or \"*@domain\", e.g. \"*@acme.example\"",
+            "p/pack.toml:11:8: alarm \"copy\": `screenshot` is not granted to this pack (its [grants] actions: email, webhook)",
+            "p/pack.toml:11:8: alarm \"copy\": webhook \"https://siem.acme.example.evil.net/hooks/x\" is not a granted endpoint (granted: https://siem.acme.example/hooks/)",
+            "p/pack.toml:11:8: alarm \"copy\": e-mail to \"ceo@acme.example\" is not granted (granted: soc@acme.example)",
+        ]
+    );
+    let pack = load(&format!("{HEADER}\n[grants]\nactions = [\"popup\"]\n")).expect("valid");
+    assert_eq!(pack.grants.actions, ["popup"]);
 }
