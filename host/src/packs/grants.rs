@@ -106,25 +106,21 @@ impl Grants {
             ));
         }
         match action {
-            Action::Webhook { url } => {
-                if !self.webhooks.iter().any(|g| endpoint_allows(g, url)) {
-                    return Err(format!(
-                        "webhook {url:?} is not a granted endpoint (granted: {})",
-                        list(&self.webhooks)
-                    ));
-                }
+            Action::Webhook { url } if !self.webhooks.iter().any(|g| endpoint_allows(g, url)) => {
+                Err(format!(
+                    "webhook {url:?} is not a granted endpoint (granted: {})",
+                    list(&self.webhooks)
+                ))
             }
-            Action::Email { to, .. } => {
-                if let Some(who) = to.iter().find(|t| !self.email_allows(t)) {
-                    return Err(format!(
-                        "e-mail to {who:?} is not granted (granted: {})",
-                        list(&self.email_to)
-                    ));
-                }
-            }
-            _ => {}
+            Action::Email { to, .. } => match to.iter().find(|t| !self.email_allows(t)) {
+                Some(who) => Err(format!(
+                    "e-mail to {who:?} is not granted (granted: {})",
+                    list(&self.email_to)
+                )),
+                None => Ok(()),
+            },
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn email_allows(&self, address: &str) -> bool {
