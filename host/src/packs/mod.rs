@@ -3,12 +3,15 @@
 //! Loading either yields a whole [`Pack`] or a [`PackError`] listing *every* problem found, each
 //! at `file:line:column`: a pack that half-loads would leave an admin guessing which alarms run.
 
+pub mod archive;
 mod diagnostic;
 mod grants;
 mod manifest;
+pub mod signature;
 
 pub use diagnostic::{Diagnostic, LineIndex};
 pub use grants::Grants;
+pub use signature::{SignatureState, TrustedKeys};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -46,6 +49,8 @@ pub struct Pack {
     pub scripts: Vec<ScriptSpec>,
     /// What it may ask the agent to do.
     pub grants: Grants,
+    /// Whether, and by whom, it is signed.
+    pub signature: SignatureState,
 }
 
 /// A `[[plugin]]` of a pack: the component's bytes, its configuration and limits.
@@ -95,8 +100,8 @@ impl fmt::Display for PackError {
 
 impl std::error::Error for PackError {}
 
-/// Where a pack's files come from: a folder on disk, or text compiled into the binary. Archives
-/// (a later step) plug in here too.
+/// Where a pack's files come from: a folder on disk, an archive, or text compiled into the
+/// binary.
 trait PackFiles {
     /// Reads a text file by its path inside the pack.
     fn read(&self, rel: &str) -> Result<String, String> {
@@ -138,8 +143,34 @@ impl PackFiles for MemoryFiles<'_> {
 }
 
 impl Pack {
-    /// Loads a pack from a folder, or from the `pack.toml` path inside one.
+    /// Loads a pack from a folder, the `pack.toml` inside one, or an archive (`.tar.gz`,
+    /// `.zip`), accepting it signed or not.
     pub fn load(path: &Path) -> Result<Pack, PackError> {
+        Pack::load_trusted(path, &TrustedKeys::none())
+    }
+
+    /// [`Pack::load`] under a trust policy: with trusted keys, only an archive signed by one
+    /// of them (`ARCHIVE.minisig` beside it) loads.
+    pub fn load_trusted(path: &Path, trusted: &TrustedKeys) -> Result<Pack, PackError> {
+        let shown = path.display().to_string();
+        if archive::is_archive(path) {
+            let bytes = read_capped(path).map_err(|e| single(&shown, e))?;
+            let sig_path = signature::signature_path(path);
+            let signature = match std::fs::read_to_string(&sig_path) {
+                Ok(text) => Some(text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(single(&sig_path.display().to_string(), e.to_string())),
+            };
+            return Pack::from_archive(&bytes, signature.as_deref(), &shown, trusted);
+        }
+        if !trusted.is_empty() {
+            return Err(problem(
+                &shown,
+                "this agent accepts only signed packs, and a folder cannot be signed: build an \
+                 archive with `vigilo pack build`, then sign it"
+                    .into(),
+            ));
+        }
         let dir = if path.file_name().is_some_and(|n| n == MANIFEST) && path.is_file() {
             path.parent().unwrap_or(Path::new(".")).to_path_buf()
         } else {
@@ -148,9 +179,30 @@ impl Pack {
         load_from(&DirFiles(dir.clone()), dir.display().to_string())
     }
 
+    /// Loads a pack from an archive's bytes and its signature file's text, under `trusted`;
+    /// `shown_as` names the archive in messages. Nothing touches the disk.
+    pub fn from_archive(
+        bytes: &[u8],
+        signature: Option<&str>,
+        shown_as: &str,
+        trusted: &TrustedKeys,
+    ) -> Result<Pack, PackError> {
+        // The signature is checked first: an untrusted archive is not even opened.
+        let state = trusted
+            .check(bytes, signature)
+            .map_err(|e| problem(shown_as, e))?;
+        let files =
+            archive::ArchiveFiles::from_bytes(bytes, shown_as).map_err(|e| problem(shown_as, e))?;
+        let mut pack = load_from(&files, shown_as.to_string())?;
+        pack.signature = state;
+        Ok(pack)
+    }
+
     /// The standard pack every install starts with.
     pub fn standard() -> Result<Pack, PackError> {
-        Pack::from_manifest_text("plugins/standard", STANDARD_MANIFEST, "embedded")
+        let mut pack = Pack::from_manifest_text("plugins/standard", STANDARD_MANIFEST, "embedded")?;
+        pack.signature = SignatureState::Embedded;
+        Ok(pack)
     }
 
     /// Loads a single-file pack from the text of its `pack.toml`; `shown_as` names its folder
@@ -286,7 +338,20 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         plugins,
         scripts,
         grants,
+        signature: SignatureState::Unsigned,
     })
+}
+
+/// Reads an archive file, refusing one larger than a pack may be before reading it.
+fn read_capped(path: &Path) -> Result<Vec<u8>, String> {
+    let len = std::fs::metadata(path).map_err(|e| e.to_string())?.len();
+    if len > archive::MAX_TOTAL_BYTES {
+        return Err(format!(
+            "{len} bytes; a pack archive may hold at most {}",
+            archive::MAX_TOTAL_BYTES
+        ));
+    }
+    std::fs::read(path).map_err(|e| e.to_string())
 }
 
 /// Reads the file a `[[plugin]]` or `[[script]]` names, reporting a bad path or a missing file.
@@ -395,12 +460,17 @@ fn safe_relative(rel: &str) -> Result<String, String> {
 }
 
 fn single(file: &str, message: String) -> PackError {
+    problem(file, format!("cannot read: {message}"))
+}
+
+/// A problem with a pack as a whole (its archive, its signature), reported at its start.
+fn problem(file: &str, message: String) -> PackError {
     PackError {
         diagnostics: vec![Diagnostic {
             file: file.to_string(),
             line: 1,
             column: 1,
-            message: format!("cannot read: {message}"),
+            message,
         }],
     }
 }
