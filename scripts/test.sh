@@ -17,8 +17,9 @@ fi
 # wasm32-unknown-unknown` serves the same purpose and `vigilo plugin build` uses it).
 missing=()
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
-# The C example plugin: clang's wasm32 target, its runtime builtins, a libc without stdio needs.
-for pkg in make clang-22 libclang-rt-22-dev-wasm32 wasi-libc; do
+# The C example plugin: clang's wasm32 target, its runtime builtins, a libc without stdio needs;
+# the minisign tool, which the signature tests check vigilo against.
+for pkg in make clang-22 libclang-rt-22-dev-wasm32 wasi-libc minisign; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The JavaScript example plugin: componentize-js from the npm registry.

@@ -3,6 +3,7 @@
 mod alarms;
 mod check;
 mod examples;
+mod packs;
 mod plugin;
 mod replay;
 mod scripts;

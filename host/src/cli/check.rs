@@ -21,9 +21,13 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(args: Args) -> Result<u8> {
+pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
+    let trusted = match super::trusted_keys(data_dir) {
+        Ok(t) => t,
+        Err(code) => return Ok(code),
+    };
     let loaded = match &args.pack {
-        Some(path) => Pack::load(path),
+        Some(path) => Pack::load_trusted(path, &trusted),
         None => Pack::standard(),
     };
     let mut out = std::io::stdout().lock();
@@ -49,7 +53,10 @@ pub fn run(args: Args) -> Result<u8> {
     };
     // Plugins and scripts must also compile, describe and configure themselves for the pack to
     // be valid.
-    let rules = match crate::rules::RuleSet::new(vec![pack]) {
+    let rules = match crate::rules::RuleSet::with_plugin_cache(
+        vec![pack],
+        Some(&super::plugin_cache(data_dir)),
+    ) {
         Ok(r) => r,
         Err(e) => {
             if args.json {
@@ -101,6 +108,8 @@ pub fn run(args: Args) -> Result<u8> {
                 "publisher": pack.publisher,
                 "description": pack.description,
                 "origin": pack.origin,
+                "signature": pack.signature.to_string(),
+                "files": pack.files,
                 "grants": {
                     "actions": pack.grants.actions,
                     "webhooks": pack.grants.webhooks,
@@ -137,7 +146,7 @@ pub fn run(args: Args) -> Result<u8> {
     if let Some(d) = &pack.description {
         writeln!(out, "  {d}")?;
     }
-    writeln!(out, "  grants: {}", pack.grants)?;
+    writeln!(out, "  {}; grants: {}", pack.signature, pack.grants)?;
     for p in &programs {
         let budget = match p["kind"].as_str() {
             Some("plugin") => format!("memory {} MiB", p["memory_mib"]),

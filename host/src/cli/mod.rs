@@ -8,6 +8,7 @@
 mod alarms;
 mod bench;
 mod check;
+mod pack;
 mod plugin;
 mod replay;
 mod synth;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::packs::Pack;
+use crate::packs::{Pack, TrustedKeys};
 use crate::rules::RuleSet;
 
 /// Success.
@@ -61,8 +62,10 @@ enum Command {
     Bench(bench::Args),
     /// Write deterministic synthetic data: a workday, an event stream, a pack of alarms.
     Synth(synth::Args),
-    /// Tools for plugin authors: run a plugin over recorded events.
+    /// Tools for plugin authors: new, build, test.
     Plugin(plugin::Args),
+    /// Pack archives: build, keygen, sign, verify.
+    Pack(pack::Args),
 }
 
 /// Sets up `tracing` on stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
@@ -92,10 +95,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Replay(args) => replay::run(args, &data_dir),
         Command::Alarms(args) => alarms::run(args, &data_dir),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(args, &data_dir),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Plugin(args) => plugin::run(args, &data_dir),
+        Command::Pack(args) => pack::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -115,10 +119,20 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// The keys this agent trusts to sign packs: the `.pub` files in `DATA_DIR/trusted-keys/`. With
+/// any there, only packs signed by one of them load.
+fn trusted_keys(data_dir: &Path) -> Result<TrustedKeys, u8> {
+    TrustedKeys::from_dir(&data_dir.join("trusted-keys")).map_err(|e| {
+        eprintln!("error: {e}");
+        EXIT_INVALID
+    })
+}
+
 /// Loads the standard pack (unless told not to) and the named packs, all-or-nothing; on a
-/// rejected pack prints every diagnostic and returns the exit code to use. Compiled plugins are
-/// cached under `data_dir`.
+/// rejected pack prints every diagnostic and returns the exit code to use. Packs must satisfy
+/// the trust policy of `data_dir`; compiled plugins are cached there.
 fn load_rules(paths: &[PathBuf], default_pack: bool, data_dir: &Path) -> Result<RuleSet, u8> {
+    let trusted = trusted_keys(data_dir)?;
     let mut packs = Vec::new();
     let mut failed = false;
     if default_pack {
@@ -131,7 +145,7 @@ fn load_rules(paths: &[PathBuf], default_pack: bool, data_dir: &Path) -> Result<
         }
     }
     for path in paths {
-        match Pack::load(path) {
+        match Pack::load_trusted(path, &trusted) {
             Ok(p) => packs.push(p),
             Err(e) => {
                 eprintln!("{e}");

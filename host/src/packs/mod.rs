@@ -51,6 +51,9 @@ pub struct Pack {
     pub grants: Grants,
     /// Whether, and by whom, it is signed.
     pub signature: SignatureState,
+    /// Every file it is made of, by path inside the pack: `pack.toml`, its alarm files,
+    /// plugins and scripts. What `vigilo pack build` puts in an archive.
+    pub files: Vec<String>,
 }
 
 /// A `[[plugin]]` of a pack: the component's bytes, its configuration and limits.
@@ -265,6 +268,8 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         }
     }
     found.append(&mut r.into_sorted());
+    let mut pack_files = vec![MANIFEST.to_string()];
+    pack_files.extend(extra_files.iter().cloned());
     for rel in extra_files {
         let file = files.display(&rel);
         let text = match files.read(&rel) {
@@ -328,6 +333,8 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
     if !found.is_empty() {
         return Err(PackError { diagnostics: found });
     }
+    let plugins_files: Vec<String> = plugins.iter().map(|p| p.file.clone()).collect();
+    let scripts_files: Vec<String> = scripts.iter().map(|s| s.file.clone()).collect();
     Ok(Pack {
         name,
         version,
@@ -339,6 +346,11 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         scripts,
         grants,
         signature: SignatureState::Unsigned,
+        files: pack_files
+            .into_iter()
+            .chain(plugins_files)
+            .chain(scripts_files)
+            .collect(),
     })
 }
 

@@ -1,0 +1,221 @@
+//! `vigilo pack`: build, sign and verify pack archives.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::packs::signature::{TrustedKeys, signature_path};
+use crate::packs::{Pack, archive};
+use crate::rules::RuleSet;
+
+use super::{EXIT_INVALID, EXIT_OK};
+
+/// The environment variable holding the password of a password-protected secret key.
+pub const KEY_PASSWORD_ENV: &str = "VIGILO_KEY_PASSWORD";
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum What {
+    /// Check a pack folder (alarms, plugins, scripts, grants) and write it as one archive of
+    /// exactly its files, byte-for-byte reproducible.
+    Build {
+        /// The pack's folder.
+        dir: PathBuf,
+        /// The archive to write [default: NAME-VERSION.tar.gz].
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Make a signing key pair: BASE.pub (give it to agents, in their trusted-keys/ folder) and
+    /// BASE.key (keep it secret; written owner-only). The minisign tool reads both.
+    Keygen {
+        /// Where to write the keys, without extension.
+        #[arg(short, long, default_value = "vigilo-pack")]
+        output: PathBuf,
+        /// Protect the secret key with the password in $VIGILO_KEY_PASSWORD.
+        #[arg(long)]
+        password: bool,
+    },
+    /// Sign an archive with a secret key (from `pack keygen` or `minisign -G`); writes
+    /// ARCHIVE.minisig. A password-protected key takes its password from $VIGILO_KEY_PASSWORD.
+    Sign {
+        /// The archive.
+        archive: PathBuf,
+        /// The secret key file.
+        #[arg(short, long)]
+        key: PathBuf,
+        /// Signed along with the archive, shown when it is verified.
+        #[arg(short = 't', long)]
+        trusted_comment: Option<String>,
+    },
+    /// Check an archive's signature (ARCHIVE.minisig) against a public key, and the pack inside.
+    Verify {
+        /// The archive.
+        archive: PathBuf,
+        /// The public key file (.pub); repeat for several.
+        #[arg(short, long = "pubkey", required = true)]
+        pubkey: Vec<PathBuf>,
+    },
+}
+
+pub fn run(args: Args) -> Result<u8> {
+    match args.what {
+        What::Build { dir, output } => build(&dir, output),
+        What::Keygen { output, password } => keygen(&output, password),
+        What::Sign {
+            archive,
+            key,
+            trusted_comment,
+        } => sign(&archive, &key, trusted_comment.as_deref()),
+        What::Verify { archive, pubkey } => verify(&archive, &pubkey),
+    }
+}
+
+fn build(dir: &Path, output: Option<PathBuf>) -> Result<u8> {
+    let pack = match Pack::load(dir) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("error: the pack was not built");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    // Plugins and scripts must load too: an archive that cannot run is not worth signing.
+    let (name, version, files) = (pack.name.clone(), pack.version.clone(), pack.files.clone());
+    if let Err(e) = RuleSet::new(vec![pack]) {
+        eprintln!("error: {e}");
+        eprintln!("error: the pack was not built");
+        return Ok(EXIT_INVALID);
+    }
+    let output = output.unwrap_or_else(|| PathBuf::from(format!("{name}-{version}.tar.gz")));
+    let tmp = output.with_extension("partial");
+    let file =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
+    archive::write_tar_gz(dir, &files, std::io::BufWriter::new(file))
+        .map_err(anyhow::Error::msg)?;
+    std::fs::rename(&tmp, &output).with_context(|| format!("cannot write {}", output.display()))?;
+    let len = std::fs::metadata(&output).map(|m| m.len()).unwrap_or(0);
+    eprintln!(
+        "built {} ({} files, {len} bytes): sign it with `vigilo pack sign {} --key KEY`",
+        output.display(),
+        files.len(),
+        output.display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn keygen(base: &Path, password: bool) -> Result<u8> {
+    let pair = if password {
+        let pw = std::env::var(KEY_PASSWORD_ENV)
+            .with_context(|| format!("--password needs the password in ${KEY_PASSWORD_ENV}"))?;
+        minisign::KeyPair::generate_encrypted_keypair(Some(pw))?
+    } else {
+        minisign::KeyPair::generate_unencrypted_keypair()?
+    };
+    let (pub_path, key_path) = (base.with_extension("pub"), base.with_extension("key"));
+    for p in [&pub_path, &key_path] {
+        anyhow::ensure!(!p.exists(), "{} exists; not overwriting a key", p.display());
+    }
+    let pk = pair.pk.to_box()?.into_string();
+    let sk = pair.sk.to_box(None)?.into_string();
+    write_owner_only(&key_path, sk.as_bytes())?;
+    std::fs::write(&pub_path, pk.as_bytes())
+        .with_context(|| format!("cannot write {}", pub_path.display()))?;
+    eprintln!(
+        "wrote {} (public: copy it to each agent's trusted-keys/ folder) and {} (secret)",
+        pub_path.display(),
+        key_path.display()
+    );
+    Ok(EXIT_OK)
+}
+
+fn sign(archive: &Path, key: &Path, trusted_comment: Option<&str>) -> Result<u8> {
+    let text =
+        std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
+    let boxed = minisign::SecretKeyBox::from_string(&text)?;
+    let sk = match std::env::var(KEY_PASSWORD_ENV) {
+        Ok(pw) => boxed.into_secret_key(Some(pw)),
+        Err(_) => boxed.into_unencrypted_secret_key(),
+    }
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "cannot use {} as a secret key: {e} (a password-protected key takes its password \
+             from ${KEY_PASSWORD_ENV})",
+            key.display()
+        )
+    })?;
+    let bytes =
+        std::fs::read(archive).with_context(|| format!("cannot read {}", archive.display()))?;
+    // Only what is an acceptable pack gets signed.
+    if let Err(e) = archive::ArchiveFiles::from_bytes(&bytes, &archive.display().to_string()) {
+        eprintln!("error: {}: {e}", archive.display());
+        return Ok(EXIT_INVALID);
+    }
+    let file_name = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let comment = trusted_comment
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("file:{file_name}"));
+    let sig = minisign::sign(
+        None,
+        &sk,
+        std::io::Cursor::new(&bytes),
+        Some(&comment),
+        Some("signature from vigilo pack sign"),
+    )?;
+    let out = signature_path(archive);
+    std::fs::write(&out, sig.into_string())
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    eprintln!("signed: {}", out.display());
+    Ok(EXIT_OK)
+}
+
+fn verify(archive_path: &Path, pubkeys: &[PathBuf]) -> Result<u8> {
+    let mut keys = TrustedKeys::none();
+    for p in pubkeys {
+        keys.add_file(p).map_err(anyhow::Error::msg)?;
+    }
+    match Pack::load_trusted(archive_path, &keys) {
+        Ok(pack) => {
+            println!(
+                "{} {} — {}; {} files",
+                pack.name,
+                pack.version,
+                pack.signature,
+                pack.files.len()
+            );
+            if let crate::packs::SignatureState::Verified {
+                trusted_comment, ..
+            } = &pack.signature
+            {
+                println!("trusted comment: {trusted_comment}");
+            }
+            Ok(EXIT_OK)
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            Ok(EXIT_INVALID)
+        }
+    }
+}
+
+/// Writes a file readable by its owner only (a secret key), refusing to follow a planted link.
+fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    file.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
