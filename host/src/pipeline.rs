@@ -17,6 +17,16 @@ use crate::sessions::{Sessions, SpanMemo};
 /// Plugins' and scripts' states, by (pack name, program name).
 pub type PluginStates = HashMap<(String, String), std::collections::BTreeMap<String, Vec<u8>>>;
 
+/// What a pipeline passes to its successor when the rules change; alarms are named, not
+/// numbered, since numbers change with the rules.
+pub struct Handover {
+    states: PluginStates,
+    sessions: Sessions,
+    last_fired: HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
+    /// (pack, alarm) of each old alarm number.
+    names: Vec<(String, String)>,
+}
+
 /// How events are turned into firings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -86,6 +96,47 @@ impl<'r> Pipeline<'r> {
                 last_fired: HashMap::new(),
             },
         }
+    }
+
+    /// Ends this pipeline so that another, over new rules, can take over where it stopped (see
+    /// [`Pipeline::resume`]): open spans, what fired for them, cooldowns and program states.
+    pub fn handover(self) -> Handover {
+        let rules = self.decider.rules;
+        let names = rules
+            .alarms()
+            .map(|(pack, alarm)| (pack.name.clone(), alarm.name.clone()))
+            .collect();
+        Handover {
+            states: self.plugin_states(),
+            sessions: self.sessions,
+            last_fired: self.decider.last_fired,
+            names,
+        }
+    }
+
+    /// A pipeline over `rules` that continues from `handover`: an event in flight is processed
+    /// once, by the old rules or the new, and a span open across the change keeps its history.
+    pub fn resume(rules: &'r RuleSet, mode: Mode, handover: Handover) -> Pipeline<'r> {
+        let mut pipeline = Pipeline::with_plugin_state(rules, mode, &handover.states);
+        let now: HashMap<(&str, &str), AlarmIndex> = rules
+            .alarms()
+            .enumerate()
+            .map(|(i, (pack, alarm))| ((pack.name.as_str(), alarm.name.as_str()), i as AlarmIndex))
+            .collect();
+        let names = &handover.names;
+        let remap = |old: AlarmIndex| -> Option<AlarmIndex> {
+            let (pack, alarm) = names.get(old as usize)?;
+            now.get(&(pack.as_str(), alarm.as_str())).copied()
+        };
+        let mut sessions = handover.sessions;
+        sessions.rebind(rules.engine().duration_breakpoints(), &remap);
+        pipeline.sessions = sessions;
+        pipeline.decider.last_fired = handover
+            .last_fired
+            .into_iter()
+            .filter_map(|((id, user, computer), at)| Some(((remap(id)?, user, computer), at)))
+            .collect();
+        pipeline
     }
 
     /// Each running plugin's and script's state, by (pack, program): what to persist.
@@ -308,6 +359,43 @@ mod tests {
             vec![usb("09:00:00", "a"), usb("09:00:01", "a")],
         );
         assert_eq!(raw.len(), 2, "every-match mode ignores cooldowns");
+    }
+
+    #[test]
+    fn new_rules_take_over_open_spans_without_refiring() {
+        let old = rules(
+            "[[alarm]]\nname = \"long\"\nconditions = [{ field = \"duration\", op = \"gte\", value = 60 }]\n",
+        );
+        let new = rules(
+            "[[alarm]]\nname = \"longer\"\nconditions = [{ field = \"duration\", op = \"gte\", value = 120 }]\n\
+             [[alarm]]\nname = \"long\"\nconditions = [{ field = \"duration\", op = \"gte\", value = 60 }]\n",
+        );
+        let mut out = Vec::new();
+        let mut p = Pipeline::new(&old, Mode::Spans);
+        p.push(window("09:00:00", "Mail", 600.0), &mut out);
+        p.push(window("09:01:30", "Mail", 600.0), &mut out); // the clock moves on; same span
+        let handover = p.handover();
+        let mut p = Pipeline::resume(&new, Mode::Spans, handover);
+        p.push(window("09:03:00", "Mail", 600.0), &mut out);
+        p.push(window("09:04:00", "Docs", 5.0), &mut out);
+        p.finish(&mut out);
+        let fired: Vec<(String, String)> = out
+            .into_iter()
+            .map(|f| {
+                (
+                    f.record.alarm,
+                    f.record.fired_at.format("%H:%M:%S").to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fired,
+            [
+                ("long".to_string(), "09:01:00".to_string()),
+                ("longer".to_string(), "09:02:00".to_string()),
+            ],
+            "\"long\" fired before the change is not fired again after it"
+        );
     }
 
     #[test]

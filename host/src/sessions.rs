@@ -69,6 +69,25 @@ impl Sessions {
         }
     }
 
+    /// Carries the open spans over to a new set of rules: the spans keep their start and what
+    /// fired for them (alarm numbers translated by `remap`; an alarm that is gone is dropped),
+    /// and are re-scheduled at the new rules' breakpoints. This is how a pack update reaches a
+    /// running agent without restarting anyone's "once per span" or "over 20 minutes".
+    pub fn rebind(&mut self, breakpoints: &[u64], remap: &dyn Fn(u32) -> Option<u32>) {
+        self.breakpoints = breakpoints.to_vec();
+        self.wakeups.clear();
+        let ids: Vec<u64> = self.spans.keys().copied().collect();
+        for id in ids {
+            let Some(mut span) = self.spans.remove(&id) else {
+                continue;
+            };
+            span.memo.fired = span.memo.fired.iter().filter_map(|&a| remap(a)).collect();
+            let elapsed = span.event.number(Field::Duration).unwrap_or(0.0);
+            self.schedule(id, &span, elapsed);
+            self.spans.insert(id, span);
+        }
+    }
+
     /// How many spans are open.
     pub fn open_spans(&self) -> usize {
         self.spans.len()
