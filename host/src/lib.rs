@@ -13,11 +13,13 @@
 //! - [`alarms`] are the triggered alarms, written to the [`store`] before anything acts;
 //! - [`actions`] are what alarms ask for.
 //!
-//! [`pipeline`] wires the stages together; the `vigilo` binary is a thin CLI over it.
+//! [`pipeline`] wires the stages together; [`agent`] runs them as a service with an admin API
+//! that manages packs; the `vigilo` binary is a thin CLI over both.
 
 #![warn(missing_docs)]
 
 pub mod actions;
+pub mod agent;
 pub mod alarms;
 pub mod cli;
 pub mod event;

@@ -43,6 +43,9 @@ pub struct Pipeline<'r> {
     mode: Mode,
     sessions: Sessions,
     decider: Decider<'r>,
+    /// Account events the pipeline raised itself (a program switched off), for the caller's
+    /// audit trail.
+    notices: Vec<Event>,
 }
 
 /// Evaluates events and applies the firing policy.
@@ -87,6 +90,7 @@ impl<'r> Pipeline<'r> {
             .collect();
         Pipeline {
             mode,
+            notices: Vec::new(),
             sessions: Sessions::new(rules.engine().duration_breakpoints()),
             decider: Decider {
                 programs,
@@ -167,8 +171,14 @@ impl<'r> Pipeline<'r> {
         // A program switched off is a change to the monitoring setup: it goes through the rules
         // like any account event, so the standard pack's "Monitoring setup changed" fires.
         for notice in quarantined {
+            self.notices.push(notice.clone());
             self.push(notice, out);
         }
+    }
+
+    /// The account events this pipeline raised since the last call (programs switched off).
+    pub fn drain_notices(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.notices)
     }
 
     /// Ends the stream: spans with a recorded length are played out to their end.

@@ -1,5 +1,6 @@
 //! End-to-end tests: the real `vigilo` binary on real files and a real SQLite database.
 
+mod agent;
 mod alarms;
 mod check;
 mod examples;
@@ -52,6 +53,27 @@ pub fn vigilo(data: &Path, args: &[&str]) -> Output {
         .env_remove("RUST_LOG")
         .output()
         .expect("vigilo runs")
+}
+
+/// Runs the `minisign` tool with `input` on its standard input (passwords).
+pub fn minisign(args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = Command::new("minisign")
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the minisign tool is installed (scripts/test.sh installs it)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("write");
+    let out = child.wait_with_output().expect("minisign runs");
+    assert!(out.status.success(), "minisign {args:?}: {}", stderr(&out));
+    out
 }
 
 /// Standard output as text.

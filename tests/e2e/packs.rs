@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{root, stderr, stdout, vigilo, workday};
+use crate::{minisign, root, stderr, stdout, vigilo, workday};
 
 fn acme() -> String {
     root()
@@ -125,55 +125,17 @@ fn signatures_round_trip_with_the_minisign_tool() {
     assert!(stdout(&out).contains("trusted comment: file:acme.tar.gz"));
 
     // The minisign tool checks vigilo's signature with vigilo's public key...
-    let checked = Command::new("minisign")
-        .args(["-Vm", s(&archive), "-p", s(&public)])
-        .output()
-        .expect("the minisign tool is installed (scripts/test.sh installs it)");
-    assert!(checked.status.success(), "{}", stderr(&checked));
+    minisign(&["-Vm", s(&archive), "-p", s(&public)], "");
 
     // ...and vigilo checks a signature made by minisign, with a key made by minisign.
     let theirs = dir.path().join("theirs.tar.gz");
     std::fs::copy(&archive, &theirs).expect("copy");
-    let keys = Command::new("minisign")
-        .args([
-            "-G",
-            "-p",
-            s(&dir.path().join("m.pub")),
-            "-s",
-            s(&dir.path().join("m.key")),
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(b"pw\npw\n")?;
-            child.wait_with_output()
-        })
-        .expect("minisign -G");
-    assert!(keys.status.success(), "{}", stderr(&keys));
-    let signed = Command::new("minisign")
-        .args([
-            "-Sm",
-            s(&theirs),
-            "-s",
-            s(&dir.path().join("m.key")),
-            "-t",
-            "release 1.4.0",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().expect("stdin").write_all(b"pw\n")?;
-            child.wait_with_output()
-        })
-        .expect("minisign -S");
-    assert!(signed.status.success(), "{}", stderr(&signed));
-    let m_pub = dir.path().join("m.pub");
+    let (m_pub, m_key) = (dir.path().join("m.pub"), dir.path().join("m.key"));
+    minisign(&["-G", "-p", s(&m_pub), "-s", s(&m_key)], "pw\npw\n");
+    minisign(
+        &["-Sm", s(&theirs), "-s", s(&m_key), "-t", "release 1.4.0"],
+        "pw\n",
+    );
     let out = vigilo(dir.path(), &["pack", "verify", s(&theirs), "-p", s(&m_pub)]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains("trusted comment: release 1.4.0"));

@@ -11,6 +11,7 @@ mod check;
 mod pack;
 mod plugin;
 mod replay;
+mod run;
 mod synth;
 mod table;
 
@@ -52,6 +53,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the agent: packs managed through the admin API, events from the sources, alarms
+    /// stored, until SIGTERM or Ctrl-C.
+    Run(run::Args),
     /// Feed recorded events (JSONL) through the packs; show and store what fires.
     Replay(replay::Args),
     /// List the alarms stored in the database.
@@ -64,7 +68,8 @@ enum Command {
     Synth(synth::Args),
     /// Tools for plugin authors: new, build, test.
     Plugin(plugin::Args),
-    /// Pack archives: build, keygen, sign, verify.
+    /// Packs: build, keygen, sign, verify archives; upload, list, enable, disable, roll back on a
+    /// running agent.
     Pack(pack::Args),
 }
 
@@ -93,13 +98,14 @@ pub fn run(cli: Cli) -> ExitCode {
         .clone()
         .unwrap_or_else(crate::store::default_data_dir);
     let result = match cli.command {
+        Command::Run(args) => run::run(args, &data_dir),
         Command::Replay(args) => replay::run(args, &data_dir),
         Command::Alarms(args) => alarms::run(args, &data_dir),
         Command::Check(args) => check::run(args, &data_dir),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),
         Command::Plugin(args) => plugin::run(args, &data_dir),
-        Command::Pack(args) => pack::run(args),
+        Command::Pack(args) => pack::run(args, &data_dir),
     };
     match result {
         Ok(code) => ExitCode::from(code),

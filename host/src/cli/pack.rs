@@ -60,9 +60,71 @@ enum What {
         #[arg(short, long = "pubkey", required = true)]
         pubkey: Vec<PathBuf>,
     },
+    /// Upload an archive (with ARCHIVE.minisig when there is one) to a running agent; it
+    /// replaces the pack's running version at once, or is refused with every reason.
+    Upload {
+        /// The archive.
+        archive: PathBuf,
+        /// The signature file [default: ARCHIVE.minisig, if it exists].
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List a running agent's packs: version, enabled, signature, contents, versions kept.
+    List {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Switch a pack on.
+    Enable {
+        /// The pack's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Switch a pack off (it stays known, with its versions).
+    Disable {
+        /// The pack's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Run the version of a pack uploaded before the running one.
+    Rollback {
+        /// The pack's name.
+        name: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show the audit trail: every change to the packs, who, when.
+    Audit {
+        /// At most this many entries, newest first.
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+        /// JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
 }
 
-pub fn run(args: Args) -> Result<u8> {
+/// How to reach a running agent's admin API.
+#[derive(clap::Args, Debug)]
+struct ApiArgs {
+    /// The API's address [default: from DATA_DIR/admin-address, written by `vigilo run`].
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The admin token's file [default: DATA_DIR/admin-token].
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+}
+
+pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     match args.what {
         What::Build { dir, output } => build(&dir, output),
         What::Keygen { output, password } => keygen(&output, password),
@@ -72,6 +134,190 @@ pub fn run(args: Args) -> Result<u8> {
             trusted_comment,
         } => sign(&archive, &key, trusted_comment.as_deref()),
         What::Verify { archive, pubkey } => verify(&archive, &pubkey),
+        What::Upload {
+            archive,
+            signature,
+            api,
+        } => {
+            let client = Client::new(&api, data_dir)?;
+            let bytes = std::fs::read(&archive)
+                .with_context(|| format!("cannot read {}", archive.display()))?;
+            let sig_path = signature.unwrap_or_else(|| signature_path(&archive));
+            let sig = match std::fs::read_to_string(&sig_path) {
+                Ok(text) => Some(text),
+                Err(_) if !sig_path.exists() => None,
+                Err(e) => anyhow::bail!("cannot read {}: {e}", sig_path.display()),
+            };
+            let file_name = archive
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "pack.tar.gz".into());
+            let mut form = reqwest::blocking::multipart::Form::new().part(
+                "archive",
+                reqwest::blocking::multipart::Part::bytes(bytes).file_name(file_name),
+            );
+            if let Some(sig) = sig {
+                form = form.text("signature", sig);
+            }
+            client.send(client.post("/api/v1/packs").multipart(form), |info| {
+                println!(
+                    "uploaded {} {} — {}; running",
+                    info["name"].as_str().unwrap_or_default(),
+                    info["version"].as_str().unwrap_or_default(),
+                    info["signature"].as_str().unwrap_or_default()
+                )
+            })
+        }
+        What::List { json, api } => {
+            let client = Client::new(&api, data_dir)?;
+            client.send(client.get("/api/v1/packs"), |packs| {
+                if json {
+                    println!("{packs}");
+                    return;
+                }
+                println!(
+                    "{:<20} {:<10} {:<8} {:<7} {:<8} {:<8} SIGNATURE",
+                    "PACK", "VERSION", "STATE", "ALARMS", "PLUGINS", "SCRIPTS"
+                );
+                for p in packs.as_array().into_iter().flatten() {
+                    let n = |k: &str| p[k].as_array().map_or(0, |a| a.len());
+                    println!(
+                        "{:<20} {:<10} {:<8} {:<7} {:<8} {:<8} {}",
+                        p["name"].as_str().unwrap_or_default(),
+                        p["version"].as_str().unwrap_or_default(),
+                        if p["enabled"].as_bool() == Some(true) {
+                            "enabled"
+                        } else {
+                            "disabled"
+                        },
+                        n("alarms"),
+                        n("plugins"),
+                        n("scripts"),
+                        p["signature"].as_str().unwrap_or_default(),
+                    );
+                }
+            })
+        }
+        What::Enable { name, api } => change(&api, data_dir, &name, "enable"),
+        What::Disable { name, api } => change(&api, data_dir, &name, "disable"),
+        What::Rollback { name, api } => change(&api, data_dir, &name, "rollback"),
+        What::Audit { limit, json, api } => {
+            let client = Client::new(&api, data_dir)?;
+            client.send(
+                client.get(&format!("/api/v1/audit?limit={limit}")),
+                |entries| {
+                    for e in entries.as_array().into_iter().flatten() {
+                        if json {
+                            println!("{e}");
+                        } else {
+                            println!(
+                                "{}  {:<18} {:<24} {}{}",
+                                e["at"].as_str().unwrap_or_default(),
+                                e["action"].as_str().unwrap_or_default(),
+                                e["object"].as_str().unwrap_or_default(),
+                                e["actor"].as_str().unwrap_or_default(),
+                                e["detail"]
+                                    .as_str()
+                                    .map(|d| format!(" — {d}"))
+                                    .unwrap_or_default()
+                            );
+                        }
+                    }
+                },
+            )
+        }
+    }
+}
+
+/// `POST /api/v1/packs/NAME/ACTION`.
+fn change(api: &ApiArgs, data_dir: &Path, name: &str, action: &str) -> Result<u8> {
+    let client = Client::new(api, data_dir)?;
+    let path = format!("/api/v1/packs/{name}/{action}");
+    client.send(client.post(&path), |info| {
+        println!(
+            "{} {} — {}",
+            info["name"].as_str().unwrap_or_default(),
+            info["version"].as_str().unwrap_or_default(),
+            if info["enabled"].as_bool() == Some(true) {
+                "enabled"
+            } else {
+                "disabled"
+            }
+        )
+    })
+}
+
+/// A client of a running agent's admin API.
+struct Client {
+    http: reqwest::blocking::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(api: &ApiArgs, data_dir: &Path) -> Result<Client> {
+        let base = match &api.url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => {
+                let path = data_dir.join(crate::agent::ADDRESS_FILE);
+                let addr = std::fs::read_to_string(&path).with_context(|| {
+                    format!(
+                        "no running agent found ({} is missing; start `vigilo run`, or give --url)",
+                        path.display()
+                    )
+                })?;
+                format!("http://{}", addr.trim())
+            }
+        };
+        let token_path = api
+            .token_file
+            .clone()
+            .unwrap_or_else(|| crate::agent::token::token_path(data_dir));
+        let token = crate::agent::token::read(&token_path)?;
+        let http = reqwest::blocking::Client::builder()
+            .timeout(std::time::Duration::from_secs(300))
+            .build()?;
+        Ok(Client { http, base, token })
+    }
+
+    fn get(&self, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base))
+    }
+
+    fn post(&self, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base))
+    }
+
+    /// Sends with the token and the local user's name; prints the answer with `show`, or the
+    /// refusal with every reason. Exit codes: 0 done, 2 refused, 1 anything else.
+    fn send(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        show: impl FnOnce(&serde_json::Value),
+    ) -> Result<u8> {
+        let mut request = request.bearer_auth(&self.token);
+        if let Ok(user) = std::env::var("USER") {
+            request = request.header("x-vigilo-actor", user);
+        }
+        let response = request.send().context("cannot reach the agent")?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().unwrap_or_default();
+        if status.is_success() {
+            show(&body);
+            return Ok(EXIT_OK);
+        }
+        eprintln!(
+            "error: {} ({status})",
+            body["error"].as_str().unwrap_or("the agent refused")
+        );
+        for e in body["errors"].as_array().into_iter().flatten() {
+            eprintln!("  {}", e.as_str().unwrap_or_default());
+        }
+        Ok(if status.is_client_error() {
+            EXIT_INVALID
+        } else {
+            super::EXIT_FAILURE
+        })
     }
 }
 

@@ -165,6 +165,14 @@ fn checked_path(name: &str) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
+/// A folder entry: like a file's path, except that the archive's own root (`./`) is fine.
+fn checked_folder(name: &str) -> Result<(), String> {
+    if Path::new(name).components().all(|c| c == Component::CurDir) {
+        return Ok(());
+    }
+    checked_path(name).map(|_| ())
+}
+
 fn read_tar_gz(bytes: &[u8], out: &mut Entries) -> Result<(), String> {
     let gz = flate2::read::GzDecoder::new(bytes);
     let mut archive = tar::Archive::new(gz);
@@ -185,7 +193,7 @@ fn read_tar_gz(bytes: &[u8], out: &mut Entries) -> Result<(), String> {
                 out.add(&name, declared, entry)?;
             }
             T::Directory => {
-                checked_path(&name)?;
+                checked_folder(&name)?;
             }
             T::Symlink | T::Link => {
                 return Err(format!("{name:?}: links are refused"));
@@ -215,7 +223,7 @@ fn read_zip(bytes: &[u8], out: &mut Entries) -> Result<(), String> {
             return Err(format!("{name:?}: links are refused"));
         }
         if file.is_dir() {
-            checked_path(&name)?;
+            checked_folder(&name)?;
             continue;
         }
         let declared = file.size();

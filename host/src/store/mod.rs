@@ -1,5 +1,5 @@
-//! The SQLite store: alarms (and, as later work adds them, captures, risk points, the outbox and
-//! the audit trail).
+//! The SQLite store: alarms, programs' state, uploaded packs and the audit trail (and, as later
+//! work adds them, captures, risk points and the outbox).
 //!
 //! One file in the data folder, write-ahead log, schema versioned with `PRAGMA user_version` and
 //! migrated forward on open. An alarm is committed here before any of its actions is dispatched,
@@ -14,6 +14,10 @@ use serde::Serialize;
 
 use crate::alarms::{AlarmRecord, FiredAlarm};
 use crate::event::Event;
+
+mod packs;
+
+pub use packs::{AuditEntry, PackRow, PackVersion};
 
 /// The database file's name inside the data folder.
 pub const DB_FILE: &str = "vigilo.db";
@@ -53,6 +57,32 @@ const MIGRATIONS: &[&str] = &[
     );",
     // 4: actions a plugin or script asked for beyond its pack's grants (JSON; NULL: none).
     "ALTER TABLE alarms ADD COLUMN refused TEXT;",
+    // 5: uploaded packs (every version kept, for rollback), which one runs, and the audit trail.
+    "CREATE TABLE pack_versions (
+        id           INTEGER PRIMARY KEY,
+        name         TEXT NOT NULL,
+        version      TEXT NOT NULL,
+        archive      BLOB NOT NULL,
+        signature    TEXT,              -- the .minisig text, if the archive came with one
+        sha256       TEXT NOT NULL,
+        uploaded_at  TEXT NOT NULL,
+        uploaded_by  TEXT NOT NULL,
+        UNIQUE (name, sha256)
+    );
+    CREATE TABLE packs (
+        name     TEXT PRIMARY KEY,
+        active   INTEGER REFERENCES pack_versions (id),   -- NULL: the built-in standard pack
+        enabled  INTEGER NOT NULL DEFAULT 1
+    );
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        object  TEXT NOT NULL,
+        detail  TEXT
+    );
+    CREATE INDEX audit_by_time ON audit (at);",
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).

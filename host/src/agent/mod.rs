@@ -1,0 +1,175 @@
+//! The running agent (`vigilo run`): sources → pipeline → store, and the admin API that manages
+//! its packs, in one process.
+//!
+//! Threads: the pipeline ([`runner`]) owns the rules and evaluates every event; each source
+//! reads on its own thread and feeds the pipeline's bounded queue; the admin API runs on a small
+//! tokio runtime and changes packs through [`packs::PackSet`], which swaps whole rule sets into
+//! the pipeline. SIGTERM or SIGINT stops the API, lets the pipeline save what must survive
+//! (programs' state) and exits.
+
+pub mod api;
+pub mod packs;
+pub mod runner;
+pub mod token;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+
+use crate::packs::TrustedKeys;
+use crate::sources::jsonl::JsonlReader;
+use crate::store::Store;
+
+/// The file in the data folder where a running agent writes the address its API listens on.
+pub const ADDRESS_FILE: &str = "admin-address";
+
+/// How `vigilo run` was asked to run.
+pub struct Options {
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// Where the admin API listens.
+    pub listen: SocketAddr,
+    /// Recorded or streamed events to feed in (JSONL; `-` for standard input).
+    pub events: Option<PathBuf>,
+    /// Print stored alarms as JSON lines on stdout.
+    pub json: bool,
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(options: Options) -> Result<()> {
+    let Options {
+        data_dir,
+        listen,
+        events,
+        json,
+    } = options;
+    // Opening the store first creates the data folder, owner-only.
+    let store = Store::open(&data_dir)?;
+    let token = token::load_or_create(&data_dir)?;
+    let trusted =
+        TrustedKeys::from_dir(&data_dir.join("trusted-keys")).map_err(anyhow::Error::msg)?;
+    let (pipeline, queue) = runner::Handle::channel();
+    let set = packs::PackSet::open(
+        store,
+        trusted,
+        data_dir.join("plugin-cache"),
+        pipeline.clone(),
+        hostname(),
+    )?;
+    let stats = Arc::new(runner::Stats::default());
+    let rules = set.current();
+    let runner = {
+        let (store, stats) = (Store::open(&data_dir)?, stats.clone());
+        std::thread::Builder::new()
+            .name("vigilo-pipeline".into())
+            .spawn(move || runner::run(rules, queue, store, stats, runner::Output { json }))?
+    };
+    if let Some(path) = events {
+        spawn_jsonl_source(path, pipeline.clone())?;
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vigilo-api")
+        .enable_all()
+        .build()?;
+    let state = api::AppState {
+        packs: Arc::new(Mutex::new(set)),
+        token: Arc::new(token),
+        stats,
+    };
+    let api_dir = data_dir.clone();
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let bound = listener.local_addr()?;
+        write_address(&api_dir, bound)?;
+        tracing::info!(address = %bound, "admin API listening");
+        eprintln!("vigilo: running; admin API on http://{bound}");
+        axum::serve(listener, api::router(state))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("the admin API failed")
+    })?;
+    pipeline.stop();
+    let _ = runner.join();
+    let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
+    eprintln!("vigilo: stopped");
+    Ok(())
+}
+
+/// Reads JSONL events on a thread of their own; a malformed line is logged and skipped.
+fn spawn_jsonl_source(path: PathBuf, pipeline: runner::Handle) -> Result<()> {
+    let name = path.display().to_string();
+    let reader: Box<dyn std::io::BufRead + Send> = if name == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(&path).with_context(|| format!("cannot open {name}"))?,
+        ))
+    };
+    std::thread::Builder::new()
+        .name("vigilo-source-jsonl".into())
+        .spawn(move || {
+            for item in JsonlReader::new(reader, name.clone()) {
+                match item {
+                    Ok(Ok(event)) => {
+                        if !pipeline.event(event) {
+                            return;
+                        }
+                    }
+                    Ok(Err(bad)) => tracing::warn!("skipped {bad}"),
+                    Err(e) => {
+                        tracing::error!("cannot read {name}: {e}");
+                        return;
+                    }
+                }
+            }
+            tracing::info!(source = %name, "end of input");
+        })?;
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("stopping");
+}
+
+/// Tells clients (`vigilo pack upload`…) where the API is: written once listening.
+fn write_address(data_dir: &Path, address: SocketAddr) -> Result<()> {
+    let path = data_dir.join(ADDRESS_FILE);
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{address}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// This computer's name, for the account events the agent raises itself.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}

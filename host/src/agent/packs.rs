@@ -1,0 +1,403 @@
+//! The packs a running agent manages: the built-in standard pack and every uploaded one, each
+//! enabled or not, with its versions kept in the store.
+//!
+//! Every change follows one path: check the change, record it in the store, build the whole new
+//! rule set from the store (every pack, every plugin and script must load), and only then hand
+//! it to the pipeline. A change that fails any step is undone in the store, so the running set
+//! and the store never disagree; it is audited either way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::event::{Event, EventKind, Field};
+use crate::packs::{Pack, PackError, TrustedKeys};
+use crate::rules::RuleSet;
+use crate::store::{PackRow, Store};
+
+use super::runner::Handle;
+
+/// The name of the built-in pack; uploads may not take it.
+pub const STANDARD: &str = "standard";
+
+/// Why a change was not made.
+#[derive(Debug)]
+pub enum Refusal {
+    /// The pack (or the set with it) does not load: every problem found.
+    Invalid(Vec<String>),
+    /// The change conflicts with what is there (a reused version number, nothing to roll back).
+    Conflict(String),
+    /// No such pack.
+    Unknown(String),
+    /// The agent could not do it (database, pipeline gone).
+    Failed(String),
+}
+
+/// A pack as the API lists it.
+#[derive(Debug, Serialize)]
+pub struct PackInfo {
+    /// Name.
+    pub name: String,
+    /// The running (or, when disabled, the selected) version.
+    pub version: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Who publishes it.
+    pub publisher: Option<String>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Signature state, in words.
+    pub signature: String,
+    /// Its grants, in words.
+    pub grants: String,
+    /// Alarm names.
+    pub alarms: Vec<String>,
+    /// Plugin files.
+    pub plugins: Vec<String>,
+    /// Script files.
+    pub scripts: Vec<String>,
+    /// Every uploaded version, oldest first (none for the built-in pack).
+    pub versions: Vec<crate::store::PackVersion>,
+}
+
+/// The managed packs of one agent.
+pub struct PackSet {
+    store: Store,
+    trusted: TrustedKeys,
+    plugin_cache: PathBuf,
+    pipeline: Handle,
+    computer: String,
+    /// The rules running now.
+    current: Arc<RuleSet>,
+}
+
+impl PackSet {
+    /// Builds the rule set from the store (skipping, with an error in the log, a stored pack
+    /// that no longer loads — say, after the trust policy changed) so that the agent starts.
+    pub fn open(
+        store: Store,
+        trusted: TrustedKeys,
+        plugin_cache: PathBuf,
+        pipeline: Handle,
+        computer: String,
+    ) -> anyhow::Result<PackSet> {
+        let mut set = PackSet {
+            store,
+            trusted,
+            plugin_cache,
+            pipeline,
+            computer,
+            current: Arc::new(RuleSet::new(Vec::new()).map_err(anyhow::Error::msg)?),
+        };
+        let rows = set.store.packs()?;
+        let mut packs = Vec::new();
+        for row in rows.iter().filter(|r| r.enabled) {
+            match set.load_row(row) {
+                Ok(Some(p)) => packs.push(p),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(pack = %row.name, "stored pack not loaded: {}", e.join("; "))
+                }
+            }
+        }
+        if !rows.iter().any(|r| r.name == STANDARD) {
+            packs.insert(0, Pack::standard().map_err(|e| anyhow::anyhow!("{e}"))?);
+        }
+        set.current = Arc::new(
+            RuleSet::with_plugin_cache(packs, Some(&set.plugin_cache))
+                .map_err(anyhow::Error::msg)?,
+        );
+        Ok(set)
+    }
+
+    /// The rules to start the pipeline with.
+    pub fn current(&self) -> Arc<RuleSet> {
+        self.current.clone()
+    }
+
+    /// The pack a store row stands for, if it has one.
+    fn load_row(&self, row: &PackRow) -> Result<Option<Pack>, Vec<String>> {
+        if row.name == STANDARD {
+            return Pack::standard().map(Some).map_err(diagnostics);
+        }
+        let Some(id) = row.active else {
+            return Ok(None);
+        };
+        let (bytes, signature) = self
+            .store
+            .pack_archive(id)
+            .map_err(|e| vec![format!("{e:#}")])?;
+        Pack::from_archive(
+            &bytes,
+            signature.as_deref(),
+            &format!("{} (stored)", row.name),
+            &self.trusted,
+        )
+        .map(Some)
+        .map_err(diagnostics)
+    }
+
+    /// Every enabled pack, as the store says now, compiled together.
+    fn build(&self) -> Result<RuleSet, Vec<String>> {
+        let rows = self.store.packs().map_err(|e| vec![format!("{e:#}")])?;
+        let mut packs = Vec::new();
+        if !rows.iter().any(|r| r.name == STANDARD) {
+            packs.push(Pack::standard().map_err(diagnostics)?);
+        }
+        let mut errors = Vec::new();
+        for row in rows.iter().filter(|r| r.enabled) {
+            match self.load_row(row) {
+                Ok(Some(p)) => packs.push(p),
+                Ok(None) => {}
+                Err(mut e) => errors.append(&mut e),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        RuleSet::with_plugin_cache(packs, Some(&self.plugin_cache)).map_err(|e| vec![e])
+    }
+
+    /// Applies a change already written to the store: builds the new rules and swaps them in,
+    /// or, if they do not build, calls `undo` to put the store back.
+    fn apply(
+        &mut self,
+        actor: &str,
+        action: &str,
+        object: &str,
+        detail: Option<&str>,
+        undo: impl FnOnce(&mut Store) -> anyhow::Result<()>,
+    ) -> Result<(), Refusal> {
+        let rules = match self.build() {
+            Ok(r) => Arc::new(r),
+            Err(errors) => {
+                if let Err(e) = undo(&mut self.store) {
+                    tracing::error!("cannot undo a refused change: {e:#}");
+                }
+                self.refused(actor, object, &errors.join("; "));
+                return Err(Refusal::Invalid(errors));
+            }
+        };
+        let entry = self
+            .store
+            .audit(actor, action, object, detail)
+            .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
+        let notice = self.account_event(&entry.actor, action, object, detail);
+        if !self.pipeline.swap(rules.clone(), vec![notice]) {
+            return Err(Refusal::Failed("the pipeline has stopped".into()));
+        }
+        self.current = rules;
+        Ok(())
+    }
+
+    /// Records a refused change: audit trail, and an account event through the running rules.
+    fn refused(&mut self, actor: &str, object: &str, why: &str) {
+        let action = "pack_rejected";
+        match self.store.audit(actor, action, object, Some(why)) {
+            Ok(_) => {
+                let notice = self.account_event(actor, action, object, Some(why));
+                self.pipeline.event(notice);
+            }
+            Err(e) => tracing::error!("cannot write the audit trail: {e:#}"),
+        }
+    }
+
+    fn account_event(
+        &self,
+        actor: &str,
+        action: &str,
+        object: &str,
+        detail: Option<&str>,
+    ) -> Event {
+        let mut e = Event::new(EventKind::Account, chrono::Utc::now().fixed_offset())
+            .with_text(Field::Computer, &self.computer)
+            .with_text(Field::Actor, actor)
+            .with_text(Field::EventName, action)
+            .with_text(Field::ActionType, "pack")
+            .with_text(Field::ActionObject, object);
+        if let Some(d) = detail {
+            e.set_text(Field::Detail, d);
+        }
+        e
+    }
+
+    /// Takes an uploaded archive (and its signature file's text): checked against the trust
+    /// policy and loaded in full before anything changes.
+    pub fn upload(
+        &mut self,
+        archive: &[u8],
+        signature: Option<&str>,
+        actor: &str,
+    ) -> Result<PackInfo, Refusal> {
+        let pack = match Pack::from_archive(archive, signature, "upload", &self.trusted) {
+            Ok(p) => p,
+            Err(e) => {
+                let errors = diagnostics(e);
+                self.refused(actor, "upload", &errors.join("; "));
+                return Err(Refusal::Invalid(errors));
+            }
+        };
+        let object = format!("{} {}", pack.name, pack.version);
+        if pack.name == STANDARD {
+            let why = "the name \"standard\" belongs to the built-in pack".to_string();
+            self.refused(actor, &object, &why);
+            return Err(Refusal::Invalid(vec![why]));
+        }
+        let before = self.row(&pack.name);
+        let added = self.store.add_pack_version(
+            &pack.name,
+            &pack.version.to_string(),
+            archive,
+            signature,
+            actor,
+        );
+        let (id, new) = match added {
+            Ok(added) => added,
+            Err(why) => {
+                self.refused(actor, &object, &why);
+                return Err(Refusal::Conflict(why));
+            }
+        };
+        let name = pack.name.clone();
+        self.apply(
+            actor,
+            "pack_uploaded",
+            &object,
+            Some(&pack.signature.to_string()),
+            move |store| {
+                match before {
+                    Some(row) => store.restore_pack_row(&row)?,
+                    None => store.forget_pack(&name)?,
+                }
+                if new {
+                    store.forget_pack_version(id)?;
+                }
+                Ok(())
+            },
+        )?;
+        self.info(&pack.name)
+    }
+
+    /// Switches a pack on or off.
+    pub fn set_enabled(
+        &mut self,
+        name: &str,
+        enabled: bool,
+        actor: &str,
+    ) -> Result<PackInfo, Refusal> {
+        let before = self.known(name)?;
+        self.store
+            .set_pack_enabled(name, enabled)
+            .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
+        let action = if enabled {
+            "pack_enabled"
+        } else {
+            "pack_disabled"
+        };
+        let object = self.object(name);
+        self.apply(actor, action, &object, None, move |store| match before {
+            Some(row) => store.restore_pack_row(&row),
+            None => store.forget_pack(STANDARD),
+        })?;
+        self.info(name)
+    }
+
+    /// Runs the version uploaded before the running one.
+    pub fn roll_back(&mut self, name: &str, actor: &str) -> Result<PackInfo, Refusal> {
+        let Some(before) = self.known(name)? else {
+            return Err(Refusal::Conflict(
+                "the built-in pack has no other version".into(),
+            ));
+        };
+        let from = self.object(name);
+        let version = self.store.roll_back_pack(name).map_err(Refusal::Conflict)?;
+        let detail = format!("from {from} to {version}");
+        let object = format!("{name} {version}");
+        self.apply(
+            actor,
+            "pack_rolled_back",
+            &object,
+            Some(&detail),
+            move |store| store.restore_pack_row(&before),
+        )?;
+        self.info(name)
+    }
+
+    /// The store row of a pack the agent knows; `Ok(None)` for a built-in pack never changed.
+    fn known(&self, name: &str) -> Result<Option<PackRow>, Refusal> {
+        match self.row(name) {
+            Some(row) => Ok(Some(row)),
+            None if name == STANDARD => Ok(None),
+            None => Err(Refusal::Unknown(format!("no pack named {name:?}"))),
+        }
+    }
+
+    fn row(&self, name: &str) -> Option<PackRow> {
+        self.store
+            .packs()
+            .ok()?
+            .into_iter()
+            .find(|r| r.name == name)
+    }
+
+    /// `name version`, for audit entries.
+    fn object(&self, name: &str) -> String {
+        match self.info(name) {
+            Ok(info) => format!("{name} {}", info.version),
+            Err(_) => name.to_string(),
+        }
+    }
+
+    /// Every pack the agent knows, running or not.
+    pub fn list(&self) -> Result<Vec<PackInfo>, Refusal> {
+        let rows = self
+            .store
+            .packs()
+            .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
+        let mut names: Vec<String> = rows.iter().map(|r| r.name.clone()).collect();
+        if !names.iter().any(|n| n == STANDARD) {
+            names.insert(0, STANDARD.to_string());
+        }
+        names.iter().map(|n| self.info(n)).collect()
+    }
+
+    /// One pack, as listed.
+    pub fn info(&self, name: &str) -> Result<PackInfo, Refusal> {
+        let row = self.row(name);
+        let (enabled, versions) = match &row {
+            Some(r) => (r.enabled, r.versions.clone()),
+            None if name == STANDARD => (true, Vec::new()),
+            None => return Err(Refusal::Unknown(format!("no pack named {name:?}"))),
+        };
+        let pack = match &row {
+            Some(r) => self.load_row(r).map_err(Refusal::Invalid)?,
+            None => Some(Pack::standard().map_err(|e| Refusal::Invalid(diagnostics(e)))?),
+        }
+        .ok_or_else(|| Refusal::Unknown(format!("{name} has no version")))?;
+        Ok(PackInfo {
+            name: pack.name.clone(),
+            version: pack.version.to_string(),
+            enabled,
+            publisher: pack.publisher.clone(),
+            description: pack.description.clone(),
+            signature: pack.signature.to_string(),
+            grants: pack.grants.to_string(),
+            alarms: pack.alarms.iter().map(|a| a.name.clone()).collect(),
+            plugins: pack.plugins.iter().map(|p| p.file.clone()).collect(),
+            scripts: pack.scripts.iter().map(|s| s.file.clone()).collect(),
+            versions,
+        })
+    }
+
+    /// The audit trail, newest first.
+    pub fn audit_trail(&self, limit: u32) -> Result<Vec<crate::store::AuditEntry>, Refusal> {
+        self.store
+            .audit_trail(limit)
+            .map_err(|e| Refusal::Failed(format!("{e:#}")))
+    }
+}
+
+fn diagnostics(e: PackError) -> Vec<String> {
+    e.diagnostics.iter().map(|d| d.to_string()).collect()
+}

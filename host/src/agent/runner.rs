@@ -1,0 +1,196 @@
+//! The pipeline's own thread: events in, alarms stored, rules swapped between two events.
+//!
+//! Everything that reaches the rules — events from the sources, account events from admin
+//! changes, a new rule set — arrives on one bounded channel and is handled in arrival order by
+//! this one thread. That order is the hot-reload guarantee: each event is evaluated exactly once,
+//! by the rules in force when it comes off the channel, and a swap hands open spans, cooldowns
+//! and program states to the new rules ([`Pipeline::handover`]). A full channel blocks the
+//! senders (back-pressure) rather than dropping anything.
+
+use std::io::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use crate::alarms::FiredAlarm;
+use crate::event::Event;
+use crate::pipeline::{Mode, Pipeline};
+use crate::rules::RuleSet;
+use crate::store::Store;
+
+/// How many messages may wait for the pipeline before senders block.
+pub const QUEUE: usize = 4096;
+
+/// What the pipeline thread is asked to do.
+// Events are nearly every message: boxing them to shrink the rare ones would cost an allocation
+// per event.
+#[allow(clippy::large_enum_variant)]
+pub enum Msg {
+    /// Evaluate an event.
+    Event(Event),
+    /// From now on, use these rules; then evaluate these account events (the change itself).
+    Swap(Arc<RuleSet>, Vec<Event>),
+    /// Save what must survive a restart and stop; the sender hears back when done.
+    Stop(std::sync::mpsc::Sender<()>),
+}
+
+/// Counters the status endpoint shows.
+#[derive(Default)]
+pub struct Stats {
+    /// Events evaluated (account events included).
+    pub events: AtomicU64,
+    /// Alarms stored.
+    pub alarms: AtomicU64,
+    /// Rule sets installed since start (1 = the one it started with).
+    pub generation: AtomicU64,
+}
+
+/// Where the pipeline's output goes besides the store.
+pub struct Output {
+    /// Print each stored alarm as a JSON line on stdout.
+    pub json: bool,
+}
+
+/// Runs the pipeline until told to stop. Returns when the stop was acknowledged or every sender
+/// is gone.
+pub fn run(
+    rules: Arc<RuleSet>,
+    rx: Receiver<Msg>,
+    mut store: Store,
+    stats: Arc<Stats>,
+    output: Output,
+) {
+    let states = store.plugin_states().unwrap_or_else(|e| {
+        tracing::error!("cannot read saved plugin states, starting empty: {e:#}");
+        Default::default()
+    });
+    stats.generation.store(1, Ordering::Relaxed);
+    let mut rules = rules;
+    let mut saved = Some(states);
+    let mut handover = None;
+    // Account events describing the last swap: the new rules see them first.
+    let mut pending: Vec<Event> = Vec::new();
+    let mut fired = Vec::new();
+    loop {
+        // One pipeline per rule set; it borrows the rules, so it lives in this block.
+        let next = {
+            let mut pipeline = match handover.take() {
+                Some(h) => Pipeline::resume(&rules, Mode::Spans, h),
+                None => Pipeline::with_plugin_state(
+                    &rules,
+                    Mode::Spans,
+                    &saved.take().unwrap_or_default(),
+                ),
+            };
+            let mut take = |pipeline: &mut Pipeline<'_>, event: Event| {
+                pipeline.push(event, &mut fired);
+                stats.events.fetch_add(1, Ordering::Relaxed);
+                for notice in pipeline.drain_notices() {
+                    audit_notice(&mut store, &notice);
+                }
+                keep(&mut store, &mut fired, &stats, &output);
+            };
+            for event in pending.drain(..) {
+                take(&mut pipeline, event);
+            }
+            loop {
+                let Ok(msg) = rx.recv() else {
+                    save(&mut store, &pipeline);
+                    return;
+                };
+                match msg {
+                    Msg::Event(event) => take(&mut pipeline, event),
+                    Msg::Swap(new, notices) => {
+                        handover = Some(pipeline.handover());
+                        break Some((new, notices));
+                    }
+                    Msg::Stop(done) => {
+                        save(&mut store, &pipeline);
+                        let _ = done.send(());
+                        return;
+                    }
+                }
+            }
+        };
+        let Some((new, notices)) = next else { return };
+        rules = new;
+        pending = notices;
+        stats.generation.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(packs = rules.packs().len(), "rules replaced");
+    }
+}
+
+/// Stores what fired (then prints it): a record is committed before anything acts on it.
+fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &Output) {
+    if fired.is_empty() {
+        return;
+    }
+    match store.record(fired, "live") {
+        Ok(n) => {
+            stats.alarms.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        Err(e) => tracing::error!("cannot store {} alarms: {e:#}", fired.len()),
+    }
+    if output.json {
+        let mut out = std::io::stdout().lock();
+        for f in fired.iter() {
+            if serde_json::to_writer(&mut out, f).is_ok() {
+                let _ = writeln!(out);
+            }
+        }
+        let _ = out.flush();
+    }
+    fired.clear();
+}
+
+fn save(store: &mut Store, pipeline: &Pipeline<'_>) {
+    if let Err(e) = store.save_plugin_states(&pipeline.plugin_states()) {
+        tracing::error!("cannot save plugin states: {e:#}");
+    }
+}
+
+/// A program switched off is a change to the setup: it goes in the audit trail too.
+fn audit_notice(store: &mut Store, notice: &Event) {
+    use crate::event::Field;
+    let text = |f| notice.text(f).unwrap_or_default().to_string();
+    if let Err(e) = store.audit(
+        &text(Field::Actor),
+        &text(Field::EventName),
+        &text(Field::ActionObject),
+        notice.text(Field::Detail),
+    ) {
+        tracing::error!("cannot write the audit trail: {e:#}");
+    }
+}
+
+/// The sending side, shared by the sources and the admin API.
+#[derive(Clone)]
+pub struct Handle {
+    tx: SyncSender<Msg>,
+}
+
+impl Handle {
+    /// A channel to a pipeline thread; the receiver goes to [`run`].
+    pub fn channel() -> (Handle, Receiver<Msg>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
+        (Handle { tx }, rx)
+    }
+
+    /// Queues an event, waiting while the queue is full. False once the pipeline is gone.
+    pub fn event(&self, event: Event) -> bool {
+        self.tx.send(Msg::Event(event)).is_ok()
+    }
+
+    /// Queues a rule swap and the account events that describe it.
+    pub fn swap(&self, rules: Arc<RuleSet>, notices: Vec<Event>) -> bool {
+        self.tx.send(Msg::Swap(rules, notices)).is_ok()
+    }
+
+    /// Asks the pipeline to save and stop, and waits until it has.
+    pub fn stop(&self) {
+        let (done, wait) = std::sync::mpsc::channel();
+        if self.tx.send(Msg::Stop(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}

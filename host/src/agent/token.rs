@@ -1,0 +1,91 @@
+//! The admin token: a random secret created on first run, kept owner-only in the data folder.
+//!
+//! Whoever can read it can change what the agent watches, so it is made from the operating
+//! system's CSPRNG, written 0600 without following links, and compared in constant time.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// The token file's name inside the data folder.
+pub const TOKEN_FILE: &str = "admin-token";
+
+/// Where the token of the agent using `data_dir` is.
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join(TOKEN_FILE)
+}
+
+/// Reads the token, creating it first if there is none.
+pub fn load_or_create(data_dir: &Path) -> Result<String> {
+    let path = token_path(data_dir);
+    match read(&path) {
+        Ok(token) => return Ok(token),
+        Err(e) if !path.exists() => tracing::debug!("no admin token yet: {e:#}"),
+        Err(e) => return Err(e),
+    }
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the token: {e}"))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(path = %path.display(), "admin token created");
+    Ok(token)
+}
+
+/// Reads an existing token.
+pub fn read(path: &Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let token = text.trim().to_string();
+    anyhow::ensure!(
+        token.len() >= 32,
+        "{} holds no usable token",
+        path.display()
+    );
+    Ok(token)
+}
+
+/// Compares a presented token with the real one without leaking, through timing, how much of
+/// it matched.
+pub fn matches(presented: &str, token: &str) -> bool {
+    let (a, b) = (presented.as_bytes(), token.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, &y) in b.iter().enumerate() {
+        let x = a.get(i).copied().unwrap_or(0);
+        diff |= usize::from(x ^ y);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn created_once_owner_only_and_compared_exactly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let token = load_or_create(dir.path()).expect("created");
+        assert_eq!(token.len(), 64);
+        assert_eq!(load_or_create(dir.path()).expect("read"), token, "kept");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(token_path(dir.path()))
+                .expect("meta")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(matches(&token, &token));
+        assert!(!matches(&token[..63], &token));
+        assert!(!matches(&format!("{token}0"), &token));
+        assert!(!matches("", &token));
+    }
+}

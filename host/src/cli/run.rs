@@ -1,0 +1,32 @@
+//! `vigilo run`: the agent itself.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use super::EXIT_OK;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Where the admin API listens (loopback unless you mean otherwise; port 0 picks a free
+    /// one, written to DATA_DIR/admin-address).
+    #[arg(long, default_value = "127.0.0.1:7077", value_name = "ADDR")]
+    listen: SocketAddr,
+    /// Feed events from this JSONL file or stream (`-`: standard input), as a source.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Print each stored alarm as a JSON line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
+    crate::agent::run(crate::agent::Options {
+        data_dir: data_dir.to_path_buf(),
+        listen: args.listen,
+        events: args.events,
+        json: args.json,
+    })?;
+    Ok(EXIT_OK)
+}
