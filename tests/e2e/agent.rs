@@ -614,3 +614,41 @@ fn a_hot_reload_under_a_stream_of_events_loses_and_doubles_nothing() {
     );
     assert_eq!(stdout(&stored).lines().count(), 2 * HALF);
 }
+
+#[test]
+fn a_script_switched_off_in_the_running_agent_is_audited_and_raises_an_alarm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut agent = Agent::start(&data);
+    let pack = counter_pack(
+        dir.path(),
+        "1.0.0",
+        3,
+        "[[script]]\nfile = \"spin.rhai\"\ndeadline_ms = 1000\n",
+    );
+    std::fs::write(
+        pack.join("spin.rhai"),
+        "fn describe() { #{ name: \"spin\", version: \"1.0.0\", subscribes: [\"usb\"] } }\n\
+         fn on_event(event, settings) { loop { } }\n",
+    )
+    .expect("write");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    agent.send(&(0..5).map(copy_event).collect::<Vec<_>>());
+    agent.wait_for_events(1 + 5); // the upload's account event, then the copies
+    let trail = stdout(&agent.cli(&["pack", "audit"]));
+    assert!(
+        trail.contains("script_quarantined counter/spin")
+            && trail.contains("the script went over its budget: more than 200000 operations"),
+        "{trail}"
+    );
+    let alarms = agent.stop();
+    let copies = alarms.iter().filter(|a| a["alarm"] == "Copy seen").count();
+    assert_eq!(copies, 5, "the pack's other alarms carry on");
+    assert!(
+        alarms
+            .iter()
+            .any(|a| a["alarm"] == "Monitoring setup changed"
+                && a["event"]["event_name"] == "script_quarantined")
+    );
+}

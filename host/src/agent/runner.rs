@@ -37,7 +37,7 @@ pub enum Msg {
 /// Counters the status endpoint shows.
 #[derive(Default)]
 pub struct Stats {
-    /// Events evaluated (account events included).
+    /// Events evaluated, with what they caused stored (account events included).
     pub events: AtomicU64,
     /// Alarms stored.
     pub alarms: AtomicU64,
@@ -84,11 +84,12 @@ pub fn run(
             };
             let mut take = |pipeline: &mut Pipeline<'_>, event: Event| {
                 pipeline.push(event, &mut fired);
-                stats.events.fetch_add(1, Ordering::Relaxed);
                 for notice in pipeline.drain_notices() {
                     audit_notice(&mut store, &notice);
                 }
                 keep(&mut store, &mut fired, &stats, &output);
+                // Counted once all it caused is stored: the count says what is done.
+                stats.events.fetch_add(1, Ordering::Relaxed);
             };
             for event in pending.drain(..) {
                 take(&mut pipeline, event);
