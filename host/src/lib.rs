@@ -23,6 +23,7 @@ pub mod agent;
 pub mod alarms;
 pub mod cli;
 pub mod event;
+pub mod hex;
 pub mod packs;
 pub mod pipeline;
 pub mod rules;

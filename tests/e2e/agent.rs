@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::{minisign, stderr, stdout, vigilo};
+use crate::{minisign, stderr, stdout, tar, vigilo};
 
 /// A `vigilo run` child with events on its stdin and alarms (JSON lines) from its stdout.
 struct Agent {
@@ -458,18 +458,14 @@ fn bad_packs_are_refused_with_every_reason_and_the_running_set_is_untouched() {
     )
     .expect("copy");
     std::fs::write(dir.path().join("evil"), "x").expect("write");
-    let made = Command::new("tar")
-        .args([
-            "-czPf",
-            traversal.to_str().expect("p"),
-            "-C",
-            work.to_str().expect("p"),
-            "pack/pack.toml",
-            "../evil",
-        ])
-        .output()
-        .expect("tar");
-    assert!(made.status.success());
+    tar(&[
+        "-czPf",
+        traversal.to_str().expect("p"),
+        "-C",
+        work.to_str().expect("p"),
+        "pack/pack.toml",
+        "../evil",
+    ]);
     minisign(
         &[
             "-Sm",
@@ -540,17 +536,13 @@ fn bad_packs_are_refused_with_every_reason_and_the_running_set_is_untouched() {
 /// made).
 fn build_unchecked(pack: &Path) -> PathBuf {
     let out = pack.with_extension("tar.gz");
-    let made = Command::new("tar")
-        .args([
-            "-czf",
-            out.to_str().expect("p"),
-            "-C",
-            pack.to_str().expect("p"),
-            ".",
-        ])
-        .output()
-        .expect("tar");
-    assert!(made.status.success(), "{}", stderr(&made));
+    tar(&[
+        "-czf",
+        out.to_str().expect("p"),
+        "-C",
+        pack.to_str().expect("p"),
+        ".",
+    ]);
     out
 }
 

@@ -76,6 +76,20 @@ pub fn minisign(args: &[&str], input: &str) -> Output {
     out
 }
 
+/// The alarms (JSON lines of `replay --json`) fired on account events named `event_name`.
+pub fn alarms_on(o: &Output, event_name: &str) -> Vec<serde_json::Value> {
+    json_lines(o)
+        .into_iter()
+        .filter(|a| a["event"]["event_name"] == event_name)
+        .collect()
+}
+
+/// Runs `tar ARGS`, which must succeed.
+pub fn tar(args: &[&str]) {
+    let made = Command::new("tar").args(args).output().expect("tar runs");
+    assert!(made.status.success(), "tar {args:?}: {}", stderr(&made));
+}
+
 /// Standard output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()

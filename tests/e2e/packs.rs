@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{minisign, root, stderr, stdout, vigilo, workday};
+use crate::{minisign, root, stderr, stdout, tar, vigilo, workday};
 
 fn acme() -> String {
     root()
@@ -266,18 +266,14 @@ fn a_hostile_archive_is_refused_before_anything_is_read_from_it() {
     .expect("write");
     std::fs::write(dir.path().join("escape"), "x").expect("write");
     let archive = dir.path().join("evil.tar.gz");
-    let made = Command::new("tar")
-        .args([
-            "-czPf",
-            s(&archive),
-            "-C",
-            s(&work),
-            "pack/pack.toml",
-            "../escape",
-        ])
-        .output()
-        .expect("tar runs");
-    assert!(made.status.success(), "{}", stderr(&made));
+    tar(&[
+        "-czPf",
+        s(&archive),
+        "-C",
+        s(&work),
+        "pack/pack.toml",
+        "../escape",
+    ]);
     let out = vigilo(dir.path(), &["check", s(&archive)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
@@ -295,18 +291,14 @@ fn a_hostile_archive_is_refused_before_anything_is_read_from_it() {
     .expect("write");
     std::os::unix::fs::symlink("/etc/passwd", link_dir.join("alarms.toml")).expect("link");
     let archive = dir.path().join("link.tar.gz");
-    let made = Command::new("tar")
-        .args([
-            "-czf",
-            s(&archive),
-            "-C",
-            s(&link_dir),
-            "pack.toml",
-            "alarms.toml",
-        ])
-        .output()
-        .expect("tar runs");
-    assert!(made.status.success(), "{}", stderr(&made));
+    tar(&[
+        "-czf",
+        s(&archive),
+        "-C",
+        s(&link_dir),
+        "pack.toml",
+        "alarms.toml",
+    ]);
     let out = vigilo(dir.path(), &["check", s(&archive)]);
     assert_eq!(out.status.code(), Some(2));
     assert!(

@@ -1,7 +1,7 @@
 //! `vigilo plugin test`: a plugin over recorded events, as its author runs it.
 
 use crate::support::{component, hello_body, plugin_wat};
-use crate::{stderr, stdout, vigilo, workday, workday_count};
+use crate::{alarms_on, stderr, stdout, vigilo, workday, workday_count};
 
 fn write_plugin(dir: &std::path::Path, name: &str, wat: &str) -> String {
     let path = dir.join(name);
@@ -215,11 +215,7 @@ fn a_plugin_switched_off_raises_monitoring_setup_changed() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let fired: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .filter(|a: &serde_json::Value| a["event"]["event_name"] == "plugin_quarantined")
-        .collect();
+    let fired = alarms_on(&out, "plugin_quarantined");
     assert_eq!(fired.len(), 1, "{}", stdout(&out));
     assert_eq!(fired[0]["alarm"], "Monitoring setup changed");
     assert_eq!(fired[0]["event"]["action_object"], "loopy/hello");

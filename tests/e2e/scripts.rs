@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::{root, stderr, stdout, vigilo, workday, workday_events};
+use crate::{alarms_on, root, stderr, stdout, vigilo, workday, workday_events};
 
 fn rhai_pack() -> String {
     root()
@@ -176,11 +176,7 @@ fn a_runaway_script_is_switched_off_and_reported() {
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let notices: Vec<serde_json::Value> = stdout(&out)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("json"))
-        .filter(|a: &serde_json::Value| a["event"]["event_name"] == "script_quarantined")
-        .collect();
+    let notices = alarms_on(&out, "script_quarantined");
     assert_eq!(notices.len(), 1, "{}", stdout(&out));
     assert_eq!(notices[0]["alarm"], "Monitoring setup changed");
     assert_eq!(notices[0]["event"]["action_object"], "spinny/spin");

@@ -74,7 +74,7 @@ impl Store {
         signature: Option<&str>,
         actor: &str,
     ) -> Result<(i64, bool), String> {
-        let sha = hex(&sha2::Sha256::digest(archive));
+        let sha = crate::hex::encode(&sha2::Sha256::digest(archive));
         let db = |e: rusqlite::Error| format!("database: {e}");
         // Immediate: a read that later wants to write could lose its snapshot to the pipeline's
         // alarm writes, and that error is not retried.
@@ -280,8 +280,4 @@ impl Store {
 
 fn now() -> String {
     Event::utc_string(Utc::now().fixed_offset())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -103,7 +103,7 @@ impl PluginRuntime {
             &mut engine_hash,
         );
         let digest = sha2::Sha256::digest(bytes);
-        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = crate::hex::encode(&digest);
         let path = dir.join(format!(
             "{hex}-{:016x}.cwasm",
             std::hash::Hasher::finish(&engine_hash)
