@@ -644,3 +644,44 @@ fn a_script_switched_off_in_the_running_agent_is_audited_and_raises_an_alarm() {
                 && a["event"]["event_name"] == "script_quarantined")
     );
 }
+
+#[test]
+fn a_stored_pack_that_no_longer_loads_is_listed_with_the_reason_and_the_agent_starts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let agent = Agent::start(&data);
+    let v1 = build(&data, &counter_pack(dir.path(), "1.0.0", 3, ""));
+    let out = agent.cli(&["pack", "upload", v1.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    agent.stop();
+
+    // The admin now requires signatures: the unsigned pack stays stored but does not run.
+    let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("mkdir");
+    let out = vigilo(
+        &keys,
+        &["pack", "keygen", "-o", keys.join("k").to_str().expect("p")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::fs::create_dir_all(data.join("trusted-keys")).expect("mkdir");
+    std::fs::copy(keys.join("k.pub"), data.join("trusted-keys/k.pub")).expect("trust");
+    let mut agent = Agent::start(&data);
+    let packs = list(&agent);
+    let counter = packs
+        .as_array()
+        .and_then(|a| a.iter().find(|p| p["name"] == "counter").cloned())
+        .expect("counter listed");
+    assert_eq!(counter["version"], "1.0.0");
+    let state = counter["signature"].as_str().unwrap_or_default();
+    assert!(
+        state.starts_with("not loadable: ") && state.contains("the pack is not signed"),
+        "{state}"
+    );
+    agent.send(&[copy_event(1)]);
+    agent.wait_for_events(1);
+    let alarms = agent.stop();
+    assert!(
+        alarms.iter().all(|a| a["alarm"] != "Copy seen"),
+        "it does not run"
+    );
+}

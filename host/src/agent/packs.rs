@@ -34,6 +34,17 @@ pub enum Refusal {
     Failed(String),
 }
 
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Invalid(errors) => f.write_str(&errors.join("; ")),
+            Refusal::Conflict(why) | Refusal::Unknown(why) | Refusal::Failed(why) => {
+                f.write_str(why)
+            }
+        }
+    }
+}
+
 /// A pack as the API lists it.
 #[derive(Debug, Serialize)]
 pub struct PackInfo {
@@ -359,7 +370,34 @@ impl PackSet {
         if !names.iter().any(|n| n == STANDARD) {
             names.insert(0, STANDARD.to_string());
         }
-        names.iter().map(|n| self.info(n)).collect()
+        // A stored pack that no longer loads (the trust policy changed, say) is listed with
+        // the reason, not hidden, and does not hide the others.
+        Ok(names
+            .iter()
+            .map(|n| {
+                self.info(n).unwrap_or_else(|why| {
+                    let row = rows.iter().find(|r| &r.name == n);
+                    let versions = row.map(|r| r.versions.clone()).unwrap_or_default();
+                    let version = row
+                        .and_then(|r| versions.iter().find(|v| Some(v.id) == r.active))
+                        .map(|v| v.version.clone())
+                        .unwrap_or_default();
+                    PackInfo {
+                        name: n.clone(),
+                        version,
+                        enabled: row.is_some_and(|r| r.enabled),
+                        publisher: None,
+                        description: None,
+                        signature: format!("not loadable: {why}"),
+                        grants: String::new(),
+                        alarms: Vec::new(),
+                        plugins: Vec::new(),
+                        scripts: Vec::new(),
+                        versions,
+                    }
+                })
+            })
+            .collect())
     }
 
     /// One pack, as listed.
