@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::{minisign, stderr, stdout, tar, vigilo};
 
 /// A `vigilo run` child with events on its stdin and alarms (JSON lines) from its stdout.
-struct Agent {
+pub struct Agent {
     child: Child,
     stdin: Option<ChildStdin>,
     alarms: Option<std::thread::JoinHandle<Vec<serde_json::Value>>>,
@@ -19,14 +19,25 @@ struct Agent {
 }
 
 impl Agent {
-    fn start(data: &Path) -> Agent {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vigilo"))
+    /// An agent without a desktop (whatever display the tests run under).
+    pub fn start(data: &Path) -> Agent {
+        Agent::start_on(data, None)
+    }
+
+    /// An agent watching X display `display`.
+    pub fn start_on(data: &Path, display: Option<&str>) -> Agent {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vigilo"));
+        command.env_remove("DISPLAY");
+        if let Some(d) = display {
+            command.env("DISPLAY", d);
+        }
+        let mut child = command
             .args(["run", "--listen", "127.0.0.1:0", "--events", "-", "--json"])
             .env("VIGILO_DATA_DIR", data)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(data.with_extension("stderr")).expect("stderr file"))
             .spawn()
             .expect("vigilo run starts");
         let stdout = child.stdout.take().expect("stdout");
@@ -62,7 +73,7 @@ impl Agent {
         }
     }
 
-    fn send(&mut self, lines: &[String]) {
+    pub fn send(&mut self, lines: &[String]) {
         let stdin = self.stdin.as_mut().expect("stdin open");
         for l in lines {
             writeln!(stdin, "{l}").expect("write event");
@@ -70,12 +81,17 @@ impl Agent {
         stdin.flush().expect("flush");
     }
 
+    /// What the agent wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.data.with_extension("stderr")).unwrap_or_default()
+    }
+
     /// `vigilo ARGS` against this agent (its data folder: address and token).
-    fn cli(&self, args: &[&str]) -> std::process::Output {
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
         vigilo(&self.data, args)
     }
 
-    fn status(&self) -> serde_json::Value {
+    pub fn status(&self) -> serde_json::Value {
         reqwest::blocking::Client::new()
             .get(format!("{}/api/v1/status", self.url))
             .bearer_auth(&self.token)
@@ -86,7 +102,7 @@ impl Agent {
     }
 
     /// Waits until the pipeline has evaluated at least `n` events.
-    fn wait_for_events(&self, n: u64) {
+    pub fn wait_for_events(&self, n: u64) {
         let deadline = Instant::now() + Duration::from_secs(120);
         while self.status()["events"].as_u64().unwrap_or(0) < n {
             assert!(
@@ -99,7 +115,7 @@ impl Agent {
     }
 
     /// SIGTERM, then every alarm it printed.
-    fn stop(mut self) -> Vec<serde_json::Value> {
+    pub fn stop(mut self) -> Vec<serde_json::Value> {
         drop(self.stdin.take());
         let killed = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
@@ -126,7 +142,7 @@ impl Drop for Agent {
 }
 
 /// A pack folder `name` with one every-match alarm on files written to USB, at `risk`.
-fn counter_pack(dir: &Path, version: &str, risk: u8, extra: &str) -> PathBuf {
+pub fn counter_pack(dir: &Path, version: &str, risk: u8, extra: &str) -> PathBuf {
     let pack = dir.join(format!("counter-{version}"));
     std::fs::create_dir_all(&pack).expect("mkdir");
     std::fs::write(
@@ -150,7 +166,7 @@ risk = {risk}
 }
 
 /// `vigilo pack build DIR -o DIR.tar.gz`.
-fn build(data: &Path, pack: &Path) -> PathBuf {
+pub fn build(data: &Path, pack: &Path) -> PathBuf {
     let out = pack.with_extension("tar.gz");
     let built = vigilo(
         data,

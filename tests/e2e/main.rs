@@ -3,6 +3,7 @@
 mod agent;
 mod alarms;
 mod check;
+mod desktop;
 mod examples;
 mod packs;
 mod plugin;

@@ -35,6 +35,8 @@ pub struct Options {
     pub events: Option<PathBuf>,
     /// Print stored alarms as JSON lines on stdout.
     pub json: bool,
+    /// Watch the focused window of the X display (`$DISPLAY`).
+    pub x11: bool,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -44,6 +46,7 @@ pub fn run(options: Options) -> Result<()> {
         listen,
         events,
         json,
+        x11,
     } = options;
     // Opening the store first creates the data folder, owner-only.
     let store = Store::open(&data_dir)?;
@@ -56,7 +59,7 @@ pub fn run(options: Options) -> Result<()> {
         trusted,
         data_dir.join("plugin-cache"),
         pipeline.clone(),
-        hostname(),
+        crate::sources::process::hostname(),
     )?;
     let stats = Arc::new(runner::Stats::default());
     let rules = set.current();
@@ -68,6 +71,9 @@ pub fn run(options: Options) -> Result<()> {
     };
     if let Some(path) = events {
         spawn_jsonl_source(path, pipeline.clone())?;
+    }
+    if x11 {
+        spawn_x11_source(pipeline.clone())?;
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -133,6 +139,28 @@ fn spawn_jsonl_source(path: PathBuf, pipeline: runner::Handle) -> Result<()> {
     Ok(())
 }
 
+/// Watches the focused window, if there is an X display; without one the agent says so and
+/// runs on with its other sources.
+fn spawn_x11_source(pipeline: runner::Handle) -> Result<()> {
+    let source = match crate::sources::x11::X11Source::connect(None) {
+        Ok(s) => s,
+        Err(why) => {
+            tracing::warn!("activity source off: {why}");
+            eprintln!("vigilo: {why}; activity from windows is off, other sources keep running");
+            return Ok(());
+        }
+    };
+    std::thread::Builder::new()
+        .name("vigilo-source-x11".into())
+        .spawn(move || {
+            if let Err(why) = source.run(|event| pipeline.event(event)) {
+                tracing::error!("activity source stopped: {why}");
+                eprintln!("vigilo: {why}; activity from windows is off");
+            }
+        })?;
+    Ok(())
+}
+
 /// SIGTERM or Ctrl-C.
 async fn shutdown_signal() {
     let ctrl_c = async {
@@ -163,13 +191,4 @@ fn write_address(data_dir: &Path, address: SocketAddr) -> Result<()> {
     std::fs::write(&tmp, format!("{address}\n"))
         .and_then(|()| std::fs::rename(&tmp, &path))
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// This computer's name, for the account events the agent raises itself.
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".into())
 }

@@ -19,6 +19,9 @@ pub struct Args {
     /// Print each stored alarm as a JSON line on stdout.
     #[arg(long)]
     json: bool,
+    /// Do not watch the X display's focused window.
+    #[arg(long)]
+    no_x11: bool,
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
@@ -27,6 +30,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         listen: args.listen,
         events: args.events,
         json: args.json,
+        x11: !args.no_x11,
     })?;
     Ok(EXIT_OK)
 }

@@ -1,7 +1,10 @@
 //! Sources turn the outside world into [`Event`](crate::event::Event)s.
 //!
-//! Today there is one: [`jsonl`], recorded events read back with their own timestamps as the
-//! clock (replay, tests, benchmarks). Live desktop sources (X11 focus, USB, file writes) join
-//! here as later work lands; every later stage is the same for both.
+//! [`jsonl`] reads recorded events back with their own timestamps as the clock (replay, tests,
+//! benchmarks, or a stream fed to `vigilo run`); [`x11`] watches the focused window of an X11
+//! desktop. USB and file-write sources join here as later work lands; every later stage is the
+//! same for all of them.
 
 pub mod jsonl;
+pub mod process;
+pub mod x11;

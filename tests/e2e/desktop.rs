@@ -1,0 +1,209 @@
+//! The agent on a real X desktop: Xvfb with the openbox window manager and xterm windows, focus
+//! moved with xdotool, as a person would. Each test starts its own display.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::agent::{Agent, build};
+use crate::{stderr, stdout, vigilo};
+
+/// An X server, a window manager and the windows opened on them; all stopped on drop.
+struct Desktop {
+    display: String,
+    children: Vec<Child>,
+}
+
+impl Desktop {
+    fn start() -> Desktop {
+        // Xvfb picks a free display number and writes it on the descriptor given.
+        let mut xvfb = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1280x800x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb runs (scripts/test.sh installs xvfb)");
+        let mut line = String::new();
+        std::io::BufReader::new(xvfb.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("Xvfb says its display");
+        let display = format!(":{}", line.trim());
+        let mut desktop = Desktop {
+            display,
+            children: vec![xvfb],
+        };
+        let wm = desktop.spawn("openbox", &[]);
+        desktop.children.push(wm);
+        desktop.wait_until("the window manager", |d| {
+            stdout(&d.run("xprop", &["-root", "_NET_SUPPORTING_WM_CHECK"])).contains("window id")
+        });
+        desktop
+    }
+
+    fn spawn(&self, program: &str, args: &[&str]) -> Child {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+        Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+    }
+
+    fn wait_until(&self, what: &str, done: impl Fn(&Desktop) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !done(self) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Opens an xterm titled `title`; returns its window id and its process id.
+    fn window(&mut self, title: &str) -> (String, u32) {
+        let child = self.spawn("xterm", &["-T", title, "-e", "sleep", "600"]);
+        let pid = child.id();
+        self.children.push(child);
+        let pattern = format!("^{title}$");
+        self.wait_until(title, |d| {
+            !stdout(&d.run("xdotool", &["search", "--name", &pattern]))
+                .trim()
+                .is_empty()
+        });
+        let id = stdout(&self.run("xdotool", &["search", "--name", &pattern]))
+            .lines()
+            .next()
+            .expect("window")
+            .to_string();
+        (id, pid)
+    }
+
+    fn activate(&self, window: &str) {
+        let out = self.run("xdotool", &["windowactivate", "--sync", window]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+
+    /// Changes a window's title, as a browser does on a tab switch.
+    fn retitle(&self, window: &str, title: &str) {
+        let out = self.run("xdotool", &["set_window", "--name", title, window]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+}
+
+impl Drop for Desktop {
+    fn drop(&mut self) {
+        for child in self.children.iter_mut().rev() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until the store holds `n` alarms named `alarm`.
+fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = vigilo(data, &["alarms", "--all", "--json", "--alarm", alarm]);
+        let count = stdout(&out).lines().count();
+        if count >= n {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{count} of {n} {alarm:?} alarms");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn focus_and_title_changes_on_a_real_desktop_become_activity_alarms() {
+    let mut desktop = Desktop::start();
+    let (alpha, alpha_pid) = desktop.window("vigilo-e2e-alpha");
+    let (beta, beta_pid) = desktop.window("vigilo-e2e-beta");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let agent = Agent::start_on(&data, Some(&desktop.display));
+    let pack = dir.path().join("windows");
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    std::fs::write(
+        pack.join("pack.toml"),
+        r#"[pack]
+name = "windows"
+version = "1.0.0"
+
+[[alarm]]
+name = "Window seen"
+kind = "activity"
+repeat = "every_match"
+conditions = [ { field = "title", op = "starts_with", value = "vigilo-e2e-" } ]
+risk = 2
+"#,
+    )
+    .expect("write pack");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    desktop.activate(&alpha);
+    wait_for_alarms(&data, "Window seen", 1);
+    desktop.activate(&beta);
+    wait_for_alarms(&data, "Window seen", 2);
+    desktop.retitle(&beta, "vigilo-e2e-gamma");
+    wait_for_alarms(&data, "Window seen", 3);
+    let alarms = agent.stop();
+
+    let seen: Vec<&serde_json::Value> = alarms
+        .iter()
+        .filter(|a| a["alarm"] == "Window seen")
+        .map(|a| &a["event"])
+        .collect();
+    let titles: Vec<&str> = seen.iter().filter_map(|e| e["title"].as_str()).collect();
+    assert_eq!(
+        titles,
+        ["vigilo-e2e-alpha", "vigilo-e2e-beta", "vigilo-e2e-gamma"]
+    );
+    let me = String::from_utf8_lossy(&Command::new("id").arg("-un").output().expect("id").stdout)
+        .trim()
+        .to_string();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    for (event, pid) in seen.iter().zip([alpha_pid, beta_pid, beta_pid]) {
+        assert_eq!(event["executable"], "/usr/bin/xterm", "{event}");
+        assert_eq!(event["description"], "XTerm");
+        assert_eq!(event["username"], me.as_str());
+        assert_eq!(event["computer"], host.trim());
+        assert_eq!(event["pid"], pid, "{event}");
+    }
+}
+
+#[test]
+fn without_a_display_the_agent_says_so_and_runs_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut agent = Agent::start_on(&data, Some(":9999"));
+    let pack = crate::agent::counter_pack(dir.path(), "1.0.0", 3, "");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    agent.send(&[r#"{"ts":"2026-11-03T09:00:00Z","kind":"usb","username":"dave","action":"file_written","path":"/media/x","bytes":1}"#.to_string()]);
+    wait_for_alarms(&data, "Copy seen", 1);
+    let said = agent.stderr();
+    assert!(
+        said.contains("cannot connect to X display :9999")
+            && said.contains("activity from windows is off, other sources keep running"),
+        "{said}"
+    );
+    agent.stop();
+}
