@@ -87,10 +87,10 @@ impl X11Source {
     /// Reports the focused window now, then every change, to `emit`, until `emit` returns false
     /// or the display goes away (the error says why).
     pub fn run(mut self, mut emit: impl FnMut(Event) -> bool) -> Result<(), String> {
-        if let Some(e) = self.refocus()? {
-            if !emit(e) {
-                return Ok(());
-            }
+        if let Some(e) = self.refocus()?
+            && !emit(e)
+        {
+            return Ok(());
         }
         loop {
             let event = self
