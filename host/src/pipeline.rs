@@ -181,6 +181,18 @@ impl<'r> Pipeline<'r> {
         std::mem::take(&mut self.notices)
     }
 
+    /// The clock moved to `now` without an event (the live agent's tick): open spans that
+    /// crossed a duration threshold are evaluated.
+    pub fn tick(&mut self, now: DateTime<FixedOffset>, out: &mut Vec<FiredAlarm>) {
+        if self.mode == Mode::EveryMatch {
+            return;
+        }
+        let decider = &mut self.decider;
+        self.sessions.advance(now, &mut |e, at, memo| {
+            decider.evaluate(e, at, Some(memo), out)
+        });
+    }
+
     /// Ends the stream: spans with a recorded length are played out to their end.
     pub fn finish(&mut self, out: &mut Vec<FiredAlarm>) {
         let decider = &mut self.decider;

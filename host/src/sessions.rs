@@ -160,7 +160,10 @@ impl Sessions {
         }
     }
 
-    fn advance(&mut self, to: DateTime<FixedOffset>, evaluate: &mut Evaluate<'_>) {
+    /// Moves the clock to `to` with no event: spans crossing a breakpoint by then are evaluated.
+    /// The live agent calls this every second, so "over 20 minutes" fires at 20 minutes even
+    /// when nothing else happens; a recorded stream needs none (its events are the clock).
+    pub fn advance(&mut self, to: DateTime<FixedOffset>, evaluate: &mut Evaluate<'_>) {
         if self.clock.is_some_and(|c| c >= to) {
             return;
         }

@@ -207,3 +207,43 @@ fn without_a_display_the_agent_says_so_and_runs_on() {
     );
     agent.stop();
 }
+
+#[test]
+fn time_spent_in_a_window_fires_a_duration_alarm_with_no_other_event() {
+    let mut desktop = Desktop::start();
+    let (_, _) = desktop.window("vigilo-e2e-other");
+    let (reading, _) = desktop.window("vigilo-e2e-reading");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let agent = Agent::start_on(&data, Some(&desktop.display));
+    let pack = dir.path().join("timing");
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    std::fs::write(
+        pack.join("pack.toml"),
+        r#"[pack]
+name = "timing"
+version = "1.0.0"
+
+[[alarm]]
+name = "Reading for 2 seconds"
+conditions = [
+  { field = "title", op = "eq", value = "vigilo-e2e-reading" },
+  { field = "duration", op = "gte", value = 2 },
+]
+risk = 1
+"#,
+    )
+    .expect("write pack");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The focus moves once; from then on only the clock does.
+    desktop.activate(&reading);
+    wait_for_alarms(&data, "Reading for 2 seconds", 1);
+    let alarms = agent.stop();
+    let fired: Vec<&serde_json::Value> = alarms
+        .iter()
+        .filter(|a| a["alarm"] == "Reading for 2 seconds")
+        .collect();
+    assert_eq!(fired.len(), 1, "once per span");
+    assert_eq!(fired[0]["event"]["duration"], 2.0);
+}

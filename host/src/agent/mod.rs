@@ -150,6 +150,16 @@ fn spawn_x11_source(pipeline: runner::Handle) -> Result<()> {
             return Ok(());
         }
     };
+    // A live source stamps events with the wall clock, so the wall clock drives the spans:
+    // once a second, whether or not anything happens.
+    let ticks = pipeline.clone();
+    std::thread::Builder::new()
+        .name("vigilo-clock".into())
+        .spawn(move || {
+            while ticks.tick(chrono::Utc::now().fixed_offset()) {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+        })?;
     std::thread::Builder::new()
         .name("vigilo-source-x11".into())
         .spawn(move || {

@@ -28,10 +28,18 @@ pub const QUEUE: usize = 4096;
 pub enum Msg {
     /// Evaluate an event.
     Event(Event),
+    /// The clock moved on (live sources only): evaluate spans that crossed a threshold.
+    Tick(chrono::DateTime<chrono::FixedOffset>),
     /// From now on, use these rules; then evaluate these account events (the change itself).
     Swap(Arc<RuleSet>, Vec<Event>),
     /// Save what must survive a restart and stop; the sender hears back when done.
     Stop(std::sync::mpsc::Sender<()>),
+}
+
+/// What moves the pipeline: an event, or the clock alone.
+enum Input {
+    Event(Event),
+    Tick(chrono::DateTime<chrono::FixedOffset>),
 }
 
 /// Counters the status endpoint shows.
@@ -82,17 +90,28 @@ pub fn run(
                     &saved.take().unwrap_or_default(),
                 ),
             };
-            let mut take = |pipeline: &mut Pipeline<'_>, event: Event| {
-                pipeline.push(event, &mut fired);
+            let mut take = |pipeline: &mut Pipeline<'_>, input: Input| {
+                let event = match input {
+                    Input::Event(event) => {
+                        pipeline.push(event, &mut fired);
+                        true
+                    }
+                    Input::Tick(now) => {
+                        pipeline.tick(now, &mut fired);
+                        false
+                    }
+                };
                 for notice in pipeline.drain_notices() {
                     audit_notice(&mut store, &notice);
                 }
                 keep(&mut store, &mut fired, &stats, &output);
                 // Counted once all it caused is stored: the count says what is done.
-                stats.events.fetch_add(1, Ordering::Relaxed);
+                if event {
+                    stats.events.fetch_add(1, Ordering::Relaxed);
+                }
             };
             for event in pending.drain(..) {
-                take(&mut pipeline, event);
+                take(&mut pipeline, Input::Event(event));
             }
             loop {
                 let Ok(msg) = rx.recv() else {
@@ -100,7 +119,8 @@ pub fn run(
                     return;
                 };
                 match msg {
-                    Msg::Event(event) => take(&mut pipeline, event),
+                    Msg::Event(event) => take(&mut pipeline, Input::Event(event)),
+                    Msg::Tick(now) => take(&mut pipeline, Input::Tick(now)),
                     Msg::Swap(new, notices) => {
                         handover = Some(pipeline.handover());
                         break Some((new, notices));
@@ -180,6 +200,11 @@ impl Handle {
     /// Queues an event, waiting while the queue is full. False once the pipeline is gone.
     pub fn event(&self, event: Event) -> bool {
         self.tx.send(Msg::Event(event)).is_ok()
+    }
+
+    /// Queues a clock tick. False once the pipeline is gone.
+    pub fn tick(&self, now: chrono::DateTime<chrono::FixedOffset>) -> bool {
+        self.tx.send(Msg::Tick(now)).is_ok()
     }
 
     /// Queues a rule swap and the account events that describe it.
