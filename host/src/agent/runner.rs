@@ -37,6 +37,8 @@ pub enum Msg {
 }
 
 /// What moves the pipeline: an event, or the clock alone.
+// As for `Msg`: events are the common case, and move through here once each.
+#[allow(clippy::large_enum_variant)]
 enum Input {
     Event(Event),
     Tick(chrono::DateTime<chrono::FixedOffset>),
