@@ -193,6 +193,22 @@ impl<'r> Pipeline<'r> {
         });
     }
 
+    /// The person went idle at `at`: open spans stop counting.
+    pub fn idle(&mut self, at: DateTime<FixedOffset>, out: &mut Vec<FiredAlarm>) {
+        let decider = &mut self.decider;
+        self.sessions.pause(at, &mut |e, t, memo| {
+            decider.evaluate(e, t, Some(memo), out)
+        });
+    }
+
+    /// The person is back at `at`: the windows in front of them start new spans.
+    pub fn back(&mut self, at: DateTime<FixedOffset>, out: &mut Vec<FiredAlarm>) {
+        let decider = &mut self.decider;
+        self.sessions.resume(at, &mut |e, t, memo| {
+            decider.evaluate(e, t, Some(memo), out)
+        });
+    }
+
     /// Ends the stream: spans with a recorded length are played out to their end.
     pub fn finish(&mut self, out: &mut Vec<FiredAlarm>) {
         let decider = &mut self.decider;

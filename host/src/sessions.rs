@@ -36,6 +36,8 @@ struct Span {
     /// The event being evaluated; its `duration` is updated as the span grows.
     event: Event,
     memo: SpanMemo,
+    /// Stopped counting because the person went idle.
+    paused: bool,
 }
 
 /// The sessions stage. Feed it events in (roughly) time order with [`Sessions::observe`]; it calls
@@ -88,6 +90,44 @@ impl Sessions {
         }
     }
 
+    /// The person went idle at `at`: open spans stop counting there (their length is fixed,
+    /// and no threshold beyond it will be crossed).
+    pub fn pause(&mut self, at: DateTime<FixedOffset>, evaluate: &mut Evaluate<'_>) {
+        self.advance(at, evaluate);
+        self.wakeups.clear();
+        let ids: Vec<u64> = self.spans.keys().copied().collect();
+        for id in ids {
+            let Some(mut span) = self.spans.remove(&id) else {
+                continue;
+            };
+            let elapsed = ((at - span.start).num_milliseconds().max(0) / 1000) as f64;
+            span.recorded = Some(span.recorded.map_or(elapsed, |r| r.min(elapsed)));
+            span.paused = true;
+            self.spans.insert(id, span);
+        }
+    }
+
+    /// The person is back at `at`: each paused span's window, still in front of them, starts a
+    /// new span there (counted from zero, its alarms free to fire again).
+    pub fn resume(&mut self, at: DateTime<FixedOffset>, evaluate: &mut Evaluate<'_>) {
+        let paused: Vec<u64> = self
+            .spans
+            .iter()
+            .filter(|(_, s)| s.paused)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in paused {
+            let Some(span) = self.spans.remove(&id) else {
+                continue;
+            };
+            self.open.retain(|_, open| *open != id);
+            let mut event = span.event;
+            event.set_ts(at);
+            event.remove(Field::Duration);
+            self.observe(event, evaluate);
+        }
+    }
+
     /// How many spans are open.
     pub fn open_spans(&self) -> usize {
         self.spans.len()
@@ -136,6 +176,7 @@ impl Sessions {
             recorded,
             event,
             memo: SpanMemo::default(),
+            paused: false,
         };
         evaluate(&span.event, ts + secs(elapsed), &mut span.memo);
         self.schedule(id, &span, elapsed);
@@ -244,6 +285,33 @@ mod tests {
         }
         s.finish(&mut record);
         seen
+    }
+
+    #[test]
+    fn an_idle_person_stops_the_span_and_coming_back_starts_a_new_one() {
+        let mut s = Sessions::new(&[60, 120]);
+        let mut seen = Vec::new();
+        let mut record = |e: &Event, at: DateTime<FixedOffset>, _: &mut SpanMemo| {
+            seen.push((
+                e.number(Field::Duration).unwrap_or(-1.0),
+                at.format("%H:%M:%S").to_string(),
+            ))
+        };
+        s.observe(focus("09:00:00", "a", "Docs", None), &mut record);
+        s.advance(at("09:01:30"), &mut record); // crosses 60 s
+        s.pause(at("09:01:40"), &mut record); // idle: stops at 100 s
+        s.advance(at("09:10:00"), &mut record); // 120 s is never reached
+        s.resume(at("09:10:00"), &mut record); // back: a new span, from zero
+        s.advance(at("09:11:00"), &mut record);
+        assert_eq!(
+            seen,
+            [
+                (0.0, "09:00:00".into()),
+                (60.0, "09:01:00".into()),
+                (0.0, "09:10:00".into()),
+                (60.0, "09:11:00".into()),
+            ]
+        );
     }
 
     #[test]

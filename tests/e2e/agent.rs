@@ -26,6 +26,11 @@ impl Agent {
 
     /// An agent watching X display `display`.
     pub fn start_on(data: &Path, display: Option<&str>) -> Agent {
+        Agent::start_with(data, display, &[])
+    }
+
+    /// An agent watching X display `display`, with more `vigilo run` arguments.
+    pub fn start_with(data: &Path, display: Option<&str>, extra: &[&str]) -> Agent {
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigilo"));
         command.env_remove("DISPLAY");
         if let Some(d) = display {
@@ -33,6 +38,7 @@ impl Agent {
         }
         let mut child = command
             .args(["run", "--listen", "127.0.0.1:0", "--events", "-", "--json"])
+            .args(extra)
             .env("VIGILO_DATA_DIR", data)
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())

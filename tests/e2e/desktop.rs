@@ -247,3 +247,79 @@ risk = 1
     assert_eq!(fired.len(), 1, "once per span");
     assert_eq!(fired[0]["event"]["duration"], 2.0);
 }
+
+#[test]
+fn time_stops_counting_while_the_person_is_idle_and_restarts_when_they_are_back() {
+    let mut desktop = Desktop::start();
+    let (reading, _) = desktop.window("vigilo-e2e-reading");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let agent = Agent::start_with(&data, Some(&desktop.display), &["--idle-after", "2"]);
+    let pack = dir.path().join("timing");
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    std::fs::write(
+        pack.join("pack.toml"),
+        r#"[pack]
+name = "timing"
+version = "1.0.0"
+
+[[alarm]]
+name = "Reading for 4 seconds"
+conditions = [
+  { field = "title", op = "eq", value = "vigilo-e2e-reading" },
+  { field = "duration", op = "gte", value = 4 },
+]
+"#,
+    )
+    .expect("write pack");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let wiggle = |x: u32| {
+        let out = desktop.run("xdotool", &["mousemove", &x.to_string(), "10"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+    };
+    wiggle(5);
+    desktop.activate(&reading);
+    // Nobody touches anything: after 2 s idle the span stops short of 4 s.
+    std::thread::sleep(Duration::from_secs(7));
+    let out = vigilo(
+        &data,
+        &["alarms", "--all", "--json", "--alarm", "Reading for 4"],
+    );
+    assert_eq!(stdout(&out), "", "idle time does not count");
+
+    // Back at the keyboard (the mouse moves every half second): a new span counts from zero.
+    let back_at = chrono::Utc::now();
+    let back = Instant::now();
+    let mut x = 10;
+    loop {
+        wiggle(x);
+        x = if x == 10 { 20 } else { 10 };
+        let out = vigilo(
+            &data,
+            &["alarms", "--all", "--json", "--alarm", "Reading for 4"],
+        );
+        if !stdout(&out).is_empty() {
+            break;
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "no alarm once back"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let alarms = agent.stop();
+    let fired = alarms
+        .iter()
+        .find(|a| a["alarm"] == "Reading for 4 seconds")
+        .expect("fired");
+    // The span that fired began when the person came back (the clock ticks once a second),
+    // not when the window was activated.
+    let started = chrono::DateTime::parse_from_rfc3339(fired["event"]["ts"].as_str().expect("ts"))
+        .expect("ts");
+    assert!(
+        started >= back_at - chrono::Duration::seconds(1),
+        "span from {started}, back at {back_at}"
+    );
+    assert_eq!(fired["event"]["duration"], 4.0);
+}

@@ -37,6 +37,8 @@ pub struct Options {
     pub json: bool,
     /// Watch the focused window of the X display (`$DISPLAY`).
     pub x11: bool,
+    /// After this long without keyboard or mouse input, activity spans stop counting.
+    pub idle_after: std::time::Duration,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -47,6 +49,7 @@ pub fn run(options: Options) -> Result<()> {
         events,
         json,
         x11,
+        idle_after,
     } = options;
     // Opening the store first creates the data folder, owner-only.
     let store = Store::open(&data_dir)?;
@@ -73,7 +76,7 @@ pub fn run(options: Options) -> Result<()> {
         spawn_jsonl_source(path, pipeline.clone())?;
     }
     if x11 {
-        spawn_x11_source(pipeline.clone())?;
+        spawn_x11_source(pipeline.clone(), idle_after)?;
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -141,7 +144,7 @@ fn spawn_jsonl_source(path: PathBuf, pipeline: runner::Handle) -> Result<()> {
 
 /// Watches the focused window, if there is an X display; without one the agent says so and
 /// runs on with its other sources.
-fn spawn_x11_source(pipeline: runner::Handle) -> Result<()> {
+fn spawn_x11_source(pipeline: runner::Handle, idle_after: std::time::Duration) -> Result<()> {
     let source = match crate::sources::x11::X11Source::connect(None) {
         Ok(s) => s,
         Err(why) => {
@@ -151,12 +154,32 @@ fn spawn_x11_source(pipeline: runner::Handle) -> Result<()> {
         }
     };
     // A live source stamps events with the wall clock, so the wall clock drives the spans:
-    // once a second, whether or not anything happens.
+    // once a second, whether or not anything happens. The same beat checks for idleness.
+    let idle = match crate::sources::x11::IdleWatch::connect(None) {
+        Ok(w) => Some(w),
+        Err(why) => {
+            tracing::warn!("idle time unknown, spans count while idle: {why}");
+            None
+        }
+    };
     let ticks = pipeline.clone();
     std::thread::Builder::new()
         .name("vigilo-clock".into())
         .spawn(move || {
-            while ticks.tick(chrono::Utc::now().fixed_offset()) {
+            let mut away = false;
+            loop {
+                let now = chrono::Utc::now().fixed_offset();
+                if !ticks.tick(now) {
+                    return;
+                }
+                if let Some(quiet) = idle.as_ref().and_then(|w| w.idle().ok()) {
+                    let idle_now = quiet >= idle_after;
+                    if idle_now != away {
+                        away = idle_now;
+                        tracing::debug!(idle = away, "presence changed");
+                        ticks.idle(now, away);
+                    }
+                }
                 std::thread::sleep(std::time::Duration::from_secs(1));
             }
         })?;

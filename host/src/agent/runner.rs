@@ -30,6 +30,8 @@ pub enum Msg {
     Event(Event),
     /// The clock moved on (live sources only): evaluate spans that crossed a threshold.
     Tick(chrono::DateTime<chrono::FixedOffset>),
+    /// The person went idle (true) or came back (false) at this time.
+    Idle(chrono::DateTime<chrono::FixedOffset>, bool),
     /// From now on, use these rules; then evaluate these account events (the change itself).
     Swap(Arc<RuleSet>, Vec<Event>),
     /// Save what must survive a restart and stop; the sender hears back when done.
@@ -42,6 +44,7 @@ pub enum Msg {
 enum Input {
     Event(Event),
     Tick(chrono::DateTime<chrono::FixedOffset>),
+    Idle(chrono::DateTime<chrono::FixedOffset>, bool),
 }
 
 /// Counters the status endpoint shows.
@@ -102,6 +105,14 @@ pub fn run(
                         pipeline.tick(now, &mut fired);
                         false
                     }
+                    Input::Idle(at, true) => {
+                        pipeline.idle(at, &mut fired);
+                        false
+                    }
+                    Input::Idle(at, false) => {
+                        pipeline.back(at, &mut fired);
+                        false
+                    }
                 };
                 for notice in pipeline.drain_notices() {
                     audit_notice(&mut store, &notice);
@@ -123,6 +134,7 @@ pub fn run(
                 match msg {
                     Msg::Event(event) => take(&mut pipeline, Input::Event(event)),
                     Msg::Tick(now) => take(&mut pipeline, Input::Tick(now)),
+                    Msg::Idle(at, idle) => take(&mut pipeline, Input::Idle(at, idle)),
                     Msg::Swap(new, notices) => {
                         handover = Some(pipeline.handover());
                         break Some((new, notices));
@@ -207,6 +219,11 @@ impl Handle {
     /// Queues a clock tick. False once the pipeline is gone.
     pub fn tick(&self, now: chrono::DateTime<chrono::FixedOffset>) -> bool {
         self.tx.send(Msg::Tick(now)).is_ok()
+    }
+
+    /// Queues a change of presence: idle (true) or back (false) at `at`.
+    pub fn idle(&self, at: chrono::DateTime<chrono::FixedOffset>, idle: bool) -> bool {
+        self.tx.send(Msg::Idle(at, idle)).is_ok()
     }
 
     /// Queues a rule swap and the account events that describe it.

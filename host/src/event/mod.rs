@@ -106,6 +106,11 @@ impl Event {
         self.slots[field.index()] = Slot::number(value);
     }
 
+    /// Removes a field (its text, if any, stays in the buffer until the event is dropped).
+    pub fn remove(&mut self, field: Field) {
+        self.slots[field.index()] = Slot::ABSENT;
+    }
+
     /// Builder form of [`Event::set_text`].
     pub fn with_text(mut self, field: Field, value: &str) -> Event {
         self.set_text(field, value);

@@ -225,3 +225,39 @@ impl X11Source {
         }
     }
 }
+
+/// How long the person at an X display has not touched keyboard or mouse, from the
+/// XScreenSaver extension (on its own connection, so the focus watcher never waits on it).
+pub struct IdleWatch {
+    conn: RustConnection,
+    root: Window,
+}
+
+impl IdleWatch {
+    /// Connects to `display` (or `$DISPLAY`); the error says why idle time cannot be known.
+    pub fn connect(display: Option<&str>) -> Result<IdleWatch, String> {
+        use x11rb::protocol::screensaver::ConnectionExt as _;
+        let (conn, screen) =
+            x11rb::connect(display).map_err(|e| format!("cannot connect to X display: {e}"))?;
+        let root = conn.setup().roots[screen].root;
+        conn.screensaver_query_version(1, 1)
+            .map_err(|e| e.to_string())?
+            .reply()
+            .map_err(|e| format!("the X server has no XScreenSaver extension: {e}"))?;
+        Ok(IdleWatch { conn, root })
+    }
+
+    /// Time since the last keyboard or mouse input.
+    pub fn idle(&self) -> Result<std::time::Duration, String> {
+        use x11rb::protocol::screensaver::ConnectionExt as _;
+        let info = self
+            .conn
+            .screensaver_query_info(self.root)
+            .map_err(|e| e.to_string())?
+            .reply()
+            .map_err(|e| e.to_string())?;
+        Ok(std::time::Duration::from_millis(u64::from(
+            info.ms_since_user_input,
+        )))
+    }
+}
