@@ -180,12 +180,21 @@ risk = 2
         .trim()
         .to_string();
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    // The machine's address toward the Internet, found independently; reported only if private.
+    let local = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").and_then(|()| s.local_addr()))
+        .map(|a| a.ip());
+    let private_ip = match local {
+        Ok(std::net::IpAddr::V4(v4)) if v4.is_private() => serde_json::json!(v4.to_string()),
+        _ => serde_json::Value::Null,
+    };
     for (event, pid) in seen.iter().zip([alpha_pid, beta_pid, beta_pid]) {
         assert_eq!(event["executable"], "/usr/bin/xterm", "{event}");
         assert_eq!(event["description"], "XTerm");
         assert_eq!(event["username"], me.as_str());
         assert_eq!(event["computer"], host.trim());
         assert_eq!(event["pid"], pid, "{event}");
+        assert_eq!(event["private_ip"], private_ip, "{event}");
     }
 }
 

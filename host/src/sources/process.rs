@@ -1,5 +1,6 @@
 //! What the system says about a process and this machine: the executable and the owner of a
-//! PID (from `/proc`), the host name. Sources use it to fill an event's fields.
+//! PID (from `/proc`), the host name, the machine's domain or realm, its primary private
+//! address. Sources use it to fill an event's fields.
 
 use std::path::Path;
 
@@ -43,6 +44,53 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
+/// The machine's Kerberos realm (`default_realm` in `/etc/krb5.conf`) when it is joined to one,
+/// else the DNS domain of its name (`host.acme.example` → `acme.example`), else nothing.
+pub fn logon_domain() -> Option<String> {
+    let krb5 = std::fs::read_to_string("/etc/krb5.conf").unwrap_or_default();
+    default_realm(&krb5).or_else(|| {
+        let host = hostname();
+        host.split_once('.')
+            .map(|(_, domain)| domain.to_string())
+            .filter(|d| !d.is_empty())
+    })
+}
+
+/// `default_realm = X` from the `[libdefaults]` section of a krb5.conf.
+fn default_realm(krb5: &str) -> Option<String> {
+    let mut in_defaults = false;
+    for line in krb5.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_defaults = line == "[libdefaults]";
+        } else if in_defaults
+            && let Some((key, value)) = line.split_once('=')
+            && key.trim() == "default_realm"
+        {
+            return Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        }
+    }
+    None
+}
+
+/// The address of the interface the default route goes out of, when it is a private one
+/// (RFC 1918 / unique-local): the address a SOC knows the machine by. Found by asking the
+/// kernel which source address a UDP socket "connected" to a public address would use; no
+/// packet is sent.
+pub fn private_ip() -> Option<String> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?; // TEST-NET-1: routed like the Internet, never used
+    let ip = socket.local_addr().ok()?.ip();
+    is_private(ip).then(|| ip.to_string())
+}
+
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_private(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xfe00) == 0xfc00,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,6 +102,32 @@ mod tests {
         assert!(exe.contains("vigilo"), "{exe}");
         assert!(owner(me).is_some_and(|o| !o.is_empty()));
         assert!(executable(u32::MAX).is_none());
+    }
+
+    #[test]
+    fn the_realm_comes_from_libdefaults_only() {
+        let conf = "[realms]\n default_realm = WRONG\n[libdefaults]\n  dns_lookup = false\n  \
+                    default_realm = ACME.EXAMPLE\n";
+        assert_eq!(default_realm(conf).as_deref(), Some("ACME.EXAMPLE"));
+        assert_eq!(default_realm("[libdefaults]\n"), None);
+    }
+
+    #[test]
+    fn private_addresses_are_told_apart() {
+        for (ip, private) in [
+            ("10.20.1.13", true),
+            ("192.168.1.2", true),
+            ("172.16.0.1", true),
+            ("8.8.8.8", false),
+            ("fd00::1", true),
+            ("2001:db8::1", false),
+        ] {
+            assert_eq!(is_private(ip.parse().expect("ip")), private, "{ip}");
+        }
+        // Whatever this machine has, the answer is private or nothing.
+        if let Some(ip) = private_ip() {
+            assert!(is_private(ip.parse().expect("ip")), "{ip}");
+        }
     }
 
     #[test]

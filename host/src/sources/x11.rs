@@ -7,7 +7,8 @@
 //! turns these into spans whose duration grows with the clock.
 //!
 //! Fields: `title`, `pid` (`_NET_WM_PID`), `executable` and `username` (the process's, from
-//! `/proc`), `description` (the application's class from `WM_CLASS`, e.g. `XTerm`), `computer`.
+//! `/proc`), `description` (the application's class from `WM_CLASS`, e.g. `XTerm`), `computer`,
+//! `logon_domain` and `private_ip` (the machine's, when it has them; see [`process`]).
 
 use x11rb::connection::Connection;
 use x11rb::protocol::Event as XEvent;
@@ -34,6 +35,8 @@ pub struct X11Source {
     root: Window,
     atoms: Atoms,
     computer: String,
+    logon_domain: Option<String>,
+    private_ip: Option<String>,
     /// The focused window, whose property changes are selected.
     focused: Option<Window>,
     /// The last (window, title) reported, so that repeats are not.
@@ -79,6 +82,8 @@ impl X11Source {
             root,
             atoms,
             computer: process::hostname(),
+            logon_domain: process::logon_domain(),
+            private_ip: process::private_ip(),
             focused: None,
             last: None,
         })
@@ -158,6 +163,12 @@ impl X11Source {
             .with_text(Field::Title, &title);
         if let Some(class) = self.class(window)? {
             event.set_text(Field::Description, &class);
+        }
+        if let Some(domain) = &self.logon_domain {
+            event.set_text(Field::LogonDomain, domain);
+        }
+        if let Some(ip) = &self.private_ip {
+            event.set_text(Field::PrivateIp, ip);
         }
         if let Some(pid) =
             self.property32(window, self.atoms.net_wm_pid, AtomEnum::CARDINAL.into())?
