@@ -115,6 +115,19 @@ impl Drop for Desktop {
     }
 }
 
+/// Uploads a pack `name` whose alarms are `alarms` (TOML) to `agent`.
+fn upload_pack(agent: &Agent, data: &Path, name: &str, alarms: &str) {
+    let pack = data.parent().expect("data has a parent").join(name);
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    std::fs::write(
+        pack.join("pack.toml"),
+        format!("[pack]\nname = \"{name}\"\nversion = \"1.0.0\"\n\n{alarms}"),
+    )
+    .expect("write pack");
+    let out = agent.cli(&["pack", "upload", build(data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// Waits until the store holds `n` alarms named `alarm`.
 fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -138,25 +151,18 @@ fn focus_and_title_changes_on_a_real_desktop_become_activity_alarms() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let agent = Agent::start_on(&data, Some(&desktop.display));
-    let pack = dir.path().join("windows");
-    std::fs::create_dir_all(&pack).expect("mkdir");
-    std::fs::write(
-        pack.join("pack.toml"),
-        r#"[pack]
-name = "windows"
-version = "1.0.0"
-
-[[alarm]]
+    upload_pack(
+        &agent,
+        &data,
+        "windows",
+        r#"[[alarm]]
 name = "Window seen"
 kind = "activity"
 repeat = "every_match"
 conditions = [ { field = "title", op = "starts_with", value = "vigilo-e2e-" } ]
 risk = 2
 "#,
-    )
-    .expect("write pack");
-    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    );
 
     desktop.activate(&alpha);
     wait_for_alarms(&data, "Window seen", 1);
@@ -225,15 +231,11 @@ fn time_spent_in_a_window_fires_a_duration_alarm_with_no_other_event() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let agent = Agent::start_on(&data, Some(&desktop.display));
-    let pack = dir.path().join("timing");
-    std::fs::create_dir_all(&pack).expect("mkdir");
-    std::fs::write(
-        pack.join("pack.toml"),
-        r#"[pack]
-name = "timing"
-version = "1.0.0"
-
-[[alarm]]
+    upload_pack(
+        &agent,
+        &data,
+        "timing",
+        r#"[[alarm]]
 name = "Reading for 2 seconds"
 conditions = [
   { field = "title", op = "eq", value = "vigilo-e2e-reading" },
@@ -241,10 +243,7 @@ conditions = [
 ]
 risk = 1
 "#,
-    )
-    .expect("write pack");
-    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    );
     // The focus moves once; from then on only the clock does.
     desktop.activate(&reading);
     wait_for_alarms(&data, "Reading for 2 seconds", 1);
@@ -264,25 +263,18 @@ fn time_stops_counting_while_the_person_is_idle_and_restarts_when_they_are_back(
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let agent = Agent::start_with(&data, Some(&desktop.display), &["--idle-after", "2"]);
-    let pack = dir.path().join("timing");
-    std::fs::create_dir_all(&pack).expect("mkdir");
-    std::fs::write(
-        pack.join("pack.toml"),
-        r#"[pack]
-name = "timing"
-version = "1.0.0"
-
-[[alarm]]
+    upload_pack(
+        &agent,
+        &data,
+        "timing",
+        r#"[[alarm]]
 name = "Reading for 4 seconds"
 conditions = [
   { field = "title", op = "eq", value = "vigilo-e2e-reading" },
   { field = "duration", op = "gte", value = 4 },
 ]
 "#,
-    )
-    .expect("write pack");
-    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    );
     let wiggle = |x: u32| {
         let out = desktop.run("xdotool", &["mousemove", &x.to_string(), "10"]);
         assert!(out.status.success(), "{}", stderr(&out));
