@@ -45,6 +45,15 @@ impl std::fmt::Display for Refusal {
     }
 }
 
+/// What to do with a stored pack that no longer loads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Broken {
+    /// Refuse the whole set: a change must not drop a pack silently.
+    Refuse,
+    /// Leave it out: the agent must start.
+    Skip,
+}
+
 /// A pack as the API lists it.
 #[derive(Debug, Serialize)]
 pub struct PackInfo {
@@ -101,23 +110,9 @@ impl PackSet {
             computer,
             current: Arc::new(RuleSet::new(Vec::new()).map_err(anyhow::Error::msg)?),
         };
-        let rows = set.store.packs()?;
-        let mut packs = Vec::new();
-        for row in rows.iter().filter(|r| r.enabled) {
-            match set.load_row(row) {
-                Ok(Some(p)) => packs.push(p),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(pack = %row.name, "stored pack not loaded: {}", e.join("; "))
-                }
-            }
-        }
-        if !rows.iter().any(|r| r.name == STANDARD) {
-            packs.insert(0, Pack::standard().map_err(|e| anyhow::anyhow!("{e}"))?);
-        }
         set.current = Arc::new(
-            RuleSet::with_plugin_cache(packs, Some(&set.plugin_cache))
-                .map_err(anyhow::Error::msg)?,
+            set.build(Broken::Skip)
+                .map_err(|e| anyhow::anyhow!(e.join("; ")))?,
         );
         Ok(set)
     }
@@ -149,8 +144,10 @@ impl PackSet {
         .map_err(diagnostics)
     }
 
-    /// Every enabled pack, as the store says now, compiled together.
-    fn build(&self) -> Result<RuleSet, Vec<String>> {
+    /// Every enabled pack, as the store says now, compiled together. A stored pack that does
+    /// not load fails the build (a change must not leave anything out), or, at start-up, is
+    /// left out with an error in the log, so that the agent starts.
+    fn build(&self, broken: Broken) -> Result<RuleSet, Vec<String>> {
         let rows = self.store.packs().map_err(|e| vec![format!("{e:#}")])?;
         let mut packs = Vec::new();
         if !rows.iter().any(|r| r.name == STANDARD) {
@@ -161,6 +158,9 @@ impl PackSet {
             match self.load_row(row) {
                 Ok(Some(p)) => packs.push(p),
                 Ok(None) => {}
+                Err(e) if broken == Broken::Skip => {
+                    tracing::error!(pack = %row.name, "stored pack not loaded: {}", e.join("; "))
+                }
                 Err(mut e) => errors.append(&mut e),
             }
         }
@@ -180,7 +180,7 @@ impl PackSet {
         detail: Option<&str>,
         undo: impl FnOnce(&mut Store) -> anyhow::Result<()>,
     ) -> Result<(), Refusal> {
-        let rules = match self.build() {
+        let rules = match self.build(Broken::Refuse) {
             Ok(r) => Arc::new(r),
             Err(errors) => {
                 if let Err(e) = undo(&mut self.store) {
@@ -354,9 +354,17 @@ impl PackSet {
 
     /// `name version`, for audit entries.
     fn object(&self, name: &str) -> String {
-        match self.info(name) {
-            Ok(info) => format!("{name} {}", info.version),
-            Err(_) => name.to_string(),
+        // The version comes from the store's row; reloading the archive would only repeat it.
+        let version = self
+            .row(name)
+            .and_then(|r| r.active_version().map(|v| v.version.clone()));
+        match version {
+            Some(v) => format!("{name} {v}"),
+            None if name == STANDARD => match Pack::standard() {
+                Ok(p) => format!("{name} {}", p.version),
+                Err(_) => name.to_string(),
+            },
+            None => name.to_string(),
         }
     }
 
@@ -379,7 +387,7 @@ impl PackSet {
                     let row = rows.iter().find(|r| &r.name == n);
                     let versions = row.map(|r| r.versions.clone()).unwrap_or_default();
                     let version = row
-                        .and_then(|r| versions.iter().find(|v| Some(v.id) == r.active))
+                        .and_then(|r| r.active_version())
                         .map(|v| v.version.clone())
                         .unwrap_or_default();
                     PackInfo {

@@ -43,6 +43,13 @@ pub struct PackRow {
     pub versions: Vec<PackVersion>,
 }
 
+impl PackRow {
+    /// The running (or, when disabled, the selected) version.
+    pub fn active_version(&self) -> Option<&PackVersion> {
+        self.versions.iter().find(|v| Some(v.id) == self.active)
+    }
+}
+
 /// One change to the monitoring setup.
 #[derive(Clone, Debug, Serialize)]
 pub struct AuditEntry {
