@@ -31,6 +31,7 @@ pub mod sessions;
 pub mod sources;
 pub mod store;
 pub mod synth;
+pub mod tabs;
 
 /// Hand-written WAT test plugins, shared with the end-to-end tests and benches.
 #[cfg(test)]

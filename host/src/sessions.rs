@@ -159,6 +159,26 @@ impl Sessions {
                 }
                 return;
             }
+            if learns_url(&span.event, &event) {
+                // The browser has told which page the window in front shows: the same span,
+                // now with its URL, evaluated again for the alarms that look at URLs (what
+                // already fired for the span stays fired).
+                for field in [Field::Url, Field::PrimaryDomain] {
+                    if let Some(value) = event.text(field) {
+                        span.event.set_text(field, value);
+                    }
+                }
+                let at = self.clock.map_or(ts, |c| c.max(ts));
+                if !span.paused {
+                    let mut elapsed = ((at - span.start).num_milliseconds().max(0) / 1000) as f64;
+                    if let Some(r) = span.recorded {
+                        elapsed = elapsed.min(r);
+                    }
+                    span.event.set_number(Field::Duration, elapsed);
+                }
+                evaluate(&span.event, at, &mut span.memo);
+                return;
+            }
             let id = *id;
             self.spans.remove(&id);
         }
@@ -243,6 +263,15 @@ impl Sessions {
 
 fn secs(s: f64) -> Duration {
     Duration::milliseconds((s * 1000.0) as i64)
+}
+
+/// `b` is `a`'s window with the URL now known (it was not before).
+fn learns_url(a: &Event, b: &Event) -> bool {
+    a.text(Field::Url).is_none()
+        && b.text(Field::Url).is_some()
+        && [Field::Executable, Field::Title]
+            .iter()
+            .all(|f| a.text(*f) == b.text(*f))
 }
 
 fn same_window(a: &Event, b: &Event) -> bool {
@@ -389,6 +418,51 @@ mod tests {
             seen.len(),
             3,
             "opened once, crossed once, then Mail: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_url_learned_later_joins_the_open_span_without_restarting_it() {
+        let mut s = Sessions::new(&[600]);
+        let mut seen = Vec::new();
+        let mut record = |e: &Event, at: DateTime<FixedOffset>, memo: &mut SpanMemo| {
+            seen.push((
+                e.text(Field::Url).unwrap_or("-").to_string(),
+                e.number(Field::Duration).unwrap_or(-1.0),
+                at.format("%H:%M:%S").to_string(),
+                memo.fired.clone(),
+            ));
+            memo.fired.push(seen.len() as u32);
+        };
+        s.observe(focus("09:00:00", "a", "News", None), &mut record);
+        let with_url = focus("09:00:02", "a", "News", None)
+            .with_text(Field::Url, "https://news.example.com/")
+            .with_text(Field::PrimaryDomain, "example.com");
+        s.observe(with_url.clone(), &mut record);
+        // Told again: nothing new.
+        s.observe(with_url, &mut record);
+        s.advance(at("09:10:00"), &mut record);
+        let urls: Vec<_> = seen.iter().map(|(u, ..)| u.as_str()).collect();
+        assert_eq!(
+            urls,
+            [
+                "-",
+                "https://news.example.com/",
+                "https://news.example.com/"
+            ]
+        );
+        assert_eq!(
+            seen[1].1, 2.0,
+            "the span counts from when focus came: {seen:?}"
+        );
+        assert_eq!(
+            seen[1].3,
+            [1],
+            "what fired for the span is remembered: {seen:?}"
+        );
+        assert_eq!(
+            seen[2].1, 600.0,
+            "and it goes on to cross 10 minutes: {seen:?}"
         );
     }
 

@@ -39,6 +39,9 @@ pub struct Options {
     pub x11: bool,
     /// After this long without keyboard or mouse input, activity spans stop counting.
     pub idle_after: std::time::Duration,
+    /// Hear from vigilo's browser extension (through `vigilo browser-host`) on
+    /// `DATA_DIR/browser.sock`.
+    pub browser: bool,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -50,6 +53,7 @@ pub fn run(options: Options) -> Result<()> {
         json,
         x11,
         idle_after,
+        browser,
     } = options;
     // Opening the store first creates the data folder, owner-only.
     let store = Store::open(&data_dir)?;
@@ -77,6 +81,9 @@ pub fn run(options: Options) -> Result<()> {
     }
     if x11 {
         spawn_x11_source(pipeline.clone(), idle_after)?;
+    }
+    if browser {
+        spawn_browser_source(&data_dir, pipeline.clone())?;
     }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -106,6 +113,9 @@ pub fn run(options: Options) -> Result<()> {
     pipeline.stop();
     let _ = runner.join();
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
+    if browser {
+        let _ = std::fs::remove_file(data_dir.join(crate::sources::browser::SOCKET));
+    }
     eprintln!("vigilo: stopped");
     Ok(())
 }
@@ -191,6 +201,25 @@ fn spawn_x11_source(pipeline: runner::Handle, idle_after: std::time::Duration) -
                 eprintln!("vigilo: {why}; activity from windows is off");
             }
         })?;
+    Ok(())
+}
+
+/// Hears browser hosts on the data folder's socket. A socket that cannot be made is said and
+/// the agent runs on without URLs.
+fn spawn_browser_source(data_dir: &Path, pipeline: runner::Handle) -> Result<()> {
+    use crate::sources::browser::{SOCKET, listener::BrowserListener};
+    let listener = match BrowserListener::bind(&data_dir.join(SOCKET)) {
+        Ok(l) => l,
+        Err(why) => {
+            tracing::warn!("browser source off: {why}");
+            eprintln!("vigilo: {why}; URLs from browsers are off");
+            return Ok(());
+        }
+    };
+    tracing::info!(socket = %listener.path().display(), "listening for browser hosts");
+    std::thread::Builder::new()
+        .name("vigilo-source-browser".into())
+        .spawn(move || listener.serve(move |report| pipeline.tab(report)))?;
     Ok(())
 }
 

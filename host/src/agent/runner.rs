@@ -17,6 +17,7 @@ use crate::event::Event;
 use crate::pipeline::{Mode, Pipeline};
 use crate::rules::RuleSet;
 use crate::store::Store;
+use crate::tabs::{TabReport, Tabs};
 
 /// How many messages may wait for the pipeline before senders block.
 pub const QUEUE: usize = 4096;
@@ -32,6 +33,8 @@ pub enum Msg {
     Tick(chrono::DateTime<chrono::FixedOffset>),
     /// The person went idle (true) or came back (false) at this time.
     Idle(chrono::DateTime<chrono::FixedOffset>, bool),
+    /// A browser reported its active tab.
+    Tab(TabReport),
     /// From now on, use these rules; then evaluate these account events (the change itself).
     Swap(Arc<RuleSet>, Vec<Event>),
     /// Save what must survive a restart and stop; the sender hears back when done.
@@ -45,6 +48,7 @@ enum Input {
     Event(Event),
     Tick(chrono::DateTime<chrono::FixedOffset>),
     Idle(chrono::DateTime<chrono::FixedOffset>, bool),
+    Tab(TabReport),
 }
 
 /// Counters the status endpoint shows.
@@ -84,6 +88,8 @@ pub fn run(
     // Account events describing the last swap: the new rules see them first.
     let mut pending: Vec<Event> = Vec::new();
     let mut fired = Vec::new();
+    // Browser tabs outlive rule sets: they describe the desktop, not the rules.
+    let mut tabs = Tabs::new();
     loop {
         // One pipeline per rule set; it borrows the rules, so it lives in this block.
         let next = {
@@ -97,9 +103,17 @@ pub fn run(
             };
             let mut take = |pipeline: &mut Pipeline<'_>, input: Input| {
                 let event = match input {
-                    Input::Event(event) => {
+                    Input::Event(mut event) => {
+                        tabs.enrich(&mut event);
                         pipeline.push(event, &mut fired);
                         true
+                    }
+                    Input::Tab(report) => {
+                        let now = chrono::Utc::now().fixed_offset();
+                        if let Some(event) = tabs.report(report, now) {
+                            pipeline.push(event, &mut fired);
+                        }
+                        false
                     }
                     Input::Tick(now) => {
                         pipeline.tick(now, &mut fired);
@@ -135,6 +149,7 @@ pub fn run(
                     Msg::Event(event) => take(&mut pipeline, Input::Event(event)),
                     Msg::Tick(now) => take(&mut pipeline, Input::Tick(now)),
                     Msg::Idle(at, idle) => take(&mut pipeline, Input::Idle(at, idle)),
+                    Msg::Tab(report) => take(&mut pipeline, Input::Tab(report)),
                     Msg::Swap(new, notices) => {
                         handover = Some(pipeline.handover());
                         break Some((new, notices));
@@ -224,6 +239,11 @@ impl Handle {
     /// Queues a change of presence: idle (true) or back (false) at `at`.
     pub fn idle(&self, at: chrono::DateTime<chrono::FixedOffset>, idle: bool) -> bool {
         self.tx.send(Msg::Idle(at, idle)).is_ok()
+    }
+
+    /// Queues a browser's tab report. False once the pipeline is gone.
+    pub fn tab(&self, report: TabReport) -> bool {
+        self.tx.send(Msg::Tab(report)).is_ok()
     }
 
     /// Queues a rule swap and the account events that describe it.

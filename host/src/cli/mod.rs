@@ -7,6 +7,7 @@
 
 mod alarms;
 mod bench;
+mod browser;
 mod check;
 mod pack;
 mod plugin;
@@ -71,6 +72,10 @@ enum Command {
     /// Packs: build, keygen, sign, verify archives; upload, list, enable, disable, roll back on a
     /// running agent.
     Pack(pack::Args),
+    /// The native messaging host browsers start for vigilo's extension (not run by hand).
+    BrowserHost(browser::HostArgs),
+    /// Install the browser host for this user: launcher, extension files, browser manifests.
+    InstallBrowserHost(browser::InstallArgs),
 }
 
 /// Sets up `tracing` on stderr: warnings by default, more with `-v`, or as `RUST_LOG` says.
@@ -106,6 +111,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Synth(args) => synth::run(args),
         Command::Plugin(args) => plugin::run(args, &data_dir),
         Command::Pack(args) => pack::run(args, &data_dir),
+        Command::BrowserHost(args) => browser::host(args, &data_dir),
+        Command::InstallBrowserHost(args) => browser::install_host(args, &data_dir),
     };
     match result {
         Ok(code) => ExitCode::from(code),

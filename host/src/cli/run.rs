@@ -22,6 +22,9 @@ pub struct Args {
     /// Do not watch the X display's focused window.
     #[arg(long)]
     no_x11: bool,
+    /// Do not listen for vigilo's browser extension (DATA_DIR/browser.sock).
+    #[arg(long)]
+    no_browser: bool,
     /// Seconds without keyboard or mouse input after which time in a window stops counting.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     idle_after: u64,
@@ -35,6 +38,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         json: args.json,
         x11: !args.no_x11,
         idle_after: std::time::Duration::from_secs(args.idle_after),
+        browser: !args.no_browser,
     })?;
     Ok(EXIT_OK)
 }

@@ -2,9 +2,11 @@
 //!
 //! [`jsonl`] reads recorded events back with their own timestamps as the clock (replay, tests,
 //! benchmarks, or a stream fed to `vigilo run`); [`x11`] watches the focused window of an X11
-//! desktop. USB and file-write sources join here as later work lands; every later stage is the
-//! same for all of them.
+//! desktop; [`browser`] hears from vigilo's browser extension which page is in front. USB and
+//! file-write sources join here as later work lands; every later stage is the same for all of
+//! them.
 
+pub mod browser;
 pub mod jsonl;
 pub mod process;
 pub mod x11;

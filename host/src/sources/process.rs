@@ -35,6 +35,26 @@ fn user_name(uid: &str, passwd: &Path) -> Option<String> {
     })
 }
 
+/// The parent of a process, from `/proc/PID/stat` (`None` once it is gone, or for PID 1).
+pub fn parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parent_from_stat(&stat).filter(|&p| p > 1)
+}
+
+/// A process and its ancestors, nearest first, at most `depth` of them, PID 1 excluded.
+pub fn lineage(pid: u32, depth: usize) -> Vec<u32> {
+    std::iter::successors(Some(pid), |&p| parent(p))
+        .take(depth)
+        .collect()
+}
+
+/// The command name in `stat` may hold spaces and parentheses: the fields after it start after
+/// the *last* `)`. The fourth field is the parent.
+fn parent_from_stat(stat: &str) -> Option<u32> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(1)?.parse().ok()
+}
+
 /// This computer's name.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -94,6 +114,16 @@ fn is_private(ip: std::net::IpAddr) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parents_are_read_past_odd_command_names() {
+        assert_eq!(parent_from_stat("42 (a) b (c)) S 7 42 42 0"), Some(7));
+        assert_eq!(parent_from_stat("garbage"), None);
+        let me = std::process::id();
+        let line = lineage(me, 4);
+        assert_eq!(line.first(), Some(&me));
+        assert_eq!(line.get(1).copied(), parent(me), "{line:?}");
+    }
 
     #[test]
     fn this_process_has_an_executable_and_an_owner() {
