@@ -22,8 +22,9 @@ command -v cc >/dev/null || missing+=(gcc libc6-dev)
 for pkg in make clang-22 libclang-rt-22-dev-wasm32 wasi-libc minisign; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-# The desktop tests: a real X server, window manager, windows and focus changes.
-for pkg in xvfb openbox xterm xdotool x11-utils; do
+# The desktop tests: a real X server, window manager, windows and focus changes; Chromium for
+# the browser extension and its native host.
+for pkg in xvfb openbox xterm xdotool x11-utils chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The JavaScript example plugin: componentize-js from the npm registry.

@@ -10,13 +10,13 @@ use crate::agent::{Agent, build};
 use crate::{stderr, stdout, vigilo};
 
 /// An X server, a window manager and the windows opened on them; all stopped on drop.
-struct Desktop {
-    display: String,
+pub struct Desktop {
+    pub display: String,
     children: Vec<Child>,
 }
 
 impl Desktop {
-    fn start() -> Desktop {
+    pub fn start() -> Desktop {
         // Xvfb picks a free display number and writes it on the descriptor given.
         let mut xvfb = Command::new("Xvfb")
             .args([
@@ -49,7 +49,7 @@ impl Desktop {
         desktop
     }
 
-    fn spawn(&self, program: &str, args: &[&str]) -> Child {
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Child {
         Command::new(program)
             .args(args)
             .env("DISPLAY", &self.display)
@@ -59,7 +59,7 @@ impl Desktop {
             .unwrap_or_else(|e| panic!("{program} runs: {e}"))
     }
 
-    fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
+    pub fn run(&self, program: &str, args: &[&str]) -> std::process::Output {
         Command::new(program)
             .args(args)
             .env("DISPLAY", &self.display)
@@ -67,7 +67,7 @@ impl Desktop {
             .unwrap_or_else(|e| panic!("{program} runs: {e}"))
     }
 
-    fn wait_until(&self, what: &str, done: impl Fn(&Desktop) -> bool) {
+    pub fn wait_until(&self, what: &str, done: impl Fn(&Desktop) -> bool) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !done(self) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -75,11 +75,17 @@ impl Desktop {
         }
     }
 
-    /// Opens an xterm titled `title`; returns its window id and its process id.
-    fn window(&mut self, title: &str) -> (String, u32) {
-        let child = self.spawn("xterm", &["-T", title, "-e", "sleep", "600"]);
+    /// Starts a program on the display, stopped with it; returns its process id.
+    pub fn launch(&mut self, program: &str, args: &[&str]) -> u32 {
+        let child = self.spawn(program, args);
         let pid = child.id();
         self.children.push(child);
+        pid
+    }
+
+    /// Opens an xterm titled `title`; returns its window id and its process id.
+    pub fn window(&mut self, title: &str) -> (String, u32) {
+        let pid = self.launch("xterm", &["-T", title, "-e", "sleep", "600"]);
         let pattern = format!("^{title}$");
         self.wait_until(title, |d| {
             !stdout(&d.run("xdotool", &["search", "--name", &pattern]))
@@ -94,13 +100,13 @@ impl Desktop {
         (id, pid)
     }
 
-    fn activate(&self, window: &str) {
+    pub fn activate(&self, window: &str) {
         let out = self.run("xdotool", &["windowactivate", "--sync", window]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
 
     /// Changes a window's title, as a browser does on a tab switch.
-    fn retitle(&self, window: &str, title: &str) {
+    pub fn retitle(&self, window: &str, title: &str) {
         let out = self.run("xdotool", &["set_window", "--name", title, window]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
@@ -116,7 +122,7 @@ impl Drop for Desktop {
 }
 
 /// Uploads a pack `name` whose alarms are `alarms` (TOML) to `agent`.
-fn upload_pack(agent: &Agent, data: &Path, name: &str, alarms: &str) {
+pub fn upload_pack(agent: &Agent, data: &Path, name: &str, alarms: &str) {
     let pack = data.parent().expect("data has a parent").join(name);
     std::fs::create_dir_all(&pack).expect("mkdir");
     std::fs::write(
@@ -129,7 +135,7 @@ fn upload_pack(agent: &Agent, data: &Path, name: &str, alarms: &str) {
 }
 
 /// Waits until the store holds `n` alarms named `alarm`.
-fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
+pub fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let out = vigilo(data, &["alarms", "--all", "--json", "--alarm", alarm]);
@@ -137,7 +143,11 @@ fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
         if count >= n {
             return;
         }
-        assert!(Instant::now() < deadline, "{count} of {n} {alarm:?} alarms");
+        if Instant::now() > deadline {
+            // The agent's own account (run with -vv it names each window and tab report).
+            let log = std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default();
+            panic!("{count} of {n} {alarm:?} alarms; the agent said:\n{log}");
+        }
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -201,6 +211,10 @@ risk = 2
         assert_eq!(event["computer"], host.trim());
         assert_eq!(event["pid"], pid, "{event}");
         assert_eq!(event["private_ip"], private_ip, "{event}");
+        assert!(
+            event["url"].is_null(),
+            "no browser reported: no URL, {event}"
+        );
     }
 }
 

@@ -2,6 +2,7 @@
 
 mod agent;
 mod alarms;
+mod browser;
 mod check;
 mod desktop;
 mod examples;

@@ -82,9 +82,11 @@ pub fn run(options: Options) -> Result<()> {
     if x11 {
         spawn_x11_source(pipeline.clone(), idle_after)?;
     }
-    if browser {
-        spawn_browser_source(&data_dir, pipeline.clone())?;
-    }
+    let browser_socket = if browser {
+        spawn_browser_source(&data_dir, pipeline.clone())?
+    } else {
+        None
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -113,8 +115,8 @@ pub fn run(options: Options) -> Result<()> {
     pipeline.stop();
     let _ = runner.join();
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
-    if browser {
-        let _ = std::fs::remove_file(data_dir.join(crate::sources::browser::SOCKET));
+    if let Some(socket) = browser_socket {
+        socket.remove();
     }
     eprintln!("vigilo: stopped");
     Ok(())
@@ -206,21 +208,25 @@ fn spawn_x11_source(pipeline: runner::Handle, idle_after: std::time::Duration) -
 
 /// Hears browser hosts on the data folder's socket. A socket that cannot be made is said and
 /// the agent runs on without URLs.
-fn spawn_browser_source(data_dir: &Path, pipeline: runner::Handle) -> Result<()> {
+fn spawn_browser_source(
+    data_dir: &Path,
+    pipeline: runner::Handle,
+) -> Result<Option<crate::sources::browser::listener::SocketFile>> {
     use crate::sources::browser::{SOCKET, listener::BrowserListener};
     let listener = match BrowserListener::bind(&data_dir.join(SOCKET)) {
         Ok(l) => l,
         Err(why) => {
             tracing::warn!("browser source off: {why}");
             eprintln!("vigilo: {why}; URLs from browsers are off");
-            return Ok(());
+            return Ok(None);
         }
     };
     tracing::info!(socket = %listener.path().display(), "listening for browser hosts");
+    let file = listener.file();
     std::thread::Builder::new()
         .name("vigilo-source-browser".into())
         .spawn(move || listener.serve(move |report| pipeline.tab(report)))?;
-    Ok(())
+    Ok(Some(file))
 }
 
 /// SIGTERM or Ctrl-C.

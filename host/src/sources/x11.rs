@@ -128,23 +128,26 @@ impl X11Source {
         let active = self
             .property32(self.root, self.atoms.active_window, AtomEnum::WINDOW.into())?
             .filter(|&w| w != x11rb::NONE);
-        if active != self.focused {
-            if let Some(old) = self.focused {
-                // The old window may be gone already; that is fine.
-                let _ = self.conn.change_window_attributes(
-                    old,
-                    &ChangeWindowAttributesAux::new().event_mask(EventMask::NO_EVENT),
-                );
-            }
-            if let Some(new) = active {
-                let _ = self.conn.change_window_attributes(
-                    new,
-                    &ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE),
-                );
-            }
-            self.conn.flush().map_err(|e| e.to_string())?;
-            self.focused = active;
+        if active != self.focused
+            && let Some(old) = self.focused
+        {
+            // The old window may be gone already; that is fine.
+            let _ = self.conn.change_window_attributes(
+                old,
+                &ChangeWindowAttributesAux::new().event_mask(EventMask::NO_EVENT),
+            );
         }
+        // Selected again even when the ID is the one already focused: the X server reuses the
+        // IDs of windows that are gone, so "the same" ID may be a new window (seen with a
+        // browser started where a destroyed window's ID was still the active one).
+        if let Some(new) = active {
+            let _ = self.conn.change_window_attributes(
+                new,
+                &ChangeWindowAttributesAux::new().event_mask(EventMask::PROPERTY_CHANGE),
+            );
+        }
+        self.conn.flush().map_err(|e| e.to_string())?;
+        self.focused = active;
         self.report()
     }
 
@@ -181,6 +184,7 @@ impl X11Source {
                 event.set_text(Field::Username, &user);
             }
         }
+        tracing::debug!(window, title = %title, pid = ?event.number(Field::Pid), "focused window");
         Ok(Some(event))
     }
 

@@ -7,7 +7,7 @@
 //! which is how [`crate::tabs`] ties it to the browser's window.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -60,6 +60,14 @@ impl BrowserListener {
         &self.path
     }
 
+    /// The socket file, to remove when the agent stops.
+    pub fn file(&self) -> SocketFile {
+        SocketFile {
+            path: self.path.clone(),
+            identity: identity(&self.path),
+        }
+    }
+
     /// Accepts hosts forever, each on its own thread, handing every valid report to `deliver`.
     /// A host is dropped when `deliver` says the agent is stopping.
     pub fn serve(self, deliver: impl Fn(TabReport) -> bool + Send + Sync + 'static) {
@@ -82,6 +90,29 @@ impl BrowserListener {
             if let Err(e) = spawned {
                 tracing::error!("cannot start a thread for a browser host: {e}");
             }
+        }
+    }
+}
+
+/// A socket file this agent made.
+pub struct SocketFile {
+    path: PathBuf,
+    identity: Option<(u64, i64, i64)>,
+}
+
+/// Inode and change time: inode numbers alone are reused as soon as a file is removed.
+fn identity(path: &Path) -> Option<(u64, i64, i64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.ino(), m.ctime(), m.ctime_nsec()))
+}
+
+impl SocketFile {
+    /// Removes the file, unless it is no longer ours: an agent started on the same folder
+    /// while this one was stopping has bound a new socket there, which must stay.
+    pub fn remove(self) {
+        let now = identity(&self.path);
+        if now.is_some() && now == self.identity {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -123,6 +154,7 @@ fn read_host(stream: UnixStream, deliver: &(dyn Fn(TabReport) -> bool + Send + S
             tracing::debug!("a tab report without a valid URL was ignored");
             continue;
         };
+        tracing::debug!(url = %report.url, title = %report.title, "tab report");
         if !deliver(report) {
             return;
         }
@@ -173,6 +205,14 @@ mod tests {
         let path = dir.path().join("browser.sock");
         drop(UnixListener::bind(&path).expect("bind"));
         assert!(path.exists());
-        BrowserListener::bind(&path).expect("rebinds over a dead socket");
+        let first = BrowserListener::bind(&path).expect("rebinds over a dead socket");
+        let file = first.file();
+        drop(first);
+        // Another agent took the folder over: the first one's clean-up leaves its socket be.
+        let second = BrowserListener::bind(&path).expect("rebinds");
+        file.remove();
+        assert!(path.exists());
+        second.file().remove();
+        assert!(!path.exists());
     }
 }
