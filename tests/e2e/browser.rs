@@ -138,7 +138,10 @@ risk = 3
     assert_eq!(jobs["url"], "http://uk.indeed.com/jobs/rust");
     assert_eq!(jobs["primary_domain"], "indeed.com");
     assert_eq!(jobs["title"], "Rust jobs - Chromium");
-    assert_eq!(jobs["description"], "Chromium");
+    assert_eq!(
+        jobs["description"], "Chromium Web Browser",
+        "from chromium.desktop"
+    );
     assert!(
         jobs["executable"]
             .as_str()

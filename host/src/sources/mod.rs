@@ -6,6 +6,7 @@
 //! file-write sources join here as later work lands; every later stage is the same for all of
 //! them.
 
+pub mod apps;
 pub mod browser;
 pub mod jsonl;
 pub mod process;

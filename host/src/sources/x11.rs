@@ -7,7 +7,8 @@
 //! turns these into spans whose duration grows with the clock.
 //!
 //! Fields: `title`, `pid` (`_NET_WM_PID`), `executable` and `username` (the process's, from
-//! `/proc`), `description` (the application's class from `WM_CLASS`, e.g. `XTerm`), `computer`,
+//! `/proc`), `description` (the application's name from its desktop entry, e.g. "Chromium Web
+//! Browser", else the class from `WM_CLASS`; see [`super::apps`]), `computer`,
 //! `logon_domain` and `private_ip` (the machine's, when it has them; see [`process`]).
 
 use x11rb::connection::Connection;
@@ -19,6 +20,7 @@ use x11rb::rust_connection::RustConnection;
 
 use crate::event::{Event, EventKind, Field};
 
+use super::apps::AppNames;
 use super::process;
 
 /// The atoms the source reads.
@@ -35,6 +37,8 @@ pub struct X11Source {
     root: Window,
     atoms: Atoms,
     computer: String,
+    /// Applications' names from their desktop entries.
+    apps: AppNames,
     logon_domain: Option<String>,
     private_ip: Option<String>,
     /// The focused window, whose property changes are selected.
@@ -86,6 +90,7 @@ impl X11Source {
             private_ip: process::private_ip(),
             focused: None,
             last: None,
+            apps: AppNames::from_env(),
         })
     }
 
@@ -164,9 +169,6 @@ impl X11Source {
         let mut event = Event::new(EventKind::Activity, chrono::Utc::now().fixed_offset())
             .with_text(Field::Computer, &self.computer)
             .with_text(Field::Title, &title);
-        if let Some(class) = self.class(window)? {
-            event.set_text(Field::Description, &class);
-        }
         if let Some(domain) = &self.logon_domain {
             event.set_text(Field::LogonDomain, domain);
         }
@@ -184,6 +186,16 @@ impl X11Source {
                 event.set_text(Field::Username, &user);
             }
         }
+        if let Some((class, instance)) = self.class(window)? {
+            let named = self
+                .apps
+                .name(&class, &instance, event.text(Field::Executable));
+            match named {
+                Some(name) => event.set_text(Field::Description, &name),
+                None if !class.is_empty() => event.set_text(Field::Description, &class),
+                None => {}
+            }
+        }
         tracing::debug!(window, title = %title, pid = ?event.number(Field::Pid), "focused window");
         Ok(Some(event))
     }
@@ -196,14 +208,15 @@ impl X11Source {
         self.text(window, AtomEnum::WM_NAME.into(), AtomEnum::ANY.into())
     }
 
-    /// The class part of `WM_CLASS` (`instance\0Class\0`): the application's name.
-    fn class(&self, window: Window) -> Result<Option<String>, String> {
+    /// `WM_CLASS` (`instance\0Class\0`) as (class, instance); either may be empty.
+    fn class(&self, window: Window) -> Result<Option<(String, String)>, String> {
         let raw = self.bytes(window, AtomEnum::WM_CLASS.into(), AtomEnum::STRING.into())?;
-        Ok(raw.and_then(|b| {
-            b.split(|&c| c == 0)
-                .filter(|p| !p.is_empty())
-                .nth(1)
-                .map(|p| String::from_utf8_lossy(p).into_owned())
+        Ok(raw.map(|b| {
+            let mut parts = b
+                .split(|&c| c == 0)
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            let instance = parts.next().unwrap_or_default();
+            (parts.next().unwrap_or_default(), instance)
         }))
     }
 
