@@ -143,6 +143,22 @@ impl<'r> Pipeline<'r> {
         pipeline
     }
 
+    /// Every plugin and script: (pack, name, `plugin`/`script`, switched off).
+    pub fn programs(&self) -> Vec<(String, String, &'static str, bool)> {
+        self.decider
+            .programs
+            .iter()
+            .map(|(_, pack, running)| {
+                (
+                    pack.name.clone(),
+                    running.info().name.clone(),
+                    running.kind(),
+                    running.is_quarantined(),
+                )
+            })
+            .collect()
+    }
+
     /// Each running plugin's and script's state, by (pack, program): what to persist.
     pub fn plugin_states(&self) -> PluginStates {
         self.decider

@@ -6,7 +6,7 @@
 //!
 //! | Method and path | Does |
 //! |---|---|
-//! | `GET /api/v1/status` | events evaluated, alarms stored, rule generation |
+//! | `GET /api/v1/status` | sources up/down, events (total, per second), alarms (since start, today), programs and their state, anything shed |
 //! | `GET /api/v1/packs` | every pack: version, enabled, signature, grants, contents, versions |
 //! | `POST /api/v1/packs` | upload a pack: multipart fields `archive` and (optional) `signature` |
 //! | `POST /api/v1/packs/{name}/enable`, `/disable`, `/rollback` | change a pack |
@@ -24,7 +24,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use super::packs::{PackSet, Refusal};
-use super::runner::Stats;
+use super::stats::Stats;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -35,6 +35,8 @@ pub struct AppState {
     pub token: Arc<String>,
     /// The pipeline's counters.
     pub stats: Arc<Stats>,
+    /// A reading connection to the store.
+    pub store: Arc<Mutex<crate::store::Store>>,
 }
 
 /// The API's routes.
@@ -132,12 +134,39 @@ async fn with_packs<T: serde::Serialize + Send + 'static>(
 }
 
 async fn status(State(state): State<AppState>) -> Response {
+    let stats = &state.stats;
+    // "Today" is the agent's local day.
+    let midnight = chrono::Local::now()
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
+        .map(|t| t.fixed_offset());
+    let store = state.store.clone();
+    let today = tokio::task::spawn_blocking(move || {
+        let store = store.lock().unwrap_or_else(|p| p.into_inner());
+        midnight.map(|m| store.count_alarms_since(m)).transpose()
+    })
+    .await;
+    let alarms_today = match today {
+        Ok(Ok(n)) => json!(n),
+        Ok(Err(e)) => return internal(&format!("{e:#}")),
+        Err(e) => return internal(&e.to_string()),
+    };
     Json(json!({
-        "events": state.stats.events.load(Ordering::Relaxed),
-        "alarms": state.stats.alarms.load(Ordering::Relaxed),
-        "generation": state.stats.generation.load(Ordering::Relaxed),
+        "events": stats.events.load(Ordering::Relaxed),
+        "events_per_second": (stats.events_per_second() * 10.0).round() / 10.0,
+        "alarms": stats.alarms.load(Ordering::Relaxed),
+        "alarms_today": alarms_today,
+        "generation": stats.generation.load(Ordering::Relaxed),
+        "sources": stats.sources(),
+        "programs": stats.programs(),
+        "shed": stats.shed_counts(),
     }))
     .into_response()
+}
+
+fn internal(why: &str) -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": why }))).into_response()
 }
 
 async fn list(State(state): State<AppState>) -> Response {

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod packs;
 pub mod runner;
+pub mod stats;
 pub mod token;
 
 use std::net::SocketAddr;
@@ -42,6 +43,10 @@ pub struct Options {
     /// Hear from vigilo's browser extension (through `vigilo browser-host`) on
     /// `DATA_DIR/browser.sock`.
     pub browser: bool,
+    /// Follow USB devices and files written to removable storage.
+    pub usb: bool,
+    /// Mount points to treat as removable storage besides those the kernel says are.
+    pub removable: Vec<PathBuf>,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -54,13 +59,16 @@ pub fn run(options: Options) -> Result<()> {
         x11,
         idle_after,
         browser,
+        usb,
+        removable,
     } = options;
     // Opening the store first creates the data folder, owner-only.
     let store = Store::open(&data_dir)?;
     let token = token::load_or_create(&data_dir)?;
     let trusted =
         TrustedKeys::from_dir(&data_dir.join("trusted-keys")).map_err(anyhow::Error::msg)?;
-    let (pipeline, queue) = runner::Handle::channel();
+    let stats = Arc::new(stats::Stats::default());
+    let (pipeline, queue) = runner::Handle::channel(stats.clone());
     let set = packs::PackSet::open(
         store,
         trusted,
@@ -68,7 +76,6 @@ pub fn run(options: Options) -> Result<()> {
         pipeline.clone(),
         crate::sources::process::hostname(),
     )?;
-    let stats = Arc::new(runner::Stats::default());
     let rules = set.current();
     let runner = {
         let (store, stats) = (Store::open(&data_dir)?, stats.clone());
@@ -77,10 +84,14 @@ pub fn run(options: Options) -> Result<()> {
             .spawn(move || runner::run(rules, queue, store, stats, runner::Output { json }))?
     };
     if let Some(path) = events {
+        stats.source("events", true, format!("JSON lines from {}", path.display()));
         spawn_jsonl_source(path, pipeline.clone())?;
     }
     if x11 {
         spawn_x11_source(pipeline.clone(), idle_after)?;
+    }
+    if usb {
+        spawn_usb_source(pipeline.clone(), removable);
     }
     let browser_socket = if browser {
         spawn_browser_source(&data_dir, pipeline.clone())?
@@ -96,7 +107,8 @@ pub fn run(options: Options) -> Result<()> {
     let state = api::AppState {
         packs: Arc::new(Mutex::new(set)),
         token: Arc::new(token),
-        stats,
+        stats: stats.clone(),
+        store: Arc::new(Mutex::new(Store::open(&data_dir)?)),
     };
     let api_dir = data_dir.clone();
     runtime.block_on(async move {
@@ -107,6 +119,14 @@ pub fn run(options: Options) -> Result<()> {
         write_address(&api_dir, bound)?;
         tracing::info!(address = %bound, "admin API listening");
         eprintln!("vigilo: running; admin API on http://{bound}");
+        // The events-per-second figure: one sample every five seconds.
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                stats.sample(std::time::Instant::now());
+            }
+        });
         axum::serve(listener, api::router(state))
             .with_graceful_shutdown(shutdown_signal())
             .await
@@ -158,8 +178,15 @@ fn spawn_jsonl_source(path: PathBuf, pipeline: runner::Handle) -> Result<()> {
 /// runs on with its other sources.
 fn spawn_x11_source(pipeline: runner::Handle, idle_after: std::time::Duration) -> Result<()> {
     let source = match crate::sources::x11::X11Source::connect(None) {
-        Ok(s) => s,
+        Ok(s) => {
+            let display = std::env::var("DISPLAY").unwrap_or_default();
+            pipeline
+                .stats()
+                .source("x11", true, format!("focused window on display {display}"));
+            s
+        }
         Err(why) => {
+            pipeline.stats().source("x11", false, why.clone());
             tracing::warn!("activity source off: {why}");
             eprintln!("vigilo: {why}; activity from windows is off, other sources keep running");
             return Ok(());
@@ -199,6 +226,7 @@ fn spawn_x11_source(pipeline: runner::Handle, idle_after: std::time::Duration) -
         .name("vigilo-source-x11".into())
         .spawn(move || {
             if let Err(why) = source.run(|event| pipeline.event(event)) {
+                pipeline.stats().source("x11", false, why.clone());
                 tracing::error!("activity source stopped: {why}");
                 eprintln!("vigilo: {why}; activity from windows is off");
             }
@@ -216,17 +244,58 @@ fn spawn_browser_source(
     let listener = match BrowserListener::bind(&data_dir.join(SOCKET)) {
         Ok(l) => l,
         Err(why) => {
+            pipeline.stats().source("browser", false, why.clone());
             tracing::warn!("browser source off: {why}");
             eprintln!("vigilo: {why}; URLs from browsers are off");
             return Ok(None);
         }
     };
     tracing::info!(socket = %listener.path().display(), "listening for browser hosts");
+    pipeline.stats().source(
+        "browser",
+        true,
+        format!("tab reports on {}", listener.path().display()),
+    );
     let file = listener.file();
     std::thread::Builder::new()
         .name("vigilo-source-browser".into())
         .spawn(move || listener.serve(move |report| pipeline.tab(report)))?;
     Ok(Some(file))
+}
+
+/// Follows USB devices and watches removable mounts for written files. What cannot run (no
+/// netlink, no fanotify rights) is said, and the rest runs.
+fn spawn_usb_source(pipeline: runner::Handle, removable: Vec<PathBuf>) {
+    use crate::sources::usb::{source, sysfs::Sysfs};
+    let stats = pipeline.stats().clone();
+    let (emit, lost) = (pipeline.clone(), stats.clone());
+    let problems = source::spawn(
+        source::Options {
+            sysfs: Sysfs::default(),
+            removable,
+            computer: crate::sources::process::hostname(),
+        },
+        source::Sink {
+            emit: Box::new(move |event| emit.event(event)),
+            lost: Box::new(move |what, n| lost.shed(what, n)),
+        },
+    );
+    let devices_down = problems.iter().find(|p| p.contains("device events"));
+    let files_down = problems.iter().find(|p| !p.contains("device events"));
+    stats.source(
+        "usb",
+        devices_down.is_none(),
+        devices_down.map_or("USB devices from kernel uevents".into(), Clone::clone),
+    );
+    stats.source(
+        "files",
+        files_down.is_none(),
+        files_down.map_or("files written to removable mounts (fanotify)".into(), Clone::clone),
+    );
+    for problem in problems {
+        tracing::warn!("{problem}");
+        eprintln!("vigilo: {problem}");
+    }
 }
 
 /// SIGTERM or Ctrl-C.

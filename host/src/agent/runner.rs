@@ -7,11 +7,13 @@
 //! and program states to the new rules ([`Pipeline::handover`]). A full channel blocks the
 //! senders (back-pressure) rather than dropping anything.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
+use super::stats::{ProgramStatus, Stats};
 use crate::alarms::FiredAlarm;
 use crate::event::Event;
 use crate::pipeline::{Mode, Pipeline};
@@ -51,17 +53,6 @@ enum Input {
     Tab(TabReport),
 }
 
-/// Counters the status endpoint shows.
-#[derive(Default)]
-pub struct Stats {
-    /// Events evaluated, with what they caused stored (account events included).
-    pub events: AtomicU64,
-    /// Alarms stored.
-    pub alarms: AtomicU64,
-    /// Rule sets installed since start (1 = the one it started with).
-    pub generation: AtomicU64,
-}
-
 /// Where the pipeline's output goes besides the store.
 pub struct Output {
     /// Print each stored alarm as a JSON line on stdout.
@@ -90,6 +81,8 @@ pub fn run(
     let mut fired = Vec::new();
     // Browser tabs outlive rule sets: they describe the desktop, not the rules.
     let mut tabs = Tabs::new();
+    // Why each switched-off program was switched off ("pack/program" → reason).
+    let mut faults: HashMap<String, String> = HashMap::new();
     loop {
         // One pipeline per rule set; it borrows the rules, so it lives in this block.
         let next = {
@@ -101,6 +94,7 @@ pub fn run(
                     &saved.take().unwrap_or_default(),
                 ),
             };
+            publish_programs(&stats, &pipeline, &mut faults);
             let mut take = |pipeline: &mut Pipeline<'_>, input: Input| {
                 let event = match input {
                     Input::Event(mut event) => {
@@ -128,8 +122,13 @@ pub fn run(
                         false
                     }
                 };
-                for notice in pipeline.drain_notices() {
-                    audit_notice(&mut store, &notice);
+                let notices = pipeline.drain_notices();
+                for notice in &notices {
+                    audit_notice(&mut store, notice);
+                    remember_fault(&mut faults, notice);
+                }
+                if !notices.is_empty() {
+                    publish_programs(&stats, pipeline, &mut faults);
                 }
                 keep(&mut store, &mut fired, &stats, &output);
                 // Counted once all it caused is stored: the count says what is done.
@@ -199,6 +198,32 @@ fn save(store: &mut Store, pipeline: &Pipeline<'_>) {
     }
 }
 
+/// Tells the status endpoint which programs run and which were switched off.
+fn publish_programs(stats: &Stats, pipeline: &Pipeline<'_>, faults: &mut HashMap<String, String>) {
+    let programs = pipeline
+        .programs()
+        .into_iter()
+        .map(|(pack, name, kind, quarantined)| {
+            let key = format!("{pack}/{name}");
+            ProgramStatus {
+                last_fault: quarantined.then(|| faults.get(&key).cloned()).flatten(),
+                pack,
+                name,
+                kind: kind.to_string(),
+                quarantined,
+            }
+        })
+        .collect();
+    stats.set_programs(programs);
+}
+
+fn remember_fault(faults: &mut HashMap<String, String>, notice: &Event) {
+    use crate::event::Field;
+    if let (Some(object), Some(detail)) = (notice.text(Field::ActionObject), notice.text(Field::Detail)) {
+        faults.insert(object.to_string(), detail.to_string());
+    }
+}
+
 /// A program switched off is a change to the setup: it goes in the audit trail too.
 fn audit_notice(store: &mut Store, notice: &Event) {
     use crate::event::Field;
@@ -217,13 +242,20 @@ fn audit_notice(store: &mut Store, notice: &Event) {
 #[derive(Clone)]
 pub struct Handle {
     tx: SyncSender<Msg>,
+    stats: Arc<Stats>,
 }
 
 impl Handle {
-    /// A channel to a pipeline thread; the receiver goes to [`run`].
-    pub fn channel() -> (Handle, Receiver<Msg>) {
+    /// A channel to a pipeline thread; the receiver goes to [`run`]. What cannot wait is
+    /// counted in `stats` when it is shed.
+    pub fn channel(stats: Arc<Stats>) -> (Handle, Receiver<Msg>) {
         let (tx, rx) = std::sync::mpsc::sync_channel(QUEUE);
-        (Handle { tx }, rx)
+        (Handle { tx, stats }, rx)
+    }
+
+    /// The agent's counters, for sources to report their state.
+    pub fn stats(&self) -> &Arc<Stats> {
+        &self.stats
     }
 
     /// Queues an event, waiting while the queue is full. False once the pipeline is gone.
@@ -231,9 +263,18 @@ impl Handle {
         self.tx.send(Msg::Event(event)).is_ok()
     }
 
-    /// Queues a clock tick. False once the pipeline is gone.
+    /// Queues a clock tick, unless the queue is full: a busy pipeline is not kept waiting by
+    /// the clock (the next tick carries the time just as well); the skipped tick is counted.
+    /// False once the pipeline is gone.
     pub fn tick(&self, now: chrono::DateTime<chrono::FixedOffset>) -> bool {
-        self.tx.send(Msg::Tick(now)).is_ok()
+        match self.tx.try_send(Msg::Tick(now)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.stats.shed("tick", 1);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
     }
 
     /// Queues a change of presence: idle (true) or back (false) at `at`.

@@ -9,10 +9,12 @@ mod alarms;
 mod bench;
 mod browser;
 mod check;
+mod client;
 mod pack;
 mod plugin;
 mod replay;
 mod run;
+mod status;
 mod synth;
 mod table;
 
@@ -57,6 +59,9 @@ enum Command {
     /// Run the agent: packs managed through the admin API, events from the sources, alarms
     /// stored, until SIGTERM or Ctrl-C.
     Run(run::Args),
+    /// How a running agent is doing: sources up or down, events per second, alarms today,
+    /// plugins and scripts, anything shed.
+    Status(status::Args),
     /// Feed recorded events (JSONL) through the packs; show and store what fires.
     Replay(replay::Args),
     /// List the alarms stored in the database.
@@ -104,6 +109,7 @@ pub fn run(cli: Cli) -> ExitCode {
         .unwrap_or_else(crate::store::default_data_dir);
     let result = match cli.command {
         Command::Run(args) => run::run(args, &data_dir),
+        Command::Status(args) => status::run(args, &data_dir),
         Command::Replay(args) => replay::run(args, &data_dir),
         Command::Alarms(args) => alarms::run(args, &data_dir),
         Command::Check(args) => check::run(args, &data_dir),

@@ -8,6 +8,7 @@ use crate::packs::signature::{TrustedKeys, signature_path};
 use crate::packs::{Pack, archive};
 use crate::rules::RuleSet;
 
+use super::client::{ApiArgs, Client};
 use super::{EXIT_INVALID, EXIT_OK};
 
 /// The environment variable holding the password of a password-protected secret key.
@@ -111,17 +112,6 @@ enum What {
         #[command(flatten)]
         api: ApiArgs,
     },
-}
-
-/// How to reach a running agent's admin API.
-#[derive(clap::Args, Debug)]
-struct ApiArgs {
-    /// The API's address [default: from DATA_DIR/admin-address, written by `vigilo run`].
-    #[arg(long, value_name = "URL")]
-    url: Option<String>,
-    /// The admin token's file [default: DATA_DIR/admin-token].
-    #[arg(long, value_name = "FILE")]
-    token_file: Option<PathBuf>,
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
@@ -245,80 +235,6 @@ fn change(api: &ApiArgs, data_dir: &Path, name: &str, action: &str) -> Result<u8
             }
         )
     })
-}
-
-/// A client of a running agent's admin API.
-struct Client {
-    http: reqwest::blocking::Client,
-    base: String,
-    token: String,
-}
-
-impl Client {
-    fn new(api: &ApiArgs, data_dir: &Path) -> Result<Client> {
-        let base = match &api.url {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None => {
-                let path = data_dir.join(crate::agent::ADDRESS_FILE);
-                let addr = std::fs::read_to_string(&path).with_context(|| {
-                    format!(
-                        "no running agent found ({} is missing; start `vigilo run`, or give --url)",
-                        path.display()
-                    )
-                })?;
-                format!("http://{}", addr.trim())
-            }
-        };
-        let token_path = api
-            .token_file
-            .clone()
-            .unwrap_or_else(|| crate::agent::token::token_path(data_dir));
-        let token = crate::agent::token::read(&token_path)?;
-        let http = reqwest::blocking::Client::builder()
-            .timeout(std::time::Duration::from_secs(300))
-            .build()?;
-        Ok(Client { http, base, token })
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base))
-    }
-
-    fn post(&self, path: &str) -> reqwest::blocking::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base))
-    }
-
-    /// Sends with the token and the local user's name; prints the answer with `show`, or the
-    /// refusal with every reason. Exit codes: 0 done, 2 refused, 1 anything else.
-    fn send(
-        &self,
-        request: reqwest::blocking::RequestBuilder,
-        show: impl FnOnce(&serde_json::Value),
-    ) -> Result<u8> {
-        let mut request = request.bearer_auth(&self.token);
-        if let Ok(user) = std::env::var("USER") {
-            request = request.header("x-vigilo-actor", user);
-        }
-        let response = request.send().context("cannot reach the agent")?;
-        let status = response.status();
-        let body: serde_json::Value = response.json().unwrap_or_default();
-        if status.is_success() {
-            show(&body);
-            return Ok(EXIT_OK);
-        }
-        eprintln!(
-            "error: {} ({status})",
-            body["error"].as_str().unwrap_or("the agent refused")
-        );
-        for e in body["errors"].as_array().into_iter().flatten() {
-            eprintln!("  {}", e.as_str().unwrap_or_default());
-        }
-        Ok(if status.is_client_error() {
-            EXIT_INVALID
-        } else {
-            super::EXIT_FAILURE
-        })
-    }
 }
 
 fn build(dir: &Path, output: Option<PathBuf>) -> Result<u8> {

@@ -25,6 +25,13 @@ pub struct Args {
     /// Do not listen for vigilo's browser extension (DATA_DIR/browser.sock).
     #[arg(long)]
     no_browser: bool,
+    /// Do not follow USB devices or files written to removable storage.
+    #[arg(long)]
+    no_usb: bool,
+    /// Treat the file system mounted at PATH as removable storage (repeatable): for media the
+    /// kernel does not mark removable. USB and removable disks are found without this.
+    #[arg(long, value_name = "PATH")]
+    removable: Vec<PathBuf>,
     /// Seconds without keyboard or mouse input after which time in a window stops counting.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     idle_after: u64,
@@ -39,6 +46,8 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         x11: !args.no_x11,
         idle_after: std::time::Duration::from_secs(args.idle_after),
         browser: !args.no_browser,
+        usb: !args.no_usb,
+        removable: args.removable,
     })?;
     Ok(EXIT_OK)
 }

@@ -146,13 +146,13 @@ fields! {
     LogonDomain = "logon_domain", Text, [Activity];
     Computer = "computer", Text, [Activity, Usb, Account];
     PrivateIp = "private_ip", Text, [Activity];
-    Executable = "executable", Text, [Activity];
+    Executable = "executable", Text, [Activity, Usb];
     Title = "title", Text, [Activity];
     Description = "description", Text, [Activity];
     Url = "url", Text, [Activity];
     PrimaryDomain = "primary_domain", Text, [Activity];
     Duration = "duration", Number, [Activity];
-    Pid = "pid", Number, [Activity];
+    Pid = "pid", Number, [Activity, Usb];
     Action = "action", Text, [Usb];
     VendorId = "vendor_id", Text, [Usb];
     ProductId = "product_id", Text, [Usb];

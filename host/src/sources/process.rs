@@ -24,6 +24,12 @@ pub fn owner(pid: u32) -> Option<String> {
     Some(user_name(&uid, Path::new("/etc/passwd")).unwrap_or(uid))
 }
 
+/// The login name of `uid` (from `/etc/passwd`), or the uid itself when it has no name there.
+pub fn user(uid: u32) -> String {
+    let uid = uid.to_string();
+    user_name(&uid, Path::new("/etc/passwd")).unwrap_or(uid)
+}
+
 /// The name `passwd` (an `/etc/passwd`-format file) gives `uid`.
 fn user_name(uid: &str, passwd: &Path) -> Option<String> {
     let text = std::fs::read_to_string(passwd).ok()?;

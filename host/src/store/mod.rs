@@ -194,6 +194,16 @@ impl Store {
         Ok(inserted)
     }
 
+    /// How many alarms fired at or after `since` (by the time index).
+    pub fn count_alarms_since(&self, since: chrono::DateTime<chrono::FixedOffset>) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM alarms WHERE fired_at >= ?1",
+            [Event::utc_string(since)],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
     /// Lists stored alarms, newest first.
     pub fn alarms(&self, filter: &AlarmFilter) -> Result<Vec<StoredAlarm>> {
         let mut sql = String::from(
