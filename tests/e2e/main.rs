@@ -10,6 +10,7 @@ mod packs;
 mod plugin;
 mod replay;
 mod scripts;
+mod usb;
 
 #[path = "../support/plugins.rs"]
 mod support;

@@ -166,7 +166,11 @@ async fn status(State(state): State<AppState>) -> Response {
 }
 
 fn internal(why: &str) -> Response {
-    (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({ "error": why }))).into_response()
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({ "error": why })),
+    )
+        .into_response()
 }
 
 async fn list(State(state): State<AppState>) -> Response {

@@ -84,7 +84,11 @@ pub fn run(options: Options) -> Result<()> {
             .spawn(move || runner::run(rules, queue, store, stats, runner::Output { json }))?
     };
     if let Some(path) = events {
-        stats.source("events", true, format!("JSON lines from {}", path.display()));
+        stats.source(
+            "events",
+            true,
+            format!("JSON lines from {}", path.display()),
+        );
         spawn_jsonl_source(path, pipeline.clone())?;
     }
     if x11 {
@@ -290,7 +294,10 @@ fn spawn_usb_source(pipeline: runner::Handle, removable: Vec<PathBuf>) {
     stats.source(
         "files",
         files_down.is_none(),
-        files_down.map_or("files written to removable mounts (fanotify)".into(), Clone::clone),
+        files_down.map_or(
+            "files written to removable mounts (fanotify)".into(),
+            Clone::clone,
+        ),
     );
     for problem in problems {
         tracing::warn!("{problem}");

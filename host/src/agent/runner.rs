@@ -219,7 +219,9 @@ fn publish_programs(stats: &Stats, pipeline: &Pipeline<'_>, faults: &mut HashMap
 
 fn remember_fault(faults: &mut HashMap<String, String>, notice: &Event) {
     use crate::event::Field;
-    if let (Some(object), Some(detail)) = (notice.text(Field::ActionObject), notice.text(Field::Detail)) {
+    if let (Some(object), Some(detail)) =
+        (notice.text(Field::ActionObject), notice.text(Field::Detail))
+    {
         faults.insert(object.to_string(), detail.to_string());
     }
 }

@@ -402,7 +402,10 @@ mod tests {
             e.text(Field::Executable),
             process::executable(std::process::id()).as_deref()
         );
-        assert_eq!(e.text(Field::Username), process::owner(std::process::id()).as_deref());
+        assert_eq!(
+            e.text(Field::Username),
+            process::owner(std::process::id()).as_deref()
+        );
         // The writer is gone: the file's owner is named instead.
         let gone = Written {
             pid: 0,
