@@ -349,3 +349,33 @@ fn a_new_plugin_builds_as_is_and_runs() {
         .count();
     assert_eq!(fired, long);
 }
+
+#[test]
+fn the_systemd_unit_is_valid_for_systemd() {
+    // The example as a user would install it, with ExecStart pointing at this build.
+    let unit = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/systemd/vigilo.service"),
+    )
+    .expect("the example unit");
+    assert!(unit.contains("ExecStart=%h/.cargo/bin/vigilo run"));
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("vigilo.service");
+    let here = env!("CARGO_BIN_EXE_vigilo");
+    std::fs::write(
+        &path,
+        unit.replace("%h/.cargo/bin/vigilo", here)
+            .replace("PartOf=graphical-session.target\n", ""),
+    )
+    .expect("write");
+    let out = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .expect("systemd-analyze (package systemd)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && said.trim().is_empty(), "{said}");
+}

@@ -160,6 +160,7 @@ async fn status(State(state): State<AppState>) -> Response {
         "generation": stats.generation.load(Ordering::Relaxed),
         "sources": stats.sources(),
         "programs": stats.programs(),
+        "latency": stats.latency(),
         "shed": stats.shed_counts(),
     }))
     .into_response()

@@ -229,7 +229,7 @@ fn spawn_x11_source(pipeline: runner::Handle, idle_after: std::time::Duration) -
     std::thread::Builder::new()
         .name("vigilo-source-x11".into())
         .spawn(move || {
-            if let Err(why) = source.run(|event| pipeline.event(event)) {
+            if let Err(why) = source.run(|event, seen| pipeline.observed(event, seen)) {
                 pipeline.stats().source("x11", false, why.clone());
                 tracing::error!("activity source stopped: {why}");
                 eprintln!("vigilo: {why}; activity from windows is off");

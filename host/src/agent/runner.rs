@@ -29,8 +29,8 @@ pub const QUEUE: usize = 4096;
 // per event.
 #[allow(clippy::large_enum_variant)]
 pub enum Msg {
-    /// Evaluate an event.
-    Event(Event),
+    /// Evaluate an event, seen by its source at that instant.
+    Event(Event, std::time::Instant),
     /// The clock moved on (live sources only): evaluate spans that crossed a threshold.
     Tick(chrono::DateTime<chrono::FixedOffset>),
     /// The person went idle (true) or came back (false) at this time.
@@ -47,7 +47,7 @@ pub enum Msg {
 // As for `Msg`: events are the common case, and move through here once each.
 #[allow(clippy::large_enum_variant)]
 enum Input {
-    Event(Event),
+    Event(Event, std::time::Instant),
     Tick(chrono::DateTime<chrono::FixedOffset>),
     Idle(chrono::DateTime<chrono::FixedOffset>, bool),
     Tab(TabReport),
@@ -96,10 +96,12 @@ pub fn run(
             };
             publish_programs(&stats, &pipeline, &mut faults);
             let mut take = |pipeline: &mut Pipeline<'_>, input: Input| {
+                let mut seen = None;
                 let event = match input {
-                    Input::Event(mut event) => {
+                    Input::Event(mut event, at) => {
                         tabs.enrich(&mut event);
                         pipeline.push(event, &mut fired);
+                        seen = Some(at);
                         true
                     }
                     Input::Tab(report) => {
@@ -130,14 +132,20 @@ pub fn run(
                 if !notices.is_empty() {
                     publish_programs(&stats, pipeline, &mut faults);
                 }
-                keep(&mut store, &mut fired, &stats, &output);
+                let stored = keep(&mut store, &mut fired, &stats, &output);
+                if let Some(at) = seen.filter(|_| stored > 0) {
+                    stats.record_latency(at.elapsed());
+                }
                 // Counted once all it caused is stored: the count says what is done.
                 if event {
                     stats.events.fetch_add(1, Ordering::Relaxed);
                 }
             };
             for event in pending.drain(..) {
-                take(&mut pipeline, Input::Event(event));
+                take(
+                    &mut pipeline,
+                    Input::Event(event, std::time::Instant::now()),
+                );
             }
             loop {
                 let Ok(msg) = rx.recv() else {
@@ -145,7 +153,7 @@ pub fn run(
                     return;
                 };
                 match msg {
-                    Msg::Event(event) => take(&mut pipeline, Input::Event(event)),
+                    Msg::Event(event, at) => take(&mut pipeline, Input::Event(event, at)),
                     Msg::Tick(now) => take(&mut pipeline, Input::Tick(now)),
                     Msg::Idle(at, idle) => take(&mut pipeline, Input::Idle(at, idle)),
                     Msg::Tab(report) => take(&mut pipeline, Input::Tab(report)),
@@ -170,16 +178,21 @@ pub fn run(
 }
 
 /// Stores what fired (then prints it): a record is committed before anything acts on it.
-fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &Output) {
+/// Returns how many alarms were stored.
+fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &Output) -> usize {
     if fired.is_empty() {
-        return;
+        return 0;
     }
-    match store.record(fired, "live") {
+    let stored = match store.record(fired, "live") {
         Ok(n) => {
             stats.alarms.fetch_add(n as u64, Ordering::Relaxed);
+            n
         }
-        Err(e) => tracing::error!("cannot store {} alarms: {e:#}", fired.len()),
-    }
+        Err(e) => {
+            tracing::error!("cannot store {} alarms: {e:#}", fired.len());
+            0
+        }
+    };
     if output.json {
         let mut out = std::io::stdout().lock();
         for f in fired.iter() {
@@ -190,6 +203,7 @@ fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &
         let _ = out.flush();
     }
     fired.clear();
+    stored
 }
 
 fn save(store: &mut Store, pipeline: &Pipeline<'_>) {
@@ -262,7 +276,12 @@ impl Handle {
 
     /// Queues an event, waiting while the queue is full. False once the pipeline is gone.
     pub fn event(&self, event: Event) -> bool {
-        self.tx.send(Msg::Event(event)).is_ok()
+        self.observed(event, std::time::Instant::now())
+    }
+
+    /// Queues an event its source saw at `seen` (the status's latency counts from then).
+    pub fn observed(&self, event: Event, seen: std::time::Instant) -> bool {
+        self.tx.send(Msg::Event(event, seen)).is_ok()
     }
 
     /// Queues a clock tick, unless the queue is full: a busy pipeline is not kept waiting by

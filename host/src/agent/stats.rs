@@ -37,6 +37,19 @@ pub struct ProgramStatus {
     pub last_fault: Option<String>,
 }
 
+/// How long from a source seeing something to the alarm it caused being stored.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Latency {
+    /// Alarm-raising events measured.
+    pub count: u64,
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Slowest, milliseconds.
+    pub max_ms: f64,
+}
+
 /// The agent's counters and states.
 #[derive(Default)]
 pub struct Stats {
@@ -50,6 +63,8 @@ pub struct Stats {
     sources: Mutex<BTreeMap<String, SourceStatus>>,
     programs: Mutex<Vec<ProgramStatus>>,
     samples: Mutex<VecDeque<(Instant, u64)>>,
+    /// Microseconds from seen to stored, for events that stored alarms.
+    latency: Mutex<Option<hdrhistogram::Histogram<u64>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -107,6 +122,32 @@ impl Stats {
         }
     }
 
+    /// Records how long an event took from its source to its alarms being stored.
+    pub fn record_latency(&self, took: std::time::Duration) {
+        let mut latency = lock(&self.latency);
+        if latency.is_none() {
+            // 1 µs to 1 minute at 3 significant digits: ~30 KB, made on the first alarm.
+            *latency = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok();
+        }
+        if let Some(h) = latency.as_mut() {
+            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            h.saturating_record(micros.max(1));
+        }
+    }
+
+    /// The latency so far (`None` before the first alarm).
+    pub fn latency(&self) -> Option<Latency> {
+        let latency = lock(&self.latency);
+        let h = latency.as_ref().filter(|h| !h.is_empty())?;
+        let ms = |micros: u64| (micros as f64 / 1000.0 * 1000.0).round() / 1000.0;
+        Some(Latency {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.5)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            max_ms: ms(h.max()),
+        })
+    }
+
     /// Events per second over the last minute (0 until two samples exist).
     pub fn events_per_second(&self) -> f64 {
         let samples = lock(&self.samples);
@@ -136,6 +177,20 @@ mod tests {
         stats.sample(t0 + Duration::from_secs(100));
         stats.sample(t0 + Duration::from_secs(110));
         assert_eq!(stats.events_per_second(), 0.0);
+    }
+
+    #[test]
+    fn latency_percentiles_come_from_what_was_recorded() {
+        let stats = Stats::default();
+        assert_eq!(stats.latency(), None);
+        for micros in 1..=100u64 {
+            stats.record_latency(Duration::from_micros(micros * 10));
+        }
+        let l = stats.latency().expect("recorded");
+        assert_eq!(l.count, 100);
+        assert!((l.p50_ms - 0.5).abs() < 0.01, "{l:?}");
+        assert!((l.p99_ms - 0.99).abs() < 0.01, "{l:?}");
+        assert!((l.max_ms - 1.0).abs() < 0.01, "{l:?}");
     }
 
     #[test]

@@ -94,11 +94,15 @@ impl X11Source {
         })
     }
 
-    /// Reports the focused window now, then every change, to `emit`, until `emit` returns false
+    /// Reports the focused window now, then every change, to `emit` (with when the change was
+    /// seen), until `emit` returns false
     /// or the display goes away (the error says why).
-    pub fn run(mut self, mut emit: impl FnMut(Event) -> bool) -> Result<(), String> {
+    pub fn run(
+        mut self,
+        mut emit: impl FnMut(Event, std::time::Instant) -> bool,
+    ) -> Result<(), String> {
         if let Some(e) = self.refocus()?
-            && !emit(e)
+            && !emit(e, std::time::Instant::now())
         {
             return Ok(());
         }
@@ -107,6 +111,8 @@ impl X11Source {
                 .conn
                 .wait_for_event()
                 .map_err(|e| format!("the X display went away: {e}"))?;
+            // When the change reached us: reading the window's properties is part of the cost.
+            let seen = std::time::Instant::now();
             let XEvent::PropertyNotify(change) = event else {
                 continue;
             };
@@ -121,7 +127,7 @@ impl X11Source {
                 None
             };
             if let Some(e) = next
-                && !emit(e)
+                && !emit(e, seen)
             {
                 return Ok(());
             }
