@@ -14,7 +14,7 @@
 use x11rb::connection::Connection;
 use x11rb::protocol::Event as XEvent;
 use x11rb::protocol::xproto::{
-    Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt, EventMask, Window,
+    Atom, AtomEnum, ChangeWindowAttributesAux, ConnectionExt, EventMask, GetPropertyReply, Window,
 };
 use x11rb::rust_connection::RustConnection;
 
@@ -45,6 +45,8 @@ pub struct X11Source {
     focused: Option<Window>,
     /// The last (window, title) reported, so that repeats are not.
     last: Option<(Window, String)>,
+    /// The focused window's process and program, read when it gained focus.
+    facts: Option<WindowFacts>,
 }
 
 impl X11Source {
@@ -90,6 +92,7 @@ impl X11Source {
             private_ip: process::private_ip(),
             focused: None,
             last: None,
+            facts: None,
             apps: AppNames::from_env(),
         })
     }
@@ -122,7 +125,7 @@ impl X11Source {
                 && (change.atom == self.atoms.net_wm_name
                     || change.atom == u32::from(AtomEnum::WM_NAME))
             {
-                self.report()?
+                self.report(false)?
             } else {
                 None
             };
@@ -159,15 +162,46 @@ impl X11Source {
         }
         self.conn.flush().map_err(|e| e.to_string())?;
         self.focused = active;
-        self.report()
+        self.report(true)
     }
 
-    /// An event for the focused window, unless it is what was reported last.
-    fn report(&mut self) -> Result<Option<Event>, String> {
+    /// An event for the focused window, unless it is what was reported last. The window's
+    /// process, program and name are read once per focus (they do not change with its title);
+    /// a title change costs one round trip to the X server.
+    fn report(&mut self, refocused: bool) -> Result<Option<Event>, String> {
         let Some(window) = self.focused else {
             return Ok(None);
         };
-        let title = self.title(window)?.unwrap_or_default();
+        // Every request goes out before the first answer is awaited: one round trip, not four.
+        let wants_facts = refocused || self.facts.as_ref().is_none_or(|f| f.window != window);
+        let (title, facts) = {
+            let titles = self.request_titles(window)?;
+            let facts = if wants_facts {
+                let class = self.request(
+                    window,
+                    AtomEnum::WM_CLASS.into(),
+                    AtomEnum::STRING.into(),
+                    4096,
+                )?;
+                let pid =
+                    self.request(window, self.atoms.net_wm_pid, AtomEnum::CARDINAL.into(), 1)?;
+                Some((class, pid))
+            } else {
+                None
+            };
+            let title = read_titles(titles)?.unwrap_or_default();
+            let facts = match facts {
+                Some((class, pid)) => Some((
+                    answer(class)?.and_then(|r| text_of(&r)),
+                    answer(pid)?.and_then(|r| r.value32().and_then(|mut v| v.next())),
+                )),
+                None => None,
+            };
+            (title, facts)
+        };
+        if let Some((class, pid)) = facts {
+            self.facts = Some(self.window_facts(window, class, pid));
+        }
         if self.last.as_ref() == Some(&(window, title.clone())) {
             return Ok(None);
         }
@@ -181,83 +215,113 @@ impl X11Source {
         if let Some(ip) = &self.private_ip {
             event.set_text(Field::PrivateIp, ip);
         }
-        if let Some(pid) =
-            self.property32(window, self.atoms.net_wm_pid, AtomEnum::CARDINAL.into())?
-        {
-            event.set_number(Field::Pid, f64::from(pid));
-            if let Some(exe) = process::executable(pid) {
-                event.set_text(Field::Executable, &exe);
+        if let Some(facts) = &self.facts {
+            if let Some(pid) = facts.pid {
+                event.set_number(Field::Pid, f64::from(pid));
             }
-            if let Some(user) = process::owner(pid) {
-                event.set_text(Field::Username, &user);
-            }
-        }
-        if let Some((class, instance)) = self.class(window)? {
-            let named = self
-                .apps
-                .name(&class, &instance, event.text(Field::Executable));
-            match named {
-                Some(name) => event.set_text(Field::Description, &name),
-                None if !class.is_empty() => event.set_text(Field::Description, &class),
-                None => {}
+            for (field, value) in [
+                (Field::Executable, &facts.executable),
+                (Field::Username, &facts.username),
+                (Field::Description, &facts.description),
+            ] {
+                if let Some(v) = value {
+                    event.set_text(field, v);
+                }
             }
         }
         tracing::debug!(window, title = %title, pid = ?event.number(Field::Pid), "focused window");
         Ok(Some(event))
     }
 
-    /// `_NET_WM_NAME` (UTF-8), else `WM_NAME`.
-    fn title(&self, window: Window) -> Result<Option<String>, String> {
-        if let Some(t) = self.text(window, self.atoms.net_wm_name, self.atoms.utf8_string)? {
-            return Ok(Some(t));
-        }
-        self.text(window, AtomEnum::WM_NAME.into(), AtomEnum::ANY.into())
-    }
-
-    /// `WM_CLASS` (`instance\0Class\0`) as (class, instance); either may be empty.
-    fn class(&self, window: Window) -> Result<Option<(String, String)>, String> {
-        let raw = self.bytes(window, AtomEnum::WM_CLASS.into(), AtomEnum::STRING.into())?;
-        Ok(raw.map(|b| {
-            let mut parts = b
-                .split(|&c| c == 0)
-                .map(|p| String::from_utf8_lossy(p).into_owned());
+    /// What the window's process and program are: `WM_CLASS` (`instance\0Class\0`) names the
+    /// program, `_NET_WM_PID` its process.
+    fn window_facts(
+        &mut self,
+        window: Window,
+        class: Option<String>,
+        pid: Option<u32>,
+    ) -> WindowFacts {
+        let executable = pid.and_then(process::executable);
+        let username = pid.and_then(process::owner);
+        let description = class.and_then(|raw| {
+            let mut parts = raw.split('\0');
             let instance = parts.next().unwrap_or_default();
-            (parts.next().unwrap_or_default(), instance)
-        }))
-    }
-
-    fn text(&self, window: Window, atom: Atom, kind: Atom) -> Result<Option<String>, String> {
-        Ok(self
-            .bytes(window, atom, kind)?
-            .map(|b| String::from_utf8_lossy(&b).into_owned()))
-    }
-
-    /// A property's bytes; `None` when the window or the property is missing.
-    fn bytes(&self, window: Window, atom: Atom, kind: Atom) -> Result<Option<Vec<u8>>, String> {
-        let cookie = self
-            .conn
-            .get_property(false, window, atom, kind, 0, 4096)
-            .map_err(|e| format!("the X display went away: {e}"))?;
-        match cookie.reply() {
-            Ok(r) if r.format == 8 && !r.value.is_empty() => Ok(Some(r.value)),
-            Ok(_) => Ok(None),
-            // A window closed between the event and this read: nothing to report.
-            Err(x11rb::errors::ReplyError::X11Error(_)) => Ok(None),
-            Err(e) => Err(format!("the X display went away: {e}")),
+            let class = parts.next().unwrap_or_default();
+            self.apps
+                .name(class, instance, executable.as_deref())
+                .or_else(|| (!class.is_empty()).then(|| class.to_string()))
+        });
+        WindowFacts {
+            window,
+            pid,
+            executable,
+            username,
+            description,
         }
+    }
+
+    /// Asks for `_NET_WM_NAME` (UTF-8) and `WM_NAME` at once.
+    fn request_titles(
+        &self,
+        window: Window,
+    ) -> Result<(PropertyCookie<'_>, PropertyCookie<'_>), String> {
+        Ok((
+            self.request(window, self.atoms.net_wm_name, self.atoms.utf8_string, 4096)?,
+            self.request(window, AtomEnum::WM_NAME.into(), AtomEnum::ANY.into(), 4096)?,
+        ))
     }
 
     fn property32(&self, window: Window, atom: Atom, kind: Atom) -> Result<Option<u32>, String> {
-        let cookie = self
-            .conn
-            .get_property(false, window, atom, kind, 0, 1)
-            .map_err(|e| format!("the X display went away: {e}"))?;
-        match cookie.reply() {
-            Ok(r) => Ok(r.value32().and_then(|mut v| v.next())),
-            Err(x11rb::errors::ReplyError::X11Error(_)) => Ok(None),
-            Err(e) => Err(format!("the X display went away: {e}")),
-        }
+        let reply = answer(self.request(window, atom, kind, 1)?)?;
+        Ok(reply.and_then(|r| r.value32().and_then(|mut v| v.next())))
     }
+
+    fn request(
+        &self,
+        window: Window,
+        atom: Atom,
+        kind: Atom,
+        words: u32,
+    ) -> Result<PropertyCookie<'_>, String> {
+        self.conn
+            .get_property(false, window, atom, kind, 0, words)
+            .map_err(|e| format!("the X display went away: {e}"))
+    }
+}
+
+type PropertyCookie<'c> = x11rb::cookie::Cookie<'c, RustConnection, GetPropertyReply>;
+
+/// `_NET_WM_NAME`, else `WM_NAME`.
+fn read_titles(
+    (net, legacy): (PropertyCookie<'_>, PropertyCookie<'_>),
+) -> Result<Option<String>, String> {
+    let net = answer(net)?.and_then(|r| text_of(&r));
+    let legacy = answer(legacy)?.and_then(|r| text_of(&r));
+    Ok(net.or(legacy))
+}
+
+/// A property's answer; `None` when the window is gone (closed between the event and the read).
+fn answer(cookie: PropertyCookie<'_>) -> Result<Option<GetPropertyReply>, String> {
+    match cookie.reply() {
+        Ok(r) => Ok(Some(r)),
+        Err(x11rb::errors::ReplyError::X11Error(_)) => Ok(None),
+        Err(e) => Err(format!("the X display went away: {e}")),
+    }
+}
+
+/// An 8-bit property as text (`None` when absent or empty).
+fn text_of(reply: &GetPropertyReply) -> Option<String> {
+    (reply.format == 8 && !reply.value.is_empty())
+        .then(|| String::from_utf8_lossy(&reply.value).into_owned())
+}
+
+/// What does not change while a window keeps focus.
+struct WindowFacts {
+    window: Window,
+    pid: Option<u32>,
+    executable: Option<String>,
+    username: Option<String>,
+    description: Option<String>,
 }
 
 /// How long the person at an X display has not touched keyboard or mouse, from the

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The agent's footprint on a real (virtual) desktop: CPU and memory while the desktop is idle,
+# and the latency from a window title changing to its alarm being stored.
+#
+#   scripts/footprint.sh [IDLE_SECONDS] [TITLE_CHANGES]
+#
+# Starts its own Xvfb + openbox + xterm, runs `vigilo run` (the standard pack and one test
+# alarm that fires on every title change), measures, and stops everything. Needs what
+# scripts/test.sh installs (xvfb openbox xterm xdotool).
+set -euo pipefail
+IDLE=${1:-60}
+CHANGES=${2:-1000}
+cd "$(dirname "$0")/.."
+cargo build --release -q
+VIGILO=$PWD/target/release/vigilo
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+exec 3> "$WORK/display"
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 2>/dev/null &
+PIDS+=($!)
+for _ in $(seq 100); do [[ -s "$WORK/display" ]] && break; sleep 0.05; done
+export DISPLAY=":$(cat "$WORK/display")"
+openbox >/dev/null 2>&1 &
+PIDS+=($!)
+for _ in $(seq 100); do xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q "window id" && break; sleep 0.05; done
+xterm -fn fixed -T bench-0 -e sleep 100000 &
+PIDS+=($!)
+for _ in $(seq 100); do xdotool search --name '^bench-0$' >/dev/null 2>&1 && break; sleep 0.05; done
+WIN=$(xdotool search --name '^bench-0$' | head -1)
+xdotool windowactivate --sync "$WIN"
+
+export VIGILO_DATA_DIR=$WORK/data
+"$VIGILO" run --listen 127.0.0.1:0 --no-usb 2>"${AGENT_LOG:-$WORK/agent.log}" &
+AGENT=$!
+PIDS+=($AGENT)
+for _ in $(seq 200); do [[ -s "$VIGILO_DATA_DIR/admin-address" ]] && break; sleep 0.05; done
+mkdir -p "$WORK/pack"
+cat > "$WORK/pack/pack.toml" <<'TOML'
+[pack]
+name = "footprint"
+version = "1.0.0"
+
+[[alarm]]
+name = "Title seen"
+kind = "activity"
+repeat = "every_match"
+conditions = [ { field = "title", op = "starts_with", value = "bench-" } ]
+risk = 1
+TOML
+"$VIGILO" pack build "$WORK/pack" -o "$WORK/pack.tar.gz" >/dev/null 2>&1
+"$VIGILO" pack upload "$WORK/pack.tar.gz" >/dev/null
+
+ticks() { awk '{ print $14 + $15 }' "/proc/$AGENT/stat"; }
+HZ=$(getconf CLK_TCK)
+sleep 5 # settle
+t0=$(ticks); s0=$(date +%s.%N)
+sleep "$IDLE"
+t1=$(ticks); s1=$(date +%s.%N)
+RSS=$(awk '/VmRSS/ { print $2 }' "/proc/$AGENT/status")
+idle_cpu=$(echo "($t1 - $t0) / $HZ / ($s1 - $s0) * 100" | bc -l)
+
+t2=$(ticks); s2=$(date +%s.%N)
+for i in $(seq 1 "$CHANGES"); do
+    xdotool set_window --name "bench-$i" "$WIN"
+    sleep 0.02 # people change windows at human pace; back-to-back changes measure the spawn storm
+done
+sleep 2
+t3=$(ticks); s3=$(date +%s.%N)
+busy_cpu=$(echo "($t3 - $t2) / $HZ / ($s3 - $s2) * 100" | bc -l)
+HWM=$(awk '/VmHWM/ { print $2 }' "/proc/$AGENT/status")
+STATUS=$("$VIGILO" status --json)
+
+python3 - "$STATUS" "$idle_cpu" "$busy_cpu" "$RSS" "$HWM" "$IDLE" "$CHANGES" <<'PY'
+import json, sys
+status = json.loads(sys.argv[1])
+idle_cpu, busy_cpu = float(sys.argv[2]), float(sys.argv[3])
+rss, hwm = int(sys.argv[4]) / 1024, int(sys.argv[5]) / 1024
+idle, changes = sys.argv[6], sys.argv[7]
+lat = status.get("latency") or {}
+print(f"idle desktop, {idle} s:          {idle_cpu:.3f} % of a core   (goal < 0.2 %)")
+print(f"resident memory idle / peak:  {rss:.1f} MB / {hwm:.1f} MB   (goal < 25 MB)")
+print(f"{changes} title changes:           {busy_cpu:.2f} % of a core while they ran")
+print(f"title change -> alarm stored: p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms, "
+      f"max {lat.get('max_ms')} ms over {lat.get('count')} alarms   (goal p99 < 2 ms)")
+print(f"alarms stored: {status['alarms']}; shed: {status['shed'] or 'nothing'}")
+PY
