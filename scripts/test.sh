@@ -27,6 +27,11 @@ done
 for pkg in xvfb openbox xterm xdotool x11-utils chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# The file-write test mounts an ext4 image on a loop device (as root); the systemd unit example
+# is checked with systemd-analyze.
+for pkg in e2fsprogs mount systemd; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 # The JavaScript example plugin: componentize-js from the npm registry.
 command -v npm >/dev/null || missing+=(nodejs npm)
 if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then
