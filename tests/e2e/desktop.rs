@@ -180,6 +180,12 @@ risk = 2
     wait_for_alarms(&data, "Window seen", 2);
     desktop.retitle(&beta, "vigilo-e2e-gamma");
     wait_for_alarms(&data, "Window seen", 3);
+    let status = agent.status();
+    assert_eq!(status["sources"]["x11"]["up"], true, "{status}");
+    assert!(
+        status["latency"]["count"].as_u64().is_some_and(|n| n >= 3),
+        "title changes that stored alarms are timed: {status}"
+    );
     let alarms = agent.stop();
 
     let seen: Vec<&serde_json::Value> = alarms
@@ -234,6 +240,19 @@ fn without_a_display_the_agent_says_so_and_runs_on() {
             && said.contains("activity from windows is off, other sources keep running"),
         "{said}"
     );
+    // `vigilo status` says the same, and that the rest runs.
+    let out = agent.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("x11      DOWN  cannot connect to X display :9999"),
+        "{text}"
+    );
+    assert!(text.contains("events   up    JSON lines from -"), "{text}");
+    assert!(text.contains("browser  up"), "{text}");
+    // The upload's "Monitoring setup changed" today; the copy's two alarms carry the stream's
+    // own date.
+    assert!(text.contains("ALARMS   1 today, 3 since start"), "{text}");
     agent.stop();
 }
 
