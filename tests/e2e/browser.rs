@@ -9,7 +9,7 @@ use std::path::Path;
 
 use crate::agent::Agent;
 use crate::desktop::{Desktop, upload_pack, wait_for_alarms};
-use crate::{stderr, vigilo};
+use crate::{events_of, stderr, vigilo};
 
 /// Serves a page whose title is named by its path, on a loopback port, for as long as the test.
 fn serve_pages() -> u16 {
@@ -128,11 +128,11 @@ risk = 3
     let alarms = agent.stop();
 
     let event = |name: &str| -> serde_json::Value {
-        alarms
-            .iter()
-            .find(|a| a["alarm"] == name)
-            .map(|a| a["event"].clone())
-            .unwrap_or_else(|| panic!("{name} fired: {alarms:?}"))
+        let fired = events_of(&alarms, name);
+        (*fired
+            .first()
+            .unwrap_or_else(|| panic!("{name} fired: {alarms:?}")))
+        .clone()
     };
     let jobs = event("Job-search sites");
     assert_eq!(jobs["url"], "http://uk.indeed.com/jobs/rust");

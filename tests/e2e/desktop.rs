@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::agent::{Agent, build};
-use crate::{stderr, stdout, vigilo};
+use crate::{events_of, stderr, stdout, vigilo};
 
 /// An X server, a window manager and the windows opened on them; all stopped on drop.
 pub struct Desktop {
@@ -188,11 +188,7 @@ risk = 2
     );
     let alarms = agent.stop();
 
-    let seen: Vec<&serde_json::Value> = alarms
-        .iter()
-        .filter(|a| a["alarm"] == "Window seen")
-        .map(|a| &a["event"])
-        .collect();
+    let seen = events_of(&alarms, "Window seen");
     let titles: Vec<&str> = seen.iter().filter_map(|e| e["title"].as_str()).collect();
     assert_eq!(
         titles,

@@ -88,6 +88,15 @@ pub fn alarms_on(o: &Output, event_name: &str) -> Vec<serde_json::Value> {
 }
 
 /// Runs `tar ARGS`, which must succeed.
+/// The events of the alarms named `alarm`, in the order they fired.
+pub fn events_of<'a>(alarms: &'a [serde_json::Value], alarm: &str) -> Vec<&'a serde_json::Value> {
+    alarms
+        .iter()
+        .filter(|a| a["alarm"] == alarm)
+        .map(|a| &a["event"])
+        .collect()
+}
+
 pub fn tar(args: &[&str]) {
     let made = Command::new("tar").args(args).output().expect("tar runs");
     assert!(made.status.success(), "tar {args:?}: {}", stderr(&made));

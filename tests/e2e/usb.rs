@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::agent::{Agent, build, counter_pack};
 use crate::desktop::wait_for_alarms;
-use crate::{stderr, stdout, vigilo};
+use crate::{events_of, stderr, stdout, vigilo};
 
 /// A loop-mounted ext4 image, unmounted on drop.
 struct Stick {
@@ -108,11 +108,7 @@ fn files_copied_to_a_stick_mounted_while_the_agent_runs_are_file_written_alarms(
     assert_eq!(status["sources"]["files"]["up"], true, "{status}");
     let alarms = agent.stop();
 
-    let copies: Vec<&serde_json::Value> = alarms
-        .iter()
-        .filter(|a| a["alarm"] == "Copy seen")
-        .map(|a| &a["event"])
-        .collect();
+    let copies = events_of(&alarms, "Copy seen");
     let paths: Vec<&str> = copies.iter().filter_map(|e| e["path"].as_str()).collect();
     assert_eq!(
         paths,
