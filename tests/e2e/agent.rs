@@ -31,6 +31,8 @@ impl Agent {
 
     /// An agent watching X display `display`, with more `vigilo run` arguments.
     pub fn start_with(data: &Path, display: Option<&str>, extra: &[&str]) -> Agent {
+        // A killed agent leaves its address behind; wait for this one's.
+        let _ = std::fs::remove_file(data.join("admin-address"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigilo"));
         command.env_remove("DISPLAY");
         if let Some(d) = display {
@@ -134,6 +136,14 @@ impl Agent {
             .take()
             .map(|t| t.join().expect("reader"))
             .unwrap_or_default()
+    }
+}
+
+impl Agent {
+    /// SIGKILL: the agent gets no chance to save or finish anything.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

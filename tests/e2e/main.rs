@@ -9,8 +9,10 @@ mod examples;
 mod packs;
 mod plugin;
 mod replay;
+mod screenshots;
 mod scripts;
 mod usb;
+mod webhooks;
 
 #[path = "../support/plugins.rs"]
 mod support;
@@ -95,6 +97,27 @@ pub fn events_of<'a>(alarms: &'a [serde_json::Value], alarm: &str) -> Vec<&'a se
         .filter(|a| a["alarm"] == alarm)
         .map(|a| &a["event"])
         .collect()
+}
+
+/// The outcome of the first action of the newest alarm named `alarm`, once it has settled
+/// (done or dead).
+pub fn settled_outcome(data: &Path, alarm: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = vigilo(data, &["alarms", "--json", "--alarm", alarm]);
+        if let Some(line) = stdout(&out).lines().next() {
+            let a: serde_json::Value = serde_json::from_str(line).expect("json");
+            let outcome = a["outcomes"][0].clone();
+            if !outcome.is_null() && outcome["state"] != "pending" {
+                return outcome;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the action of {alarm:?} never settled"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 pub fn tar(args: &[&str]) {

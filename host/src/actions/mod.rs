@@ -2,11 +2,20 @@
 //!
 //! Rules only *plan* actions: a triggered alarm carries a list of [`PlannedAction`]s (templates
 //! already filled from the event), the alarm is stored, and only then may workers perform them.
-//! This module is that shared vocabulary; it is what packs are validated against.
+//! This module is that shared vocabulary (what packs are validated against) and the workers
+//! ([`worker`]) that perform what the store's outbox holds: [`webhook`] and [`screenshot`] so far.
 
+pub mod presence;
+pub mod screenshot;
 mod template;
+pub mod webhook;
+pub mod worker;
 
 pub use template::{FiringContext, Template, placeholder_names};
+
+/// The actions the running agent performs (others are planned and stored only, until their
+/// workers land). Each is queued in the store's outbox with its alarm.
+pub const PERFORMED: &[&str] = &["webhook", "screenshot"];
 
 use std::time::Duration;
 

@@ -142,13 +142,14 @@ async fn status(State(state): State<AppState>) -> Response {
         .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
         .map(|t| t.fixed_offset());
     let store = state.store.clone();
-    let today = tokio::task::spawn_blocking(move || {
+    let counts = tokio::task::spawn_blocking(move || {
         let store = store.lock().unwrap_or_else(|p| p.into_inner());
-        midnight.map(|m| store.count_alarms_since(m)).transpose()
+        let today = midnight.map(|m| store.count_alarms_since(m)).transpose()?;
+        Ok::<_, anyhow::Error>((today, store.outbox_counts()?))
     })
     .await;
-    let alarms_today = match today {
-        Ok(Ok(n)) => json!(n),
+    let (alarms_today, (pending, dead)) = match counts {
+        Ok(Ok(c)) => c,
         Ok(Err(e)) => return internal(&format!("{e:#}")),
         Err(e) => return internal(&e.to_string()),
     };
@@ -162,6 +163,7 @@ async fn status(State(state): State<AppState>) -> Response {
         "programs": stats.programs(),
         "latency": stats.latency(),
         "shed": stats.shed_counts(),
+        "outbox": { "pending": pending, "dead": dead },
     }))
     .into_response()
 }

@@ -47,6 +47,10 @@ pub struct Options {
     pub usb: bool,
     /// Mount points to treat as removable storage besides those the kernel says are.
     pub removable: Vec<PathBuf>,
+    /// How failed actions (webhooks) are retried.
+    pub retry: crate::actions::worker::Retry,
+    /// How long screenshots and videos are kept.
+    pub retention: crate::store::Retention,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -61,6 +65,8 @@ pub fn run(options: Options) -> Result<()> {
         browser,
         usb,
         removable,
+        retry,
+        retention,
     } = options;
     // Opening the store first creates the data folder, owner-only.
     let store = Store::open(&data_dir)?;
@@ -77,11 +83,32 @@ pub fn run(options: Options) -> Result<()> {
         crate::sources::process::hostname(),
     )?;
     let rules = set.current();
+    // The action worker: woken by the pipeline after it stores alarms (a wake-up pending is
+    // enough, so the channel holds one).
+    let (wake, woken) = std::sync::mpsc::sync_channel(1);
+    let presence = crate::actions::presence::SharedPresence::default();
+    let worker = crate::actions::worker::Worker {
+        store: Store::open(&data_dir)?,
+        signer: crate::actions::webhook::Signer::load_or_create(&data_dir)?,
+        retry,
+        data_dir: data_dir.clone(),
+        retention,
+        presence: presence.clone(),
+        screen: None,
+    };
+    std::thread::Builder::new()
+        .name("vigilo-actions".into())
+        .spawn(move || worker.run(woken))?;
     let runner = {
         let (store, stats) = (Store::open(&data_dir)?, stats.clone());
+        let output = runner::Output {
+            json,
+            wake: Some(wake),
+            presence,
+        };
         std::thread::Builder::new()
             .name("vigilo-pipeline".into())
-            .spawn(move || runner::run(rules, queue, store, stats, runner::Output { json }))?
+            .spawn(move || runner::run(rules, queue, store, stats, output))?
     };
     if let Some(path) = events {
         stats.source(

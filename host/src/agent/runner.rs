@@ -57,6 +57,10 @@ enum Input {
 pub struct Output {
     /// Print each stored alarm as a JSON line on stdout.
     pub json: bool,
+    /// Told when alarms were stored: their actions are due.
+    pub wake: Option<std::sync::mpsc::SyncSender<()>>,
+    /// Kept up to date with the window in front, for actions that go on over time.
+    pub presence: crate::actions::presence::SharedPresence,
 }
 
 /// Runs the pipeline until told to stop. Returns when the stop was acknowledged or every sender
@@ -100,6 +104,7 @@ pub fn run(
                 let event = match input {
                     Input::Event(mut event, at) => {
                         tabs.enrich(&mut event);
+                        output.presence.saw(&event);
                         pipeline.push(event, &mut fired);
                         seen = Some(at);
                         true
@@ -116,10 +121,12 @@ pub fn run(
                         false
                     }
                     Input::Idle(at, true) => {
+                        output.presence.idle(true);
                         pipeline.idle(at, &mut fired);
                         false
                     }
                     Input::Idle(at, false) => {
+                        output.presence.idle(false);
                         pipeline.back(at, &mut fired);
                         false
                     }
@@ -183,7 +190,7 @@ fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &
     if fired.is_empty() {
         return 0;
     }
-    let stored = match store.record(fired, "live") {
+    let stored = match store.record(fired, crate::store::LIVE) {
         Ok(n) => {
             stats.alarms.fetch_add(n as u64, Ordering::Relaxed);
             n
@@ -203,6 +210,12 @@ fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &
         let _ = out.flush();
     }
     fired.clear();
+    if stored > 0
+        && let Some(wake) = &output.wake
+    {
+        // Full means a wake-up is already pending: that one will see these alarms too.
+        let _ = wake.try_send(());
+    }
     stored
 }
 

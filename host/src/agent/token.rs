@@ -17,26 +17,38 @@ pub fn token_path(data_dir: &Path) -> PathBuf {
 
 /// Reads the token, creating it first if there is none.
 pub fn load_or_create(data_dir: &Path) -> Result<String> {
-    let path = token_path(data_dir);
-    match read(&path) {
-        Ok(token) => return Ok(token),
-        Err(e) if !path.exists() => tracing::debug!("no admin token yet: {e:#}"),
+    load_or_create_secret(&token_path(data_dir), "admin token", |bytes| {
+        crate::hex::encode(bytes)
+    })
+}
+
+/// Reads a secret file, creating it first (0600, never through a link) from 32 random bytes
+/// written as `encode` says, if there is none. `what` names it in messages.
+pub fn load_or_create_secret(
+    path: &Path,
+    what: &str,
+    encode: impl Fn(&[u8]) -> String,
+) -> Result<String> {
+    match read(path) {
+        Ok(secret) => return Ok(secret),
+        Err(e) if !path.exists() => tracing::debug!("no {what} yet: {e:#}"),
         Err(e) => return Err(e),
     }
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for the token: {e}"))?;
-    let token = crate::hex::encode(&bytes);
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("no randomness for the {what}: {e}"))?;
+    let secret = encode(&bytes);
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options
-        .open(&path)
+        .open(path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(file, "{token}").with_context(|| format!("cannot write {}", path.display()))?;
-    tracing::info!(path = %path.display(), "admin token created");
-    Ok(token)
+    writeln!(file, "{secret}").with_context(|| format!("cannot write {}", path.display()))?;
+    tracing::info!(path = %path.display(), "{what} created");
+    Ok(secret)
 }
 
 /// Reads an existing token.

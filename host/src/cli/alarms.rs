@@ -55,6 +55,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     }
     let store = Store::open(data_dir)?;
     let filter = AlarmFilter {
+        id: None,
         user: args.user,
         alarm: args.alarm,
         since,
@@ -72,7 +73,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     } else {
         table::header(&mut out)?;
         for a in &alarms {
-            table::row(&mut out, &a.record)?;
+            table::row(&mut out, &a.record, &a.outcomes)?;
         }
     }
     out.flush()?;

@@ -186,7 +186,7 @@ pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
         writeln!(
             out,
             "    actions {}",
-            super::table::action_labels(&plan_shape(a))
+            super::table::action_labels(&plan_shape(a), &[])
         )?;
     }
     Ok(EXIT_OK)

@@ -218,7 +218,7 @@ fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    table::row(out, &f.record)?;
+    table::row(out, &f.record, &[])?;
     Ok(())
 }
 

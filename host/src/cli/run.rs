@@ -32,6 +32,19 @@ pub struct Args {
     /// kernel does not mark removable. USB and removable disks are found without this.
     #[arg(long, value_name = "PATH")]
     removable: Vec<PathBuf>,
+    /// Attempts at an action (a webhook delivery) before it is given up as dead.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    action_attempts: u32,
+    /// Seconds to wait after an action's first failure; doubled after each next one (at most
+    /// an hour).
+    #[arg(long, default_value_t = 5, value_name = "SECS")]
+    retry_after: u64,
+    /// Screenshots and videos older than this many days are deleted.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    captures_max_days: u64,
+    /// Beyond this many megabytes of screenshots and videos, the oldest are deleted.
+    #[arg(long, default_value_t = 1024, value_name = "MB")]
+    captures_max_mb: u64,
     /// Seconds without keyboard or mouse input after which time in a window stops counting.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     idle_after: u64,
@@ -47,7 +60,20 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         idle_after: std::time::Duration::from_secs(args.idle_after),
         browser: !args.no_browser,
         usb: !args.no_usb,
-        removable: args.removable,
+        removable: args
+            .removable
+            .into_iter()
+            .map(|p| std::fs::canonicalize(&p).unwrap_or(p))
+            .collect(),
+        retry: crate::actions::worker::Retry {
+            attempts: args.action_attempts.max(1),
+            first: std::time::Duration::from_secs(args.retry_after.max(1)),
+            ..Default::default()
+        },
+        retention: crate::store::Retention {
+            max_age: std::time::Duration::from_secs(args.captures_max_days * 24 * 3600),
+            max_bytes: args.captures_max_mb << 20,
+        },
     })?;
     Ok(EXIT_OK)
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::actions::PlannedAction;
 use crate::alarms::AlarmRecord;
+use crate::store::ActionOutcome;
 
 const WIDTHS: [usize; 5] = [20, 10, 4, 30, 22];
 
@@ -16,8 +17,13 @@ pub fn header(out: &mut impl Write) -> std::io::Result<()> {
     )
 }
 
-/// Writes one alarm as a row.
-pub fn row(out: &mut impl Write, a: &AlarmRecord) -> std::io::Result<()> {
+/// Writes one alarm as a row; `outcomes` mark the actions performed (`webhook✓`, `webhook…`
+/// while pending, `webhook✗` given up).
+pub fn row(
+    out: &mut impl Write,
+    a: &AlarmRecord,
+    outcomes: &[ActionOutcome],
+) -> std::io::Result<()> {
     let time = a
         .fired_at
         .with_timezone(&chrono::Utc)
@@ -27,8 +33,8 @@ pub fn row(out: &mut impl Write, a: &AlarmRecord) -> std::io::Result<()> {
     let user = a.user.as_deref().unwrap_or("-");
     // Refusals first, so a narrow column still shows them.
     let actions = match a.refused.len() {
-        0 => action_labels(&a.actions),
-        n => format!("{n} refused; {}", action_labels(&a.actions)),
+        0 => action_labels(&a.actions, outcomes),
+        n => format!("{n} refused; {}", action_labels(&a.actions, outcomes)),
     };
     line(out, [&time, user, &risk, &a.alarm, &actions], &a.summary)
 }
@@ -50,15 +56,30 @@ fn fit(s: &str, width: usize) -> String {
     t
 }
 
-/// `screenshot×3, popup` from a list of planned actions.
-pub fn action_labels(actions: &[PlannedAction]) -> String {
+/// `screenshot×3, popup, webhook✓` from a list of planned actions and what became of those
+/// performed.
+pub fn action_labels(actions: &[PlannedAction], outcomes: &[ActionOutcome]) -> String {
     let labels: Vec<String> = actions
         .iter()
-        .map(|a| match a {
-            PlannedAction::Screenshot { count, .. } if *count > 1 => {
-                format!("{}×{count}", a.name())
-            }
-            _ => a.name().to_string(),
+        .enumerate()
+        .map(|(i, a)| {
+            let label = match a {
+                PlannedAction::Screenshot { count, .. } if *count > 1 => {
+                    format!("{}×{count}", a.name())
+                }
+                _ => a.name().to_string(),
+            };
+            let mark = match outcomes
+                .iter()
+                .find(|o| o.position == i)
+                .map(|o| o.state.as_str())
+            {
+                Some("done") => "✓",
+                Some("pending") => "…",
+                Some("dead") => "✗",
+                _ => "",
+            };
+            format!("{label}{mark}")
         })
         .collect();
     if labels.is_empty() {
@@ -82,7 +103,7 @@ mod tests {
             .with_text(crate::event::Field::PrimaryDomain, "youtube.com");
         let fired = crate::alarms::FiredAlarm::new(0, &pack, youtube, &event, ts);
         let mut out = Vec::new();
-        row(&mut out, &fired.record).expect("write");
+        row(&mut out, &fired.record, &[]).expect("write");
         let text = String::from_utf8(out).expect("utf8");
         assert!(
             text.starts_with("2026-11-02T12:50:01Z  alice       2     YouTube over 20 minutes"),

@@ -15,9 +15,17 @@ use serde::Serialize;
 use crate::alarms::{AlarmRecord, FiredAlarm};
 use crate::event::Event;
 
+mod captures;
+mod outbox;
 mod packs;
 
+pub use captures::{Capture, Retention};
+pub use outbox::{ActionOutcome, ActionRun, Settle};
 pub use packs::{AuditEntry, PackRow, PackVersion};
+
+/// The origin of alarms the running agent stores: only these have their actions performed
+/// (a replayed day is history, not something to act on now).
+pub const LIVE: &str = "live";
 
 /// The database file's name inside the data folder.
 pub const DB_FILE: &str = "vigilo.db";
@@ -83,6 +91,10 @@ const MIGRATIONS: &[&str] = &[
         detail  TEXT
     );
     CREATE INDEX audit_by_time ON audit (at);",
+    // 6: the action outbox.
+    outbox::MIGRATION,
+    // 7: screenshots and videos taken for alarms.
+    captures::MIGRATION,
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
@@ -110,11 +122,16 @@ pub struct StoredAlarm {
     pub origin: String,
     /// When it was written (UTC).
     pub recorded_at: String,
+    /// What became of the actions vigilo performs (in the alarm's order).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<ActionOutcome>,
 }
 
 /// Which alarms to list.
 #[derive(Debug, Default)]
 pub struct AlarmFilter {
+    /// Only the alarm with this row id.
+    pub id: Option<i64>,
     /// Only this user (exact).
     pub user: Option<String>,
     /// Only alarms whose name contains this (case-insensitive).
@@ -157,6 +174,8 @@ impl Store {
 
     /// Writes fired alarms in one transaction; returns how many were new (an alarm already
     /// stored — same pack, alarm, time and event, e.g. a day replayed twice — is not duplicated).
+    /// Alarms of the [`LIVE`] origin have the actions vigilo performs queued in the same
+    /// transaction (the outbox), so none is lost between the commit and its worker.
     pub fn record(&mut self, alarms: &[FiredAlarm], origin: &str) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut inserted = 0;
@@ -169,7 +188,7 @@ impl Store {
             )?;
             let now = Event::utc_string(Utc::now().fixed_offset());
             for FiredAlarm { record: a, .. } in alarms {
-                inserted += stmt.execute(params![
+                let added = stmt.execute(params![
                     Event::utc_string(a.fired_at),
                     a.alarm,
                     a.pack,
@@ -188,6 +207,15 @@ impl Store {
                         .then(|| serde_json::to_string(&a.refused))
                         .transpose()?,
                 ])?;
+                inserted += added;
+                if added == 1 && origin == LIVE {
+                    let alarm_id = tx.last_insert_rowid();
+                    for (position, action) in a.actions.iter().enumerate() {
+                        if crate::actions::PERFORMED.contains(&action.name()) {
+                            outbox::enqueue(&tx, alarm_id, position, action.name())?;
+                        }
+                    }
+                }
             }
         }
         tx.commit()?;
@@ -208,9 +236,18 @@ impl Store {
     pub fn alarms(&self, filter: &AlarmFilter) -> Result<Vec<StoredAlarm>> {
         let mut sql = String::from(
             "SELECT id, fired_at, alarm, pack, pack_version, risk, username, computer, summary,
-                    actions, event, origin, recorded_at, note, refused FROM alarms WHERE 1=1",
+                    actions, event, origin, recorded_at, note, refused,
+                    (SELECT json_group_array(json_object('position', position, 'kind', kind, 'state', state,
+                            'attempts', attempts, 'detail', detail))
+                       FROM (SELECT * FROM action_runs WHERE alarm_id = alarms.id
+                             ORDER BY position))
+             FROM alarms WHERE 1=1",
         );
         let mut args: Vec<String> = Vec::new();
+        if let Some(id) = filter.id {
+            sql.push_str(" AND id = ?");
+            args.push(id.to_string());
+        }
         if let Some(u) = &filter.user {
             sql.push_str(" AND username = ?");
             args.push(u.clone());
@@ -245,6 +282,7 @@ impl Store {
             let actions: String = r.get(9)?;
             let event: String = r.get(10)?;
             let refused: Option<String> = r.get(14)?;
+            let outcomes: String = r.get(15)?;
             out.push(StoredAlarm {
                 id,
                 record: AlarmRecord {
@@ -269,6 +307,7 @@ impl Store {
                 },
                 origin: r.get(11)?,
                 recorded_at: r.get(12)?,
+                outcomes: serde_json::from_str(&outcomes).map_err(|e| bad("outcomes", &e))?,
             });
         }
         Ok(out)

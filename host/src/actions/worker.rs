@@ -1,0 +1,260 @@
+//! The action worker: performs what the store's outbox holds, after the alarms are committed.
+//!
+//! One thread with its own connection to the store. The pipeline wakes it after storing alarms;
+//! otherwise it sleeps until the next retry is due. Each attempt is settled in the store before
+//! the next is made, so after a crash the worst case is one delivery made twice with the same
+//! id (receivers drop it), never one lost or sent under two ids.
+
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use chrono::Utc;
+
+use super::Action;
+use super::presence::SharedPresence;
+use super::screenshot::{Screen, save_private};
+use super::webhook::{self, Signer};
+use crate::store::{ActionRun, AlarmFilter, Retention, Settle, Store, StoredAlarm};
+
+/// How the worker retries.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    /// Attempts before an action is given up (dead).
+    pub attempts: u32,
+    /// Wait after the first failure; doubled after each next one.
+    pub first: Duration,
+    /// Longest wait between attempts.
+    pub longest: Duration,
+}
+
+impl Default for Retry {
+    /// 8 attempts over about 20 minutes: 5 s, 10 s, 20 s … capped at one hour.
+    fn default() -> Retry {
+        Retry {
+            attempts: 8,
+            first: Duration::from_secs(5),
+            longest: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Retry {
+    /// The wait after the `failed`-th failure (1-based).
+    pub fn wait(&self, failed: u32) -> Duration {
+        let factor = 2u32.saturating_pow(failed.saturating_sub(1));
+        self.first.saturating_mul(factor).min(self.longest)
+    }
+}
+
+/// What the worker needs.
+pub struct Worker {
+    /// Its connection to the store.
+    pub store: Store,
+    /// Signs webhooks.
+    pub signer: Signer,
+    /// How failures are retried.
+    pub retry: Retry,
+    /// Where the data folder is (captures go in `captures/` there).
+    pub data_dir: PathBuf,
+    /// How long captures are kept.
+    pub retention: Retention,
+    /// The window in front now (series of screenshots stop when it changes).
+    pub presence: SharedPresence,
+    /// The screen, once a screenshot was asked for.
+    pub screen: Option<Screen>,
+}
+
+impl Worker {
+    /// Runs until every sender of `wake` is gone.
+    pub fn run(mut self, wake: Receiver<()>) {
+        let client = match webhook::client() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("actions are not performed: {e:#}");
+                return;
+            }
+        };
+        loop {
+            self.perform_due(&client);
+            // Sleep until the next retry is due, or until woken by new alarms.
+            let next = self.store.next_due_action().ok().flatten();
+            let sleep = next
+                .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
+                .unwrap_or(Duration::from_secs(3600))
+                .clamp(Duration::from_millis(10), Duration::from_secs(3600));
+            match wake.recv_timeout(sleep) {
+                Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    fn perform_due(&mut self, client: &reqwest::blocking::Client) {
+        loop {
+            let due = match self.store.due_actions(Utc::now(), 32) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::error!("cannot read the outbox: {e:#}");
+                    return;
+                }
+            };
+            if due.is_empty() {
+                return;
+            }
+            for run in due {
+                let outcome = self.attempt(client, &run);
+                match &outcome {
+                    Settle::Done(d) => {
+                        tracing::info!(action = %run.kind, alarm = run.alarm_id, "{d}")
+                    }
+                    Settle::Retry(at, d) => {
+                        tracing::warn!(action = %run.kind, alarm = run.alarm_id, retry_at = %at, "{d}")
+                    }
+                    Settle::Dead(d) => {
+                        tracing::error!(action = %run.kind, alarm = run.alarm_id, "given up: {d}")
+                    }
+                }
+                if let Err(e) = self.store.settle_action(run.id, &outcome) {
+                    tracing::error!("cannot record an action's outcome: {e:#}");
+                    return;
+                }
+            }
+        }
+    }
+
+    /// One attempt at one action.
+    fn attempt(&mut self, client: &reqwest::blocking::Client, run: &ActionRun) -> Settle {
+        let filter = AlarmFilter {
+            id: Some(run.alarm_id),
+            ..AlarmFilter::default()
+        };
+        let alarm = match self.store.alarms(&filter).map(|mut a| a.pop()) {
+            Ok(Some(a)) => a,
+            Ok(None) => return Settle::Dead(format!("alarm {} is gone", run.alarm_id)),
+            Err(e) => return Settle::Dead(format!("alarm {} unreadable: {e:#}", run.alarm_id)),
+        };
+        let result = match alarm.record.actions.get(run.position) {
+            Some(Action::Screenshot { count, interval }) => {
+                return self.screenshot(run, &alarm, *count, *interval);
+            }
+            Some(Action::Webhook { url }) => {
+                let body = webhook::payload(&alarm);
+                webhook::deliver(client, &self.signer, url, &run.message_id, &body)
+            }
+            other => {
+                return Settle::Dead(format!(
+                    "action {} of alarm {} is {:?}, not {}",
+                    run.position,
+                    run.alarm_id,
+                    other.map(|a| a.name()),
+                    run.kind
+                ));
+            }
+        };
+        match result {
+            Ok(detail) => Settle::Done(detail),
+            Err(why) => {
+                let failed = run.attempts + 1;
+                if failed >= self.retry.attempts {
+                    Settle::Dead(format!("{why} (after {failed} attempts)"))
+                } else {
+                    let wait = self.retry.wait(failed);
+                    let at = Utc::now()
+                        + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::hours(1));
+                    Settle::Retry(
+                        at,
+                        format!("{why} (attempt {failed}; next in {}s)", wait.as_secs()),
+                    )
+                }
+            }
+        }
+    }
+}
+
+impl Worker {
+    /// One screenshot of a series: each attempt takes the next, `interval` after the last,
+    /// until `count` are taken or the person moved on from the window that fired the alarm.
+    fn screenshot(
+        &mut self,
+        run: &ActionRun,
+        alarm: &StoredAlarm,
+        count: u32,
+        interval: Duration,
+    ) -> Settle {
+        let taken = run.attempts;
+        if taken > 0
+            && let Some(why) = self.presence.moved_on_from(&alarm.record.event)
+        {
+            return Settle::Done(format!("{taken} of {count} screenshots; stopped: {why}"));
+        }
+        if self.screen.is_none() {
+            match Screen::connect(None) {
+                Ok(s) => self.screen = Some(s),
+                Err(e) => return Settle::Dead(e),
+            }
+        }
+        let Some(screen) = self.screen.as_ref() else {
+            return Settle::Dead("no screen".into());
+        };
+        let png = match screen.capture().and_then(|p| p.png()) {
+            Ok(png) => png,
+            Err(e) => {
+                // The display may have gone; connect again next time.
+                self.screen = None;
+                return Settle::Dead(e);
+            }
+        };
+        let n = taken + 1;
+        let name = format!("{}-{}-{n}.png", run.alarm_id, run.position);
+        let path = match save_private(&self.data_dir.join("captures"), &name, &png) {
+            Ok(p) => p,
+            Err(e) => return Settle::Dead(e),
+        };
+        if let Err(e) = self
+            .store
+            .add_capture(run.alarm_id, "screenshot", &path, png.len() as u64)
+        {
+            tracing::error!("cannot record {}: {e:#}", path.display());
+        }
+        self.expire_captures();
+        let shown = path.display();
+        if n >= count {
+            Settle::Done(format!("{n} of {count} screenshots; last {shown}"))
+        } else {
+            let at = Utc::now() + chrono::Duration::from_std(interval).unwrap_or_default();
+            Settle::Retry(at, format!("{n} of {count} screenshots; last {shown}"))
+        }
+    }
+
+    /// Deletes the captures the retention policy no longer keeps.
+    fn expire_captures(&mut self) {
+        match self.store.expire_captures(&self.retention, Utc::now()) {
+            Ok(gone) => {
+                for path in gone {
+                    if let Err(e) = std::fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!("cannot delete {}: {e}", path.display());
+                    }
+                }
+            }
+            Err(e) => tracing::error!("cannot expire captures: {e:#}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_double_up_to_the_cap() {
+        let r = Retry::default();
+        let waits: Vec<u64> = (1..=12).map(|n| r.wait(n).as_secs()).collect();
+        assert_eq!(
+            waits,
+            [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2560, 3600, 3600]
+        );
+    }
+}

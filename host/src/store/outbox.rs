@@ -1,0 +1,167 @@
+//! The action outbox: each action a live alarm asks for, with its state, kept in the same
+//! database as the alarm and written in the same transaction. A worker takes due rows, performs
+//! them and settles each: done, to be retried at a later time, or dead (given up). Nothing is
+//! lost when the agent stops or is killed between the two: the row is still due when it starts
+//! again.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, Transaction, params};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+use crate::event::Event;
+
+/// The schema (migration 6).
+pub(super) const MIGRATION: &str = "CREATE TABLE action_runs (
+        id          INTEGER PRIMARY KEY,
+        alarm_id    INTEGER NOT NULL REFERENCES alarms (id),
+        position    INTEGER NOT NULL,     -- the action's place in the alarm's list
+        kind        TEXT NOT NULL,
+        state       TEXT NOT NULL,        -- pending, done, dead
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_at     TEXT,                 -- when a pending action is due (UTC RFC 3339)
+        detail      TEXT,                 -- the last outcome, for people
+        message_id  TEXT NOT NULL,        -- the same on every attempt (a webhook's id)
+        updated_at  TEXT NOT NULL,
+        UNIQUE (alarm_id, position)
+    );
+    CREATE INDEX action_runs_due ON action_runs (state, next_at);";
+
+/// One action to perform.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRun {
+    /// Row id.
+    pub id: i64,
+    /// The alarm it belongs to.
+    pub alarm_id: i64,
+    /// Its place in the alarm's list of actions.
+    pub position: usize,
+    /// The action's name (`webhook`…).
+    pub kind: String,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Stays the same on every attempt, so receivers can tell a retry from a new message.
+    pub message_id: String,
+}
+
+/// What an action came to, as `vigilo alarms` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionOutcome {
+    /// Its place in the alarm's list of actions.
+    pub position: usize,
+    /// The action's name.
+    pub kind: String,
+    /// `pending`, `done` or `dead`.
+    pub state: String,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last outcome, for people.
+    pub detail: Option<String>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settle {
+    /// Performed; the detail says what came of it.
+    Done(String),
+    /// Failed; try again at this time.
+    Retry(DateTime<Utc>, String),
+    /// Failed for good.
+    Dead(String),
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    Event::utc_string(t.fixed_offset())
+}
+
+/// Queues `kind` as action `position` of alarm `alarm_id`, due now. Part of the transaction
+/// that stores the alarm.
+pub(super) fn enqueue(
+    tx: &Transaction<'_>,
+    alarm_id: i64,
+    position: usize,
+    kind: &str,
+) -> Result<()> {
+    let mut id = [0u8; 16];
+    getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no randomness for a message id: {e}"))?;
+    let now = ts(Utc::now());
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO action_runs
+            (alarm_id, position, kind, state, next_at, message_id, updated_at)
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?4)",
+    )?
+    .execute(params![
+        alarm_id,
+        position as i64,
+        kind,
+        now,
+        format!("msg_{}", crate::hex::encode(&id))
+    ])?;
+    Ok(())
+}
+
+impl Store {
+    /// Pending actions due at `now`, oldest first, at most `limit`.
+    pub fn due_actions(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ActionRun>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, alarm_id, position, kind, attempts, message_id FROM action_runs
+             WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![ts(now), limit as i64], |r| {
+            Ok(ActionRun {
+                id: r.get(0)?,
+                alarm_id: r.get(1)?,
+                position: r.get::<_, i64>(2)? as usize,
+                kind: r.get(3)?,
+                attempts: r.get(4)?,
+                message_id: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// When the next pending action is due, if any is pending.
+    pub fn next_due_action(&self) -> Result<Option<DateTime<Utc>>> {
+        let next: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT min(next_at) FROM action_runs WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(next
+            .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    /// Records how an attempt at action `id` ended.
+    pub fn settle_action(&mut self, id: i64, outcome: &Settle) -> Result<()> {
+        let (state, next_at, detail) = match outcome {
+            Settle::Done(d) => ("done", None, d),
+            Settle::Retry(at, d) => ("pending", Some(ts(*at)), d),
+            Settle::Dead(d) => ("dead", None, d),
+        };
+        self.conn.execute(
+            "UPDATE action_runs SET state = ?2, next_at = ?3, detail = ?4,
+                attempts = attempts + 1, updated_at = ?5 WHERE id = ?1",
+            params![id, state, next_at, detail, ts(Utc::now())],
+        )?;
+        Ok(())
+    }
+
+    /// How many actions are waiting (pending), and how many were given up (dead).
+    pub fn outbox_counts(&self) -> Result<(u64, u64)> {
+        let count = |state: &str| -> Result<u64> {
+            let n: i64 = self.conn.query_row(
+                "SELECT count(*) FROM action_runs WHERE state = ?1",
+                [state],
+                |r| r.get(0),
+            )?;
+            Ok(n.max(0) as u64)
+        };
+        Ok((count("pending")?, count("dead")?))
+    }
+}

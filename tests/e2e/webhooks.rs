@@ -1,0 +1,258 @@
+//! Webhooks from the running agent to a real HTTP receiver on loopback: signed the Standard
+//! Webhooks way (checked here with an independent HMAC), delivered after the receiver was down,
+//! delivered after the agent was killed (`kill -9`) and started again — each alarm once, under
+//! one id — and given up (dead) after the allowed attempts, which `vigilo alarms` shows.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+
+use crate::agent::{Agent, build};
+use crate::{settled_outcome, stderr, stdout, vigilo};
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Delivery {
+    headers: HashMap<String, String>,
+    body: Vec<u8>,
+}
+
+/// An HTTP receiver answering every POST with `status`.
+struct Receiver {
+    got: Arc<Mutex<Vec<Delivery>>>,
+    status: Arc<AtomicU16>,
+}
+
+impl Receiver {
+    fn start(listener: TcpListener) -> Receiver {
+        let got: Arc<Mutex<Vec<Delivery>>> = Arc::default();
+        let status = Arc::new(AtomicU16::new(200));
+        let (g, s) = (got.clone(), status.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming().map_while(Result::ok) {
+                let mut reader = BufReader::new(stream);
+                let mut headers = HashMap::new();
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line); // request line
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) <= 2 {
+                        break;
+                    }
+                    if let Some((k, v)) = line.trim_end().split_once(':') {
+                        headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                    }
+                }
+                let len: usize = headers
+                    .get("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or(0);
+                let mut body = vec![0; len];
+                if reader.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let code = s.load(Ordering::SeqCst);
+                g.lock().expect("lock").push(Delivery { headers, body });
+                let _ = write!(
+                    reader.into_inner(),
+                    "HTTP/1.1 {code} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+            }
+        });
+        Receiver { got, status }
+    }
+
+    fn deliveries(&self) -> Vec<Delivery> {
+        self.got.lock().expect("lock").clone()
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<Delivery> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let got = self.deliveries();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "{} of {n} deliveries", got.len());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A free loopback port, not listening yet (the receiver is "down").
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .port()
+}
+
+/// Uploads a pack whose alarm posts every file written to USB to the receiver at `port`.
+fn hook_pack(agent: &Agent, data: &Path, port: u16) {
+    let dir = data.parent().expect("parent").join("hooks");
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    std::fs::write(
+        dir.join("pack.toml"),
+        format!(
+            r#"[pack]
+name = "hooks"
+version = "1.0.0"
+
+[grants]
+actions = ["webhook"]
+webhooks = ["http://127.0.0.1:{port}/"]
+
+[[alarm]]
+name = "Copy posted"
+kind = "usb"
+repeat = "every_match"
+conditions = [ {{ field = "action", op = "eq", value = "file_written" }} ]
+risk = 5
+actions = [ {{ webhook = {{ url = "http://127.0.0.1:{port}/siem/vigilo" }} }} ]
+"#
+        ),
+    )
+    .expect("write pack");
+    let out = agent.cli(&["pack", "upload", build(data, &dir).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+fn copy(n: usize) -> String {
+    format!(
+        r#"{{"ts":"2026-11-03T10:00:{n:02}Z","kind":"usb","username":"erin","computer":"ws-erin","action":"file_written","path":"/media/erin/USB/{n}.xlsx","bytes":{n}}}"#
+    )
+}
+
+/// Checks a delivery's signature as the Standard Webhooks spec says, with the agent's secret.
+fn verify(data: &Path, d: &Delivery) {
+    let secret = std::fs::read_to_string(data.join("webhook-secret")).expect("secret");
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim().trim_start_matches("whsec_"))
+        .expect("base64 secret");
+    let id = &d.headers["webhook-id"];
+    let ts = &d.headers["webhook-timestamp"];
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).expect("key");
+    mac.update(format!("{id}.{ts}.").as_bytes());
+    mac.update(&d.body);
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(
+        d.headers["webhook-signature"], expected,
+        "signature of {id}"
+    );
+    let age = chrono::Utc::now().timestamp() - ts.parse::<i64>().expect("timestamp");
+    assert!((0..120).contains(&age), "a fresh timestamp: {ts}");
+}
+
+fn path_of(d: &Delivery) -> String {
+    let body: serde_json::Value = serde_json::from_slice(&d.body).expect("JSON body");
+    assert_eq!(body["type"], "alarm.fired");
+    assert_eq!(body["data"]["alarm"], "Copy posted");
+    body["data"]["event"]["path"]
+        .as_str()
+        .expect("path")
+        .to_string()
+}
+
+#[test]
+fn webhooks_are_signed_and_arrive_once_each_through_downtime_and_a_killed_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let port = free_port();
+    let retry = ["--retry-after", "1"];
+    let mut agent = Agent::start_with(&data, None, &retry);
+    hook_pack(&agent, &data, port);
+
+    // The receiver is down: the first two alarms wait in the outbox.
+    agent.send(&[copy(1), copy(2)]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while agent.status()["outbox"]["pending"] != 2 {
+        assert!(Instant::now() < deadline, "{}", agent.status());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Killed, not stopped: nothing gets a chance to be saved on the way out.
+    agent.kill();
+
+    let receiver = Receiver::start(TcpListener::bind(("127.0.0.1", port)).expect("bind"));
+    let mut agent = Agent::start_with(&data, None, &retry);
+    receiver.wait_for(2);
+    agent.send(&[copy(3)]);
+    let got = receiver.wait_for(3);
+    // Nothing more comes: each alarm once.
+    std::thread::sleep(Duration::from_millis(1500));
+    let got_all = receiver.deliveries();
+    assert_eq!(got_all.len(), 3, "{got_all:?}");
+    let mut paths: Vec<String> = got.iter().map(path_of).collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/media/erin/USB/1.xlsx",
+            "/media/erin/USB/2.xlsx",
+            "/media/erin/USB/3.xlsx"
+        ]
+    );
+    let mut ids: Vec<&String> = got.iter().map(|d| &d.headers["webhook-id"]).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one id per alarm");
+    for d in &got {
+        verify(&data, d);
+        assert!(d.headers["webhook-id"].starts_with("msg_"));
+    }
+    let status = agent.status();
+    assert_eq!(status["outbox"]["pending"], 0, "{status}");
+    agent.stop();
+    let out = vigilo(&data, &["alarms", "--alarm", "Copy posted"]);
+    assert_eq!(
+        stdout(&out).matches("webhook✓").count(),
+        3,
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_receiver_that_keeps_failing_gets_the_alarm_given_up_and_shown_dead() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let receiver = Receiver::start(listener);
+    receiver.status.store(503, Ordering::SeqCst);
+    let mut agent = Agent::start_with(
+        &data,
+        None,
+        &["--retry-after", "1", "--action-attempts", "2"],
+    );
+    hook_pack(&agent, &data, port);
+    agent.send(&[copy(7)]);
+    let got = receiver.wait_for(2);
+    // The same message both times.
+    assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
+    assert_eq!(got[0].body, got[1].body);
+    let outcome = &settled_outcome(&data, "Copy posted");
+    assert!(agent.status()["outbox"]["dead"].as_u64() >= Some(1));
+    agent.stop();
+    assert_eq!(receiver.deliveries().len(), 2, "no third attempt");
+    assert_eq!(outcome["kind"], "webhook");
+    assert_eq!(outcome["state"], "dead");
+    assert_eq!(outcome["attempts"], 2);
+    assert!(
+        outcome["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("503") && d.contains("after 2 attempts")),
+        "{outcome}"
+    );
+    let table = vigilo(&data, &["alarms", "--alarm", "Copy posted"]);
+    assert!(stdout(&table).contains("webhook✗"), "{}", stdout(&table));
+}
