@@ -412,6 +412,110 @@ mod tests {
     }
 
     #[test]
+    fn live_alarms_queue_their_performed_actions_and_outcomes_read_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = Pack::standard().expect("standard");
+        let mut store = Store::open(dir.path()).expect("open");
+        let now = Utc::now();
+        // A replayed day is history: nothing to perform.
+        store
+            .record(&[fired(&pack, 3, "alice")], "replay:day")
+            .expect("replay");
+        assert!(store.due_actions(now, 10).expect("due").is_empty());
+        // Live: the screenshot (performed) is queued; the pop-up (not yet) is not.
+        store.record(&[fired(&pack, 3, "bob")], LIVE).expect("live");
+        let due = store
+            .due_actions(now + chrono::Duration::seconds(1), 10)
+            .expect("due");
+        assert_eq!(due.len(), 1, "{due:?}");
+        let run = due[0].clone();
+        assert_eq!(
+            (run.kind.as_str(), run.position, run.attempts),
+            ("screenshot", 0, 0)
+        );
+        assert!(run.message_id.starts_with("msg_") && run.message_id.len() == 36);
+
+        let later = now + chrono::Duration::seconds(30);
+        store
+            .settle_action(run.id, &Settle::Retry(later, "1 of 2".into()))
+            .expect("settle");
+        assert!(
+            store
+                .due_actions(now + chrono::Duration::seconds(1), 10)
+                .expect("due")
+                .is_empty()
+        );
+        let next = store.next_due_action().expect("next").expect("one pending");
+        assert!(
+            (next - later).num_milliseconds().abs() < 2,
+            "{next} vs {later}"
+        );
+        let again = store.due_actions(later, 10).expect("due");
+        assert_eq!(again[0].attempts, 1);
+        assert_eq!(
+            again[0].message_id, run.message_id,
+            "one id for every attempt"
+        );
+
+        store
+            .settle_action(run.id, &Settle::Dead("no X display".into()))
+            .expect("settle");
+        assert_eq!(store.outbox_counts().expect("counts"), (0, 1));
+        let bob = store
+            .alarms(&AlarmFilter {
+                user: Some("bob".into()),
+                ..Default::default()
+            })
+            .expect("bob");
+        assert_eq!(
+            bob[0].outcomes,
+            [ActionOutcome {
+                position: 0,
+                kind: "screenshot".into(),
+                state: "dead".into(),
+                attempts: 2,
+                detail: Some("no X display".into()),
+            }]
+        );
+        let alice = store
+            .alarms(&AlarmFilter {
+                user: Some("alice".into()),
+                ..Default::default()
+            })
+            .expect("alice");
+        assert!(alice[0].outcomes.is_empty());
+    }
+
+    #[test]
+    fn captures_expire_by_age_and_by_total_size_oldest_first() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = Pack::standard().expect("standard");
+        let mut store = Store::open(dir.path()).expect("open");
+        store.record(&[fired(&pack, 3, "bob")], LIVE).expect("live");
+        let id = store.alarms(&AlarmFilter::default()).expect("alarms")[0].id;
+        for n in 1..=3 {
+            store
+                .add_capture(id, "screenshot", Path::new(&format!("/c/{n}.png")), 100)
+                .expect("add");
+        }
+        let keep_250 = Retention {
+            max_age: std::time::Duration::from_secs(3600),
+            max_bytes: 250,
+        };
+        let gone = store
+            .expire_captures(&keep_250, Utc::now())
+            .expect("expire");
+        assert_eq!(gone, [PathBuf::from("/c/1.png")]);
+        assert_eq!(store.captures_of(id).expect("left").len(), 2);
+        let a_day_later = Utc::now() + chrono::Duration::days(1);
+        let gone = store
+            .expire_captures(&keep_250, a_day_later)
+            .expect("expire");
+        assert_eq!(gone.len(), 2, "all older than an hour by then");
+        assert!(store.captures_of(id).expect("left").is_empty());
+    }
+
+    #[test]
     fn records_once_migrates_and_filters() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pack = Pack::standard().expect("standard");
