@@ -38,6 +38,10 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Instead of the rules: take this many screenshots of $DISPLAY and report what one costs
+    /// (capture, PNG encoding, file size, memory).
+    #[arg(long, value_name = "N")]
+    screenshots: Option<usize>,
 }
 
 /// Events per second of `f` over `n` events, the median of `runs` runs.
@@ -54,6 +58,9 @@ fn throughput(n: usize, runs: usize, mut f: impl FnMut() -> usize) -> (f64, usiz
 }
 
 pub fn run(args: Args) -> Result<u8> {
+    if let Some(n) = args.screenshots {
+        return screenshots(n.max(1), args.json);
+    }
     let compile_start = Instant::now();
     let standard = Pack::standard()?;
     let generated = synth::generated_pack(args.alarms, args.seed);
@@ -198,6 +205,44 @@ pub fn run(args: Args) -> Result<u8> {
         rss_peak / 1024,
         rss_now / 1024
     );
+    Ok(EXIT_OK)
+}
+
+/// What one screenshot costs: medians over `n`.
+fn screenshots(n: usize, json: bool) -> Result<u8> {
+    use crate::actions::screenshot::Screen;
+    let screen = Screen::connect(None).map_err(anyhow::Error::msg)?;
+    let (mut capture, mut encode, mut sizes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut size = (0, 0);
+    for _ in 0..n {
+        let t = Instant::now();
+        let picture = screen.capture().map_err(anyhow::Error::msg)?;
+        capture.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let png = picture.png().map_err(anyhow::Error::msg)?;
+        encode.push(t.elapsed().as_secs_f64() * 1e3);
+        sizes.push(png.len() as f64 / 1024.0);
+        size = (picture.width, picture.height);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (capture, encode, kib) = (median(&mut capture), median(&mut encode), median(&mut sizes));
+    let (peak, _) = memory();
+    if json {
+        println!(
+            "{}",
+            json!({ "width": size.0, "height": size.1, "screenshots": n, "capture_ms": capture,
+                    "encode_ms": encode, "png_kib": kib, "peak_rss_kib": peak })
+        );
+    } else {
+        println!("{n} screenshots of {}×{} on {}", size.0, size.1, cpu_model());
+        println!("  capture (GetImage + colour decoding): {capture:.1} ms median");
+        println!("  PNG encoding:                         {encode:.1} ms median");
+        println!("  file:                                 {kib:.0} KiB median");
+        println!("  peak memory of this process:          {} MiB", peak / 1024);
+    }
     Ok(EXIT_OK)
 }
 
