@@ -11,6 +11,7 @@ mod plugin;
 mod replay;
 mod screenshots;
 mod scripts;
+mod terminate;
 mod usb;
 mod webhooks;
 

@@ -3,11 +3,12 @@
 //! Rules only *plan* actions: a triggered alarm carries a list of [`PlannedAction`]s (templates
 //! already filled from the event), the alarm is stored, and only then may workers perform them.
 //! This module is that shared vocabulary (what packs are validated against) and the workers
-//! ([`worker`]) that perform what the store's outbox holds: [`webhook`] and [`screenshot`] so far.
+//! ([`worker`]) that perform what the store's outbox holds: [`webhook`], [`screenshot`] and [`terminate`] so far.
 
 pub mod presence;
 pub mod screenshot;
 mod template;
+pub mod terminate;
 pub mod webhook;
 pub mod worker;
 
@@ -15,7 +16,7 @@ pub use template::{FiringContext, Template, placeholder_names};
 
 /// The actions the running agent performs (others are planned and stored only, until their
 /// workers land). Each is queued in the store's outbox with its alarm.
-pub const PERFORMED: &[&str] = &["webhook", "screenshot"];
+pub const PERFORMED: &[&str] = &["webhook", "screenshot", "terminate"];
 
 use std::time::Duration;
 

@@ -138,6 +138,9 @@ impl Worker {
             Some(Action::Screenshot { count, interval }) => {
                 return self.screenshot(run, &alarm, *count, *interval);
             }
+            Some(Action::Terminate { after, warn }) => {
+                return self.terminate(run, &alarm, *after, warn.is_some());
+            }
             Some(Action::Webhook { url }) => {
                 let body = webhook::payload(&alarm);
                 webhook::deliver(client, &self.signer, url, &run.message_id, &body)
@@ -224,6 +227,40 @@ impl Worker {
         } else {
             let at = Utc::now() + chrono::Duration::from_std(interval).unwrap_or_default();
             Settle::Retry(at, format!("{n} of {count} screenshots; last {shown}"))
+        }
+    }
+
+    /// Ends the alarm's application: now, or after `after` if its window is still in front
+    /// then (the first attempt only waits).
+    fn terminate(
+        &mut self,
+        run: &ActionRun,
+        alarm: &StoredAlarm,
+        after: Duration,
+        warn: bool,
+    ) -> Settle {
+        let event = &alarm.record.event;
+        if run.attempts == 0 && !after.is_zero() {
+            let at = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
+            // The warning pop-up is the pop-up action's work, which is not performed yet.
+            let note = if warn {
+                "; the warning is not shown yet (pop-ups come later)"
+            } else {
+                ""
+            };
+            return Settle::Retry(
+                at,
+                format!("ends in {}s if still in front{note}", after.as_secs()),
+            );
+        }
+        if !after.is_zero()
+            && let Some(why) = self.presence.moved_on_from(event)
+        {
+            return Settle::Done(format!("not ended: {why}"));
+        }
+        match super::terminate::end(event, super::terminate::GRACE) {
+            Ok(done) => Settle::Done(done),
+            Err(why) => Settle::Dead(why),
         }
     }
 

@@ -228,7 +228,11 @@ fn screenshots(n: usize, json: bool) -> Result<u8> {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    let (capture, encode, kib) = (median(&mut capture), median(&mut encode), median(&mut sizes));
+    let (capture, encode, kib) = (
+        median(&mut capture),
+        median(&mut encode),
+        median(&mut sizes),
+    );
     let (peak, _) = memory();
     if json {
         println!(
@@ -237,11 +241,19 @@ fn screenshots(n: usize, json: bool) -> Result<u8> {
                     "encode_ms": encode, "png_kib": kib, "peak_rss_kib": peak })
         );
     } else {
-        println!("{n} screenshots of {}×{} on {}", size.0, size.1, cpu_model());
+        println!(
+            "{n} screenshots of {}×{} on {}",
+            size.0,
+            size.1,
+            cpu_model()
+        );
         println!("  capture (GetImage + colour decoding): {capture:.1} ms median");
         println!("  PNG encoding:                         {encode:.1} ms median");
         println!("  file:                                 {kib:.0} KiB median");
-        println!("  peak memory of this process:          {} MiB", peak / 1024);
+        println!(
+            "  peak memory of this process:          {} MiB",
+            peak / 1024
+        );
     }
     Ok(EXIT_OK)
 }
