@@ -28,8 +28,8 @@ for pkg in xvfb openbox xterm xdotool x11-utils chromium; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The file-write test mounts an ext4 image on a loop device (as root); the systemd unit example
-# is checked with systemd-analyze.
-for pkg in e2fsprogs mount systemd; do
+# is checked with systemd-analyze; pop-ups go to dunst on a private session bus.
+for pkg in e2fsprogs mount systemd dbus dunst; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The JavaScript example plugin: componentize-js from the npm registry.

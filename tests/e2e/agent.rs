@@ -31,6 +31,16 @@ impl Agent {
 
     /// An agent watching X display `display`, with more `vigilo run` arguments.
     pub fn start_with(data: &Path, display: Option<&str>, extra: &[&str]) -> Agent {
+        Agent::start_in(data, display, extra, &[])
+    }
+
+    /// As [`Agent::start_with`], with more environment variables (a session bus…).
+    pub fn start_in(
+        data: &Path,
+        display: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Agent {
         // A killed agent leaves its address behind; wait for this one's.
         let _ = std::fs::remove_file(data.join("admin-address"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigilo"));
@@ -42,6 +52,7 @@ impl Agent {
             .args(["run", "--listen", "127.0.0.1:0", "--events", "-", "--json"])
             .args(extra)
             .env("VIGILO_DATA_DIR", data)
+            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

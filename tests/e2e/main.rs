@@ -8,6 +8,7 @@ mod desktop;
 mod examples;
 mod packs;
 mod plugin;
+mod popups;
 mod replay;
 mod screenshots;
 mod scripts;

@@ -139,7 +139,14 @@ impl Worker {
                 return self.screenshot(run, &alarm, *count, *interval);
             }
             Some(Action::Terminate { after, warn }) => {
-                return self.terminate(run, &alarm, *after, warn.is_some());
+                return self.terminate(run, &alarm, *after, warn.as_deref());
+            }
+            Some(Action::Popup { title, message }) => {
+                // A pop-up shown late says the wrong thing: no retries.
+                return match super::popup::show(title, message, super::popup::Flavour::Notice) {
+                    Ok(shown) => Settle::Done(shown),
+                    Err(why) => Settle::Dead(why),
+                };
             }
             Some(Action::Webhook { url }) => {
                 let body = webhook::payload(&alarm);
@@ -237,20 +244,24 @@ impl Worker {
         run: &ActionRun,
         alarm: &StoredAlarm,
         after: Duration,
-        warn: bool,
+        warn: Option<&str>,
     ) -> Settle {
         let event = &alarm.record.event;
         if run.attempts == 0 && !after.is_zero() {
             let at = Utc::now() + chrono::Duration::from_std(after).unwrap_or_default();
-            // The warning pop-up is the pop-up action's work, which is not performed yet.
-            let note = if warn {
-                "; the warning is not shown yet (pop-ups come later)"
-            } else {
-                ""
+            let warned = match warn {
+                Some(text) => {
+                    let flavour = super::popup::Flavour::Warning;
+                    match super::popup::show(&alarm.record.alarm, text, flavour) {
+                        Ok(shown) => format!("; warning {shown}"),
+                        Err(why) => format!("; warning not shown: {why}"),
+                    }
+                }
+                None => String::new(),
             };
             return Settle::Retry(
                 at,
-                format!("ends in {}s if still in front{note}", after.as_secs()),
+                format!("ends in {}s if still in front{warned}", after.as_secs()),
             );
         }
         if !after.is_zero()
