@@ -45,6 +45,12 @@ if ((${#missing[@]})); then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
+# The e-mail test's SMTP server: aiosmtpd from PyPI.
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+    echo "== installing aiosmtpd (PyPI)"
+    python3 -m pip install -q aiosmtpd || python3 -m pip install -q --break-system-packages aiosmtpd
+fi
+
 # `wit-bindgen c` generates the C example's bindings from the contract (~2 min to build once).
 WIT_BINDGEN_VERSION=0.63.0
 if [[ "$(wit-bindgen --version 2>/dev/null)" != *" $WIT_BINDGEN_VERSION"* ]]; then

@@ -5,6 +5,7 @@ mod alarms;
 mod browser;
 mod check;
 mod desktop;
+mod email;
 mod examples;
 mod packs;
 mod plugin;

@@ -3,8 +3,10 @@
 //! Rules only *plan* actions: a triggered alarm carries a list of [`PlannedAction`]s (templates
 //! already filled from the event), the alarm is stored, and only then may workers perform them.
 //! This module is that shared vocabulary (what packs are validated against) and the workers
-//! ([`worker`]) that perform what the store's outbox holds: [`webhook`], [`screenshot`], [`popup`] and [`terminate`] so far.
+//! ([`worker`]) that perform what the store's outbox holds: [`webhook`], [`email`], [`screenshot`], [`popup`] and [`terminate`] so far; video
+//! and risk scores are still to come.
 
+pub mod email;
 pub mod popup;
 pub mod presence;
 pub mod screenshot;
@@ -17,7 +19,7 @@ pub use template::{FiringContext, Template, placeholder_names};
 
 /// The actions the running agent performs (others are planned and stored only, until their
 /// workers land). Each is queued in the store's outbox with its alarm.
-pub const PERFORMED: &[&str] = &["webhook", "screenshot", "terminate", "popup"];
+pub const PERFORMED: &[&str] = &["webhook", "screenshot", "terminate", "popup", "email"];
 
 use std::time::Duration;
 

@@ -24,6 +24,7 @@ enum Var {
     Field(Field),
     Kind,
     Ts,
+    Time,
     User,
     Alarm,
     Pack,
@@ -31,9 +32,11 @@ enum Var {
     DurationMinutes,
 }
 
-const EXTRA_VARS: [(&str, Var); 7] = [
+const EXTRA_VARS: [(&str, Var); 8] = [
     ("kind", Var::Kind),
     ("ts", Var::Ts),
+    // For people: `2026-11-02 14:05:00 +01:00`, in the event's own offset.
+    ("time", Var::Time),
     ("user", Var::User),
     ("alarm", Var::Alarm),
     ("pack", Var::Pack),
@@ -125,6 +128,9 @@ fn render_var(var: Var, ctx: &FiringContext<'_>, out: &mut String) {
         },
         Var::Kind => out.push_str(event.kind().name()),
         Var::Ts => out.push_str(&event.ts().to_rfc3339()),
+        Var::Time => {
+            let _ = write!(out, "{}", event.ts().format("%Y-%m-%d %H:%M:%S %:z"));
+        }
         Var::User => out.push_str(event.user().unwrap_or("")),
         Var::Alarm => out.push_str(ctx.alarm),
         Var::Pack => out.push_str(ctx.pack),
@@ -172,6 +178,8 @@ mod tests {
             t.render(&ctx),
             "21 min on youtube.com (YouTube over 20 minutes, risk 3)"
         );
+        let at = Template::parse("at {{time}}").expect("valid");
+        assert_eq!(at.render(&ctx), "at 2026-11-02 09:00:00 +00:00");
     }
 
     #[test]

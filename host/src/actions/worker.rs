@@ -63,6 +63,8 @@ pub struct Worker {
     pub presence: SharedPresence,
     /// The screen, once a screenshot was asked for.
     pub screen: Option<Screen>,
+    /// The mail server, when the agent's settings name one.
+    pub mailer: Option<super::email::Mailer>,
 }
 
 impl Worker {
@@ -148,6 +150,21 @@ impl Worker {
                     Err(why) => Settle::Dead(why),
                 };
             }
+            Some(Action::Email { to, subject, body }) => match &self.mailer {
+                Some(mailer) => {
+                    let attachments = if mailer.attach {
+                        self.screenshots_of(run.alarm_id)
+                    } else {
+                        Vec::new()
+                    };
+                    mailer.send(to, subject, body, &attachments)
+                }
+                None => {
+                    return Settle::Dead(
+                        "no mail server: set [email] in the agent's agent.toml".into(),
+                    );
+                }
+            },
             Some(Action::Webhook { url }) => {
                 let body = webhook::payload(&alarm);
                 webhook::deliver(client, &self.signer, url, &run.message_id, &body)
@@ -273,6 +290,19 @@ impl Worker {
             Ok(done) => Settle::Done(done),
             Err(why) => Settle::Dead(why),
         }
+    }
+
+    /// The alarm's screenshots taken so far, as (file name, bytes).
+    fn screenshots_of(&self, alarm_id: i64) -> Vec<(String, Vec<u8>)> {
+        let captures = self.store.captures_of(alarm_id).unwrap_or_default();
+        captures
+            .into_iter()
+            .filter(|c| c.kind == "screenshot")
+            .filter_map(|c| {
+                let name = c.path.file_name()?.to_string_lossy().into_owned();
+                Some((name, std::fs::read(&c.path).ok()?))
+            })
+            .collect()
     }
 
     /// Deletes the captures the retention policy no longer keeps.

@@ -8,6 +8,7 @@
 //! (programs' state) and exits.
 
 pub mod api;
+pub mod config;
 pub mod packs;
 pub mod runner;
 pub mod stats;
@@ -51,6 +52,8 @@ pub struct Options {
     pub retry: crate::actions::worker::Retry,
     /// How long screenshots and videos are kept.
     pub retention: crate::store::Retention,
+    /// The settings file (`None`: `DATA_DIR/agent.toml` if there is one).
+    pub config: Option<PathBuf>,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -67,9 +70,12 @@ pub fn run(options: Options) -> Result<()> {
         removable,
         retry,
         retention,
+        config,
     } = options;
     // Opening the store first creates the data folder, owner-only.
     let store = Store::open(&data_dir)?;
+    let settings =
+        config::AgentConfig::load(config.as_deref(), &data_dir).map_err(anyhow::Error::msg)?;
     let token = token::load_or_create(&data_dir)?;
     let trusted =
         TrustedKeys::from_dir(&data_dir.join("trusted-keys")).map_err(anyhow::Error::msg)?;
@@ -95,6 +101,12 @@ pub fn run(options: Options) -> Result<()> {
         retention,
         presence: presence.clone(),
         screen: None,
+        mailer: match &settings.email {
+            Some(email) => {
+                Some(crate::actions::email::Mailer::new(email).map_err(anyhow::Error::msg)?)
+            }
+            None => None,
+        },
     };
     std::thread::Builder::new()
         .name("vigilo-actions".into())

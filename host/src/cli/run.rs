@@ -45,6 +45,9 @@ pub struct Args {
     /// Beyond this many megabytes of screenshots and videos, the oldest are deleted.
     #[arg(long, default_value_t = 1024, value_name = "MB")]
     captures_max_mb: u64,
+    /// The agent's settings file (the mail server…) [default: DATA_DIR/agent.toml, if present].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Seconds without keyboard or mouse input after which time in a window stops counting.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     idle_after: u64,
@@ -70,6 +73,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             first: std::time::Duration::from_secs(args.retry_after.max(1)),
             ..Default::default()
         },
+        config: args.config,
         retention: crate::store::Retention {
             max_age: std::time::Duration::from_secs(args.captures_max_days * 24 * 3600),
             max_bytes: args.captures_max_mb << 20,

@@ -1,0 +1,129 @@
+//! The agent's own settings file, `DATA_DIR/agent.toml` (or `vigilo run --config FILE`):
+//! what a site sets once and packs must not carry — today the mail server.
+//!
+//! ```toml
+//! [email]
+//! # smtps://… (TLS), smtp://…?tls=required (STARTTLS), smtp://… (plain: loopback relays only)
+//! url = "smtps://alerts%40example.com:PASSWORD@mail.example.com"
+//! from = "vigilo <alerts@example.com>"
+//! attach_screenshots = true
+//! ```
+//!
+//! The file may hold a password: it should be owner-only, and the agent says so when it is not.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The settings file's name in the data folder.
+pub const CONFIG_FILE: &str = "agent.toml";
+
+/// The agent's settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentConfig {
+    /// Where e-mail goes out.
+    pub email: Option<EmailConfig>,
+}
+
+/// The mail server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The SMTP server as a URL (see the module docs); credentials URL-encoded in it.
+    pub url: String,
+    /// The sender, `Name <address>` or an address.
+    pub from: String,
+    /// Attach the alarm's screenshots taken so far.
+    #[serde(default = "yes")]
+    pub attach_screenshots: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl AgentConfig {
+    /// Reads `path` (`None`: `DATA_DIR/agent.toml`, which may be missing). The error names the
+    /// file, the line and column, and what was expected.
+    pub fn load(path: Option<&Path>, data_dir: &Path) -> Result<AgentConfig, String> {
+        let (path, required): (PathBuf, bool) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (data_dir.join(CONFIG_FILE), false),
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(AgentConfig::default());
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            if std::fs::metadata(&path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                tracing::warn!(
+                    "{} can be read by others; it may hold the mail server's password (chmod 600)",
+                    path.display()
+                );
+            }
+        }
+        let config: AgentConfig = toml::from_str(&text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let before = &text[..s.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                    format!(":{line}:{column}")
+                })
+                .unwrap_or_default();
+            format!("{}{at}: {}", path.display(), e.message().trim())
+        })?;
+        if let Some(email) = &config.email {
+            super::super::actions::email::Mailer::new(email)
+                .map_err(|e| format!("{}: [email]: {e}", path.display()))?;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_default_file_is_no_settings_but_bad_ones_are_named() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let none = AgentConfig::load(None, dir.path()).expect("no file, no settings");
+        assert!(none.email.is_none());
+        assert!(
+            AgentConfig::load(Some(&dir.path().join("nope.toml")), dir.path())
+                .is_err_and(|e| e.contains("cannot read"))
+        );
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[email]\nurl = \"smtp://127.0.0.1:2525\"\nfrom = \"vigilo <v@example.com>\"\nport = 3\n",
+        )
+        .expect("write");
+        let err = AgentConfig::load(None, dir.path()).expect_err("unknown key");
+        assert!(
+            err.contains("agent.toml:4:1") && err.contains("port"),
+            "{err}"
+        );
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[email]\nurl = \"gopher://x\"\nfrom = \"v@example.com\"\n",
+        )
+        .expect("write");
+        let err = AgentConfig::load(None, dir.path()).expect_err("bad url");
+        assert!(err.contains("[email]"), "{err}");
+        std::fs::write(
+            dir.path().join(CONFIG_FILE),
+            "[email]\nurl = \"smtp://127.0.0.1:2525\"\nfrom = \"vigilo <v@example.com>\"\n",
+        )
+        .expect("write");
+        let ok = AgentConfig::load(None, dir.path()).expect("good");
+        assert!(ok.email.is_some_and(|e| e.attach_screenshots));
+    }
+}
