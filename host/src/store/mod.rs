@@ -422,12 +422,16 @@ mod tests {
             .record(&[fired(&pack, 3, "alice")], "replay:day")
             .expect("replay");
         assert!(store.due_actions(now, 10).expect("due").is_empty());
-        // Live: the screenshot (performed) is queued; the pop-up (not yet) is not.
+        // Live: its screenshot and pop-up are queued, in the alarm's order.
         store.record(&[fired(&pack, 3, "bob")], LIVE).expect("live");
         let due = store
             .due_actions(now + chrono::Duration::seconds(1), 10)
             .expect("due");
-        assert_eq!(due.len(), 1, "{due:?}");
+        let kinds: Vec<&str> = due.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["screenshot", "popup"]);
+        store
+            .settle_action(due[1].id, &Settle::Done("shown".into()))
+            .expect("settle");
         let run = due[0].clone();
         assert_eq!(
             (run.kind.as_str(), run.position, run.attempts),
@@ -469,13 +473,22 @@ mod tests {
             .expect("bob");
         assert_eq!(
             bob[0].outcomes,
-            [ActionOutcome {
-                position: 0,
-                kind: "screenshot".into(),
-                state: "dead".into(),
-                attempts: 2,
-                detail: Some("no X display".into()),
-            }]
+            [
+                ActionOutcome {
+                    position: 0,
+                    kind: "screenshot".into(),
+                    state: "dead".into(),
+                    attempts: 2,
+                    detail: Some("no X display".into()),
+                },
+                ActionOutcome {
+                    position: 1,
+                    kind: "popup".into(),
+                    state: "done".into(),
+                    attempts: 1,
+                    detail: Some("shown".into()),
+                }
+            ]
         );
         let alice = store
             .alarms(&AlarmFilter {
