@@ -224,8 +224,8 @@ impl Worker {
         let Some(screen) = self.screen.as_ref() else {
             return Settle::Dead("no screen".into());
         };
-        let png = match screen.capture().and_then(|p| p.png()) {
-            Ok(png) => png,
+        let png = match screen.capture() {
+            Ok(shot) => shot.png,
             Err(e) => {
                 // The display may have gone; connect again next time.
                 self.screen = None;
