@@ -209,8 +209,16 @@ fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &
         }
         let _ = out.flush();
     }
+    // Only alarms with something to perform wake the worker (most alarms only record).
+    let performs = fired.iter().any(|f| {
+        f.record
+            .actions
+            .iter()
+            .any(|a| crate::actions::PERFORMED.contains(&a.name()))
+    });
     fired.clear();
     if stored > 0
+        && performs
         && let Some(wake) = &output.wake
     {
         // Full means a wake-up is already pending: that one will see these alarms too.
