@@ -121,6 +121,40 @@ impl Drop for Desktop {
     }
 }
 
+/// A desktop with windows open, an agent watching it, and a pack uploaded: where most desktop
+/// tests start.
+pub struct Scene {
+    /// The display and its windows.
+    pub desktop: Desktop,
+    /// The windows opened, in order: (window id, process id).
+    pub windows: Vec<(String, u32)>,
+    /// The agent's data folder.
+    pub data: std::path::PathBuf,
+    /// The agent.
+    pub agent: Agent,
+    _dir: tempfile::TempDir,
+}
+
+impl Scene {
+    /// Opens an xterm for each title (the last has focus), starts an agent on the display and
+    /// uploads pack `name` with `toml` (grants and alarms).
+    pub fn start(titles: &[&str], name: &str, toml: &str) -> Scene {
+        let mut desktop = Desktop::start();
+        let windows = titles.iter().map(|t| desktop.window(t)).collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let agent = Agent::start_on(&data, Some(&desktop.display));
+        upload_pack(&agent, &data, name, toml);
+        Scene {
+            desktop,
+            windows,
+            data,
+            agent,
+            _dir: dir,
+        }
+    }
+}
+
 /// Uploads a pack `name` whose alarms are `alarms` (TOML) to `agent`.
 pub fn upload_pack(agent: &Agent, data: &Path, name: &str, alarms: &str) {
     let pack = data.parent().expect("data has a parent").join(name);

@@ -5,21 +5,13 @@
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use crate::agent::Agent;
-use crate::desktop::{Desktop, upload_pack, wait_for_alarms};
+use crate::desktop::{Scene, wait_for_alarms};
 use crate::{settled_outcome, stdout, vigilo};
 
 #[test]
 fn an_alarm_screenshots_the_real_screen_until_the_person_switches_window() {
-    let mut desktop = Desktop::start();
-    let (other, _) = desktop.window("vigilo-e2e-elsewhere");
-    let (watched, _) = desktop.window("vigilo-e2e-watched");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let agent = Agent::start_on(&data, Some(&desktop.display));
-    upload_pack(
-        &agent,
-        &data,
+    let scene = Scene::start(
+        &["vigilo-e2e-elsewhere", "vigilo-e2e-watched"],
         "shots",
         r#"[grants]
 actions = ["screenshot"]
@@ -31,12 +23,14 @@ risk = 3
 actions = [ { screenshot = { count = 3, interval = "10s" } } ]
 "#,
     );
+    let (desktop, data) = (&scene.desktop, &scene.data);
+    let (other, watched) = (&scene.windows[0].0, &scene.windows[1].0);
     // The watched window opened last and has focus already: focus moves to it under the new
     // pack's rules.
-    desktop.activate(&other);
-    desktop.activate(&watched);
-    wait_for_alarms(&data, "Watched window", 1);
-    let out = vigilo(&data, &["alarms", "--json", "--alarm", "Watched window"]);
+    desktop.activate(other);
+    desktop.activate(watched);
+    wait_for_alarms(data, "Watched window", 1);
+    let out = vigilo(data, &["alarms", "--json", "--alarm", "Watched window"]);
     let alarm: serde_json::Value =
         serde_json::from_str(stdout(&out).lines().next().expect("the alarm")).expect("json");
     let id = alarm["id"].as_i64().expect("an id");
@@ -62,9 +56,9 @@ actions = [ { screenshot = { count = 3, interval = "10s" } } ]
         std::thread::sleep(Duration::from_millis(50));
     };
     // The person moves on before the second one is due (10 s later).
-    desktop.activate(&other);
-    let outcome = settled_outcome(&data, "Watched window");
-    agent.stop();
+    desktop.activate(other);
+    let outcome = settled_outcome(data, "Watched window");
+    scene.agent.stop();
 
     assert_eq!(outcome["state"], "done", "{outcome}");
     assert!(

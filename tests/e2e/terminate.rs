@@ -3,8 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::agent::Agent;
-use crate::desktop::{Desktop, upload_pack, wait_for_alarms};
+use crate::desktop::{Scene, wait_for_alarms};
 use crate::settled_outcome;
 
 fn alive(pid: u32) -> bool {
@@ -17,15 +16,8 @@ fn alive(pid: u32) -> bool {
 
 #[test]
 fn terminate_ends_the_alarms_window_and_spares_a_namesake() {
-    let mut desktop = Desktop::start();
-    let (bystander, bystander_pid) = desktop.window("vigilo-e2e-bystander");
-    let (doomed, doomed_pid) = desktop.window("vigilo-e2e-doomed");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let agent = Agent::start_on(&data, Some(&desktop.display));
-    upload_pack(
-        &agent,
-        &data,
+    let scene = Scene::start(
+        &["vigilo-e2e-bystander", "vigilo-e2e-doomed"],
         "enders",
         r#"[grants]
 actions = ["terminate"]
@@ -37,10 +29,13 @@ risk = 8
 actions = [ { terminate = {} } ]
 "#,
     );
+    let (desktop, data) = (&scene.desktop, &scene.data);
+    let (bystander, bystander_pid) = scene.windows[0].clone();
+    let (doomed, doomed_pid) = scene.windows[1].clone();
     desktop.activate(&bystander);
     desktop.activate(&doomed);
-    wait_for_alarms(&data, "Forbidden window", 1);
-    let outcome = settled_outcome(&data, "Forbidden window");
+    wait_for_alarms(data, "Forbidden window", 1);
+    let outcome = settled_outcome(data, "Forbidden window");
     assert_eq!(outcome["state"], "done", "{outcome}");
     assert!(
         outcome["detail"]
@@ -54,5 +49,5 @@ actions = [ { terminate = {} } ]
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(alive(bystander_pid), "the other xterm is untouched");
-    agent.stop();
+    scene.agent.stop();
 }
