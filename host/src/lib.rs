@@ -37,3 +37,9 @@ pub mod tabs;
 #[cfg(test)]
 #[path = "../../tests/support/plugins.rs"]
 pub(crate) mod test_plugins;
+
+/// Chooses `ring` as rustls' process-wide crypto provider (HTTPS for webhooks and the admin
+/// API's client); the first call wins, later ones change nothing. Call before building a client.
+pub fn use_ring_for_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

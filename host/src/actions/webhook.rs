@@ -89,6 +89,7 @@ pub fn payload(alarm: &StoredAlarm) -> Vec<u8> {
 
 /// An HTTP client for deliveries: a timeout, no redirects.
 pub fn client() -> Result<reqwest::blocking::Client> {
+    crate::use_ring_for_tls();
     Ok(reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::none())
@@ -143,6 +144,21 @@ mod tests {
             signer.sign("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body),
             "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
         );
+    }
+
+    #[test]
+    fn https_endpoints_are_spoken_to_over_tls() {
+        // Nothing listens on port 1: the attempt fails connecting, not for want of TLS.
+        let signer = Signer::new("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("secret");
+        let err = deliver(
+            &client().expect("client"),
+            &signer,
+            "https://127.0.0.1:1/x",
+            "msg_1",
+            b"{}",
+        )
+        .expect_err("nothing there");
+        assert!(err.contains("Connection refused") && !err.contains("scheme"), "{err}");
     }
 
     #[test]

@@ -103,6 +103,7 @@ pub fn init_logging(verbose: u8) {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> ExitCode {
+    crate::use_ring_for_tls();
     let data_dir = cli
         .data_dir
         .clone()
