@@ -158,7 +158,10 @@ mod tests {
             b"{}",
         )
         .expect_err("nothing there");
-        assert!(err.contains("Connection refused") && !err.contains("scheme"), "{err}");
+        assert!(
+            err.contains("Connection refused") && !err.contains("scheme"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub struct Options {
     pub retention: crate::store::Retention,
     /// The settings file (`None`: `DATA_DIR/agent.toml` if there is one).
     pub config: Option<PathBuf>,
+    /// At most this many of one action an hour for one alarm and user.
+    pub action_limit: Option<u32>,
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -71,6 +73,7 @@ pub fn run(options: Options) -> Result<()> {
         retry,
         retention,
         config,
+        action_limit,
     } = options;
     // Opening the store first creates the data folder, owner-only.
     let store = Store::open(&data_dir)?;
@@ -112,7 +115,8 @@ pub fn run(options: Options) -> Result<()> {
         .name("vigilo-actions".into())
         .spawn(move || worker.run(woken))?;
     let runner = {
-        let (store, stats) = (Store::open(&data_dir)?, stats.clone());
+        let (mut store, stats) = (Store::open(&data_dir)?, stats.clone());
+        store.set_action_limit(action_limit);
         let output = runner::Output {
             json,
             wake: Some(wake),

@@ -35,6 +35,10 @@ pub struct Args {
     /// Attempts at an action (a webhook delivery) before it is given up as dead.
     #[arg(long, default_value_t = 8, value_name = "N")]
     action_attempts: u32,
+    /// At most this many of one action (e-mails, pop-ups…) an hour for one alarm and one
+    /// user; beyond, actions are recorded as limited and not performed (0: no limit).
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    action_limit: u32,
     /// Seconds to wait after an action's first failure; doubled after each next one (at most
     /// an hour).
     #[arg(long, default_value_t = 5, value_name = "SECS")]
@@ -74,6 +78,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             ..Default::default()
         },
         config: args.config,
+        action_limit: (args.action_limit > 0).then_some(args.action_limit),
         retention: crate::store::Retention {
             max_age: std::time::Duration::from_secs(args.captures_max_days * 24 * 3600),
             max_bytes: args.captures_max_mb << 20,

@@ -18,7 +18,7 @@ pub fn header(out: &mut impl Write) -> std::io::Result<()> {
 }
 
 /// Writes one alarm as a row; `outcomes` mark the actions performed (`webhook✓`, `webhook…`
-/// while pending, `webhook✗` given up).
+/// while pending, `webhook✗` given up, `email⊘` over the rate limit).
 pub fn row(
     out: &mut impl Write,
     a: &AlarmRecord,
@@ -77,6 +77,7 @@ pub fn action_labels(actions: &[PlannedAction], outcomes: &[ActionOutcome]) -> S
                 Some("done") => "✓",
                 Some("pending") => "…",
                 Some("dead") => "✗",
+                Some("limited") => "⊘",
                 _ => "",
             };
             format!("{label}{mark}")

@@ -108,6 +108,8 @@ pub fn default_data_dir() -> PathBuf {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// At most this many of one action an hour for one alarm and user (`None`: no limit).
+    action_limit: Option<u32>,
 }
 
 /// An alarm as stored: the record, and where and when it was written.
@@ -164,7 +166,11 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn).with_context(|| format!("cannot migrate {}", path.display()))?;
         tracing::debug!(path = %path.display(), schema = MIGRATIONS.len(), "store opened");
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            action_limit: None,
+        })
     }
 
     /// The database file.
@@ -212,7 +218,8 @@ impl Store {
                     let alarm_id = tx.last_insert_rowid();
                     for (position, action) in a.actions.iter().enumerate() {
                         if crate::actions::PERFORMED.contains(&action.name()) {
-                            outbox::enqueue(&tx, alarm_id, position, action.name())?;
+                            let limit = self.action_limit;
+                            outbox::enqueue(&tx, alarm_id, position, action.name(), limit)?;
                         }
                     }
                 }
@@ -230,6 +237,12 @@ impl Store {
             |r| r.get(0),
         )?;
         Ok(n.max(0) as u64)
+    }
+
+    /// Caps each action at `per_hour` for one alarm and one user: beyond it, the action is
+    /// recorded as `limited` and not performed (a flapping title sends a few e-mails, not 500).
+    pub fn set_action_limit(&mut self, per_hour: Option<u32>) {
+        self.action_limit = per_hour;
     }
 
     /// Lists stored alarms, newest first.
@@ -497,6 +510,42 @@ mod tests {
             })
             .expect("alice");
         assert!(alice[0].outcomes.is_empty());
+    }
+
+    #[test]
+    fn actions_over_the_hourly_limit_per_alarm_and_user_are_recorded_not_performed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = Pack::standard().expect("standard");
+        let mut store = Store::open(dir.path()).expect("open");
+        store.set_action_limit(Some(2));
+        let now = chrono::Utc::now().fixed_offset();
+        let at = |s: i64, user: &str| {
+            let ts = now + chrono::Duration::seconds(s);
+            let event = Event::new(crate::event::EventKind::Usb, ts)
+                .with_text(crate::event::Field::Username, user)
+                .with_text(crate::event::Field::Action, "inserted");
+            FiredAlarm::new(3, &pack, &pack.alarms[3], &event, ts)
+        };
+        for s in 0..4 {
+            store.record(&[at(s, "bob")], LIVE).expect("bob");
+        }
+        store.record(&[at(9, "carol")], LIVE).expect("carol");
+        let states = |user: &str| -> Vec<String> {
+            let mut alarms = store
+                .alarms(&AlarmFilter {
+                    user: Some(user.into()),
+                    ..Default::default()
+                })
+                .expect("alarms");
+            alarms.reverse();
+            alarms.iter().map(|a| a.outcomes[0].state.clone()).collect()
+        };
+        assert_eq!(states("bob"), ["pending", "pending", "limited", "limited"]);
+        assert_eq!(
+            states("carol"),
+            ["pending"],
+            "another user has a budget of their own"
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub(super) const MIGRATION: &str = "CREATE TABLE action_runs (
         alarm_id    INTEGER NOT NULL REFERENCES alarms (id),
         position    INTEGER NOT NULL,     -- the action's place in the alarm's list
         kind        TEXT NOT NULL,
-        state       TEXT NOT NULL,        -- pending, done, dead
+        state       TEXT NOT NULL,        -- pending, done, dead, limited
         attempts    INTEGER NOT NULL DEFAULT 0,
         next_at     TEXT,                 -- when a pending action is due (UTC RFC 3339)
         detail      TEXT,                 -- the last outcome, for people
@@ -52,7 +52,7 @@ pub struct ActionOutcome {
     pub position: usize,
     /// The action's name.
     pub kind: String,
-    /// `pending`, `done` or `dead`.
+    /// `pending`, `done`, `dead`, or `limited` (over the rate limit: not performed).
     pub state: String,
     /// Attempts made.
     pub attempts: u32,
@@ -75,30 +75,61 @@ fn ts(t: DateTime<Utc>) -> String {
     Event::utc_string(t.fixed_offset())
 }
 
-/// Queues `kind` as action `position` of alarm `alarm_id`, due now. Part of the transaction
-/// that stores the alarm.
+/// Queues `kind` as action `position` of alarm `alarm_id`, due now — or, when the same alarm
+/// already asked the same user's computer for `limit` of these in the last hour, records it
+/// as `limited` instead. Part of the transaction that stores the alarm.
 pub(super) fn enqueue(
     tx: &Transaction<'_>,
     alarm_id: i64,
     position: usize,
     kind: &str,
+    limit: Option<u32>,
 ) -> Result<()> {
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no randomness for a message id: {e}"))?;
-    let now = ts(Utc::now());
+    let now = Utc::now();
+    let (state, next_at, detail) = match limit {
+        Some(limit) if recent(tx, alarm_id, kind, now)? >= u64::from(limit) => (
+            "limited",
+            None,
+            Some(format!(
+                "not performed: over {limit} {kind} an hour for this alarm and user"
+            )),
+        ),
+        _ => ("pending", Some(ts(now)), None),
+    };
     tx.prepare_cached(
         "INSERT OR IGNORE INTO action_runs
-            (alarm_id, position, kind, state, next_at, message_id, updated_at)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?4)",
+            (alarm_id, position, kind, state, next_at, detail, message_id, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
     .execute(params![
         alarm_id,
         position as i64,
         kind,
-        now,
-        format!("msg_{}", crate::hex::encode(&id))
+        state,
+        next_at,
+        detail,
+        format!("msg_{}", crate::hex::encode(&id)),
+        ts(now)
     ])?;
     Ok(())
+}
+
+/// How many `kind` actions the alarm of `alarm_id` (same pack, alarm and user) queued in the
+/// hour before `now`, not counting those already limited.
+fn recent(tx: &Transaction<'_>, alarm_id: i64, kind: &str, now: DateTime<Utc>) -> Result<u64> {
+    let since = ts(now - chrono::Duration::hours(1));
+    let n: i64 = tx
+        .prepare_cached(
+            "SELECT count(*) FROM action_runs r JOIN alarms a ON a.id = r.alarm_id
+              JOIN alarms this ON this.id = ?1
+             WHERE a.alarm = this.alarm AND a.pack = this.pack
+               AND a.username IS this.username AND a.id != this.id
+               AND r.kind = ?2 AND r.state != 'limited' AND a.fired_at >= ?3",
+        )?
+        .query_row(params![alarm_id, kind, since], |r| r.get(0))?;
+    Ok(n.max(0) as u64)
 }
 
 impl Store {
