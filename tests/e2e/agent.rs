@@ -111,7 +111,7 @@ impl Agent {
     }
 
     pub fn status(&self) -> serde_json::Value {
-        reqwest::blocking::Client::new()
+        http()
             .get(format!("{}/api/v1/status", self.url))
             .bearer_auth(&self.token)
             .send()
@@ -166,6 +166,13 @@ impl Drop for Agent {
             let _ = self.child.wait();
         }
     }
+}
+
+/// An HTTP client for the admin API (rustls needs its crypto provider chosen first, as the
+/// `vigilo` binary does at start).
+pub fn http() -> reqwest::blocking::Client {
+    vigilo::use_ring_for_tls();
+    reqwest::blocking::Client::new()
 }
 
 /// A pack folder `name` with one every-match alarm on files written to USB, at `risk`.
@@ -354,7 +361,7 @@ fn without_the_token_nothing_changes() {
         assert_eq!(mode & 0o777, 0o600);
     }
     let archive = build(&data, &counter_pack(dir.path(), "1.0.0", 3, ""));
-    let http = reqwest::blocking::Client::new();
+    let http = http();
     let form = || {
         reqwest::blocking::multipart::Form::new().part(
             "archive",

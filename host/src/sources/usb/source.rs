@@ -4,7 +4,7 @@
 //! [`Devices`] holds the mapping from uevents to events, apart from the socket, so it can be
 //! driven with recorded uevents over a fixture sysfs tree.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -23,7 +23,7 @@ pub struct Devices {
     sysfs: Sysfs,
     known: HashMap<String, UsbDevice>,
     /// Devices added whose class was not readable yet (their interfaces come after them).
-    pending: HashMap<String, ()>,
+    pending: HashSet<String>,
 }
 
 impl Devices {
@@ -33,7 +33,7 @@ impl Devices {
         Devices {
             sysfs,
             known,
-            pending: HashMap::new(),
+            pending: HashSet::new(),
         }
     }
 
@@ -71,14 +71,16 @@ impl Devices {
                     .sysfs
                     .usb_device(&self.sysfs.device_dir(&device_path))?;
                 if device.class == "unknown" {
-                    self.pending.insert(device_path, ());
+                    self.pending.insert(device_path);
                     return None;
                 }
                 self.known.insert(device_path, device.clone());
                 Some(device.event("inserted", at, computer))
             }
             ("add", "usb_interface") | ("bind", "usb_device") => {
-                self.pending.remove(&device_path)?;
+                if !self.pending.remove(&device_path) {
+                    return None;
+                }
                 let device = self
                     .sysfs
                     .usb_device(&self.sysfs.device_dir(&device_path))?;
@@ -317,7 +319,7 @@ mod tests {
         let mut devices = Devices {
             sysfs: Sysfs::new(root.path()),
             known: HashMap::new(),
-            pending: HashMap::new(),
+            pending: HashSet::new(),
         };
         assert_eq!(
             devices.on_uevent(&uevent("add", fixture::STICK, "usb_device"), at(), "pc1"),
@@ -360,7 +362,7 @@ mod tests {
         let mut devices = Devices {
             sysfs: Sysfs::new(root.path()),
             known: HashMap::new(),
-            pending: HashMap::new(),
+            pending: HashSet::new(),
         };
         let kb = devices
             .on_uevent(&uevent("add", fixture::KEYBOARD, "usb_device"), at(), "pc1")
