@@ -24,6 +24,7 @@ pub mod alarms;
 pub mod cli;
 pub mod event;
 pub mod hex;
+pub mod owner_only;
 pub mod packs;
 pub mod pipeline;
 pub mod rules;

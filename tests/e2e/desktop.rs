@@ -168,9 +168,10 @@ pub fn upload_pack(agent: &Agent, data: &Path, name: &str, alarms: &str) {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-/// Waits until the store holds `n` alarms named `alarm`.
+/// Waits until the store holds `n` alarms named `alarm` (generously: under a full parallel
+/// test run a browser can take many seconds to start).
 pub fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let out = vigilo(data, &["alarms", "--all", "--json", "--alarm", alarm]);
         let count = stdout(&out).lines().count();
@@ -188,16 +189,8 @@ pub fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
 
 #[test]
 fn focus_and_title_changes_on_a_real_desktop_become_activity_alarms() {
-    let mut desktop = Desktop::start();
-    let (alpha, alpha_pid) = desktop.window("vigilo-e2e-alpha");
-    let (beta, beta_pid) = desktop.window("vigilo-e2e-beta");
-
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let agent = Agent::start_on(&data, Some(&desktop.display));
-    upload_pack(
-        &agent,
-        &data,
+    let scene = Scene::start(
+        &["vigilo-e2e-alpha", "vigilo-e2e-beta"],
         "windows",
         r#"[[alarm]]
 name = "Window seen"
@@ -207,20 +200,23 @@ conditions = [ { field = "title", op = "starts_with", value = "vigilo-e2e-" } ]
 risk = 2
 "#,
     );
+    let (desktop, data) = (&scene.desktop, &scene.data);
+    let (alpha, alpha_pid) = scene.windows[0].clone();
+    let (beta, beta_pid) = scene.windows[1].clone();
 
     desktop.activate(&alpha);
-    wait_for_alarms(&data, "Window seen", 1);
+    wait_for_alarms(data, "Window seen", 1);
     desktop.activate(&beta);
-    wait_for_alarms(&data, "Window seen", 2);
+    wait_for_alarms(data, "Window seen", 2);
     desktop.retitle(&beta, "vigilo-e2e-gamma");
-    wait_for_alarms(&data, "Window seen", 3);
-    let status = agent.status();
+    wait_for_alarms(data, "Window seen", 3);
+    let status = scene.agent.status();
     assert_eq!(status["sources"]["x11"]["up"], true, "{status}");
     assert!(
         status["latency"]["count"].as_u64().is_some_and(|n| n >= 3),
         "title changes that stored alarms are timed: {status}"
     );
-    let alarms = agent.stop();
+    let alarms = scene.agent.stop();
 
     let seen = events_of(&alarms, "Window seen");
     let titles: Vec<&str> = seen.iter().filter_map(|e| e["title"].as_str()).collect();
@@ -288,15 +284,8 @@ fn without_a_display_the_agent_says_so_and_runs_on() {
 
 #[test]
 fn time_spent_in_a_window_fires_a_duration_alarm_with_no_other_event() {
-    let mut desktop = Desktop::start();
-    let (_, _) = desktop.window("vigilo-e2e-other");
-    let (reading, _) = desktop.window("vigilo-e2e-reading");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let agent = Agent::start_on(&data, Some(&desktop.display));
-    upload_pack(
-        &agent,
-        &data,
+    let scene = Scene::start(
+        &["vigilo-e2e-other", "vigilo-e2e-reading"],
         "timing",
         r#"[[alarm]]
 name = "Reading for 2 seconds"
@@ -307,10 +296,11 @@ conditions = [
 risk = 1
 "#,
     );
+    let reading = &scene.windows[1].0;
     // The focus moves once; from then on only the clock does.
-    desktop.activate(&reading);
-    wait_for_alarms(&data, "Reading for 2 seconds", 1);
-    let alarms = agent.stop();
+    scene.desktop.activate(reading);
+    wait_for_alarms(&scene.data, "Reading for 2 seconds", 1);
+    let alarms = scene.agent.stop();
     let fired: Vec<&serde_json::Value> = alarms
         .iter()
         .filter(|a| a["alarm"] == "Reading for 2 seconds")

@@ -157,21 +157,10 @@ impl Write for SharedBuf {
 /// Writes `bytes` as a new owner-only file `name` in `dir` (made owner-only if missing).
 /// Screens show whatever was on them: no one else may read them.
 pub fn save_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+    crate::owner_only::create_dir(dir)
         .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(name);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
+    crate::owner_only::create(&path, bytes)
         .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     Ok(path)
 }
@@ -207,18 +196,5 @@ mod tests {
         assert_eq!(at(0, 64), [0, 64, 64]);
         // A strip of the wrong size is an error, not a garbled picture.
         assert!(encode_rows(3, 2, |_, _| Ok(vec![0; 5])).is_err());
-    }
-
-    #[test]
-    fn saved_files_are_owner_only_and_never_overwritten() {
-        use std::os::unix::fs::PermissionsExt;
-        let dir = tempfile::tempdir().expect("tmp");
-        let captures = dir.path().join("captures");
-        let path = save_private(&captures, "a.png", b"x").expect("save");
-        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
-        assert_eq!(mode(&path), 0o600);
-        assert_eq!(mode(&captures), 0o700);
-        assert!(save_private(&captures, "a.png", b"y").is_err());
-        assert_eq!(std::fs::read(&path).expect("read"), b"x");
     }
 }

@@ -38,15 +38,8 @@ pub fn load_or_create_secret(
     getrandom::fill(&mut bytes)
         .map_err(|e| anyhow::anyhow!("no randomness for the {what}: {e}"))?;
     let secret = encode(&bytes);
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
+    crate::owner_only::create(path, format!("{secret}\n").as_bytes())
         .with_context(|| format!("cannot create {}", path.display()))?;
-    writeln!(file, "{secret}").with_context(|| format!("cannot write {}", path.display()))?;
     tracing::info!(path = %path.display(), "{what} created");
     Ok(secret)
 }

@@ -369,15 +369,6 @@ fn verify(archive_path: &Path, pubkeys: &[PathBuf]) -> Result<u8> {
 
 /// Writes a file readable by its owner only (a secret key), refusing to follow a planted link.
 fn write_owner_only(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
+    crate::owner_only::create(path, bytes)
+        .with_context(|| format!("cannot create {}", path.display()))
 }

@@ -1,0 +1,52 @@
+//! Files and folders only their owner may read: secrets (the admin token, signing keys, the
+//! webhook secret) and captures of people's screens.
+//!
+//! A file is created new (`O_EXCL`: never over an existing file, never through a planted
+//! link), 0600 whatever the umask, and synced before it is called written.
+
+use std::io::Write;
+use std::path::Path;
+
+/// Creates `path` with `bytes`; fails if anything is already there.
+pub fn create(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Creates `dir` and its missing parents, owner-only.
+pub fn create_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_owner_only_and_never_replace_anything() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().expect("tmp");
+        let dir = root.path().join("a/b");
+        create_dir(&dir).expect("dir");
+        let path = dir.join("secret");
+        create(&path, b"x").expect("create");
+        let mode = |p: &Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+        assert_eq!((mode(&path), mode(&dir)), (0o600, 0o700));
+        assert!(create(&path, b"y").is_err());
+        assert_eq!(std::fs::read(&path).expect("read"), b"x");
+        // A link planted where the file goes is not followed.
+        let target = root.path().join("target");
+        std::os::unix::fs::symlink(&target, root.path().join("planted")).expect("link");
+        assert!(create(&root.path().join("planted"), b"z").is_err());
+        assert!(!target.exists());
+    }
+}
