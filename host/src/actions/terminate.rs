@@ -50,7 +50,7 @@ pub fn end(event: &Event, grace: Duration) -> Result<String, String> {
     kill(target, Signal::SIGTERM).map_err(|e| format!("SIGTERM to {pid}: {e}"))?;
     let sent = Instant::now();
     while sent.elapsed() < grace {
-        if !alive(pid) {
+        if !process::is_running(pid) {
             return Ok(format!(
                 "ended process {pid} ({}) with SIGTERM",
                 shown(event)
@@ -68,17 +68,6 @@ pub fn end(event: &Event, grace: Duration) -> Result<String, String> {
 
 fn shown(event: &Event) -> &str {
     event.text(Field::Executable).unwrap_or("?")
-}
-
-/// Still there (a zombie waiting for its parent counts as ended).
-fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
 }
 
 #[cfg(test)]
@@ -104,7 +93,7 @@ mod tests {
         // Another program's path: the PID "was reused".
         let wrong = end(&event_for(pid, "/usr/bin/not-sleep"), GRACE).expect_err("spared");
         assert!(wrong.contains("PID was reused"), "{wrong}");
-        assert!(alive(pid));
+        assert!(process::is_running(pid));
         let done = end(&event_for(pid, &exe), GRACE).expect("ended");
         assert!(done.contains("with SIGTERM"), "{done}");
         let status = child.wait().expect("wait");

@@ -54,11 +54,23 @@ pub fn lineage(pid: u32, depth: usize) -> Vec<u32> {
         .collect()
 }
 
-/// The command name in `stat` may hold spaces and parentheses: the fields after it start after
-/// the *last* `)`. The fourth field is the parent.
+/// Whether process `pid` still runs (a zombie waiting for its parent has ended).
+pub fn is_running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat_field(&stat, 0).map(|state| state != "Z" && state != "X"))
+        .unwrap_or(false)
+}
+
+/// The parent field of a `stat` line.
 fn parent_from_stat(stat: &str) -> Option<u32> {
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
+    stat_field(stat, 1)?.parse().ok()
+}
+
+/// Field `n` after the command name of a `stat` line (0: the state, 1: the parent). The
+/// command name may hold spaces and parentheses: the fields after it start after the *last* `)`.
+fn stat_field(stat: &str, n: usize) -> Option<&str> {
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(n)
 }
 
 /// This computer's name.
@@ -125,6 +137,8 @@ mod tests {
     fn parents_are_read_past_odd_command_names() {
         assert_eq!(parent_from_stat("42 (a) b (c)) S 7 42 42 0"), Some(7));
         assert_eq!(parent_from_stat("garbage"), None);
+        assert_eq!(stat_field("42 (a) b (c)) Z 7", 0), Some("Z"));
+        assert!(is_running(std::process::id()));
         let me = std::process::id();
         let line = lineage(me, 4);
         assert_eq!(line.first(), Some(&me));
