@@ -15,6 +15,7 @@ mod screenshots;
 mod scripts;
 mod terminate;
 mod usb;
+mod videos;
 mod webhooks;
 
 #[path = "../support/plugins.rs"]

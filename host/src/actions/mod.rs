@@ -3,23 +3,32 @@
 //! Rules only *plan* actions: a triggered alarm carries a list of [`PlannedAction`]s (templates
 //! already filled from the event), the alarm is stored, and only then may workers perform them.
 //! This module is that shared vocabulary (what packs are validated against) and the workers
-//! ([`worker`]) that perform what the store's outbox holds: [`webhook`], [`email`], [`screenshot`], [`popup`] and [`terminate`] so far; video
-//! and risk scores are still to come.
+//! ([`worker`]) that perform what the store's outbox holds: [`webhook`], [`email`],
+//! [`screenshot`], [`video`] (from the [`recorder`]), [`popup`] and [`terminate`].
 
 pub mod email;
 pub mod popup;
 pub mod presence;
+pub mod recorder;
+pub mod screen_changes;
 pub mod screenshot;
 mod template;
 pub mod terminate;
+pub mod video;
 pub mod webhook;
 pub mod worker;
 
 pub use template::{FiringContext, Template, placeholder_names};
 
-/// The actions the running agent performs (others are planned and stored only, until their
-/// workers land). Each is queued in the store's outbox with its alarm.
-pub const PERFORMED: &[&str] = &["webhook", "screenshot", "terminate", "popup", "email"];
+/// The actions the running agent performs, each queued in the store's outbox with its alarm.
+pub const PERFORMED: &[&str] = &[
+    "webhook",
+    "screenshot",
+    "video",
+    "terminate",
+    "popup",
+    "email",
+];
 
 use std::time::Duration;
 
@@ -39,6 +48,8 @@ pub const ACTION_NAMES: [&str; 6] = [
 pub const MAX_SCREENSHOTS: u32 = 100;
 /// Shortest interval between screenshots of a series.
 pub const MIN_SCREENSHOT_INTERVAL: Duration = Duration::from_secs(10);
+/// Pre- and post-roll of a video unless the alarm says otherwise.
+pub const DEFAULT_VIDEO_SIDE: Duration = Duration::from_secs(15);
 /// Longest pre- or post-roll of a video.
 pub const MAX_VIDEO_SIDE: Duration = Duration::from_secs(300);
 /// Longest delay before terminating an application.
@@ -206,7 +217,7 @@ impl ActionSpec {
             "video" => {
                 let p: VideoParams = params.try_into().map_err(decode_err)?;
                 let side = |key, v: Option<&DurationValue>| {
-                    parse_duration("video", key, v).map(|d| d.unwrap_or(Duration::from_secs(15)))
+                    parse_duration("video", key, v).map(|d| d.unwrap_or(DEFAULT_VIDEO_SIDE))
                 };
                 Action::Video {
                     before: side("before", p.before.as_ref())?,

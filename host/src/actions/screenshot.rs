@@ -18,6 +18,57 @@ pub struct Screen {
     screen: usize,
 }
 
+/// A rectangle of the screen, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rect {
+    /// Left edge.
+    pub x: u16,
+    /// Top edge.
+    pub y: u16,
+    /// Width.
+    pub width: u16,
+    /// Height.
+    pub height: u16,
+}
+
+impl Rect {
+    /// The smallest rectangle holding both.
+    pub fn union(self, other: Rect) -> Rect {
+        let (x, y) = (self.x.min(other.x), self.y.min(other.y));
+        Rect {
+            x,
+            y,
+            width: clamp16(self.right().max(other.right()) - u32::from(x)),
+            height: clamp16(self.bottom().max(other.bottom()) - u32::from(y)),
+        }
+    }
+
+    /// The part inside `bounds` (`None`: none of it).
+    pub fn within(self, bounds: Rect) -> Option<Rect> {
+        let (x, y) = (self.x.max(bounds.x), self.y.max(bounds.y));
+        let right = self.right().min(bounds.right());
+        let bottom = self.bottom().min(bounds.bottom());
+        (right > u32::from(x) && bottom > u32::from(y)).then(|| Rect {
+            x,
+            y,
+            width: clamp16(right - u32::from(x)),
+            height: clamp16(bottom - u32::from(y)),
+        })
+    }
+
+    fn right(self) -> u32 {
+        u32::from(self.x) + u32::from(self.width)
+    }
+
+    fn bottom(self) -> u32 {
+        u32::from(self.y) + u32::from(self.height)
+    }
+}
+
+fn clamp16(n: u32) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 /// A screenshot, encoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Shot {
@@ -42,31 +93,56 @@ impl Screen {
         Ok(Screen { conn, screen })
     }
 
+    /// The whole screen.
+    pub fn whole(&self) -> Rect {
+        let root = &self.conn.setup().roots[self.screen];
+        Rect {
+            x: 0,
+            y: 0,
+            width: root.width_in_pixels,
+            height: root.height_in_pixels,
+        }
+    }
+
     /// The whole screen, now, as PNG.
     pub fn capture(&self) -> Result<Shot, String> {
-        let setup = self.conn.setup();
-        let root = &setup.roots[self.screen];
-        let (width, height) = (root.width_in_pixels, root.height_in_pixels);
-        let png = encode_rows(u32::from(width), u32::from(height), |y, rows| {
-            self.strip(root, y, rows)
-        })?;
+        let whole = self.whole();
         Ok(Shot {
-            width: u32::from(width),
-            height: u32::from(height),
-            png,
+            width: u32::from(whole.width),
+            height: u32::from(whole.height),
+            png: self.capture_rect(whole)?,
         })
     }
 
-    /// Rows `y..y + rows` of the root window as RGB.
-    fn strip(
-        &self,
-        root: &x11rb::protocol::xproto::Screen,
-        y: u16,
-        rows: u16,
-    ) -> Result<Vec<u8>, String> {
-        let width = root.width_in_pixels;
-        let y16 = i16::try_from(y).map_err(|_| "the screen is too tall".to_string())?;
-        let (image, visual_id) = Image::get(&self.conn, root.root, 0, y16, width, rows)
+    /// A rectangle of the screen, now, as PNG.
+    pub fn capture_rect(&self, rect: Rect) -> Result<Vec<u8>, String> {
+        encode_rows(u32::from(rect.width), u32::from(rect.height), |y, rows| {
+            self.rows(rect, rect.y + y, rows)
+        })
+    }
+
+    /// A rectangle of the screen, now, as RGB (3 bytes a pixel, rows without padding).
+    pub fn read_rect(&self, rect: Rect) -> Result<Vec<u8>, String> {
+        let mut rgb = Vec::new();
+        let mut y = 0;
+        while y < rect.height {
+            let rows = STRIP.min(rect.height - y);
+            rgb.extend_from_slice(&self.rows(rect, rect.y + y, rows)?);
+            y += rows;
+        }
+        Ok(rgb)
+    }
+
+    /// Rows `y..y + rows` of the root window within `rect`'s columns, as RGB.
+    fn rows(&self, rect: Rect, y: u16, rows: u16) -> Result<Vec<u8>, String> {
+        let root = &self.conn.setup().roots[self.screen];
+        let width = rect.width;
+        let too_big = |_| "the screen is too large".to_string();
+        let (x16, y16) = (
+            i16::try_from(rect.x).map_err(too_big)?,
+            i16::try_from(y).map_err(too_big)?,
+        );
+        let (image, visual_id) = Image::get(&self.conn, root.root, x16, y16, width, rows)
             .map_err(|e| format!("the X server would not give the screen's image: {e}"))?;
         let visual = root
             .allowed_depths
@@ -168,6 +244,20 @@ pub fn save_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rectangles_join_and_clip() {
+        let r = |x, y, width, height| Rect {
+            x,
+            y,
+            width,
+            height,
+        };
+        assert_eq!(r(10, 10, 5, 5).union(r(0, 20, 2, 2)), r(0, 10, 15, 12));
+        let screen = r(0, 0, 100, 50);
+        assert_eq!(r(90, 40, 30, 30).within(screen), Some(r(90, 40, 10, 10)));
+        assert_eq!(r(100, 0, 5, 5).within(screen), None);
+    }
 
     #[test]
     fn strips_make_one_png_of_the_whole_picture() {

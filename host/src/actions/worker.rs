@@ -13,6 +13,7 @@ use chrono::Utc;
 
 use super::Action;
 use super::presence::SharedPresence;
+use super::recorder::Recorder;
 use super::screenshot::{Screen, save_private};
 use super::webhook::{self, Signer};
 use crate::store::{ActionRun, AlarmFilter, Retention, Settle, Store, StoredAlarm};
@@ -65,6 +66,8 @@ pub struct Worker {
     pub screen: Option<Screen>,
     /// The mail server, when the agent's settings name one.
     pub mailer: Option<super::email::Mailer>,
+    /// The screen recorder videos are cut from.
+    pub recorder: Recorder,
 }
 
 impl Worker {
@@ -142,6 +145,9 @@ impl Worker {
             }
             Some(Action::Terminate { after, warn }) => {
                 return self.terminate(run, &alarm, *after, warn.as_deref());
+            }
+            Some(Action::Video { before, after }) => {
+                return self.video(run, &alarm, *before, *after);
             }
             Some(Action::Popup { title, message }) => {
                 // A pop-up shown late says the wrong thing: no retries.
@@ -234,17 +240,10 @@ impl Worker {
         };
         let n = taken + 1;
         let name = format!("{}-{}-{n}.png", run.alarm_id, run.position);
-        let path = match save_private(&self.data_dir.join("captures"), &name, &png) {
+        let path = match self.keep_capture(run.alarm_id, "screenshot", &name, &png) {
             Ok(p) => p,
             Err(e) => return Settle::Dead(e),
         };
-        if let Err(e) = self
-            .store
-            .add_capture(run.alarm_id, "screenshot", &path, png.len() as u64)
-        {
-            tracing::error!("cannot record {}: {e:#}", path.display());
-        }
-        self.expire_captures();
         let shown = path.display();
         if n >= count {
             Settle::Done(format!("{n} of {count} screenshots; last {shown}"))
@@ -252,6 +251,67 @@ impl Worker {
             let at = Utc::now() + chrono::Duration::from_std(interval).unwrap_or_default();
             Settle::Retry(at, format!("{n} of {count} screenshots; last {shown}"))
         }
+    }
+
+    /// A video around the alarm: the first attempt pins the recorder's frames from `before`
+    /// the alarm and comes back `after` it to save the clip.
+    fn video(
+        &mut self,
+        run: &ActionRun,
+        alarm: &StoredAlarm,
+        before: Duration,
+        after: Duration,
+    ) -> Settle {
+        let fired = alarm.record.fired_at.with_timezone(&Utc);
+        let from = fired - chrono::Duration::from_std(before).unwrap_or_default();
+        let until = fired + chrono::Duration::from_std(after).unwrap_or_default();
+        if run.attempts == 0 {
+            if let Err(why) = self.recorder.pin(run.id, from) {
+                return Settle::Dead(format!("no video: {why}"));
+            }
+            return Settle::Retry(
+                until,
+                format!("recording until {}", until.format("%H:%M:%S")),
+            );
+        }
+        let clip = match self.recorder.take(run.id, from, until) {
+            Ok(c) => c,
+            Err(why) => return Settle::Dead(format!("no video: {why}")),
+        };
+        let name = format!("{}-{}.apng", run.alarm_id, run.position);
+        let path = match self.keep_capture(run.alarm_id, "video", &name, &clip.apng) {
+            Ok(p) => p,
+            Err(e) => return Settle::Dead(e),
+        };
+        let secs = |d: chrono::Duration| d.num_milliseconds() as f64 / 1000.0;
+        Settle::Done(format!(
+            "{:.0} s video ({:.0} s before, {:.0} s after), {} frames, {}",
+            secs(clip.until - clip.from),
+            secs(fired - clip.from).max(0.0),
+            secs(clip.until - fired),
+            clip.frames,
+            path.display()
+        ))
+    }
+
+    /// Saves a capture for an alarm as an owner-only file in `captures/`, records it, and
+    /// applies the retention policy.
+    fn keep_capture(
+        &mut self,
+        alarm_id: i64,
+        kind: &str,
+        name: &str,
+        bytes: &[u8],
+    ) -> Result<PathBuf, String> {
+        let path = save_private(&self.data_dir.join("captures"), name, bytes)?;
+        if let Err(e) = self
+            .store
+            .add_capture(alarm_id, kind, &path, bytes.len() as u64)
+        {
+            tracing::error!("cannot record {}: {e:#}", path.display());
+        }
+        self.expire_captures();
+        Ok(path)
     }
 
     /// Ends the alarm's application: now, or after `after` if its window is still in front

@@ -1,5 +1,5 @@
 //! The agent's own settings file, `DATA_DIR/agent.toml` (or `vigilo run --config FILE`):
-//! what a site sets once and packs must not carry — today the mail server.
+//! what a site sets once and packs must not carry: the mail server, the video frame rate.
 //!
 //! ```toml
 //! [email]
@@ -7,6 +7,9 @@
 //! url = "smtps://alerts%40example.com:PASSWORD@mail.example.com"
 //! from = "vigilo <alerts@example.com>"
 //! attach_screenshots = true
+//!
+//! [video]
+//! fps = 2        # frames a second the screen is recorded at while an alarm wants video (1–10)
 //! ```
 //!
 //! The file may hold a password: it should be owner-only, and the agent says so when it is not.
@@ -24,7 +27,21 @@ pub const CONFIG_FILE: &str = "agent.toml";
 pub struct AgentConfig {
     /// Where e-mail goes out.
     pub email: Option<EmailConfig>,
+    /// How the screen is recorded for videos.
+    pub video: Option<VideoConfig>,
 }
+
+/// Screen recording.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoConfig {
+    /// Frames a second (1–10).
+    pub fps: u32,
+}
+
+/// The frame rates a site may choose: below one a clip shows little; above ten the recorder's
+/// CPU cost grows with no gain for reading what was on screen.
+const FPS: std::ops::RangeInclusive<u32> = 1..=10;
 
 /// The mail server.
 #[derive(Debug, Clone, Deserialize)]
@@ -84,7 +101,23 @@ impl AgentConfig {
             super::super::actions::email::Mailer::new(email)
                 .map_err(|e| format!("{}: [email]: {e}", path.display()))?;
         }
+        if let Some(video) = &config.video
+            && !FPS.contains(&video.fps)
+        {
+            return Err(format!(
+                "{}: [video] fps: must be 1 to 10, found {}",
+                path.display(),
+                video.fps
+            ));
+        }
         Ok(config)
+    }
+
+    /// Frames a second the screen is recorded at for videos.
+    pub fn video_fps(&self) -> u32 {
+        self.video
+            .as_ref()
+            .map_or(crate::actions::recorder::DEFAULT_FPS, |v| v.fps)
     }
 }
 
@@ -124,6 +157,16 @@ mod tests {
         )
         .expect("write");
         let ok = AgentConfig::load(None, dir.path()).expect("good");
+        assert_eq!(ok.video_fps(), 2);
         assert!(ok.email.is_some_and(|e| e.attach_screenshots));
+        std::fs::write(dir.path().join(CONFIG_FILE), "[video]\nfps = 60\n").expect("write");
+        let err = AgentConfig::load(None, dir.path()).expect_err("too fast");
+        assert!(
+            err.contains("[video] fps: must be 1 to 10, found 60"),
+            "{err}"
+        );
+        std::fs::write(dir.path().join(CONFIG_FILE), "[video]\nfps = 5\n").expect("write");
+        let ok = AgentConfig::load(None, dir.path()).expect("good");
+        assert_eq!(ok.video_fps(), 5);
     }
 }

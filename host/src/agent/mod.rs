@@ -96,6 +96,12 @@ pub fn run(options: Options) -> Result<()> {
     // enough, so the channel holds one).
     let (wake, woken) = std::sync::mpsc::sync_channel(1);
     let presence = crate::actions::presence::SharedPresence::default();
+    let recorder = {
+        let stats = stats.clone();
+        crate::actions::recorder::Recorder::start(None, settings.video_fps(), move |up, what| {
+            stats.source("video", up, what)
+        })?
+    };
     let worker = crate::actions::worker::Worker {
         store: Store::open(&data_dir)?,
         signer: crate::actions::webhook::Signer::load_or_create(&data_dir)?,
@@ -110,6 +116,7 @@ pub fn run(options: Options) -> Result<()> {
             }
             None => None,
         },
+        recorder: recorder.clone(),
     };
     std::thread::Builder::new()
         .name("vigilo-actions".into())
@@ -121,6 +128,7 @@ pub fn run(options: Options) -> Result<()> {
             json,
             wake: Some(wake),
             presence,
+            recorder: Some(recorder),
         };
         std::thread::Builder::new()
             .name("vigilo-pipeline".into())

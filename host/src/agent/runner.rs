@@ -61,6 +61,8 @@ pub struct Output {
     pub wake: Option<std::sync::mpsc::SyncSender<()>>,
     /// Kept up to date with the window in front, for actions that go on over time.
     pub presence: crate::actions::presence::SharedPresence,
+    /// Told how much screen pre-roll each rule set wants.
+    pub recorder: Option<crate::actions::recorder::Recorder>,
 }
 
 /// Runs the pipeline until told to stop. Returns when the stop was acknowledged or every sender
@@ -88,6 +90,9 @@ pub fn run(
     // Why each switched-off program was switched off ("pack/program" → reason).
     let mut faults: HashMap<String, String> = HashMap::new();
     loop {
+        if let Some(recorder) = &output.recorder {
+            recorder.want(rules.video_preroll());
+        }
         // One pipeline per rule set; it borrows the rules, so it lives in this block.
         let next = {
             let mut pipeline = match handover.take() {

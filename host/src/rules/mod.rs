@@ -111,6 +111,27 @@ impl RuleSet {
         &self.packs
     }
 
+    /// How much screen video before an alarm the loaded rules may ask for: the longest `before`
+    /// of a built-in alarm's video action; at least the default pre-roll when a plugin or
+    /// script is granted video (what it asks for is only known when it fires). Zero: no
+    /// loaded rule wants video, and the screen is not recorded.
+    pub fn video_preroll(&self) -> std::time::Duration {
+        let declared = self
+            .packs
+            .iter()
+            .flat_map(|p| &p.alarms)
+            .flat_map(|a| &a.actions)
+            .filter_map(|a| match a {
+                crate::actions::Action::Video { before, .. } => Some(*before),
+                _ => None,
+            });
+        let programs = self
+            .programs()
+            .filter(|(pack, _)| pack.grants.actions.iter().any(|a| a == "video"))
+            .map(|_| crate::actions::DEFAULT_VIDEO_SIDE);
+        declared.chain(programs).max().unwrap_or_default()
+    }
+
     /// The compiled matcher.
     pub fn engine(&self) -> &Engine {
         &self.engine
