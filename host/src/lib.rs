@@ -27,6 +27,7 @@ pub mod hex;
 pub mod owner_only;
 pub mod packs;
 pub mod pipeline;
+pub mod risk;
 pub mod rules;
 pub mod sessions;
 pub mod sources;

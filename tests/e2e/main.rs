@@ -11,6 +11,7 @@ mod packs;
 mod plugin;
 mod popups;
 mod replay;
+mod risk;
 mod screenshots;
 mod scripts;
 mod terminate;

@@ -89,6 +89,8 @@ pub fn run(
     let mut tabs = Tabs::new();
     // Why each switched-off program was switched off ("pack/program" → reason).
     let mut faults: HashMap<String, String> = HashMap::new();
+    // Activity records for risk scores, written every minute (and when stopping).
+    let mut activity = Activity::default();
     loop {
         if let Some(recorder) = &output.recorder {
             recorder.want(rules.video_preroll());
@@ -110,6 +112,7 @@ pub fn run(
                     Input::Event(mut event, at) => {
                         tabs.enrich(&mut event);
                         output.presence.saw(&event);
+                        activity.tally.count(&event);
                         pipeline.push(event, &mut fired);
                         seen = Some(at);
                         true
@@ -123,6 +126,7 @@ pub fn run(
                     }
                     Input::Tick(now) => {
                         pipeline.tick(now, &mut fired);
+                        activity.write_if_due(&mut store);
                         false
                     }
                     Input::Idle(at, true) => {
@@ -162,6 +166,7 @@ pub fn run(
             loop {
                 let Ok(msg) = rx.recv() else {
                     save(&mut store, &pipeline);
+                    activity.write(&mut store);
                     return;
                 };
                 match msg {
@@ -175,6 +180,7 @@ pub fn run(
                     }
                     Msg::Stop(done) => {
                         save(&mut store, &pipeline);
+                        activity.write(&mut store);
                         let _ = done.send(());
                         return;
                     }
@@ -230,6 +236,38 @@ fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &
         let _ = wake.try_send(());
     }
     stored
+}
+
+/// Activity records counted since they were last written to the store.
+#[derive(Default)]
+struct Activity {
+    tally: crate::risk::ActivityTally,
+    written: Option<std::time::Instant>,
+}
+
+impl Activity {
+    /// How often the counts are written: risk scores are read over days, and one small
+    /// transaction a minute costs nothing.
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn write_if_due(&mut self, store: &mut Store) {
+        if self
+            .written
+            .is_none_or(|at| at.elapsed() >= Activity::EVERY)
+        {
+            self.write(store);
+        }
+    }
+
+    fn write(&mut self, store: &mut Store) {
+        self.written = Some(std::time::Instant::now());
+        if self.tally.is_empty() {
+            return;
+        }
+        if let Err(e) = store.add_activity(crate::store::LIVE, &self.tally.take()) {
+            tracing::error!("cannot store activity records: {e:#}");
+        }
+    }
 }
 
 fn save(store: &mut Store, pipeline: &Pipeline<'_>) {

@@ -13,6 +13,7 @@ mod client;
 mod pack;
 mod plugin;
 mod replay;
+mod risk;
 mod run;
 mod status;
 mod synth;
@@ -66,6 +67,9 @@ enum Command {
     Replay(replay::Args),
     /// List the alarms stored in the database.
     Alarms(alarms::Args),
+    /// Rank users by risk score (risk points per 100 activity records) over a window, with
+    /// the trend from the window before.
+    Risk(risk::Args),
     /// Validate a pack and show what it contains, or every error in it.
     Check(check::Args),
     /// Measure evaluation throughput, latency and memory on generated data.
@@ -113,6 +117,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Status(args) => status::run(args, &data_dir),
         Command::Replay(args) => replay::run(args, &data_dir),
         Command::Alarms(args) => alarms::run(args, &data_dir),
+        Command::Risk(args) => risk::run(args, &data_dir),
         Command::Check(args) => check::run(args, &data_dir),
         Command::Bench(args) => bench::run(args),
         Command::Synth(args) => synth::run(args),

@@ -128,12 +128,15 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         Ok(())
     };
 
+    // Activity records for risk scores: the whole file's, replacing an earlier replay's.
+    let mut activity = crate::risk::ActivityTally::default();
     let mut reader = JsonlReader::new(input, name.clone());
     let mut last_progress = 0;
     while let Some(item) = reader.next() {
         match item.with_context(|| format!("cannot read {name}"))? {
             Ok(event) => {
                 events += 1;
+                activity.count(&event);
                 pipeline.push(event, &mut fired);
                 if !fired.is_empty() {
                     emit(&mut fired, &mut pending, &mut out, false)?;
@@ -161,6 +164,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     emit(&mut fired, &mut pending, &mut out, true)?;
     if let Some(store) = store.as_mut() {
         store.save_plugin_states(&pipeline.plugin_states())?;
+        store.replace_activity(&origin, &activity.take())?;
     }
     out.flush()?;
     progress.finish_and_clear();

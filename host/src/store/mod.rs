@@ -1,5 +1,5 @@
-//! The SQLite store: alarms, programs' state, uploaded packs and the audit trail (and, as later
-//! work adds them, captures, risk points and the outbox).
+//! The SQLite store: alarms, programs' state, uploaded packs and the audit trail, the actions'
+//! outbox, captures, and the activity records risk scores are computed from.
 //!
 //! One file in the data folder, write-ahead log, schema versioned with `PRAGMA user_version` and
 //! migrated forward on open. An alarm is committed here before any of its actions is dispatched,
@@ -18,6 +18,7 @@ use crate::event::Event;
 mod captures;
 mod outbox;
 mod packs;
+mod risk;
 
 pub use captures::{Capture, Retention};
 pub use outbox::{ActionOutcome, ActionRun, Settle};
@@ -95,6 +96,8 @@ const MIGRATIONS: &[&str] = &[
     outbox::MIGRATION,
     // 7: screenshots and videos taken for alarms.
     captures::MIGRATION,
+    // 8: activity records per user and hour, for risk scores.
+    risk::MIGRATION,
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).

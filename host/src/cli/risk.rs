@@ -1,0 +1,117 @@
+//! `vigilo risk`: users ranked by risk score over a window, with the trend from the window
+//! before it (the formula is in [`crate::risk`]).
+
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use anyhow::{Result, bail};
+use chrono::{Duration, Utc};
+
+use crate::risk::{UserRisk, rank};
+use crate::store::{DB_FILE, Store};
+
+use super::{EXIT_INVALID, EXIT_OK};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The window's length in days.
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+    days: u32,
+    /// The window's end (RFC 3339, or a date: its midnight UTC); default now.
+    #[arg(long, value_name = "TIME")]
+    until: Option<String>,
+    /// Only this user, with every alarm that made the score.
+    #[arg(long)]
+    user: Option<String>,
+    /// JSON lines (one user each, with `by_alarm`) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
+    let until = match args.until.as_deref().map(super::alarms::parse_instant) {
+        None => Utc::now(),
+        Some(Ok(t)) => t,
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if !data_dir.join(DB_FILE).exists() {
+        bail!(
+            "no database at {} yet: run `vigilo replay` (or the agent) first",
+            data_dir.join(DB_FILE).display()
+        );
+    }
+    let store = Store::open(data_dir)?;
+    let length = Duration::days(i64::from(args.days));
+    let since = until - length;
+    let now = store.risk_window(since, until)?;
+    let before = store.risk_window(since - length, since)?;
+    let mut ranked = rank(&now, &before);
+    if let Some(user) = &args.user {
+        ranked.retain(|r| &r.user == user);
+    }
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if args.json {
+        for (i, r) in ranked.iter().enumerate() {
+            let mut line = serde_json::to_value(r)?;
+            line["rank"] = (i + 1).into();
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out)?;
+        }
+    } else {
+        writeln!(
+            out,
+            "risk over {} day(s) to {} (score = 100 × points / max(activity records, 100); \
+             trend: change from the {} day(s) before)",
+            args.days,
+            until.format("%Y-%m-%d %H:%M UTC"),
+            args.days
+        )?;
+        table(&mut out, &ranked, args.user.is_some())?;
+    }
+    out.flush()?;
+    Ok(EXIT_OK)
+}
+
+fn table(out: &mut impl Write, ranked: &[UserRisk], every_alarm: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "{:>3}  {:<16} {:>6}  {:<9} {:>6} {:>6} {:>8}  most points from",
+        "#", "user", "score", "trend", "points", "alarms", "activity"
+    )?;
+    for (i, r) in ranked.iter().enumerate() {
+        let trend = if r.trend > 0.0 {
+            format!("▲ +{:.1}", r.trend)
+        } else if r.trend < 0.0 {
+            format!("▼ {:.1}", r.trend)
+        } else {
+            "=".to_string()
+        };
+        let shown = if every_alarm { r.by_alarm.len() } else { 2 };
+        let mut from: Vec<String> = r
+            .by_alarm
+            .iter()
+            .take(shown)
+            .map(|a| format!("{} ({}×{})", a.alarm, a.risk, a.fired))
+            .collect();
+        if r.by_alarm.len() > shown {
+            from.push(format!("+{} more", r.by_alarm.len() - shown));
+        }
+        writeln!(
+            out,
+            "{:>3}  {:<16} {:>6.1}  {:<9} {:>6} {:>6} {:>8}  {}",
+            i + 1,
+            r.user,
+            r.score,
+            trend,
+            r.points,
+            r.alarms,
+            r.records,
+            from.join(", ")
+        )?;
+    }
+    Ok(())
+}

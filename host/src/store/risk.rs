@@ -1,0 +1,144 @@
+//! What risk scores are computed from: activity records per user and hour (migration 8), and
+//! the risk points of the alarms in a window.
+
+use anyhow::Result;
+use chrono::{DateTime, Utc};
+use rusqlite::params;
+
+use super::Store;
+use crate::event::Event;
+use crate::risk::{ActivityCount, WindowTally};
+
+/// The schema (migration 8). One row per origin, user and UTC hour: the live agent adds to its
+/// rows; a replay replaces its own, so replaying a day twice does not count it twice.
+pub(super) const MIGRATION: &str = "CREATE TABLE activity (
+        origin    TEXT NOT NULL,          -- 'live', or 'replay:<file>' as for alarms
+        username  TEXT NOT NULL,
+        hour      TEXT NOT NULL,          -- the hour's start, UTC
+        records   INTEGER NOT NULL,
+        PRIMARY KEY (origin, username, hour)
+    );
+    CREATE INDEX activity_by_hour ON activity (hour);";
+
+impl Store {
+    /// Adds activity records counted by the live agent.
+    pub fn add_activity(&mut self, origin: &str, counts: &[ActivityCount]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO activity (origin, username, hour, records) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (origin, username, hour) DO UPDATE SET records = records + excluded.records",
+            )?;
+            for c in counts {
+                stmt.execute(params![origin, c.user, c.hour, c.records as i64])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Replaces what `origin` counted (a replay counts its whole file each time).
+    pub fn replace_activity(&mut self, origin: &str, counts: &[ActivityCount]) -> Result<()> {
+        self.conn
+            .execute("DELETE FROM activity WHERE origin = ?1", [origin])?;
+        self.add_activity(origin, counts)
+    }
+
+    /// The alarms fired and the activity records of every user from `since` to `until`
+    /// (alarms by their exact time; activity by the hours the window overlaps).
+    pub fn risk_window(&self, since: DateTime<Utc>, until: DateTime<Utc>) -> Result<WindowTally> {
+        let first_hour = crate::risk::hour_of(since.fixed_offset());
+        let (since, until) = (
+            Event::utc_string(since.fixed_offset()),
+            Event::utc_string(until.fixed_offset()),
+        );
+        let mut tally = WindowTally::default();
+        // By time first: `alarms_by_time` narrows a large store to the window.
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT username, alarm, risk, COUNT(*) FROM alarms INDEXED BY alarms_by_time
+             WHERE fired_at >= ?1 AND fired_at < ?2 AND username IS NOT NULL
+             GROUP BY username, alarm, risk",
+        )?;
+        let mut rows = stmt.query([&since, &until])?;
+        while let Some(r) = rows.next()? {
+            let (user, alarm, risk, n): (String, String, u8, i64) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            tally
+                .fired
+                .entry(user)
+                .or_default()
+                .push((alarm, risk, n.max(0) as u64));
+        }
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT username, SUM(records) FROM activity
+             WHERE hour >= ?1 AND hour < ?2 GROUP BY username",
+        )?;
+        let mut rows = stmt.query([&first_hour, &until])?;
+        while let Some(r) = rows.next()? {
+            let (user, n): (String, i64) = (r.get(0)?, r.get(1)?);
+            tally.records.insert(user, n.max(0) as u64);
+        }
+        Ok(tally)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn count(user: &str, hour: &str, records: u64) -> ActivityCount {
+        ActivityCount {
+            user: user.into(),
+            hour: hour.into(),
+            records,
+        }
+    }
+
+    fn at(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("time")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn live_counts_add_up_replays_replace_theirs_and_windows_cover_whole_hours() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut store = Store::open(dir.path()).expect("store");
+        let nine = "2026-11-02T09:00:00.000Z";
+        let ten = "2026-11-02T10:00:00.000Z";
+        store
+            .add_activity("live", &[count("ann", nine, 5), count("ann", ten, 1)])
+            .expect("add");
+        store
+            .add_activity("live", &[count("ann", nine, 2)])
+            .expect("add");
+        store
+            .replace_activity("replay:day", &[count("ann", nine, 100)])
+            .expect("replay");
+        store
+            .replace_activity("replay:day", &[count("ann", nine, 10)])
+            .expect("replayed again");
+        let records = |since, until| {
+            store
+                .risk_window(at(since), at(until))
+                .expect("window")
+                .records
+                .get("ann")
+                .copied()
+        };
+        // 7 live + 10 replayed at nine, 1 at ten.
+        assert_eq!(
+            records("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+            Some(18)
+        );
+        // A window from 09:30 overlaps the nine o'clock hour; one ending at 10:00 stops there.
+        assert_eq!(
+            records("2026-11-02T09:30:00Z", "2026-11-02T10:00:00Z"),
+            Some(17)
+        );
+        assert_eq!(
+            records("2026-11-02T11:00:00Z", "2026-11-02T12:00:00Z"),
+            None
+        );
+    }
+}
