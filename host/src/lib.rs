@@ -22,6 +22,7 @@ pub mod actions;
 pub mod agent;
 pub mod alarms;
 pub mod cli;
+pub mod console;
 pub mod event;
 pub mod hex;
 pub mod owner_only;

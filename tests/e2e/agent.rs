@@ -14,8 +14,10 @@ pub struct Agent {
     stdin: Option<ChildStdin>,
     alarms: Option<std::thread::JoinHandle<Vec<serde_json::Value>>>,
     data: PathBuf,
-    url: String,
-    token: String,
+    /// The admin API's (and console's) base URL.
+    pub url: String,
+    /// The admin token.
+    pub token: String,
 }
 
 impl Agent {

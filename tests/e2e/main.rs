@@ -4,6 +4,7 @@ mod agent;
 mod alarms;
 mod browser;
 mod check;
+mod console;
 mod desktop;
 mod email;
 mod examples;

@@ -134,6 +134,15 @@ async fn with_packs<T: serde::Serialize + Send + 'static>(
 }
 
 async fn status(State(state): State<AppState>) -> Response {
+    match status_report(&state).await {
+        Ok(report) => Json(report).into_response(),
+        Err(why) => internal(&why),
+    }
+}
+
+/// How the agent is doing, as `GET /api/v1/status` answers (the console's agent page and
+/// `/metrics` show the same).
+pub async fn status_report(state: &AppState) -> Result<serde_json::Value, String> {
     let stats = &state.stats;
     // "Today" is the agent's local day.
     let midnight = chrono::Local::now()
@@ -145,15 +154,15 @@ async fn status(State(state): State<AppState>) -> Response {
     let counts = tokio::task::spawn_blocking(move || {
         let store = store.lock().unwrap_or_else(|p| p.into_inner());
         let today = midnight.map(|m| store.count_alarms_since(m)).transpose()?;
-        Ok::<_, anyhow::Error>((today, store.outbox_counts()?))
+        Ok::<_, anyhow::Error>((today, store.outbox_counts()?, store.size_bytes()))
     })
     .await;
-    let (alarms_today, (pending, dead)) = match counts {
+    let (alarms_today, (pending, dead), store_bytes) = match counts {
         Ok(Ok(c)) => c,
-        Ok(Err(e)) => return internal(&format!("{e:#}")),
-        Err(e) => return internal(&e.to_string()),
+        Ok(Err(e)) => return Err(format!("{e:#}")),
+        Err(e) => return Err(e.to_string()),
     };
-    Json(json!({
+    Ok(json!({
         "events": stats.events.load(Ordering::Relaxed),
         "events_per_second": (stats.events_per_second() * 10.0).round() / 10.0,
         "alarms": stats.alarms.load(Ordering::Relaxed),
@@ -164,8 +173,8 @@ async fn status(State(state): State<AppState>) -> Response {
         "latency": stats.latency(),
         "shed": stats.shed_counts(),
         "outbox": { "pending": pending, "dead": dead },
+        "store": { "bytes": store_bytes },
     }))
-    .into_response()
 }
 
 fn internal(why: &str) -> Response {

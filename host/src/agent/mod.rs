@@ -182,7 +182,8 @@ pub fn run(options: Options) -> Result<()> {
                 stats.sample(std::time::Instant::now());
             }
         });
-        axum::serve(listener, api::router(state))
+        let app = api::router(state.clone()).merge(crate::console::router(state));
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("the admin API failed")

@@ -4,7 +4,6 @@ use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use anyhow::{Result, bail};
-use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::event::Event;
 use crate::store::{AlarmFilter, DB_FILE, Store};
@@ -61,6 +60,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         since,
         until,
         limit: (!args.all).then_some(args.limit),
+        ..AlarmFilter::default()
     };
     let alarms = store.alarms(&filter)?;
     let stdout = io::stdout();
@@ -82,19 +82,6 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
 
 /// An RFC 3339 time or a plain date (midnight UTC), normalised to the store's UTC form.
 fn parse_time(text: Option<&str>) -> Result<Option<String>, String> {
-    text.map(|t| parse_instant(t).map(|ts| Event::utc_string(ts.fixed_offset())))
+    text.map(|t| Event::parse_instant(t).map(|ts| Event::utc_string(ts.fixed_offset())))
         .transpose()
-}
-
-/// An RFC 3339 time or a plain date (midnight UTC).
-pub(super) fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
-        return Ok(ts.with_timezone(&Utc));
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    Err(format!(
-        "{text:?} is not a time: use RFC 3339 (2026-11-02T09:00:00Z) or a date (2026-11-02)"
-    ))
 }

@@ -17,7 +17,7 @@ mod risk;
 mod run;
 mod status;
 mod synth;
-mod table;
+pub(crate) mod table;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

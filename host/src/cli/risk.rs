@@ -29,7 +29,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
-    let until = match args.until.as_deref().map(super::alarms::parse_instant) {
+    let until = match args
+        .until
+        .as_deref()
+        .map(crate::event::Event::parse_instant)
+    {
         None => Utc::now(),
         Some(Ok(t)) => t,
         Some(Err(e)) => {

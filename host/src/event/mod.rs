@@ -167,6 +167,20 @@ impl Event {
             .or_else(|| self.text(Field::Actor))
     }
 
+    /// A time as people type it: RFC 3339 (`2026-11-02T09:00:00Z`) or a date (`2026-11-02`,
+    /// its midnight UTC). The error says which forms are understood.
+    pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+        if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
+            return Ok(ts.with_timezone(&Utc));
+        }
+        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+        }
+        Err(format!(
+            "{text:?} is not a time: use RFC 3339 (2026-11-02T09:00:00Z) or a date (2026-11-02)"
+        ))
+    }
+
     /// `ts` normalised to UTC with millisecond precision: sorts as text in time order, which is
     /// why the store keeps timestamps in this form.
     pub fn utc_string(ts: DateTime<FixedOffset>) -> String {

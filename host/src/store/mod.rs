@@ -98,6 +98,8 @@ const MIGRATIONS: &[&str] = &[
     captures::MIGRATION,
     // 8: activity records per user and hour, for risk scores.
     risk::MIGRATION,
+    // 9: the console filters alarms by pack.
+    "CREATE INDEX alarms_by_pack ON alarms (pack, fired_at);",
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
@@ -145,11 +147,28 @@ pub struct AlarmFilter {
     pub since: Option<String>,
     /// Fired before (UTC RFC 3339).
     pub until: Option<String>,
+    /// Only alarms of this pack (exact).
+    pub pack: Option<String>,
+    /// Only alarms of at least this risk level.
+    pub min_risk: Option<u8>,
+    /// Only alarms listed after this one, newest first: (its `fired_at`, its id). Pages of a
+    /// large store follow each other this way without `OFFSET` scanning what came before.
+    pub after: Option<(String, i64)>,
     /// At most this many, newest first.
     pub limit: Option<u32>,
 }
 
 impl Store {
+    /// The database's size on disk, its write-ahead log included.
+    pub fn size_bytes(&self) -> u64 {
+        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
+        [self.path.as_path(), wal.as_path()]
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     /// Opens (creating if needed) the store in `data_dir`, migrating the schema forward.
     pub fn open(data_dir: &Path) -> Result<Store> {
         create_private_dir(data_dir)?;
@@ -279,6 +298,18 @@ impl Store {
         if let Some(u) = &filter.until {
             sql.push_str(" AND fired_at < ?");
             args.push(u.clone());
+        }
+        if let Some(p) = &filter.pack {
+            sql.push_str(" AND pack = ?");
+            args.push(p.clone());
+        }
+        if let Some(r) = filter.min_risk {
+            sql.push_str(" AND risk >= ?");
+            args.push(r.to_string());
+        }
+        if let Some((fired_at, id)) = &filter.after {
+            sql.push_str(" AND (fired_at < ? OR (fired_at = ? AND id < ?))");
+            args.extend([fired_at.clone(), fired_at.clone(), id.to_string()]);
         }
         sql.push_str(" ORDER BY fired_at DESC, id DESC");
         if let Some(l) = filter.limit {

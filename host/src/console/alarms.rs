@@ -1,0 +1,342 @@
+//! The alarms pages: a timeline, newest first, filtered by user, alarm, pack, time and risk and
+//! paged by key (fast on a store of 10⁵ alarms); and one alarm with its event, the actions taken
+//! and their outcomes, the screenshots (click to enlarge) and the video.
+
+use axum::Extension;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::page::{page, risk_badge, time};
+use super::session::Session;
+use super::{ConsoleState, blocking, not_found};
+use crate::event::{Event, FieldValue};
+use crate::store::{AlarmFilter, Capture, StoredAlarm};
+
+/// Alarms on one page.
+const PAGE: u32 = 50;
+
+/// The timeline's filters, as the form sends them (empty fields mean "any").
+#[derive(Debug, Default, Deserialize)]
+pub struct Filters {
+    user: Option<String>,
+    alarm: Option<String>,
+    pack: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    risk: Option<String>,
+    /// Where the previous page ended: `FIRED_AT~ID`.
+    after: Option<String>,
+}
+
+fn given(v: &Option<String>) -> Option<String> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+impl Filters {
+    /// The store's filter, or what is wrong with the form.
+    fn to_filter(&self) -> Result<AlarmFilter, String> {
+        let time = |v: &Option<String>| {
+            given(v)
+                .map(|t| Event::parse_instant(&t).map(|ts| Event::utc_string(ts.fixed_offset())))
+                .transpose()
+        };
+        let min_risk = given(&self.risk)
+            .map(|r| match r.parse::<u8>() {
+                Ok(n @ 1..=10) => Ok(n),
+                _ => Err(format!("risk: {r:?} is not a level from 1 to 10")),
+            })
+            .transpose()?;
+        let after = given(&self.after)
+            .map(|a| {
+                a.rsplit_once('~')
+                    .and_then(|(at, id)| Some((at.to_string(), id.parse().ok()?)))
+                    .ok_or_else(|| "after: not a page position".to_string())
+            })
+            .transpose()?;
+        Ok(AlarmFilter {
+            user: given(&self.user),
+            alarm: given(&self.alarm),
+            pack: given(&self.pack),
+            since: time(&self.since)?,
+            until: time(&self.until)?,
+            min_risk,
+            after,
+            limit: Some(PAGE + 1),
+            ..AlarmFilter::default()
+        })
+    }
+
+    /// This query string with the page moved on to after `last`.
+    fn next_page(&self, last: &StoredAlarm) -> String {
+        let mut pairs: Vec<(&str, String)> = [
+            ("user", &self.user),
+            ("alarm", &self.alarm),
+            ("pack", &self.pack),
+            ("since", &self.since),
+            ("until", &self.until),
+            ("risk", &self.risk),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
+        .collect();
+        pairs.push((
+            "after",
+            format!("{}~{}", Event::utc_string(last.record.fired_at), last.id),
+        ));
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(pairs)
+            .finish()
+    }
+}
+
+/// `GET /console/alarms`
+pub async fn list(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Query(filters): Query<Filters>,
+) -> Response {
+    let filter = match filters.to_filter() {
+        Ok(f) => f,
+        Err(why) => {
+            let body = html! { (form(&filters)) div.flash.error role="alert" { (why) } };
+            return (
+                StatusCode::BAD_REQUEST,
+                page("Alarms", "/console/alarms", &session, body),
+            )
+                .into_response();
+        }
+    };
+    let store = state.api.store.clone();
+    let mut alarms = match blocking(move || store_lock(&store)?.alarms(&filter)).await {
+        Ok(a) => a,
+        Err(e) => return e,
+    };
+    let more = alarms.len() > PAGE as usize;
+    alarms.truncate(PAGE as usize);
+    let body = html! {
+        h1 { "Alarms" }
+        (form(&filters))
+        @if alarms.is_empty() {
+            div.card.muted { "No alarms match." }
+        } @else {
+            table #alarms {
+                thead { tr {
+                    th { "Fired (UTC)" } th { "User" } th.num { "Risk" } th { "Alarm" }
+                    th { "Pack" } th { "What happened" } th { "Actions" }
+                } }
+                tbody {
+                    @for a in &alarms {
+                        tr {
+                            td.mono { a href={ "/console/alarms/" (a.id) } {
+                                (time(&Event::utc_string(a.record.fired_at))) } }
+                            td { (a.record.user.as_deref().unwrap_or("—")) }
+                            td.num { (risk_badge(a.record.risk)) }
+                            td { a href={ "/console/alarms/" (a.id) } { (a.record.alarm) } }
+                            td.muted { (a.record.pack) }
+                            td { (a.record.summary) }
+                            td.mono { (crate::cli::table::action_labels(&a.record.actions, &a.outcomes)) }
+                        }
+                    }
+                }
+            }
+        }
+        div.pager {
+            span.muted { (alarms.len()) " shown" }
+            @if let (true, Some(last)) = (more, alarms.last()) {
+                a #older href={ "/console/alarms?" (filters.next_page(last)) } { "Older →" }
+            }
+        }
+    };
+    page("Alarms", "/console/alarms", &session, body).into_response()
+}
+
+fn form(f: &Filters) -> Markup {
+    let v = |x: &Option<String>| given(x).unwrap_or_default();
+    html! {
+        form.filters.card method="get" action="/console/alarms" {
+            label { "User" input name="user" value=(v(&f.user)); }
+            label { "Alarm contains" input name="alarm" value=(v(&f.alarm)); }
+            label { "Pack" input name="pack" value=(v(&f.pack)); }
+            label { "From" input type="date" name="since" value=(v(&f.since)); }
+            label { "Before" input type="date" name="until" value=(v(&f.until)); }
+            label { "Risk at least"
+                select name="risk" {
+                    option value="" { "any" }
+                    @for r in 1..=10u8 {
+                        option value=(r) selected[v(&f.risk) == r.to_string()] { (r) }
+                    }
+                }
+            }
+            input type="submit" value="Filter";
+            a href="/console/alarms" { "Clear" }
+        }
+    }
+}
+
+/// `GET /console/alarms/{id}`
+pub async fn one(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    Path(id): Path<i64>,
+) -> Response {
+    let store = state.api.store.clone();
+    let found = blocking(move || {
+        let store = store_lock(&store)?;
+        let alarm = store
+            .alarms(&AlarmFilter {
+                id: Some(id),
+                ..AlarmFilter::default()
+            })?
+            .pop();
+        Ok(alarm.map(|a| (a, store.captures_of(id).unwrap_or_default())))
+    })
+    .await;
+    let (alarm, captures) = match found {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(&session, &format!("There is no alarm {id}.")),
+        Err(e) => return e,
+    };
+    let r = &alarm.record;
+    let body = html! {
+        p { a href="/console/alarms" { "← All alarms" } }
+        h1 { (risk_badge(r.risk)) " " (r.alarm) }
+        div.grid2 {
+            div.card {
+                dl.fields {
+                    dt { "Fired (UTC)" } dd { (time(&Event::utc_string(r.fired_at))) }
+                    dt { "User" } dd { (r.user.as_deref().unwrap_or("—")) }
+                    dt { "Computer" } dd { (r.computer.as_deref().unwrap_or("—")) }
+                    dt { "Pack" } dd { (r.pack) " " (r.pack_version) }
+                    dt { "What happened" } dd { (r.summary) }
+                    @if let Some(note) = &r.note { dt { "Why" } dd { (note) } }
+                }
+            }
+            div.card {
+                h2 style="margin-top:0" { "Event" }
+                dl.fields #event {
+                    @for (field, value) in r.event.fields() {
+                        dt { (field.name()) }
+                        dd { @match value {
+                            FieldValue::Text(t) => (t),
+                            FieldValue::Number(n) => (n),
+                        } }
+                    }
+                }
+            }
+        }
+        h2 { "Actions" }
+        @if r.actions.is_empty() && r.refused.is_empty() {
+            p.muted { "This alarm only records." }
+        } @else {
+            table #actions {
+                thead { tr { th { "Action" } th { "Outcome" } th.num { "Attempts" } th { "Detail" } } }
+                tbody {
+                    @for (i, action) in r.actions.iter().enumerate() {
+                        @let outcome = alarm.outcomes.iter().find(|o| o.position == i);
+                        tr {
+                            td { (action.name()) }
+                            @match outcome {
+                                Some(o) => {
+                                    td { span class={ "state " (o.state) } { (o.state) } }
+                                    td.num { (o.attempts) }
+                                    td { (o.detail.as_deref().unwrap_or("")) }
+                                }
+                                None => {
+                                    td.muted { "recorded" } td {} td.muted { "not performed for this alarm's origin (" (alarm.origin) ")" }
+                                }
+                            }
+                        }
+                    }
+                    @for refused in &r.refused {
+                        tr {
+                            td { (refused.action.name()) }
+                            td { span.state.refused { "refused" } }
+                            td {}
+                            td { (refused.reason) }
+                        }
+                    }
+                }
+            }
+        }
+        (captures_section(id, &captures))
+    };
+    page(&r.alarm, "/console/alarms", &session, body).into_response()
+}
+
+fn captures_section(alarm: i64, captures: &[Capture]) -> Markup {
+    html! {
+        @if !captures.is_empty() {
+            h2 { "Screen" }
+            div.shots #captures {
+                @for (n, c) in captures.iter().enumerate() {
+                    @let src = format!("/console/alarms/{alarm}/captures/{n}");
+                    figure {
+                        // Click to enlarge: a CSS-only lightbox (no script needed).
+                        a href={ "#capture-" (n) } {
+                            img src=(src) alt={ (c.kind) " " (n + 1) } loading="lazy";
+                        }
+                        figcaption {
+                            (c.kind) " · " (time(&c.taken_at)) " · " (c.bytes.div_ceil(1024)) " KiB"
+                            @if c.kind == "video" { " · plays in the page; reload to replay" }
+                        }
+                    }
+                    a.lightbox id={ "capture-" (n) } href="#captures" { img src=(src) alt="enlarged"; }
+                }
+            }
+        }
+    }
+}
+
+/// `GET /console/alarms/{id}/captures/{n}`: a screenshot or video of an alarm, only the files
+/// the store lists for it (never a path from the request).
+pub async fn capture(
+    State(state): State<ConsoleState>,
+    Path((id, n)): Path<(i64, usize)>,
+) -> Response {
+    let store = state.api.store.clone();
+    let file = blocking(move || Ok(store_lock(&store)?.captures_of(id)?.into_iter().nth(n))).await;
+    let capture = match file {
+        Ok(Some(c)) => c,
+        Ok(None) => return (StatusCode::NOT_FOUND, "no such capture").into_response(),
+        Err(e) => return e,
+    };
+    let bytes = match tokio::fs::read(&capture.path).await {
+        Ok(b) => b,
+        Err(e) => {
+            return (
+                StatusCode::GONE,
+                format!("the capture is gone (retention?): {e}"),
+            )
+                .into_response();
+        }
+    };
+    let kind = if capture.kind == "video" {
+        "image/apng"
+    } else {
+        "image/png"
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            // Screens are private: not kept by caches, not shown in other sites' frames.
+            (header::CACHE_CONTROL, "private, no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        bytes,
+    )
+        .into_response()
+}
+
+fn store_lock(
+    store: &std::sync::Mutex<crate::store::Store>,
+) -> anyhow::Result<std::sync::MutexGuard<'_, crate::store::Store>> {
+    store
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the store is unusable after a crash"))
+}
