@@ -218,7 +218,8 @@ pub fn build(data: &Path, pack: &Path) -> PathBuf {
     out
 }
 
-fn copy_event(n: usize) -> String {
+/// A file written to USB storage by dave, the `n`th of a day.
+pub fn copy_event(n: usize) -> String {
     format!(
         r#"{{"ts":"2026-11-03T09:{:02}:{:02}Z","kind":"usb","username":"dave","computer":"ws-dave","action":"file_written","path":"/media/dave/USB/file-{n}.bin","bytes":1000}}"#,
         (n / 60) % 60,

@@ -2,6 +2,7 @@
 
 mod agent;
 mod alarms;
+mod api;
 mod browser;
 mod check;
 mod console;

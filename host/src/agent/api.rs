@@ -11,6 +11,12 @@
 //! | `POST /api/v1/packs` | upload a pack: multipart fields `archive` and (optional) `signature` |
 //! | `POST /api/v1/packs/{name}/enable`, `/disable`, `/rollback` | change a pack |
 //! | `GET /api/v1/audit?limit=N` | the audit trail, newest first |
+//! | `GET /api/v1/alarms?user=&alarm=&pack=&since=&until=&risk=&limit=&after=` | alarms, newest first, a page at a time (`next` gives the following page's `after`) |
+//! | `GET /api/v1/alarms/{id}` | one alarm, its outcomes and its captures |
+//! | `GET /api/v1/alarms/{id}/captures/{n}` | a screenshot (PNG) or video (APNG) |
+//! | `GET /api/v1/risk?days=&until=` | users ranked by risk score, with trend |
+//! | `GET /metrics` | Prometheus / OpenMetrics text |
+//! | `GET /api/v1/openapi.json` | this API described in OpenAPI 3.1 (no token needed) |
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -39,6 +45,23 @@ pub struct AppState {
     pub store: Arc<Mutex<crate::store::Store>>,
 }
 
+/// Every route, for the test that holds the OpenAPI document to them: (method, path).
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/status"),
+    ("get", "/api/v1/packs"),
+    ("post", "/api/v1/packs"),
+    ("post", "/api/v1/packs/{name}/enable"),
+    ("post", "/api/v1/packs/{name}/disable"),
+    ("post", "/api/v1/packs/{name}/rollback"),
+    ("get", "/api/v1/audit"),
+    ("get", "/api/v1/alarms"),
+    ("get", "/api/v1/alarms/{id}"),
+    ("get", "/api/v1/alarms/{id}/captures/{n}"),
+    ("get", "/api/v1/risk"),
+    ("get", "/metrics"),
+    ("get", "/api/v1/openapi.json"),
+];
+
 /// The API's routes.
 pub fn router(state: AppState) -> Router {
     let body_limit = crate::packs::archive::MAX_TOTAL_BYTES as usize + (1 << 20);
@@ -49,11 +72,18 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/packs/{name}/disable", post(disable))
         .route("/api/v1/packs/{name}/rollback", post(rollback))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/alarms", get(alarms))
+        .route("/api/v1/alarms/{id}", get(alarm))
+        .route("/api/v1/alarms/{id}/captures/{n}", get(capture))
+        .route("/api/v1/risk", get(risk))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             authorize,
         ))
+        // The description of the API holds no data: readable without the token.
+        .route("/api/v1/openapi.json", get(openapi))
         .with_state(state)
 }
 
@@ -144,37 +174,34 @@ async fn status(State(state): State<AppState>) -> Response {
 /// `/metrics` show the same).
 pub async fn status_report(state: &AppState) -> Result<serde_json::Value, String> {
     let stats = &state.stats;
-    // "Today" is the agent's local day.
-    let midnight = chrono::Local::now()
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .and_then(|t| t.and_local_timezone(chrono::Local).earliest())
-        .map(|t| t.fixed_offset());
-    let store = state.store.clone();
-    let counts = tokio::task::spawn_blocking(move || {
-        let store = store.lock().unwrap_or_else(|p| p.into_inner());
-        let today = midnight.map(|m| store.count_alarms_since(m)).transpose()?;
-        Ok::<_, anyhow::Error>((today, store.outbox_counts()?, store.size_bytes()))
-    })
-    .await;
-    let (alarms_today, (pending, dead), store_bytes) = match counts {
-        Ok(Ok(c)) => c,
-        Ok(Err(e)) => return Err(format!("{e:#}")),
-        Err(e) => return Err(e.to_string()),
-    };
+    let figures = store_figures(state).await?;
     Ok(json!({
         "events": stats.events.load(Ordering::Relaxed),
         "events_per_second": (stats.events_per_second() * 10.0).round() / 10.0,
         "alarms": stats.alarms.load(Ordering::Relaxed),
-        "alarms_today": alarms_today,
+        "alarms_today": figures.alarms_today,
         "generation": stats.generation.load(Ordering::Relaxed),
         "sources": stats.sources(),
         "programs": stats.programs(),
         "latency": stats.latency(),
         "shed": stats.shed_counts(),
-        "outbox": { "pending": pending, "dead": dead },
-        "store": { "bytes": store_bytes },
+        "outbox": { "pending": figures.outbox_pending, "dead": figures.outbox_dead },
+        "store": { "bytes": figures.store_bytes },
     }))
+}
+
+/// The store's figures, read off the async threads.
+async fn store_figures(state: &AppState) -> Result<super::metrics::StoreFigures, String> {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || {
+        super::metrics::StoreFigures::read(&*super::query::lock(&store)?)
+    })
+    .await
+    {
+        Ok(Ok(f)) => Ok(f),
+        Ok(Err(e)) => Err(format!("{e:#}")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn internal(why: &str) -> Response {
@@ -265,4 +292,160 @@ struct AuditQuery {
 async fn audit(State(state): State<AppState>, Query(q): Query<AuditQuery>) -> Response {
     let limit = q.limit.unwrap_or(100).min(10_000);
     with_packs(&state, move |set| set.audit_trail(limit)).await
+}
+
+/// The OpenAPI document, written by hand next to the handlers it describes (a test checks
+/// that every route is in it).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Runs store work off the async threads; an error is a JSON 500, a bad query a JSON 400.
+async fn read_store<T: serde::Serialize + Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&crate::store::Store) -> anyhow::Result<T> + Send + 'static,
+) -> Response {
+    let store = state.store.clone();
+    match tokio::task::spawn_blocking(move || f(&*super::query::lock(&store)?)).await {
+        Ok(Ok(v)) => Json(v).into_response(),
+        Ok(Err(e)) => internal(&format!("{e:#}")),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+async fn alarms(
+    State(state): State<AppState>,
+    Query(q): Query<super::query::AlarmQuery>,
+) -> Response {
+    if let Err(why) = q.to_filter() {
+        return bad_request(&why);
+    }
+    read_store(&state, move |store| {
+        let (alarms, more) = super::query::alarm_page(store, &q)?;
+        let next = alarms
+            .last()
+            .filter(|_| more)
+            .map(super::query::AlarmQuery::position);
+        Ok(json!({ "alarms": alarms, "next": next }))
+    })
+    .await
+}
+
+async fn alarm(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
+    let store = state.store.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        let store = super::query::lock(&store)?;
+        let filter = crate::store::AlarmFilter {
+            id: Some(id),
+            ..Default::default()
+        };
+        let Some(alarm) = store.alarms(&filter)?.pop() else {
+            return Ok(None);
+        };
+        let captures: Vec<serde_json::Value> = store
+            .captures_of(id)?
+            .iter()
+            .enumerate()
+            .map(|(n, c)| {
+                json!({
+                    "kind": c.kind, "bytes": c.bytes, "taken_at": c.taken_at,
+                    "url": format!("/api/v1/alarms/{id}/captures/{n}"),
+                })
+            })
+            .collect();
+        let mut value = serde_json::to_value(&alarm)?;
+        value["captures"] = captures.into();
+        Ok::<_, anyhow::Error>(Some(value))
+    })
+    .await;
+    match found {
+        Ok(Ok(Some(v))) => Json(v).into_response(),
+        Ok(Ok(None)) => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": format!("no alarm {id}") })),
+        )
+            .into_response(),
+        Ok(Err(e)) => internal(&format!("{e:#}")),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+async fn capture(State(state): State<AppState>, Path((id, n)): Path<(i64, usize)>) -> Response {
+    super::query::serve_capture(&state.store, id, n).await
+}
+
+async fn risk(State(state): State<AppState>, Query(q): Query<super::query::RiskQuery>) -> Response {
+    let (days, until) = match q.resolve() {
+        Ok(w) => w,
+        Err(why) => return bad_request(&why),
+    };
+    read_store(&state, move |store| {
+        let mut ranked = super::query::ranking(store, days, until)?;
+        if let Some(user) = &q.user {
+            ranked.retain(|r| &r.user == user);
+        }
+        Ok(json!({
+            "since": crate::event::Event::utc_string((until - chrono::Duration::days(i64::from(days))).fixed_offset()),
+            "until": crate::event::Event::utc_string(until.fixed_offset()),
+            "formula": "score = 100 × Σ(risk × times fired) / max(activity records, 100); trend = score − score over the window before",
+            "users": ranked,
+        }))
+    })
+    .await
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let figures = match store_figures(&state).await {
+        Ok(f) => f,
+        Err(why) => return internal(&why),
+    };
+    match super::metrics::render(&state.stats, &figures) {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_describes_every_route_and_nothing_else() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        assert_eq!(doc["openapi"], "3.1.0");
+        let paths = doc["paths"].as_object().expect("paths");
+        for (method, path) in ROUTES {
+            assert!(
+                paths.get(*path).is_some_and(|p| p.get(*method).is_some()),
+                "{method} {path} undocumented"
+            );
+        }
+        let documented: usize = paths
+            .values()
+            .map(|p| p.as_object().map_or(0, |m| m.len()))
+            .sum();
+        assert_eq!(
+            documented,
+            ROUTES.len(),
+            "a documented route that does not exist"
+        );
+        // Every reference resolves.
+        let text = OPENAPI;
+        for (at, _) in text.match_indices("#/components/schemas/") {
+            let name: String = text[at + 21..]
+                .chars()
+                .take_while(|c| c.is_alphanumeric())
+                .collect();
+            assert!(doc["components"]["schemas"].get(&name).is_some(), "{name}");
+        }
+    }
 }

@@ -9,7 +9,9 @@
 
 pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod packs;
+pub mod query;
 pub mod runner;
 pub mod stats;
 pub mod token;

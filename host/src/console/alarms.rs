@@ -4,106 +4,25 @@
 
 use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
-use serde::Deserialize;
 
 use super::page::{page, risk_badge, time};
 use super::session::Session;
 use super::{ConsoleState, blocking, not_found};
+use crate::agent::query::{self, AlarmQuery, given};
 use crate::event::{Event, FieldValue};
-use crate::store::{AlarmFilter, Capture, StoredAlarm};
-
-/// Alarms on one page.
-const PAGE: u32 = 50;
-
-/// The timeline's filters, as the form sends them (empty fields mean "any").
-#[derive(Debug, Default, Deserialize)]
-pub struct Filters {
-    user: Option<String>,
-    alarm: Option<String>,
-    pack: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    risk: Option<String>,
-    /// Where the previous page ended: `FIRED_AT~ID`.
-    after: Option<String>,
-}
-
-fn given(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-impl Filters {
-    /// The store's filter, or what is wrong with the form.
-    fn to_filter(&self) -> Result<AlarmFilter, String> {
-        let time = |v: &Option<String>| {
-            given(v)
-                .map(|t| Event::parse_instant(&t).map(|ts| Event::utc_string(ts.fixed_offset())))
-                .transpose()
-        };
-        let min_risk = given(&self.risk)
-            .map(|r| match r.parse::<u8>() {
-                Ok(n @ 1..=10) => Ok(n),
-                _ => Err(format!("risk: {r:?} is not a level from 1 to 10")),
-            })
-            .transpose()?;
-        let after = given(&self.after)
-            .map(|a| {
-                a.rsplit_once('~')
-                    .and_then(|(at, id)| Some((at.to_string(), id.parse().ok()?)))
-                    .ok_or_else(|| "after: not a page position".to_string())
-            })
-            .transpose()?;
-        Ok(AlarmFilter {
-            user: given(&self.user),
-            alarm: given(&self.alarm),
-            pack: given(&self.pack),
-            since: time(&self.since)?,
-            until: time(&self.until)?,
-            min_risk,
-            after,
-            limit: Some(PAGE + 1),
-            ..AlarmFilter::default()
-        })
-    }
-
-    /// This query string with the page moved on to after `last`.
-    fn next_page(&self, last: &StoredAlarm) -> String {
-        let mut pairs: Vec<(&str, String)> = [
-            ("user", &self.user),
-            ("alarm", &self.alarm),
-            ("pack", &self.pack),
-            ("since", &self.since),
-            ("until", &self.until),
-            ("risk", &self.risk),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| given(v).map(|v| (k, v)))
-        .collect();
-        pairs.push((
-            "after",
-            format!("{}~{}", Event::utc_string(last.record.fired_at), last.id),
-        ));
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(pairs)
-            .finish()
-    }
-}
+use crate::store::{AlarmFilter, Capture};
 
 /// `GET /console/alarms`
 pub async fn list(
     State(state): State<ConsoleState>,
     Extension(session): Extension<Session>,
-    Query(filters): Query<Filters>,
+    Query(filters): Query<AlarmQuery>,
 ) -> Response {
-    let filter = match filters.to_filter() {
-        Ok(f) => f,
-        Err(why) => {
+    if let Err(why) = filters.to_filter() {
+        {
             let body = html! { (form(&filters)) div.flash.error role="alert" { (why) } };
             return (
                 StatusCode::BAD_REQUEST,
@@ -111,14 +30,14 @@ pub async fn list(
             )
                 .into_response();
         }
-    };
+    }
     let store = state.api.store.clone();
-    let mut alarms = match blocking(move || store_lock(&store)?.alarms(&filter)).await {
-        Ok(a) => a,
-        Err(e) => return e,
-    };
-    let more = alarms.len() > PAGE as usize;
-    alarms.truncate(PAGE as usize);
+    let query = filters.clone();
+    let (alarms, more) =
+        match blocking(move || query::alarm_page(&*query::lock(&store)?, &query)).await {
+            Ok(page) => page,
+            Err(e) => return e,
+        };
     let body = html! {
         h1 { "Alarms" }
         (form(&filters))
@@ -156,7 +75,7 @@ pub async fn list(
     page("Alarms", "/console/alarms", &session, body).into_response()
 }
 
-fn form(f: &Filters) -> Markup {
+fn form(f: &AlarmQuery) -> Markup {
     let v = |x: &Option<String>| given(x).unwrap_or_default();
     html! {
         form.filters.card method="get" action="/console/alarms" {
@@ -187,7 +106,7 @@ pub async fn one(
 ) -> Response {
     let store = state.api.store.clone();
     let found = blocking(move || {
-        let store = store_lock(&store)?;
+        let store = query::lock(&store)?;
         let alarm = store
             .alarms(&AlarmFilter {
                 id: Some(id),
@@ -293,50 +212,10 @@ fn captures_section(alarm: i64, captures: &[Capture]) -> Markup {
     }
 }
 
-/// `GET /console/alarms/{id}/captures/{n}`: a screenshot or video of an alarm, only the files
-/// the store lists for it (never a path from the request).
+/// `GET /console/alarms/{id}/captures/{n}`
 pub async fn capture(
     State(state): State<ConsoleState>,
     Path((id, n)): Path<(i64, usize)>,
 ) -> Response {
-    let store = state.api.store.clone();
-    let file = blocking(move || Ok(store_lock(&store)?.captures_of(id)?.into_iter().nth(n))).await;
-    let capture = match file {
-        Ok(Some(c)) => c,
-        Ok(None) => return (StatusCode::NOT_FOUND, "no such capture").into_response(),
-        Err(e) => return e,
-    };
-    let bytes = match tokio::fs::read(&capture.path).await {
-        Ok(b) => b,
-        Err(e) => {
-            return (
-                StatusCode::GONE,
-                format!("the capture is gone (retention?): {e}"),
-            )
-                .into_response();
-        }
-    };
-    let kind = if capture.kind == "video" {
-        "image/apng"
-    } else {
-        "image/png"
-    };
-    (
-        [
-            (header::CONTENT_TYPE, kind),
-            // Screens are private: not kept by caches, not shown in other sites' frames.
-            (header::CACHE_CONTROL, "private, no-store"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        bytes,
-    )
-        .into_response()
-}
-
-fn store_lock(
-    store: &std::sync::Mutex<crate::store::Store>,
-) -> anyhow::Result<std::sync::MutexGuard<'_, crate::store::Store>> {
-    store
-        .lock()
-        .map_err(|_| anyhow::anyhow!("the store is unusable after a crash"))
+    crate::agent::query::serve_capture(&state.api.store, id, n).await
 }

@@ -9,77 +9,22 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
 use maud::html;
 use plotters::prelude::*;
-use serde::Deserialize;
 
 use super::page::{self, time};
 use super::session::Session;
 use super::{ConsoleState, blocking};
+use crate::agent::query::{RiskQuery, ranking};
 use crate::event::Event;
-use crate::risk::{UserRisk, rank};
+use crate::risk::rank;
 
 /// Users drawn in the chart.
 const CHARTED: usize = 5;
-
-/// The window, as the page's form sends it.
-#[derive(Debug, Default, Deserialize)]
-pub struct Window {
-    days: Option<u32>,
-    until: Option<String>,
-    user: Option<String>,
-}
-
-impl Window {
-    /// (days, end), or what is wrong.
-    fn resolve(&self) -> Result<(u32, DateTime<Utc>), String> {
-        let days = self.days.unwrap_or(7);
-        if !(1..=366).contains(&days) {
-            return Err(format!("days: must be 1 to 366, found {days}"));
-        }
-        let until = match self.until_given() {
-            // A day picked in the form is included whole: the window ends at its end.
-            Some(u) if u.len() == 10 => Event::parse_instant(u)? + Duration::days(1),
-            Some(u) => Event::parse_instant(u)?,
-            None => Utc::now(),
-        };
-        Ok((days, until))
-    }
-
-    fn until_given(&self) -> Option<&str> {
-        self.until
-            .as_deref()
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-    }
-
-    /// This window as a query string (its end only when one was chosen; otherwise each request
-    /// ends now).
-    fn query(&self, days: u32) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        q.append_pair("days", &days.to_string());
-        if let Some(u) = self.until_given() {
-            q.append_pair("until", u);
-        }
-        q.finish()
-    }
-}
-
-/// The ranking over `days` to `until`, with the trend.
-fn ranking(
-    store: &crate::store::Store,
-    days: u32,
-    until: DateTime<Utc>,
-) -> anyhow::Result<Vec<UserRisk>> {
-    let length = Duration::days(i64::from(days));
-    let now = store.risk_window(until - length, until)?;
-    let before = store.risk_window(until - length - length, until - length)?;
-    Ok(rank(&now, &before))
-}
 
 /// `GET /console/risk`
 pub async fn page(
     State(state): State<ConsoleState>,
     Extension(session): Extension<Session>,
-    Query(w): Query<Window>,
+    Query(w): Query<RiskQuery>,
 ) -> Response {
     let (days, until) = match w.resolve() {
         Ok(r) => r,
@@ -177,7 +122,7 @@ fn urlencode(s: &str) -> String {
 }
 
 /// `GET /console/risk/chart.svg`: the top users' score day by day over the window.
-pub async fn chart(State(state): State<ConsoleState>, Query(w): Query<Window>) -> Response {
+pub async fn chart(State(state): State<ConsoleState>, Query(w): Query<RiskQuery>) -> Response {
     let (days, until) = match w.resolve() {
         Ok(r) => r,
         Err(why) => return (StatusCode::BAD_REQUEST, why).into_response(),
