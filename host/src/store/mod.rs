@@ -98,8 +98,10 @@ const MIGRATIONS: &[&str] = &[
     captures::MIGRATION,
     // 8: activity records per user and hour, for risk scores.
     risk::MIGRATION,
-    // 9: the console filters alarms by pack.
-    "CREATE INDEX alarms_by_pack ON alarms (pack, fired_at);",
+    // 9: the console filters alarms by pack; risk scores add up a window's alarms from the
+    // index alone (time, user, alarm, level), not from the rows.
+    "CREATE INDEX alarms_by_pack ON alarms (pack, fired_at);
+     CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk);",
 ];
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
