@@ -3,10 +3,10 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::event::Event;
-use crate::store::{AlarmFilter, DB_FILE, Store};
+use crate::store::AlarmFilter;
 
 use super::{EXIT_INVALID, EXIT_OK, table};
 
@@ -46,13 +46,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             return Ok(EXIT_INVALID);
         }
     };
-    if !data_dir.join(DB_FILE).exists() {
-        bail!(
-            "no database at {} yet: run `vigilo replay` (or the agent) first",
-            data_dir.join(DB_FILE).display()
-        );
-    }
-    let store = Store::open(data_dir)?;
+    let store = super::existing_store(data_dir)?;
     let filter = AlarmFilter {
         id: None,
         user: args.user,

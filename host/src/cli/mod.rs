@@ -212,3 +212,16 @@ fn load_rules(paths: &[PathBuf], default_pack: bool, data_dir: &Path) -> Result<
 fn plugin_cache(data_dir: &Path) -> PathBuf {
     data_dir.join("plugin-cache")
 }
+
+/// The data folder's store, for commands that read what is there (it must exist: an empty
+/// new one would only hide a wrong `--data-dir`).
+fn existing_store(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Store> {
+    let db = data_dir.join(crate::store::DB_FILE);
+    if !db.exists() {
+        anyhow::bail!(
+            "no database at {} yet: run `vigilo replay` (or the agent) first",
+            db.display()
+        );
+    }
+    crate::store::Store::open(data_dir)
+}

@@ -4,11 +4,10 @@
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use anyhow::{Result, bail};
-use chrono::{Duration, Utc};
+use anyhow::Result;
+use chrono::Utc;
 
-use crate::risk::{UserRisk, rank};
-use crate::store::{DB_FILE, Store};
+use crate::risk::UserRisk;
 
 use super::{EXIT_INVALID, EXIT_OK};
 
@@ -41,18 +40,8 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             return Ok(EXIT_INVALID);
         }
     };
-    if !data_dir.join(DB_FILE).exists() {
-        bail!(
-            "no database at {} yet: run `vigilo replay` (or the agent) first",
-            data_dir.join(DB_FILE).display()
-        );
-    }
-    let store = Store::open(data_dir)?;
-    let length = Duration::days(i64::from(args.days));
-    let since = until - length;
-    let now = store.risk_window(since, until)?;
-    let before = store.risk_window(since - length, since)?;
-    let mut ranked = rank(&now, &before);
+    let store = super::existing_store(data_dir)?;
+    let mut ranked = crate::agent::query::ranking(&store, args.days, until)?;
     if let Some(user) = &args.user {
         ranked.retain(|r| &r.user == user);
     }

@@ -155,7 +155,7 @@ pub async fn upload(
                 return refused(
                     &state,
                     &session,
-                    format!("the upload did not arrive whole: {e}"),
+                    &[format!("the upload did not arrive whole: {e}")],
                 )
                 .await;
             }
@@ -164,7 +164,7 @@ pub async fn upload(
         let file_name = field.file_name().map(str::to_string);
         let bytes = match field.bytes().await {
             Ok(b) => b.to_vec(),
-            Err(e) => return refused(&state, &session, format!("{name}: {e}")).await,
+            Err(e) => return refused(&state, &session, &[format!("{name}: {e}")]).await,
         };
         match name.as_str() {
             "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
@@ -175,7 +175,7 @@ pub async fn upload(
                     return refused(
                         &state,
                         &session,
-                        "signature: not a .minisig text file".into(),
+                        &["signature: not a .minisig text file".into()],
                     )
                     .await;
                 }
@@ -187,7 +187,12 @@ pub async fn upload(
         return csrf_refused();
     }
     let Some((file_name, archive)) = archive else {
-        return refused(&state, &session, "choose a pack archive to upload".into()).await;
+        return refused(
+            &state,
+            &session,
+            &["choose a pack archive to upload".into()],
+        )
+        .await;
     };
     let shown = file_name.unwrap_or_else(|| "the archive".into());
     let outcome = with_packs(&state, move |set| {
@@ -202,25 +207,19 @@ pub async fn upload(
         Err(Refusal::Invalid(errors)) => {
             let mut all = vec![format!("{shown} was refused:")];
             all.extend(errors);
-            render(
-                &state,
-                &session,
-                None,
-                &all,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
+            refused(&state, &session, &all).await
         }
-        Err(other) => refused(&state, &session, other.to_string()).await,
+        Err(other) => refused(&state, &session, &[other.to_string()]).await,
     }
 }
 
-async fn refused(state: &ConsoleState, session: &Session, why: String) -> Response {
+/// The page again, with what was refused and why; nothing changed.
+async fn refused(state: &ConsoleState, session: &Session, errors: &[String]) -> Response {
     render(
         state,
         session,
         None,
-        &[why],
+        errors,
         StatusCode::UNPROCESSABLE_ENTITY,
     )
     .await
@@ -264,16 +263,7 @@ pub async fn change(
             "disable" => format!("{name} disabled."),
             _ => format!("{name} rolled back to {}.", info.version),
         }),
-        Err(Refusal::Invalid(errors)) => {
-            render(
-                &state,
-                &session,
-                None,
-                &errors,
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
-        Err(other) => refused(&state, &session, other.to_string()).await,
+        Err(Refusal::Invalid(errors)) => refused(&state, &session, &errors).await,
+        Err(other) => refused(&state, &session, &[other.to_string()]).await,
     }
 }

@@ -18,16 +18,9 @@ const SECTIONS: [(&str, &str); 4] = [
 
 /// A whole page: `here` is the current section's path.
 pub fn page(title: &str, here: &str, session: &Session, body: Markup) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · vigilo" }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
+    document(
+        title,
+        html! {
                 header {
                     span.brand { "vigilo" }
                     nav {
@@ -41,13 +34,17 @@ pub fn page(title: &str, here: &str, session: &Session, body: Markup) -> Markup 
                     }
                 }
                 main { (body) }
-            }
-        }
-    }
+        },
+    )
 }
 
 /// A page with no session (the login page).
 pub fn bare(title: &str, body: Markup) -> Markup {
+    document(title, html! { main { (body) } })
+}
+
+/// The HTML document around a page's `body` content.
+fn document(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -57,7 +54,7 @@ pub fn bare(title: &str, body: Markup) -> Markup {
                 title { (title) " · vigilo" }
                 style { (PreEscaped(STYLE)) }
             }
-            body { main { (body) } }
+            body { (body) }
         }
     }
 }
