@@ -48,9 +48,11 @@ pub struct ActivityCount {
 }
 
 /// Counts activity records per user and hour as events pass, until taken for the store.
+/// Counting is on the pipeline's path: no allocation once a user has been seen.
 #[derive(Debug, Default)]
 pub struct ActivityTally {
-    counts: HashMap<(String, String), u64>,
+    /// User → hour (seconds since the epoch of its start) → records.
+    counts: HashMap<String, HashMap<i64, u64>>,
 }
 
 impl ActivityTally {
@@ -62,8 +64,12 @@ impl ActivityTally {
         let Some(user) = event.text(Field::Username) else {
             return;
         };
-        let hour = hour_of(event.ts());
-        *self.counts.entry((user.to_string(), hour)).or_default() += 1;
+        let hour = event.ts().timestamp().div_euclid(3600) * 3600;
+        let hours = match self.counts.get_mut(user) {
+            Some(h) => h,
+            None => self.counts.entry(user.to_string()).or_default(),
+        };
+        *hours.entry(hour).or_default() += 1;
     }
 
     /// Whether nothing was counted since the last [`ActivityTally::take`].
@@ -76,10 +82,16 @@ impl ActivityTally {
         let mut counts: Vec<ActivityCount> = self
             .counts
             .drain()
-            .map(|((user, hour), records)| ActivityCount {
-                user,
-                hour,
-                records,
+            .flat_map(|(user, hours)| {
+                hours
+                    .into_iter()
+                    .map(move |(start, records)| ActivityCount {
+                        user: user.clone(),
+                        hour: DateTime::from_timestamp(start, 0)
+                            .map(|t| Event::utc_string(t.fixed_offset()))
+                            .unwrap_or_default(),
+                        records,
+                    })
             })
             .collect();
         counts.sort_by(|a, b| (&a.user, &a.hour).cmp(&(&b.user, &b.hour)));
