@@ -82,6 +82,21 @@ impl Recorder {
         Ok(recorder)
     }
 
+    /// A recorder that never records (the agent runs without a desktop): every clip asked for
+    /// fails with `why`.
+    pub fn off(why: &str) -> Recorder {
+        Recorder {
+            shared: Arc::new(Shared {
+                state: Mutex::new(State {
+                    fault: Some(why.to_string()),
+                    ..State::default()
+                }),
+                changed: Condvar::new(),
+                report: Box::new(|_, _| {}),
+            }),
+        }
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         self.shared.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -298,5 +313,20 @@ impl Takes {
             }
         };
         Ok(Some(frame(rect, screen.capture_rect(rect)?, key_due)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorder_that_is_off_refuses_clips_with_its_reason() {
+        let off = Recorder::off("no screen recording: the agent runs without X11 (--no-x11)");
+        off.want(Duration::from_secs(15));
+        let now = Utc::now();
+        let err = off.pin(1, now).expect_err("refused");
+        assert!(err.contains("--no-x11"), "{err}");
+        assert!(off.take(1, now, now).is_err_and(|e| e.contains("--no-x11")));
     }
 }

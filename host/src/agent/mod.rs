@@ -98,11 +98,16 @@ pub fn run(options: Options) -> Result<()> {
     // enough, so the channel holds one).
     let (wake, woken) = std::sync::mpsc::sync_channel(1);
     let presence = crate::actions::presence::SharedPresence::default();
-    let recorder = {
+    // The screen recorder for videos: off without a desktop.
+    let recorder = if x11 {
         let stats = stats.clone();
         crate::actions::recorder::Recorder::start(None, settings.video_fps(), move |up, what| {
             stats.source("video", up, what)
         })?
+    } else {
+        let why = "no screen recording: the agent runs without X11 (--no-x11)";
+        stats.source("video", false, why);
+        crate::actions::recorder::Recorder::off(why)
     };
     let worker = crate::actions::worker::Worker {
         store: Store::open(&data_dir)?,
