@@ -1,5 +1,5 @@
 //! The console in a real headless Chromium (driven through chromedriver, WebDriver): refused
-//! without a session, log in with the admin token, see an alarm with its real screenshot,
+//! without a session, log in with the admin token, see an alarm with its real screenshot and video,
 //! upload a good pack and a bad one (the errors shown, nothing changed), roll back, look at the
 //! risk and agent pages, log out. Page screenshots are saved under
 //! `target/e2e-artifacts/console/` for people to look at (CI keeps them).
@@ -150,13 +150,13 @@ fn an_admin_logs_in_sees_a_screenshot_and_manages_packs_in_a_real_browser() {
         &["vigilo-e2e-other", "vigilo-e2e-console"],
         "shots",
         r#"[grants]
-actions = ["screenshot"]
+actions = ["screenshot", "video"]
 
 [[alarm]]
 name = "Console window"
 conditions = [ { field = "title", op = "eq", value = "vigilo-e2e-console" } ]
 risk = 7
-actions = [ { screenshot = {} } ]
+actions = [ { screenshot = {} }, { video = { before = "2s", after = "2s" } } ]
 "#,
     );
     let data = &scene.data;
@@ -170,7 +170,8 @@ actions = [ { screenshot = {} } ]
             let out = vigilo(data, &["alarms", "--json", "--alarm", "Console window"]);
             let a: serde_json::Value =
                 serde_json::from_str(stdout(&out).lines().next().expect("alarm")).expect("json");
-            if a["outcomes"][0]["state"] == "done" {
+            let done = |i: usize| a["outcomes"][i]["state"] == "done";
+            if done(0) && done(1) {
                 break a;
             }
             assert!(Instant::now() < deadline, "no screenshot: {a}");
@@ -259,14 +260,16 @@ actions = [ { screenshot = {} } ]
             .expect("goto");
         assert!(text_of(&c, "#event").await.contains("vigilo-e2e-console"));
         assert!(text_of(&c, "#actions").await.contains("done"));
-        let width = c
+        // The screenshot and the video (an animated PNG) both load in the page, full size.
+        let widths = c
             .execute(
-                "return document.querySelector('#captures img').naturalWidth",
+                "return [...document.querySelectorAll('#captures figure img')].map(i => i.naturalWidth)",
                 vec![],
             )
             .await
             .expect("script");
-        assert_eq!(width, 1280, "the screenshot shows in the page");
+        assert_eq!(widths, serde_json::json!([1280, 1280]), "screenshot and video show");
+        assert!(text_of(&c, "#captures").await.contains("video"));
         shot(&c, "03-alarm").await;
 
         // A good pack: uploaded and listed.
