@@ -16,7 +16,7 @@ use super::presence::SharedPresence;
 use super::recorder::Recorder;
 use super::screenshot::{Screen, save_private};
 use super::webhook::{self, Signer};
-use crate::store::{ActionRun, AlarmFilter, Retention, Settle, Store, StoredAlarm};
+use crate::store::{ActionRun, Retention, Settle, Store, StoredAlarm};
 
 /// How the worker retries.
 #[derive(Debug, Clone, Copy)]
@@ -130,11 +130,7 @@ impl Worker {
 
     /// One attempt at one action.
     fn attempt(&mut self, client: &reqwest::blocking::Client, run: &ActionRun) -> Settle {
-        let filter = AlarmFilter {
-            id: Some(run.alarm_id),
-            ..AlarmFilter::default()
-        };
-        let alarm = match self.store.alarms(&filter).map(|mut a| a.pop()) {
+        let alarm = match self.store.alarm(run.alarm_id) {
             Ok(Some(a)) => a,
             Ok(None) => return Settle::Dead(format!("alarm {} is gone", run.alarm_id)),
             Err(e) => return Settle::Dead(format!("alarm {} unreadable: {e:#}", run.alarm_id)),

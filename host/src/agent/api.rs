@@ -148,19 +148,27 @@ async fn with_packs<T: serde::Serialize + Send + 'static>(
     state: &AppState,
     f: impl FnOnce(&mut PackSet) -> Result<T, Refusal> + Send + 'static,
 ) -> Response {
+    match on_packs(state, f).await {
+        Ok(value) => Json(value).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Runs a pack-set operation off the async threads, one at a time (the API's and the
+/// console's changes alike).
+pub async fn on_packs<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&mut PackSet) -> Result<T, Refusal> + Send + 'static,
+) -> Result<T, Refusal> {
     let packs = state.packs.clone();
-    let done = tokio::task::spawn_blocking(move || match packs.lock() {
+    tokio::task::spawn_blocking(move || match packs.lock() {
         Ok(mut set) => f(&mut set),
         Err(_) => Err(Refusal::Failed(
             "the pack set is unusable after a crash".into(),
         )),
     })
-    .await;
-    match done {
-        Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(refusal)) => refusal.into_response(),
-        Err(e) => Refusal::Failed(format!("{e}")).into_response(),
-    }
+    .await
+    .unwrap_or_else(|e| Err(Refusal::Failed(e.to_string())))
 }
 
 async fn status(State(state): State<AppState>) -> Response {
@@ -319,11 +327,13 @@ async fn alarms(
     State(state): State<AppState>,
     Query(q): Query<super::query::AlarmQuery>,
 ) -> Response {
-    if let Err(why) = q.to_filter() {
-        return bad_request(&why);
-    }
+    let filter = match q.to_filter() {
+        Ok(f) => f,
+        Err(why) => return bad_request(&why),
+    };
+    let size = q.page_size();
     read_store(&state, move |store| {
-        let (alarms, more) = super::query::alarm_page(store, &q)?;
+        let (alarms, more) = super::query::alarm_page(store, &filter, size)?;
         let next = alarms
             .last()
             .filter(|_| more)
@@ -337,11 +347,7 @@ async fn alarm(State(state): State<AppState>, Path(id): Path<i64>) -> Response {
     let store = state.store.clone();
     let found = tokio::task::spawn_blocking(move || {
         let store = super::query::lock(&store)?;
-        let filter = crate::store::AlarmFilter {
-            id: Some(id),
-            ..Default::default()
-        };
-        let Some(alarm) = store.alarms(&filter)?.pop() else {
+        let Some(alarm) = store.alarm(id)? else {
             return Ok(None);
         };
         let captures: Vec<serde_json::Value> = store

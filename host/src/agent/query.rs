@@ -19,7 +19,7 @@ pub const PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 1000;
 
 /// Alarm filters as a query string gives them (empty values mean "any").
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct AlarmQuery {
     /// Only this user (exact).
     pub user: Option<String>,
@@ -119,12 +119,16 @@ impl AlarmQuery {
     }
 }
 
-/// One page of alarms and whether another follows.
-pub fn alarm_page(store: &Store, query: &AlarmQuery) -> anyhow::Result<(Vec<StoredAlarm>, bool)> {
-    let filter = query.to_filter().map_err(anyhow::Error::msg)?;
-    let mut alarms = store.alarms(&filter)?;
-    let more = alarms.len() > query.page_size() as usize;
-    alarms.truncate(query.page_size() as usize);
+/// One page of `size` alarms for `filter` (from [`AlarmQuery::to_filter`], which asks for one
+/// more), and whether another page follows.
+pub fn alarm_page(
+    store: &Store,
+    filter: &AlarmFilter,
+    size: u32,
+) -> anyhow::Result<(Vec<StoredAlarm>, bool)> {
+    let mut alarms = store.alarms(filter)?;
+    let more = alarms.len() > size as usize;
+    alarms.truncate(size as usize);
     Ok((alarms, more))
 }
 

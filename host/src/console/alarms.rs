@@ -13,7 +13,7 @@ use super::session::Session;
 use super::{ConsoleState, blocking, not_found};
 use crate::agent::query::{self, AlarmQuery, given};
 use crate::event::{Event, FieldValue};
-use crate::store::{AlarmFilter, Capture};
+use crate::store::Capture;
 
 /// `GET /console/alarms`
 pub async fn list(
@@ -21,8 +21,9 @@ pub async fn list(
     Extension(session): Extension<Session>,
     Query(filters): Query<AlarmQuery>,
 ) -> Response {
-    if let Err(why) = filters.to_filter() {
-        {
+    let filter = match filters.to_filter() {
+        Ok(f) => f,
+        Err(why) => {
             let body = html! { (form(&filters)) div.flash.error role="alert" { (why) } };
             return (
                 StatusCode::BAD_REQUEST,
@@ -30,11 +31,10 @@ pub async fn list(
             )
                 .into_response();
         }
-    }
-    let store = state.api.store.clone();
-    let query = filters.clone();
+    };
+    let (store, size) = (state.api.store.clone(), filters.page_size());
     let (alarms, more) =
-        match blocking(move || query::alarm_page(&*query::lock(&store)?, &query)).await {
+        match blocking(move || query::alarm_page(&*query::lock(&store)?, &filter, size)).await {
             Ok(page) => page,
             Err(e) => return e,
         };
@@ -107,13 +107,10 @@ pub async fn one(
     let store = state.api.store.clone();
     let found = blocking(move || {
         let store = query::lock(&store)?;
-        let alarm = store
-            .alarms(&AlarmFilter {
-                id: Some(id),
-                ..AlarmFilter::default()
-            })?
-            .pop();
-        Ok(alarm.map(|a| (a, store.captures_of(id).unwrap_or_default())))
+        match store.alarm(id)? {
+            Some(alarm) => Ok(Some((alarm, store.captures_of(id)?))),
+            None => Ok(None),
+        }
     })
     .await;
     let (alarm, captures) = match found {

@@ -5,7 +5,7 @@
 use axum::Extension;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
@@ -13,7 +13,8 @@ use serde::Deserialize;
 use super::page::{csrf_field, flash, page as shell, time};
 use super::session::Session;
 use super::{ConsoleState, csrf_refused};
-use crate::agent::packs::{PackInfo, PackSet, Refusal};
+use crate::agent::api::on_packs;
+use crate::agent::packs::{PackInfo, Refusal};
 use crate::store::AuditEntry;
 
 /// Audit entries shown.
@@ -40,7 +41,7 @@ async fn render(
     errors: &[String],
     status: StatusCode,
 ) -> Response {
-    let loaded = with_packs(state, |set| {
+    let loaded = on_packs(&state.api, |set| {
         Ok((set.list()?, set.audit_trail(AUDIT_SHOWN)?))
     })
     .await;
@@ -121,22 +122,6 @@ async fn render(
     (status, shell("Packs", "/console/packs", session, body)).into_response()
 }
 
-/// Runs a pack-set operation off the async threads.
-async fn with_packs<T: Send + 'static>(
-    state: &ConsoleState,
-    f: impl FnOnce(&mut PackSet) -> Result<T, Refusal> + Send + 'static,
-) -> Result<T, Refusal> {
-    let packs = state.api.packs.clone();
-    tokio::task::spawn_blocking(move || match packs.lock() {
-        Ok(mut set) => f(&mut set),
-        Err(_) => Err(Refusal::Failed(
-            "the pack set is unusable after a crash".into(),
-        )),
-    })
-    .await
-    .unwrap_or_else(|e| Err(Refusal::Failed(e.to_string())))
-}
-
 /// Who made a change, for the audit trail.
 const ACTOR: &str = "admin (console)";
 
@@ -195,7 +180,7 @@ pub async fn upload(
         .await;
     };
     let shown = file_name.unwrap_or_else(|| "the archive".into());
-    let outcome = with_packs(&state, move |set| {
+    let outcome = on_packs(&state.api, move |set| {
         set.upload(&archive, signature.as_deref(), ACTOR)
     })
     .await;
@@ -244,7 +229,6 @@ pub async fn change(
     State(state): State<ConsoleState>,
     Extension(session): Extension<Session>,
     Path((name, change)): Path<(String, String)>,
-    _headers: HeaderMap,
     Form(form): Form<ChangeForm>,
 ) -> Response {
     if !session.allows(&form.csrf) {
@@ -252,9 +236,9 @@ pub async fn change(
     }
     let pack = name.clone();
     let outcome = match change.as_str() {
-        "enable" => with_packs(&state, move |set| set.set_enabled(&pack, true, ACTOR)).await,
-        "disable" => with_packs(&state, move |set| set.set_enabled(&pack, false, ACTOR)).await,
-        "rollback" => with_packs(&state, move |set| set.roll_back(&pack, ACTOR)).await,
+        "enable" => on_packs(&state.api, move |set| set.set_enabled(&pack, true, ACTOR)).await,
+        "disable" => on_packs(&state.api, move |set| set.set_enabled(&pack, false, ACTOR)).await,
+        "rollback" => on_packs(&state.api, move |set| set.roll_back(&pack, ACTOR)).await,
         other => return (StatusCode::NOT_FOUND, format!("no change {other:?}")).into_response(),
     };
     match outcome {

@@ -39,9 +39,7 @@ pub async fn page(
     };
     let store = state.api.store.clone();
     let ranked = match blocking(move || {
-        let store = store
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the store is unusable"))?;
+        let store = crate::agent::query::lock(&store)?;
         ranking(&store, days, until)
     })
     .await
@@ -129,9 +127,7 @@ pub async fn chart(State(state): State<ConsoleState>, Query(w): Query<RiskQuery>
     };
     let store = state.api.store.clone();
     let series = blocking(move || {
-        let store = store
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the store is unusable"))?;
+        let store = crate::agent::query::lock(&store)?;
         let top: Vec<String> = ranking(&store, days, until)?
             .into_iter()
             .filter(|r| r.points > 0)

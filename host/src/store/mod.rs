@@ -161,6 +161,15 @@ pub struct AlarmFilter {
 }
 
 impl Store {
+    /// One alarm by its row id.
+    pub fn alarm(&self, id: i64) -> Result<Option<StoredAlarm>> {
+        let filter = AlarmFilter {
+            id: Some(id),
+            ..AlarmFilter::default()
+        };
+        Ok(self.alarms(&filter)?.pop())
+    }
+
     /// The database's size on disk, its write-ahead log included.
     pub fn size_bytes(&self) -> u64 {
         let wal = PathBuf::from(format!("{}-wal", self.path.display()));
