@@ -23,6 +23,7 @@ pub mod agent;
 pub mod alarms;
 pub mod cli;
 pub mod console;
+pub mod data_dir;
 pub mod event;
 pub mod hex;
 pub mod owner_only;

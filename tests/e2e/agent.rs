@@ -102,6 +102,11 @@ impl Agent {
         stdin.flush().expect("flush");
     }
 
+    /// The agent's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// What the agent wrote on stderr so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.data.with_extension("stderr")).unwrap_or_default()

@@ -7,7 +7,7 @@ fn stored_alarms_are_listed_filtered_and_never_duplicated() {
     let data = tempfile::tempdir().expect("tempdir");
     let day = workday();
     let day = day.to_str().expect("path");
-    let fired = json_lines(&vigilo(data.path(), &["replay", "--json", day]));
+    let fired = json_lines(&vigilo(data.path(), &["replay", "--store", "--json", day]));
     assert!(!fired.is_empty());
 
     let stored = json_lines(&vigilo(data.path(), &["alarms", "--all", "--json"]));
@@ -28,7 +28,7 @@ fn stored_alarms_are_listed_filtered_and_never_duplicated() {
     );
 
     // Replaying the same day again stores nothing new.
-    let again = vigilo(data.path(), &["replay", "--json", day]);
+    let again = vigilo(data.path(), &["replay", "--store", "--json", day]);
     assert!(stderr(&again).contains(", 0 new in"), "{}", stderr(&again));
     assert_eq!(
         json_lines(&vigilo(data.path(), &["alarms", "--all", "--json"])).len(),

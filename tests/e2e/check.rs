@@ -89,7 +89,6 @@ fn the_example_pack_checks_clean_and_runs_beside_the_standard_pack() {
         data.path(),
         &[
             "replay",
-            "--no-store",
             "--counts",
             "-",
             "--pack",

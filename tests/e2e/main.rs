@@ -9,6 +9,7 @@ mod console;
 mod desktop;
 mod email;
 mod examples;
+mod hardening;
 mod packs;
 mod plugin;
 mod popups;

@@ -69,15 +69,7 @@ fn an_archive_is_reproducible_holds_exactly_the_pack_and_loads_like_the_folder()
     let counts = |pack: &str| {
         let out = vigilo(
             dir.path(),
-            &[
-                "replay",
-                "--no-store",
-                "--counts",
-                "-",
-                "--pack",
-                pack,
-                s(&workday()),
-            ],
+            &["replay", "--counts", "-", "--pack", pack, s(&workday())],
         );
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         stdout(&out)
@@ -189,15 +181,7 @@ fn an_agent_with_trusted_keys_loads_only_packs_signed_by_them() {
     let replay = |pack: &str| {
         vigilo(
             dir.path(),
-            &[
-                "replay",
-                "--no-store",
-                "--counts",
-                "-",
-                "--pack",
-                pack,
-                s(&workday()),
-            ],
+            &["replay", "--counts", "-", "--pack", pack, s(&workday())],
         )
     };
     let unsigned = build(dir.path(), "unsigned.tar.gz");
@@ -240,10 +224,7 @@ fn an_agent_with_trusted_keys_loads_only_packs_signed_by_them() {
     assert!(stdout(&check).contains("(admin.pub)"));
 
     // The built-in standard pack needs no signature.
-    let out = vigilo(
-        dir.path(),
-        &["replay", "--no-store", "--counts", "-", s(&workday())],
-    );
+    let out = vigilo(dir.path(), &["replay", "--counts", "-", s(&workday())]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 
     // A damaged key file is an error, not a silently open door.

@@ -175,6 +175,7 @@ fn plugin_alarms_go_to_the_same_output_and_store_as_built_in_ones() {
         dir.path(),
         &[
             "replay",
+            "--store",
             "--json",
             "--pack",
             &pack,
@@ -208,7 +209,6 @@ fn a_plugin_switched_off_raises_monitoring_setup_changed() {
         &[
             "replay",
             "--json",
-            "--no-store",
             "--pack",
             &pack,
             day.to_str().expect("p"),

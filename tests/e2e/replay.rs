@@ -28,12 +28,7 @@ fn duration_alarms_fire_once_when_the_span_crosses_the_threshold() {
     let day = workday();
     let out = vigilo(
         data.path(),
-        &[
-            "replay",
-            "--json",
-            "--no-store",
-            day.to_str().expect("path"),
-        ],
+        &["replay", "--json", day.to_str().expect("path")],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let fired = json_lines(&out);
@@ -89,19 +84,12 @@ fn a_burst_of_usb_writes_is_rate_limited_by_the_cooldown_but_every_match_counts_
 
     let spans = vigilo(
         data.path(),
-        &[
-            "replay",
-            "--no-store",
-            "--counts",
-            "-",
-            day.to_str().expect("path"),
-        ],
+        &["replay", "--counts", "-", day.to_str().expect("path")],
     );
     let raw = vigilo(
         data.path(),
         &[
             "replay",
-            "--no-store",
             "--every-match",
             "--counts",
             "-",
@@ -256,10 +244,7 @@ fn malformed_lines_are_reported_counted_and_skipped_unless_strict() {
     let fired = json_lines(&out);
     assert_eq!(fired.len(), 2, "the good lines still fire: {fired:#?}");
 
-    let strict = vigilo(
-        data.path(),
-        &["replay", "--json", "--strict", "--no-store", path],
-    );
+    let strict = vigilo(data.path(), &["replay", "--json", "--strict", path]);
     assert_eq!(strict.status.code(), Some(2));
     assert!(
         stderr(&strict).contains(&format!("{path}:2:")),
@@ -308,7 +293,7 @@ fn a_rejected_pack_stops_the_replay_before_anything_is_stored() {
 fn reads_standard_input() {
     let data = tempfile::tempdir().expect("tempdir");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_vigilo"))
-        .args(["replay", "--json", "--no-store", "-"])
+        .args(["replay", "--json", "-"])
         .env("VIGILO_DATA_DIR", data.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())

@@ -68,7 +68,6 @@ fn the_after_hours_script_matches_an_independent_count() {
         dir.path(),
         &[
             "replay",
-            "--no-store",
             "--no-default-pack",
             "--counts",
             "-",
@@ -129,6 +128,7 @@ fn the_usb_devices_script_counts_across_runs_through_the_store() {
             dir.path(),
             &[
                 "replay",
+                "--store",
                 "--json",
                 "--no-default-pack",
                 "--pack",
@@ -169,7 +169,6 @@ fn a_runaway_script_is_switched_off_and_reported() {
         &[
             "replay",
             "--json",
-            "--no-store",
             "--pack",
             &pack,
             workday().to_str().expect("p"),
@@ -253,6 +252,7 @@ fn on_event(event, settings) {
         dir.path(),
         &[
             "replay",
+            "--store",
             "--no-default-pack",
             "--pack",
             &pack,

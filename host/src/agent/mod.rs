@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod packs;
 pub mod query;
 pub mod runner;
+pub mod serve;
 pub mod stats;
 pub mod token;
 
@@ -77,13 +78,16 @@ pub fn run(options: Options) -> Result<()> {
         config,
         action_limit,
     } = options;
-    // Opening the store first creates the data folder, owner-only.
+    // The data folder first: owner-only, and this agent's alone for as long as it runs. A
+    // refused agent stops here, before it touches any file of the one that runs.
+    crate::data_dir::prepare(&data_dir)?;
+    let _lock = crate::data_dir::lock(&data_dir)?;
+    serve::raise_fd_limit();
     let store = Store::open(&data_dir)?;
     let settings =
         config::AgentConfig::load(config.as_deref(), &data_dir).map_err(anyhow::Error::msg)?;
     let token = token::load_or_create(&data_dir)?;
-    let trusted =
-        TrustedKeys::from_dir(&data_dir.join("trusted-keys")).map_err(anyhow::Error::msg)?;
+    let trusted = TrustedKeys::of_data_dir(&data_dir).map_err(anyhow::Error::msg)?;
     let stats = Arc::new(stats::Stats::default());
     let (pipeline, queue) = runner::Handle::channel(stats.clone());
     let set = packs::PackSet::open(
@@ -173,6 +177,7 @@ pub fn run(options: Options) -> Result<()> {
         store: Arc::new(Mutex::new(Store::open(&data_dir)?)),
     };
     let api_dir = data_dir.clone();
+    let refused_stats = stats.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -190,10 +195,11 @@ pub fn run(options: Options) -> Result<()> {
             }
         });
         let app = api::router(state.clone()).merge(crate::console::router(state));
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
-            .context("the admin API failed")
+        serve::serve(listener, app, shutdown_signal(), move || {
+            refused_stats.shed("admin API connections over the cap", 1)
+        })
+        .await;
+        anyhow::Ok(())
     })?;
     pipeline.stop();
     let _ = runner.join();
@@ -387,11 +393,13 @@ async fn shutdown_signal() {
     tracing::info!("stopping");
 }
 
-/// Tells clients (`vigilo pack upload`…) where the API is: written once listening.
+/// Tells clients (`vigilo pack upload`…) where the API is: written once listening. Owner-only:
+/// the CLI sends the admin token to whatever address this file names.
 fn write_address(data_dir: &Path, address: SocketAddr) -> Result<()> {
     let path = data_dir.join(ADDRESS_FILE);
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, format!("{address}\n"))
+    let _ = std::fs::remove_file(&tmp);
+    crate::owner_only::create(&tmp, format!("{address}\n").as_bytes())
         .and_then(|()| std::fs::rename(&tmp, &path))
         .with_context(|| format!("cannot write {}", path.display()))
 }

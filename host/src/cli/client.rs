@@ -25,7 +25,30 @@ pub struct Client {
     token: String,
 }
 
+/// The token goes wherever the address file points, so a file another user could have written
+/// (theirs, or group- or world-writable) is refused rather than believed.
+fn trusted_address_file(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta =
+            std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let me = nix::unistd::geteuid().as_raw();
+        if meta.uid() != me || meta.mode() & 0o022 != 0 {
+            anyhow::bail!(
+                "{} may have been written by another user (owner {}, mode {:o}); not sending the \
+                 admin token there: give --url, or remove the file and restart the agent",
+                path.display(),
+                meta.uid(),
+                meta.mode() & 0o777
+            );
+        }
+    }
+    Ok(())
+}
+
 impl Client {
+    /// A client of the agent whose address and token are in `data_dir` (or given in `api`).
     pub fn new(api: &ApiArgs, data_dir: &Path) -> Result<Client> {
         let base = match &api.url {
             Some(u) => u.trim_end_matches('/').to_string(),
@@ -37,6 +60,7 @@ impl Client {
                         path.display()
                     )
                 })?;
+                trusted_address_file(&path)?;
                 format!("http://{}", addr.trim())
             }
         };
@@ -51,6 +75,7 @@ impl Client {
         Ok(Client { http, base, token })
     }
 
+    /// A GET of the API's `path`, with no token yet.
     pub fn get(&self, path: &str) -> reqwest::blocking::RequestBuilder {
         self.http.get(format!("{}{path}", self.base))
     }

@@ -111,7 +111,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let data_dir = cli
         .data_dir
         .clone()
-        .unwrap_or_else(crate::store::default_data_dir);
+        .unwrap_or_else(crate::data_dir::default);
     let result = match cli.command {
         Command::Run(args) => run::run(args, &data_dir),
         Command::Status(args) => status::run(args, &data_dir),
@@ -147,7 +147,7 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// The keys this agent trusts to sign packs: the `.pub` files in `DATA_DIR/trusted-keys/`. With
 /// any there, only packs signed by one of them load.
 fn trusted_keys(data_dir: &Path) -> Result<TrustedKeys, u8> {
-    TrustedKeys::from_dir(&data_dir.join("trusted-keys")).map_err(|e| {
+    TrustedKeys::of_data_dir(data_dir).map_err(|e| {
         eprintln!("error: {e}");
         EXIT_INVALID
     })

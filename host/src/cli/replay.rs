@@ -1,4 +1,10 @@
-//! `vigilo replay`: recorded events through sessions, rules and the store.
+//! `vigilo replay`: recorded events through sessions and rules — a back-test.
+//!
+//! A replay changes nothing unless asked to: without `--store` no database is opened (let alone
+//! written), so counting a million events against a draft pack leaves the alarms, risk scores
+//! and programs' state of the data folder exactly as they were. `--store` keeps a replayed day
+//! as history (origin `replay:FILE`, never acted on), programs' state carried from one replay
+//! to the next.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -44,9 +50,10 @@ pub struct Args {
     /// Stop at the first malformed line (exit 2) instead of reporting and skipping it.
     #[arg(long)]
     strict: bool,
-    /// Do not write fired alarms to the database.
-    #[arg(long)]
-    no_store: bool,
+    /// Keep the fired alarms in the data folder's database (as history: never acted on), with
+    /// the day's activity records and programs' state. Without it the store is not touched.
+    #[arg(long, conflicts_with = "every_match")]
+    store: bool,
     /// No progress bar and no summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -57,10 +64,10 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let mut store = if args.no_store {
-        None
-    } else {
+    let mut store = if args.store {
         Some(Store::open(data_dir)?)
+    } else {
+        None
     };
     let name = args.file.display().to_string();
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if name == "-" {
@@ -189,7 +196,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         }
         let store_note = match &store {
             Some(s) => format!(", {stored} new in {}", s.path().display()),
-            None => String::new(),
+            None => " (not stored: --store keeps them)".to_string(),
         };
         eprintln!(
             "{events} events, {bad} malformed lines skipped, {fired_total} alarms fired{store_note}"

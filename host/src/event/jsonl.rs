@@ -236,12 +236,16 @@ impl<'de, T, F: FnOnce(&str) -> Result<T, String>> Visitor<'de> for CheckedStr<F
 }
 
 fn parse_ts(v: &str) -> Result<DateTime<FixedOffset>, String> {
-    if let Some(ts) = parse_common_rfc3339(v.as_bytes()) {
-        return Ok(ts);
-    }
-    DateTime::parse_from_rfc3339(v).map_err(|e| {
-        format!("expected an RFC 3339 timestamp such as 2026-11-02T09:15:00Z, found {v:?} ({e})")
-    })
+    let ts = match parse_common_rfc3339(v.as_bytes()) {
+        Some(ts) => ts,
+        None => DateTime::parse_from_rfc3339(v).map_err(|e| {
+            format!(
+                "expected an RFC 3339 timestamp such as 2026-11-02T09:15:00Z, found {v:?} ({e})"
+            )
+        })?,
+    };
+    super::check_range(ts).map_err(|e| format!("{v:?}: {e}"))?;
+    Ok(ts)
 }
 
 /// The common shape `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, parsed without the general
@@ -558,6 +562,21 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("kind"));
         let e = err(r#"{"kind":"usb"}"#);
         assert_eq!(e.field.as_deref(), Some("ts"));
+    }
+
+    #[test]
+    fn refuses_times_the_store_could_not_read_back() {
+        // Year 10000 and year -1 once in UTC, though each is valid RFC 3339 text.
+        for ts in [
+            "9999-12-31T23:59:59-23:59",
+            "0000-01-01T00:00:00+23:59",
+            "1969-12-31T23:59:59Z",
+        ] {
+            let e = err(&format!(r#"{{"ts":"{ts}","kind":"activity"}}"#));
+            assert_eq!(e.field.as_deref(), Some("ts"));
+            assert!(e.message.contains("times must fall in 1970–2999"), "{e}");
+        }
+        assert!(parse_line(r#"{"ts":"2999-12-31T23:59:59Z","kind":"activity"}"#).is_ok());
     }
 
     #[test]

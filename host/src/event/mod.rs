@@ -171,6 +171,7 @@ impl Event {
     /// its midnight UTC). The error says which forms are understood.
     pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
         if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
+            check_range(ts).map_err(|e| format!("{text:?}: {e}"))?;
             return Ok(ts.with_timezone(&Utc));
         }
         if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
@@ -191,6 +192,26 @@ impl Event {
     /// The event as one line of JSON (no trailing newline), fields in canonical order.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The earliest time an event may have: the Unix epoch. Nothing earlier was recorded by a
+/// computer of today, and far-off years break what reads the times back.
+pub const EARLIEST_YEAR: i32 = 1970;
+/// The last year an event may have (UTC). `9999-12-31T23:59:59-23:59` is year 10000 in UTC, which
+/// RFC 3339 text cannot hold: a stored alarm with it could not be read back.
+pub const LATEST_YEAR: i32 = 2999;
+
+/// `Err` for a time outside [`EARLIEST_YEAR`]..=[`LATEST_YEAR`] once in UTC.
+pub fn check_range(ts: DateTime<FixedOffset>) -> Result<(), String> {
+    use chrono::Datelike;
+    let year = ts.with_timezone(&Utc).year();
+    if (EARLIEST_YEAR..=LATEST_YEAR).contains(&year) {
+        Ok(())
+    } else {
+        Err(format!(
+            "year {year} in UTC; times must fall in {EARLIEST_YEAR}–{LATEST_YEAR}"
+        ))
     }
 }
 

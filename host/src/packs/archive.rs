@@ -173,28 +173,101 @@ fn checked_folder(name: &str) -> Result<(), String> {
     checked_path(name).map(|_| ())
 }
 
+/// Largest GNU long-name or PAX record: a path inside a pack is far shorter, so anything bigger
+/// is hostile (the tar crate would otherwise read a 1 GiB name into memory).
+const MAX_NAME_RECORD_BYTES: u64 = 64 << 10;
+
+/// Every byte that comes out of the decompressor — files, folder entries' data, headers,
+/// padding, name records — counts against this, whatever the entry type: a folder entry
+/// carrying gigabytes of zeros stops here instead of being decompressed in full to be skipped.
+const MAX_DECOMPRESSED_BYTES: u64 = MAX_TOTAL_BYTES + (MAX_ENTRIES as u64 + 16) * 3 * 512;
+
+/// A reader that fails once more than `left` bytes have passed through it.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other(format!(
+                "more than {MAX_DECOMPRESSED_BYTES} bytes once decompressed"
+            )));
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads the tar entries raw, so that name records are bounded before they are read: the
+/// tar crate's own handling reads a GNU long name or a PAX record whole, whatever its size.
 fn read_tar_gz(bytes: &[u8], out: &mut Entries) -> Result<(), String> {
-    let gz = flate2::read::GzDecoder::new(bytes);
+    let gz = Capped {
+        inner: flate2::read::GzDecoder::new(bytes),
+        left: MAX_DECOMPRESSED_BYTES,
+    };
     let mut archive = tar::Archive::new(gz);
     let entries = archive
         .entries()
-        .map_err(|e| format!("not a readable .tar.gz: {e}"))?;
+        .map_err(|e| format!("not a readable .tar.gz: {e}"))?
+        .raw(true);
+    // The name a GNU long-name or PAX record gave the entry that follows it.
+    let mut long_name: Option<String> = None;
     for entry in entries {
-        let entry = entry.map_err(|e| format!("not a readable .tar.gz: {e}"))?;
-        let name = entry
-            .path()
-            .map_err(|e| format!("an entry has an unreadable name: {e}"))?
-            .to_string_lossy()
-            .into_owned();
+        let mut entry = entry.map_err(|e| format!("not a readable .tar.gz: {e}"))?;
+        let kind = entry.header().entry_type();
+        let size = entry.size();
+        if kind.is_gnu_longname() || kind.is_pax_local_extensions() {
+            if size > MAX_NAME_RECORD_BYTES {
+                return Err(format!(
+                    "a {} record of {size} bytes; at most {MAX_NAME_RECORD_BYTES} are allowed",
+                    if kind.is_gnu_longname() {
+                        "long-name"
+                    } else {
+                        "PAX"
+                    }
+                ));
+            }
+            if long_name.is_some() {
+                return Err("two name records describe the same entry".into());
+            }
+            long_name = if kind.is_gnu_longname() {
+                let mut name = Vec::new();
+                entry
+                    .read_to_end(&mut name)
+                    .map_err(|e| format!("not a readable .tar.gz: {e}"))?;
+                while name.last() == Some(&0) {
+                    name.pop();
+                }
+                Some(String::from_utf8(name).map_err(|_| {
+                    "a long name that is not UTF-8; file names in a pack must be".to_string()
+                })?)
+            } else {
+                pax_path(&mut entry)?
+            };
+            continue;
+        }
+        if kind.is_pax_global_extensions() || kind.is_gnu_longlink() {
+            return Err(format!(
+                "a {kind:?} record; only files and folders are allowed"
+            ));
+        }
+        let name = match long_name.take() {
+            Some(name) => name,
+            None => String::from_utf8_lossy(&entry.path_bytes()).into_owned(),
+        };
         use tar::EntryType as T;
-        match entry.header().entry_type() {
-            T::Regular | T::Continuous => {
-                let declared = entry.header().size().unwrap_or(u64::MAX);
-                out.add(&name, declared, entry)?;
+        match kind {
+            T::Regular | T::Continuous => out.add(&name, size, entry)?,
+            T::Directory if size > 0 => {
+                return Err(format!("{name:?}: a folder entry carrying {size} bytes"));
             }
-            T::Directory => {
-                checked_folder(&name)?;
-            }
+            T::Directory => checked_folder(&name)?,
             T::Symlink | T::Link => {
                 return Err(format!("{name:?}: links are refused"));
             }
@@ -205,12 +278,49 @@ fn read_tar_gz(bytes: &[u8], out: &mut Entries) -> Result<(), String> {
             }
         }
     }
+    if long_name.is_some() {
+        return Err("a name record with no entry after it".into());
+    }
     Ok(())
+}
+
+/// The `path` a PAX record gives the next entry. A record that changes its size is refused:
+/// raw reading would not apply it, and two readers that disagree on where an entry ends make an
+/// archive that shows one thing to a reviewer and another to the agent.
+fn pax_path<R: Read>(entry: &mut tar::Entry<'_, R>) -> Result<Option<String>, String> {
+    let mut path = None;
+    let records = entry
+        .pax_extensions()
+        .map_err(|e| format!("not a readable .tar.gz: {e}"))?;
+    for record in records.into_iter().flatten() {
+        let record = record.map_err(|e| format!("a malformed PAX record: {e}"))?;
+        match record.key() {
+            Ok("path") => {
+                let value = record
+                    .value()
+                    .map_err(|_| "a PAX path that is not UTF-8".to_string())?;
+                path = Some(value.to_string());
+            }
+            Ok("size") => return Err("a PAX record that sets an entry's size is refused".into()),
+            _ => {}
+        }
+    }
+    Ok(path)
 }
 
 fn read_zip(bytes: &[u8], out: &mut Entries) -> Result<(), String> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("not a readable .zip: {e}"))?;
+    // The zip crate keeps the last of two entries with one name and lists only it, while
+    // `unzip -p` shows the first: an admin reviewing the archive would read another pack than
+    // the one loaded. Entries whose local headers disagree with the central directory, overlap
+    // (one compressed block read as many files) or hide outside it are refused the same way.
+    if archive.has_duplicate_names() {
+        return Err("two entries share a name; a pack archive holds each file once".into());
+    }
+    archive
+        .validate_header_consistency()
+        .map_err(|e| format!("not a consistent .zip: {e}"))?;
     for i in 0..archive.len() {
         let file = archive
             .by_index(i)
@@ -366,6 +476,128 @@ mod tests {
                 Ok(_) => panic!("accepted; expected {says}"),
             }
         }
+    }
+
+    #[test]
+    fn a_zip_with_two_entries_of_one_name_is_refused() {
+        // The zip writer refuses duplicates, so the second name is patched in afterwards (the
+        // CRC covers the data, not the name): `unzip -p` would show the first pack.toml, the
+        // zip crate keep the last.
+        let mut zip = zip_of(&[
+            ("pack.toml", b"[pack]\nname = \"a\""),
+            ("pack.tomX", b"[grants]\nactions = [\"terminate\"]"),
+        ]);
+        let at: Vec<usize> = zip
+            .windows(9)
+            .enumerate()
+            .filter(|(_, w)| *w == b"pack.tomX")
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(at.len(), 2, "local header and central directory");
+        for i in at {
+            zip[i + 8] = b'l';
+        }
+        let err = ArchiveFiles::from_bytes(&zip, "x.zip")
+            .err()
+            .expect("refused");
+        assert!(err.contains("two entries share a name"), "{err}");
+    }
+
+    /// A .tar.gz of raw 512-byte blocks: a header of `kind` declaring `size`, then `data`.
+    fn raw_tar_gz(records: &[(&str, tar::EntryType, u64, &[u8])]) -> Vec<u8> {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for (name, kind, size, data) in records {
+            let mut header = tar::Header::new_gnu();
+            header.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_size(*size);
+            header.set_mode(0o644);
+            header.set_entry_type(*kind);
+            header.set_cksum();
+            gz.write_all(header.as_bytes()).expect("header");
+            gz.write_all(data).expect("data");
+            let pad = (512 - data.len() % 512) % 512;
+            gz.write_all(&vec![0; pad]).expect("pad");
+        }
+        gz.write_all(&[0; 1024]).expect("end");
+        gz.finish().expect("finish")
+    }
+
+    #[test]
+    fn tar_entries_that_are_not_files_cannot_carry_data_past_the_caps() {
+        // A folder entry carrying 100 MiB of zeros (~100 KiB compressed): refused at its
+        // header, not decompressed in full to be skipped.
+        let zeros = vec![0u8; 100 << 20];
+        let folder = raw_tar_gz(&[
+            ("pack.toml", tar::EntryType::Regular, 0, b""),
+            ("d/", tar::EntryType::Directory, zeros.len() as u64, &zeros),
+        ]);
+        assert!(folder.len() < 1 << 20);
+        let err = ArchiveFiles::from_bytes(&folder, "x")
+            .err()
+            .expect("refused");
+        assert!(
+            err.contains("a folder entry carrying 104857600 bytes"),
+            "{err}"
+        );
+        // A GNU long name of 1 MiB is refused before it is read into memory.
+        let long = vec![b'a'; 1 << 20];
+        let name = raw_tar_gz(&[
+            (
+                "././@LongLink",
+                tar::EntryType::GNULongName,
+                long.len() as u64,
+                &long,
+            ),
+            ("pack.toml", tar::EntryType::Regular, 0, b""),
+        ]);
+        let err = ArchiveFiles::from_bytes(&name, "x").err().expect("refused");
+        assert!(err.contains("a long-name record of 1048576 bytes"), "{err}");
+        // Whatever the entry, every decompressed byte counts: the reader under the tar
+        // parser stops at the cap.
+        let mut capped = Capped {
+            inner: std::io::repeat(0),
+            left: MAX_DECOMPRESSED_BYTES,
+        };
+        let err = std::io::copy(&mut capped, &mut std::io::sink()).expect_err("stops");
+        assert!(err.to_string().contains("once decompressed"), "{err}");
+    }
+
+    #[test]
+    fn long_names_within_bounds_still_name_the_file() {
+        // `pack build` writes paths over 100 bytes as GNU long names; a PAX path works too.
+        let deep = format!("scripts/{}/a.rhai", "d".repeat(120));
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        let mut header = tar::Header::new_gnu();
+        header.set_size(6);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, "pack.toml", &b"[pack]"[..])
+            .expect("pack.toml");
+        let mut header = tar::Header::new_gnu();
+        header.set_size(2);
+        header.set_mode(0o644);
+        builder
+            .append_data(&mut header, &deep, &b"fn"[..])
+            .expect("long name");
+        builder
+            .append_pax_extensions([("path", "s/pax.rhai".as_bytes())])
+            .expect("pax");
+        let mut header = tar::Header::new_ustar();
+        header.set_path("short").expect("path");
+        header.set_size(1);
+        header.set_mode(0o644);
+        header.set_cksum();
+        builder.append(&header, &b"x"[..]).expect("pax entry");
+        let tgz = builder
+            .into_inner()
+            .and_then(|gz| gz.finish())
+            .expect("finish");
+        let files = ArchiveFiles::from_bytes(&tgz, "x").expect("reads");
+        assert_eq!(files.names(), ["pack.toml", deep.as_str(), "s/pax.rhai"]);
     }
 
     #[test]

@@ -62,7 +62,7 @@ impl Grants {
             }
         }
         for w in &raw.webhooks {
-            match endpoint_parts(w.get_ref()) {
+            match Endpoint::parse(w.get_ref()) {
                 Some(_) => grants.webhooks.push(w.get_ref().clone()),
                 None => r.error(
                     w.span(),
@@ -158,34 +158,86 @@ fn list(items: &[String]) -> String {
     }
 }
 
-/// `scheme://authority` and the path of an http(s) URL.
-fn endpoint_parts(url: &str) -> Option<(&str, &str)> {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"))?;
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    if authority_end == 0 || rest[..authority_end].contains('@') {
-        return None;
-    }
-    let split = url.len() - rest.len() + authority_end;
-    Some((&url[..split], &url[split..]))
+/// An http(s) URL as grants compare it: its origin and its path after the normalisation a
+/// server applies (RFC 3986 dot segments removed, `%2e` counted as a dot, `\\` as `/`, unreserved
+/// characters percent-decoded), so `https://h/hooks/../admin` is compared as `/admin` — the
+/// place it is delivered to — and never passes for something under `/hooks/`.
+struct Endpoint {
+    /// `scheme://host:port`, the port always said.
+    origin: String,
+    /// The normalised path.
+    path: String,
 }
 
-/// A grant covers the exact URL, or every URL under it when it ends in `/`. Scheme and host must
-/// match exactly: `https://siem.example` never covers `https://siem.example.evil.net`.
+impl Endpoint {
+    /// `None` for anything that is not a plain http(s) URL with a host: credentials in it, or a
+    /// path that still holds something a server might read as a dot segment or a separator
+    /// (`%2f`, `%5c`, a dot segment left after decoding).
+    fn parse(text: &str) -> Option<Endpoint> {
+        let url = url::Url::parse(text).ok()?;
+        if !matches!(url.scheme(), "http" | "https")
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return None;
+        }
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        let path = decode_unreserved(url.path())?;
+        let suspicious = path
+            .split('/')
+            .any(|seg| seg == "." || seg == ".." || seg.contains('\\'))
+            || path.to_ascii_lowercase().contains("%2f")
+            || path.to_ascii_lowercase().contains("%5c");
+        if suspicious {
+            return None;
+        }
+        Some(Endpoint {
+            origin: format!("{}://{}:{port}", url.scheme(), host.to_ascii_lowercase()),
+            path,
+        })
+    }
+}
+
+/// `path` with `%XX` decoded where XX is an unreserved character (letters, digits, `-._~`), as
+/// RFC 3986 says is equivalent; other escapes stay. `None` for a malformed escape.
+fn decode_unreserved(path: &str) -> Option<String> {
+    let bytes = path.as_bytes();
+    let mut out = String::with_capacity(path.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = path.get(i + 1..i + 3)?;
+            let byte = u8::from_str_radix(hex, 16).ok()?;
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                out.push(char::from(byte));
+            } else {
+                out.push('%');
+                out.push_str(&hex.to_ascii_uppercase());
+            }
+            i += 3;
+        } else {
+            let c = path[i..].chars().next()?;
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    Some(out)
+}
+
+/// A grant covers the exact URL, or every URL under it when it ends in `/`. Scheme, host and
+/// port must match exactly: `https://siem.example` never covers `https://siem.example.evil.net`.
 fn endpoint_allows(grant: &str, url: &str) -> bool {
-    let (Some((g_origin, g_path)), Some((u_origin, u_path))) =
-        (endpoint_parts(grant), endpoint_parts(url))
-    else {
+    let (Some(g), Some(u)) = (Endpoint::parse(grant), Endpoint::parse(url)) else {
         return false;
     };
-    if !g_origin.eq_ignore_ascii_case(u_origin) {
+    if g.origin != u.origin {
         return false;
     }
-    if g_path.is_empty() || g_path == "/" {
+    if g.path.is_empty() || g.path == "/" {
         return true;
     }
-    u_path == g_path || (g_path.ends_with('/') && u_path.starts_with(g_path))
+    u.path == g.path || (g.path.ends_with('/') && u.path.starts_with(&g.path))
 }
 
 #[cfg(test)]
@@ -222,6 +274,9 @@ mod tests {
             "https://siem.acme.example/hooks/vigilo",
             "https://SIEM.acme.example/hooks/",
             "https://ops.example/alert",
+            "https://siem.acme.example:443/hooks/a/./b",
+            "https://siem.acme.example/%68ooks/x",
+            "https://siem.acme.example/hooks/x/../y",
         ] {
             assert_eq!(g.check(&webhook(ok)), Ok(()), "{ok}");
         }
@@ -232,6 +287,14 @@ mod tests {
             "https://ops.example/alert/more",
             "https://ops.example/alerting",
             "https://user@siem.acme.example/hooks/x",
+            // Dot segments, however spelled, resolve before matching or are refused.
+            "https://siem.acme.example/hooks/../admin/x",
+            "https://siem.acme.example/hooks/%2e%2e/admin/y",
+            "https://siem.acme.example/hooks/.%2E/admin/y",
+            "https://siem.acme.example/hooks/..%2fadmin",
+            "https://siem.acme.example/hooks/..%5Cadmin",
+            "https://siem.acme.example/hooks\\..\\admin",
+            "https://siem.acme.example:8443/hooks/x",
         ] {
             assert!(g.check(&webhook(refused)).is_err(), "{refused}");
         }

@@ -15,10 +15,6 @@ use crate::rules::{AlarmDef, Condition, Leaf, Op, Operand, Repeat, Subject, fold
 
 use super::diagnostic::Reporter;
 
-/// Longest regular expression a pack may compile, in bytes of compiled program; bounds the
-/// memory an untrusted pack can make the agent spend.
-const REGEX_SIZE_LIMIT: usize = 1 << 20;
-
 /// `pack.toml`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -535,11 +531,7 @@ fn operand(
                 return None;
             };
             if op == Op::Matches {
-                return match regex::RegexBuilder::new(text)
-                    .case_insensitive(!case_sensitive)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                {
+                return match super::regex_budget::compile(text, case_sensitive) {
                     Ok(re) => Some(Operand::Regex(re)),
                     Err(e) => {
                         r.error(span, format!("invalid regular expression: {e}"));

@@ -7,6 +7,7 @@ pub mod archive;
 mod diagnostic;
 mod grants;
 mod manifest;
+pub mod regex_budget;
 pub mod signature;
 
 pub use diagnostic::{Diagnostic, LineIndex};
@@ -333,6 +334,8 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
     if !found.is_empty() {
         return Err(PackError { diagnostics: found });
     }
+    regex_budget::check(&alarms, regex_budget::PACK_BUDGET, &format!("pack {name}"))
+        .map_err(|e| problem(&file, e))?;
     let plugins_files: Vec<String> = plugins.iter().map(|p| p.file.clone()).collect();
     let scripts_files: Vec<String> = scripts.iter().map(|s| s.file.clone()).collect();
     Ok(Pack {

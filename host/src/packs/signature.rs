@@ -48,6 +48,9 @@ impl std::fmt::Display for SignatureState {
     }
 }
 
+/// The folder of an agent's data folder that holds the keys it trusts.
+pub const TRUSTED_KEYS_DIR: &str = "trusted-keys";
+
 /// The public keys an agent trusts to sign packs.
 #[derive(Clone, Default)]
 pub struct TrustedKeys {
@@ -60,8 +63,38 @@ impl TrustedKeys {
         TrustedKeys::default()
     }
 
-    /// The `.pub` files in `dir` (a missing folder means no keys). A file that is not a public
-    /// key is an error: a typo must not silently turn signing off.
+    /// The keys of an agent's data folder: its `trusted-keys/` folder (see [`Self::from_dir`]).
+    /// A folder beside it whose name is a near miss (`trusted_keys`, `trusted-key`…) is warned
+    /// about: its keys are not read, so its owner may believe signing is on when it is off.
+    pub fn of_data_dir(data_dir: &Path) -> Result<TrustedKeys, String> {
+        let keys = TrustedKeys::from_dir(&data_dir.join(TRUSTED_KEYS_DIR))?;
+        let squash = |n: &str| -> String {
+            n.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect::<String>()
+                .to_ascii_lowercase()
+        };
+        for entry in std::fs::read_dir(data_dir).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let near = matches!(
+                squash(&name).as_str(),
+                "trustedkeys" | "trustedkey" | "trustkeys" | "trustedkeyss"
+            );
+            if near && name != TRUSTED_KEYS_DIR {
+                tracing::warn!(
+                    "{} is not read: trusted keys go in {}",
+                    data_dir.join(&name).display(),
+                    data_dir.join(TRUSTED_KEYS_DIR).display()
+                );
+            }
+        }
+        Ok(keys)
+    }
+
+    /// The keys in `dir`, each a minisign public key in a `.pub` file (a missing folder means no
+    /// keys). Anything else there is an error, never skipped: a secret key copied by mistake,
+    /// `key.pub.txt` or `KEY.PUB` would otherwise leave the agent loading unsigned packs without a
+    /// word — signing must never be a silently open door.
     pub fn from_dir(dir: &Path) -> Result<TrustedKeys, String> {
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
@@ -69,12 +102,27 @@ impl TrustedKeys {
             Err(e) => return Err(format!("cannot read {}: {e}", dir.display())),
         };
         let mut paths: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "pub"))
-            .collect();
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
         paths.sort();
         let mut keys = TrustedKeys::none();
         for path in paths {
+            if path.extension().is_none_or(|x| x != "pub") || !path.is_file() {
+                let looks_secret = std::fs::read_to_string(&path)
+                    .is_ok_and(|t| t.to_ascii_lowercase().contains("secret key"));
+                return Err(format!(
+                    "{}: {}; trusted keys are minisign public keys, one per `.pub` file, and \
+                     nothing else may be in {} (the agent will not start until it is fixed)",
+                    path.display(),
+                    if looks_secret {
+                        "a secret key — it must never be copied to an agent"
+                    } else {
+                        "not a `.pub` file"
+                    },
+                    dir.display()
+                ));
+            }
             keys.add_file(&path)?;
         }
         Ok(keys)

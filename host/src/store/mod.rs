@@ -104,13 +104,6 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk);",
 ];
 
-/// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
-pub fn default_data_dir() -> PathBuf {
-    dirs::data_dir()
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join("vigilo")
-}
-
 /// An open store.
 pub struct Store {
     conn: Connection,
@@ -182,7 +175,7 @@ impl Store {
 
     /// Opens (creating if needed) the store in `data_dir`, migrating the schema forward.
     pub fn open(data_dir: &Path) -> Result<Store> {
-        create_private_dir(data_dir)?;
+        crate::data_dir::prepare(data_dir)?;
         let path = data_dir.join(DB_FILE);
         let mut conn = Connection::open(&path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
@@ -330,45 +323,54 @@ impl Store {
         let mut rows = stmt.query(params_from_iter(args.iter()))?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let id: i64 = r.get(0)?;
-            // Rows were written by this code from valid records; one that no longer reads back
-            // (edited by hand, say) is reported, not skipped.
-            let bad = |what: &str, e: &dyn std::fmt::Display| {
-                anyhow::anyhow!("alarm {id} in {}: bad {what}: {e}", self.path.display())
-            };
-            let fired_at: String = r.get(1)?;
-            let actions: String = r.get(9)?;
-            let event: String = r.get(10)?;
-            let refused: Option<String> = r.get(14)?;
-            let outcomes: String = r.get(15)?;
-            out.push(StoredAlarm {
-                id,
-                record: AlarmRecord {
-                    fired_at: chrono::DateTime::parse_from_rfc3339(&fired_at)
-                        .map_err(|e| bad("fired_at", &e))?,
-                    alarm: r.get(2)?,
-                    pack: r.get(3)?,
-                    pack_version: r.get(4)?,
-                    risk: r.get(5)?,
-                    user: r.get(6)?,
-                    computer: r.get(7)?,
-                    summary: r.get(8)?,
-                    actions: serde_json::from_str(&actions).map_err(|e| bad("actions", &e))?,
-                    event: crate::event::parse_line(&event).map_err(|e| bad("event", &e))?,
-                    note: r.get(13)?,
-                    refused: match refused {
-                        Some(text) => {
-                            serde_json::from_str(&text).map_err(|e| bad("refused", &e))?
-                        }
-                        None => Vec::new(),
-                    },
-                },
-                origin: r.get(11)?,
-                recorded_at: r.get(12)?,
-                outcomes: serde_json::from_str(&outcomes).map_err(|e| bad("outcomes", &e))?,
-            });
+            match self.stored_alarm(r) {
+                Ok(alarm) => out.push(alarm),
+                // Asked for by id, the caller learns why it cannot have it (the action worker
+                // records that as the action's end). In a listing one row that no longer reads
+                // back (edited by hand, or written before a check existed) must not hide the
+                // others: it is reported and passed over.
+                Err(e) if filter.id.is_some() => return Err(e),
+                Err(e) => tracing::warn!("{e:#}; left out of the list"),
+            }
         }
         Ok(out)
+    }
+
+    /// One row of the alarms query in [`Store::alarms`], decoded.
+    fn stored_alarm(&self, r: &rusqlite::Row<'_>) -> Result<StoredAlarm> {
+        let id: i64 = r.get(0)?;
+        let bad = |what: &str, e: &dyn std::fmt::Display| {
+            anyhow::anyhow!("alarm {id} in {}: bad {what}: {e}", self.path.display())
+        };
+        let fired_at: String = r.get(1)?;
+        let actions: String = r.get(9)?;
+        let event: String = r.get(10)?;
+        let refused: Option<String> = r.get(14)?;
+        let outcomes: String = r.get(15)?;
+        Ok(StoredAlarm {
+            id,
+            record: AlarmRecord {
+                fired_at: chrono::DateTime::parse_from_rfc3339(&fired_at)
+                    .map_err(|e| bad("fired_at", &e))?,
+                alarm: r.get(2)?,
+                pack: r.get(3)?,
+                pack_version: r.get(4)?,
+                risk: r.get(5)?,
+                user: r.get(6)?,
+                computer: r.get(7)?,
+                summary: r.get(8)?,
+                actions: serde_json::from_str(&actions).map_err(|e| bad("actions", &e))?,
+                event: crate::event::parse_line(&event).map_err(|e| bad("event", &e))?,
+                note: r.get(13)?,
+                refused: match refused {
+                    Some(text) => serde_json::from_str(&text).map_err(|e| bad("refused", &e))?,
+                    None => Vec::new(),
+                },
+            },
+            origin: r.get(11)?,
+            recorded_at: r.get(12)?,
+            outcomes: serde_json::from_str(&outcomes).map_err(|e| bad("outcomes", &e))?,
+        })
     }
 
     /// Every plugin's saved key-value state, by (pack, plugin).
@@ -442,20 +444,6 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     Ok(())
 }
 
-/// Creates the data folder readable by its owner only: it holds screenshots and activity.
-fn create_private_dir(dir: &Path) -> Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder
-        .create(dir)
-        .with_context(|| format!("cannot create the data folder {}", dir.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,6 +455,41 @@ mod tests {
             .with_text(crate::event::Field::Username, user)
             .with_text(crate::event::Field::Action, "inserted");
         FiredAlarm::new(n as u32, pack, &pack.alarms[n], &event, ts)
+    }
+
+    #[test]
+    fn a_row_that_no_longer_reads_back_hides_no_other() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = Pack::standard().expect("standard");
+        let mut store = Store::open(dir.path()).expect("open");
+        store
+            .record(
+                &[fired(&pack, 3, "alice"), fired(&pack, 3, "bob")],
+                "replay:day",
+            )
+            .expect("record");
+        // As an agent before the range check could store it: year 10000.
+        store
+            .conn
+            .execute(
+                "UPDATE alarms SET fired_at = '+10000-01-01T23:58:59.000Z' WHERE username = 'bob'",
+                [],
+            )
+            .expect("edit");
+        let listed = store
+            .alarms(&AlarmFilter::default())
+            .expect("the list still reads");
+        let users: Vec<_> = listed.iter().map(|a| a.record.user.as_deref()).collect();
+        assert_eq!(users, [Some("alice")]);
+        // Asked for by id, the bad row says why.
+        let bob: i64 = store
+            .conn
+            .query_row("SELECT id FROM alarms WHERE username = 'bob'", [], |r| {
+                r.get(0)
+            })
+            .expect("id");
+        let err = store.alarm(bob).expect_err("unreadable");
+        assert!(format!("{err:#}").contains("bad fired_at"), "{err:#}");
     }
 
     #[test]

@@ -1,0 +1,120 @@
+//! What `matches` regexes cost, and how much of it a pack and a rule set may spend.
+//!
+//! Each regex is capped on its own (the compiled program, and the lazy DFA's cache), but their
+//! number is not: 300 alarms with `title matches "qN\w{20}"` — a 1.9 KB upload — took an agent
+//! from 20 MB to over a gigabyte, since a Unicode `\w{20}` compiles (forwards and in reverse) to
+//! megabytes. So every regex is measured as it would run — the compiled regex's own accounting
+//! (regex-automata's `memory_usage`, the engine under the `regex` crate, built with the same
+//! settings) plus the most its search caches may grow to — and the sum is bounded per pack and
+//! per rule set, with the error saying what the biggest one costs.
+
+use crate::rules::{AlarmDef, Condition, Operand};
+
+/// Largest compiled program of one regex (the `regex` crate's `size_limit`).
+pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Largest lazy-DFA cache of one regex (the `regex` crate's `dfa_size_limit`): a regex that
+/// would need more searches more slowly instead of growing.
+pub const REGEX_CACHE_LIMIT: usize = 256 << 10;
+/// What one pack's regexes may cost together.
+pub const PACK_BUDGET: usize = 32 << 20;
+/// What all loaded packs' regexes may cost together.
+pub const RULE_SET_BUDGET: usize = 64 << 20;
+
+/// A compiled `matches` operand, with the limits that bound it.
+pub fn compile(pattern: &str, case_sensitive: bool) -> Result<regex::Regex, regex::Error> {
+    regex::RegexBuilder::new(pattern)
+        .case_insensitive(!case_sensitive)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_CACHE_LIMIT)
+        .build()
+}
+
+/// The bytes one regex holds once compiled, with its caches at their largest (forward and
+/// reverse lazy DFAs; the other engines' caches are of the program's size).
+pub fn cost(pattern: &str, case_sensitive: bool) -> usize {
+    use regex_automata::{MatchKind, meta, util::syntax};
+    let built = meta::Builder::new()
+        .configure(
+            meta::Config::new()
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+                .hybrid_cache_capacity(REGEX_CACHE_LIMIT)
+                .match_kind(MatchKind::LeftmostFirst)
+                .utf8_empty(true),
+        )
+        .syntax(
+            syntax::Config::new()
+                .case_insensitive(!case_sensitive)
+                .utf8(true),
+        )
+        .build(pattern);
+    match built {
+        // The program once more for the PikeVM's and backtracker's caches.
+        Ok(re) => 2 * re.memory_usage() + 2 * REGEX_CACHE_LIMIT,
+        // It compiled under the `regex` crate, so this does not happen; count it at the cap.
+        Err(_) => 2 * REGEX_SIZE_LIMIT + 2 * REGEX_CACHE_LIMIT,
+    }
+}
+
+/// How many regexes `alarms` hold, what they cost together, and the costliest (pattern, cost).
+pub fn of_alarms<'a>(
+    alarms: impl IntoIterator<Item = &'a AlarmDef>,
+) -> (usize, usize, Option<(String, usize)>) {
+    fn walk(c: &Condition, found: &mut Vec<(String, usize)>) {
+        match c {
+            Condition::Leaf(leaf) => {
+                if let Operand::Regex(re) = &leaf.operand {
+                    found.push((
+                        re.as_str().to_string(),
+                        cost(re.as_str(), leaf.case_sensitive),
+                    ));
+                }
+            }
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| walk(c, found)),
+        }
+    }
+    let mut found = Vec::new();
+    for alarm in alarms {
+        walk(&alarm.when, &mut found);
+        alarm.unless.iter().for_each(|c| walk(c, &mut found));
+    }
+    let total = found.iter().map(|(_, c)| c).sum();
+    let costliest = found.iter().max_by_key(|(_, c)| *c).cloned();
+    (found.len(), total, costliest)
+}
+
+/// `Err` with the reason when `alarms`' regexes cost more than `budget`; `whose` names them
+/// ("pack acme", "the loaded packs").
+pub fn check<'a>(
+    alarms: impl IntoIterator<Item = &'a AlarmDef>,
+    budget: usize,
+    whose: &str,
+) -> Result<usize, String> {
+    let (count, total, costliest) = of_alarms(alarms);
+    if total <= budget {
+        return Ok(total);
+    }
+    let (pattern, each) = costliest.unwrap_or_default();
+    Err(format!(
+        "{whose}: {count} regular expressions would hold {} MiB compiled; at most {} MiB are \
+         allowed (the costliest, {pattern:?}, {} KiB; a Unicode class such as \\w repeated \
+         many times is large — try [a-z0-9_] or fewer repeats)",
+        total >> 20,
+        budget >> 20,
+        each >> 10
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_regex_costs_what_it_compiles_to() {
+        let small = cost("youtube", false);
+        let large = cost(r"qN\w{20}", false);
+        assert!(small < 1 << 20, "{small}");
+        assert!(large > 4 * small, "{large} vs {small}");
+        // ASCII classes are far cheaper than Unicode ones.
+        assert!(cost(r"qN[a-z0-9_]{20}", false) * 4 < large);
+    }
+}

@@ -1,0 +1,248 @@
+//! Defects found by trying vigilo as a new user, an attacker and a plugin author would (the
+//! hardening issue), each held by a test against the real binary.
+
+use std::process::Command;
+
+use crate::agent::{Agent, http};
+use crate::{stderr, stdout, vigilo};
+
+#[test]
+fn a_second_agent_on_one_data_folder_refuses_and_touches_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let first = Agent::start(&data);
+    let address = std::fs::read_to_string(data.join("admin-address")).expect("address");
+    let second = Command::new(env!("CARGO_BIN_EXE_vigilo"))
+        .args(["run", "--listen", "127.0.0.1:0", "--no-x11", "--no-usb"])
+        .env("VIGILO_DATA_DIR", &data)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("runs");
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    let said = stderr(&second);
+    assert!(
+        said.contains(&format!("another vigilo agent (PID {})", first.pid())),
+        "{said}"
+    );
+    // The first agent's address is still there and it still answers.
+    assert_eq!(
+        std::fs::read_to_string(data.join("admin-address")).expect("address kept"),
+        address
+    );
+    let status = http()
+        .get(format!("{}/api/v1/status", first.url))
+        .bearer_auth(&first.token)
+        .send()
+        .expect("status");
+    assert!(status.status().is_success());
+    let out = first.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    first.stop();
+    // Once it has stopped, the folder is free again.
+    let again = Agent::start(&data);
+    again.stop();
+}
+
+#[test]
+fn the_admin_address_is_owner_only_and_a_writable_one_is_not_believed() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let agent = Agent::start(&data);
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode(&data), 0o700, "the data folder is tightened");
+    assert!(
+        agent.stderr().contains("made it owner-only"),
+        "{}",
+        agent.stderr()
+    );
+    let address = data.join("admin-address");
+    assert_eq!(mode(&address), 0o600);
+    // Someone made it world-writable: the CLI no longer sends the token where it points.
+    std::fs::set_permissions(&address, std::fs::Permissions::from_mode(0o666)).expect("chmod");
+    let out = vigilo(&data, &["status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+    assert!(
+        stderr(&out).contains("not sending the admin token"),
+        "{}",
+        stderr(&out)
+    );
+    agent.stop();
+}
+
+#[test]
+fn a_back_test_never_changes_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let day = crate::workday();
+    let day = day.to_str().expect("path");
+    // The back-test the README documents: raw matches counted, nothing written anywhere.
+    let counted = vigilo(&data, &["replay", "--every-match", "--counts", "-", day]);
+    assert_eq!(counted.status.code(), Some(0), "{}", stderr(&counted));
+    assert!(
+        stdout(&counted).contains("# fired\t"),
+        "{}",
+        stdout(&counted)
+    );
+    let listed = vigilo(&data, &["replay", "--json", day]);
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+    assert!(stderr(&listed).contains("not stored: --store keeps them"));
+    assert!(
+        !data.join("vigilo.db").exists(),
+        "no database was even created"
+    );
+    // An existing store keeps exactly what it had.
+    let kept = vigilo(&data, &["replay", "--store", "--json", day]);
+    assert_eq!(kept.status.code(), Some(0), "{}", stderr(&kept));
+    let before = stdout(&vigilo(&data, &["alarms", "--all", "--json"]));
+    let risk_before = stdout(&vigilo(&data, &["risk", "--until", "2026-11-03", "--json"]));
+    let counted = vigilo(&data, &["replay", "--every-match", "--counts", "-", day]);
+    assert_eq!(counted.status.code(), Some(0), "{}", stderr(&counted));
+    assert_eq!(
+        stdout(&vigilo(&data, &["alarms", "--all", "--json"])),
+        before
+    );
+    assert_eq!(
+        stdout(&vigilo(&data, &["risk", "--until", "2026-11-03", "--json"])),
+        risk_before
+    );
+    // Storing raw matches is refused: they are not alarms.
+    let refused = vigilo(&data, &["replay", "--store", "--every-match", day]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+}
+
+#[test]
+fn a_trusted_keys_folder_holding_anything_but_public_keys_stops_the_agent() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = dir.path().join("keys");
+    let keygen = vigilo(
+        &keys,
+        &["pack", "keygen", "-o", keys.join("k").to_str().expect("p")],
+    );
+    assert_eq!(keygen.status.code(), Some(0), "{}", stderr(&keygen));
+    let pack = crate::agent::counter_pack(dir.path(), "1.0.0", 3, "");
+    let pack = pack.to_str().expect("p");
+    // A careless admin's three mistakes: the secret key, `.pub.txt`, `.PUB`.
+    for (file, from, says) in [
+        ("trusted.key", "k.key", "a secret key"),
+        ("trusted.pub.txt", "k.pub", "not a `.pub` file"),
+        ("trusted.PUB", "k.pub", "not a `.pub` file"),
+    ] {
+        let data = dir.path().join(format!("data-{file}"));
+        std::fs::create_dir_all(data.join("trusted-keys")).expect("mkdir");
+        std::fs::copy(keys.join(from), data.join("trusted-keys").join(file)).expect("copy");
+        let run = Command::new(env!("CARGO_BIN_EXE_vigilo"))
+            .args(["run", "--listen", "127.0.0.1:0", "--no-x11", "--no-usb"])
+            .env("VIGILO_DATA_DIR", &data)
+            .output()
+            .expect("runs");
+        assert_eq!(run.status.code(), Some(1), "{file}: {}", stderr(&run));
+        assert!(
+            stderr(&run).contains(file) && stderr(&run).contains(says),
+            "{}",
+            stderr(&run)
+        );
+        // The CLI's pack loading follows the same policy: no unsigned pack gets through.
+        let check = vigilo(
+            &data,
+            &[
+                "replay",
+                "--pack",
+                pack,
+                &crate::workday().to_string_lossy(),
+            ],
+        );
+        assert_eq!(check.status.code(), Some(2), "{file}: {}", stderr(&check));
+    }
+    // A misspelled folder beside it is said.
+    let data = dir.path().join("data-typo");
+    std::fs::create_dir_all(data.join("trusted_keys")).expect("mkdir");
+    std::fs::copy(keys.join("k.pub"), data.join("trusted_keys/k.pub")).expect("copy");
+    let check = vigilo(&data, &["check", pack]);
+    assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+    assert!(
+        stderr(&check).contains("trusted_keys is not read: trusted keys go in"),
+        "{}",
+        stderr(&check)
+    );
+}
+
+#[test]
+fn many_costly_regexes_are_refused_as_a_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pack = dir.path().join("regexes");
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    let mut text = String::from("[pack]\nname = \"regexes\"\nversion = \"1.0.0\"\n");
+    for n in 0..300 {
+        text.push_str(&format!(
+            "[[alarm]]\nname = \"a{n}\"\nconditions = [ {{ field = \"title\", op = \"matches\", value = 'q{n}\\w{{20}}' }} ]\n"
+        ));
+    }
+    std::fs::write(pack.join("pack.toml"), &text).expect("write");
+    assert!(text.len() < 40_000);
+    let out = vigilo(dir.path(), &["check", pack.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("pack regexes: 300 regular expressions would hold")
+            && said.contains("at most 32 MiB are allowed"),
+        "{said}"
+    );
+    // Ten of them are fine.
+    let few: String = text
+        .split("[[alarm]]")
+        .take(11)
+        .collect::<Vec<_>>()
+        .join("[[alarm]]");
+    std::fs::write(pack.join("pack.toml"), few).expect("write");
+    let out = vigilo(dir.path(), &["check", pack.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+#[test]
+fn half_open_connections_are_timed_out_and_capped() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let agent = Agent::start(&data);
+    let address = agent.url.trim_start_matches("http://").to_string();
+    // More connections than the cap, each half a request header, then silence.
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        let mut c = std::net::TcpStream::connect(&address).expect("connect");
+        let _ = c.write_all(b"GET /api/v1/status HTTP/1.1\r\nHost: x\r\n");
+        c.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .expect("timeout");
+        held.push(c);
+    }
+    // The server closes every one of them within its header timeout: none is held for ever.
+    let started = std::time::Instant::now();
+    for c in &mut held {
+        let mut answer = Vec::new();
+        match c.read_to_end(&mut answer) {
+            Ok(_) => {}
+            Err(e) => {
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ),
+                    "a half-open connection was still held after {:?}",
+                    started.elapsed()
+                );
+            }
+        }
+    }
+    // The agent is still there and answers.
+    let out = agent.cli(&["status"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let status = agent.status();
+    assert!(
+        status["shed"]["admin API connections over the cap"].as_u64() > Some(0),
+        "the connections over the cap were refused and counted: {status}"
+    );
+    agent.stop();
+}
