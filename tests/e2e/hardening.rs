@@ -246,3 +246,114 @@ fn half_open_connections_are_timed_out_and_capped() {
     );
     agent.stop();
 }
+
+#[test]
+fn a_headless_agent_writes_activity_records_without_being_stopped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut agent = Agent::start_with(&data, None, &["--no-x11"]);
+    let lines: Vec<String> = (0..50)
+        .map(|i| {
+            format!(
+                r#"{{"ts":"2026-11-04T09:00:{:02}Z","kind":"activity","username":"gina","computer":"ws-gina","executable":"/usr/bin/xterm","title":"work {i}"}}"#,
+                i % 60
+            )
+        })
+        .collect();
+    agent.send(&lines);
+    agent.wait_for_events(50);
+    // No desktop means no clock ticks: the records still reach the store within a minute or so.
+    let records = || -> u64 {
+        let out = vigilo(&data, &["risk", "--until", "2026-11-05", "--json"]);
+        crate::json_lines(&out)
+            .iter()
+            .find(|r| r["user"] == "gina")
+            .and_then(|r| r["records"].as_u64())
+            .unwrap_or(0)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(150);
+    while records() < 50 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "activity records never written while running: {}",
+            records()
+        );
+        std::thread::sleep(std::time::Duration::from_secs(2));
+    }
+    // And they survive a kill -9.
+    agent.kill();
+    assert_eq!(records(), 50);
+}
+
+#[test]
+fn a_slow_webhook_endpoint_holds_back_no_other_action() {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // The slow endpoint takes every request and never answers; it notes when the agent gives up
+    // on one (closes it: its client timeout).
+    let slow = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let slow_port = slow.local_addr().expect("addr").port();
+    let given_up = Arc::new(AtomicUsize::new(0));
+    let g = given_up.clone();
+    std::thread::spawn(move || {
+        for stream in slow.incoming().map_while(Result::ok) {
+            let g = g.clone();
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut sink = Vec::new();
+                let _ = stream.read_to_end(&mut sink);
+                g.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+    });
+    // The fast one answers at once and notes, for each delivery, how many slow ones had been
+    // given up by then.
+    let fast = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let fast_port = fast.local_addr().expect("addr").port();
+    let seen: Arc<Mutex<Vec<usize>>> = Arc::default();
+    let (s, g) = (seen.clone(), given_up.clone());
+    std::thread::spawn(move || {
+        for stream in fast.incoming().map_while(Result::ok) {
+            let mut stream = stream;
+            let mut buf = vec![0u8; 1 << 16];
+            let mut got = Vec::new();
+            // Headers and a small JSON body; read until the body's closing brace.
+            while let Ok(n) = stream.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                got.extend_from_slice(&buf[..n]);
+                if got.ends_with(b"}") {
+                    break;
+                }
+            }
+            s.lock().expect("lock").push(g.load(Ordering::SeqCst));
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let mut agent = Agent::start(&data);
+    let extra = format!(
+        "actions = [ {{ webhook = {{ url = \"http://127.0.0.1:{slow_port}/slow\" }} }}, {{ webhook = {{ url = \"http://127.0.0.1:{fast_port}/fast\" }} }} ]\n\n[grants]\nactions = [\"webhook\"]\nwebhooks = [\"http://127.0.0.1:{slow_port}/\", \"http://127.0.0.1:{fast_port}/\"]\n"
+    );
+    let pack = crate::agent::counter_pack(dir.path(), "1.0.0", 3, &extra);
+    let archive = crate::agent::build(&data, &pack);
+    let up = agent.cli(&["pack", "upload", archive.to_str().expect("p")]);
+    assert_eq!(up.status.code(), Some(0), "{}", stderr(&up));
+    agent.send(&(0..3).map(crate::agent::copy_event).collect::<Vec<_>>());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while seen.lock().expect("lock").len() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "fast deliveries: {:?}",
+            seen.lock()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // All three reached the fast endpoint while the first slow request was still waiting.
+    assert_eq!(*seen.lock().expect("lock"), [0, 0, 0]);
+    agent.stop();
+}

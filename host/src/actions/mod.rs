@@ -144,6 +144,26 @@ impl<T> Action<T> {
     }
 }
 
+impl Action<String> {
+    /// The queue this action waits in: its kind, and for a webhook its endpoint's origin too.
+    /// Actions of different lanes never wait for each other, so a slow SIEM cannot make a
+    /// screenshot, a pop-up or a terminate late, nor hold back another endpoint.
+    pub fn lane(&self) -> String {
+        match self {
+            Action::Webhook { url } => match url::Url::parse(url) {
+                Ok(u) => format!(
+                    "webhook {}://{}:{}",
+                    u.scheme(),
+                    u.host_str().unwrap_or_default(),
+                    u.port_or_known_default().unwrap_or_default()
+                ),
+                Err(_) => "webhook".into(),
+            },
+            other => other.name().into(),
+        }
+    }
+}
+
 impl<T> Action<T> {
     /// The same action with each text turned into another form by `f`.
     pub fn map_text<U>(&self, f: impl Fn(&T) -> U) -> Action<U> {

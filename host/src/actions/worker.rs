@@ -1,12 +1,20 @@
-//! The action worker: performs what the store's outbox holds, after the alarms are committed.
+//! The action workers: perform what the store's outbox holds, after the alarms are committed.
 //!
-//! One thread with its own connection to the store. The pipeline wakes it after storing alarms;
-//! otherwise it sleeps until the next retry is due. Each attempt is settled in the store before
-//! the next is made, so after a crash the worst case is one delivery made twice with the same
-//! id (receivers drop it), never one lost or sent under two ids.
+//! Actions wait in **lanes** — one per kind, and one per webhook endpoint — and each lane has a
+//! thread of its own with its own connection to the store, so they never wait for each other:
+//! behind an endpoint that answers after 30 s, a pop-up, a screenshot or a terminate is still on
+//! time, and so is another endpoint. (One worker for everything made pop-ups 15, 30, 45 s late.)
+//! Lanes are bounded by the loaded packs: a webhook's origin must be one its pack was granted.
+//! A dispatcher thread, woken by the pipeline after it stores alarms, starts a lane's thread
+//! the first time the lane has work and wakes it after; a lane's thread otherwise sleeps until
+//! its next retry is due. Each attempt is settled in the store before the next is made, so after
+//! a crash the worst case is one delivery made twice with the same id (receivers drop it), never
+//! one lost or sent under two ids: delivery is at least once.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -48,12 +56,12 @@ impl Retry {
     }
 }
 
-/// What the worker needs.
+/// What the workers need.
 pub struct Worker {
-    /// Its connection to the store.
+    /// A connection to the store (each lane opens its own).
     pub store: Store,
     /// Signs webhooks.
-    pub signer: Signer,
+    pub signer: Arc<Signer>,
     /// How failures are retried.
     pub retry: Retry,
     /// Where the data folder is (captures go in `captures/` there).
@@ -65,14 +73,70 @@ pub struct Worker {
     /// The screen, once a screenshot was asked for.
     pub screen: Option<Screen>,
     /// The mail server, when the agent's settings name one.
-    pub mailer: Option<super::email::Mailer>,
+    pub mailer: Option<Arc<super::email::Mailer>>,
     /// The screen recorder videos are cut from.
     pub recorder: Recorder,
 }
 
 impl Worker {
-    /// Runs until every sender of `wake` is gone.
-    pub fn run(mut self, wake: Receiver<()>) {
+    /// The dispatcher: runs until every sender of `wake` is gone, starting and waking the lanes
+    /// that have work.
+    pub fn run(self, wake: Receiver<()>) {
+        let mut lanes: HashMap<String, SyncSender<()>> = HashMap::new();
+        loop {
+            match self.store.pending_lanes() {
+                Ok(pending) => {
+                    for lane in pending {
+                        let woken = match lanes.get(&lane) {
+                            Some(tx) => {
+                                !matches!(tx.try_send(()), Err(TrySendError::Disconnected(_)))
+                            }
+                            None => false,
+                        };
+                        if !woken {
+                            match self.start_lane(&lane) {
+                                Ok(tx) => {
+                                    lanes.insert(lane, tx);
+                                }
+                                Err(e) => tracing::error!("cannot start the {lane} lane: {e:#}"),
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::error!("cannot read the outbox: {e:#}"),
+            }
+            if wake.recv().is_err() {
+                return;
+            }
+        }
+    }
+
+    /// A thread for `lane`, with its own store connection; the sender wakes it.
+    fn start_lane(&self, lane: &str) -> anyhow::Result<SyncSender<()>> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let mut worker = Worker {
+            store: Store::open(&self.data_dir)?,
+            signer: self.signer.clone(),
+            retry: self.retry,
+            data_dir: self.data_dir.clone(),
+            retention: self.retention,
+            presence: self.presence.clone(),
+            screen: None,
+            mailer: self.mailer.clone(),
+            recorder: self.recorder.clone(),
+        };
+        let name = lane.to_string();
+        std::thread::Builder::new()
+            .name(format!(
+                "vigilo-action-{}",
+                lane.split(' ').next().unwrap_or(lane)
+            ))
+            .spawn(move || worker.run_lane(&name, rx))?;
+        Ok(tx)
+    }
+
+    /// One lane: performs its due actions, then sleeps until its next retry or a wake-up.
+    fn run_lane(&mut self, lane: &str, wake: Receiver<()>) {
         let client = match webhook::client() {
             Ok(c) => c,
             Err(e) => {
@@ -81,9 +145,8 @@ impl Worker {
             }
         };
         loop {
-            self.perform_due(&client);
-            // Sleep until the next retry is due, or until woken by new alarms.
-            let next = self.store.next_due_action().ok().flatten();
+            self.perform_due(lane, &client);
+            let next = self.store.next_due_in_lane(Some(lane)).ok().flatten();
             let sleep = next
                 .map(|at| (at - Utc::now()).to_std().unwrap_or(Duration::ZERO))
                 .unwrap_or(Duration::from_secs(3600))
@@ -95,9 +158,9 @@ impl Worker {
         }
     }
 
-    fn perform_due(&mut self, client: &reqwest::blocking::Client) {
+    fn perform_due(&mut self, lane: &str, client: &reqwest::blocking::Client) {
         loop {
-            let due = match self.store.due_actions(Utc::now(), 32) {
+            let due = match self.store.due_in_lane(Some(lane), Utc::now(), 32) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!("cannot read the outbox: {e:#}");

@@ -115,7 +115,7 @@ pub fn run(options: Options) -> Result<()> {
     };
     let worker = crate::actions::worker::Worker {
         store: Store::open(&data_dir)?,
-        signer: crate::actions::webhook::Signer::load_or_create(&data_dir)?,
+        signer: Arc::new(crate::actions::webhook::Signer::load_or_create(&data_dir)?),
         retry,
         data_dir: data_dir.clone(),
         retention,
@@ -123,7 +123,9 @@ pub fn run(options: Options) -> Result<()> {
         screen: None,
         mailer: match &settings.email {
             Some(email) => {
-                Some(crate::actions::email::Mailer::new(email).map_err(anyhow::Error::msg)?)
+                let mailer =
+                    crate::actions::email::Mailer::new(email).map_err(anyhow::Error::msg)?;
+                Some(Arc::new(mailer))
             }
             None => None,
         },

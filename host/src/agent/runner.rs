@@ -51,6 +51,8 @@ enum Input {
     Tick(chrono::DateTime<chrono::FixedOffset>),
     Idle(chrono::DateTime<chrono::FixedOffset>, bool),
     Tab(TabReport),
+    /// Nothing came for a while: write what is due (activity records).
+    Quiet,
 }
 
 /// Where the pipeline's output goes besides the store.
@@ -113,6 +115,7 @@ pub fn run(
                         tabs.enrich(&mut event);
                         output.presence.saw(&event);
                         activity.tally.count(&event);
+                        activity.write_if_due(&mut store);
                         pipeline.push(event, &mut fired);
                         seen = Some(at);
                         true
@@ -126,6 +129,10 @@ pub fn run(
                     }
                     Input::Tick(now) => {
                         pipeline.tick(now, &mut fired);
+                        activity.write_if_due(&mut store);
+                        false
+                    }
+                    Input::Quiet => {
                         activity.write_if_due(&mut store);
                         false
                     }
@@ -164,10 +171,19 @@ pub fn run(
                 );
             }
             loop {
-                let Ok(msg) = rx.recv() else {
-                    save(&mut store, &pipeline);
-                    activity.write(&mut store);
-                    return;
+                // Woken at least once per write interval, so activity records reach the store
+                // on a headless agent too (no desktop, no clock ticks, perhaps no events).
+                let msg = match rx.recv_timeout(Activity::EVERY) {
+                    Ok(msg) => msg,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        take(&mut pipeline, Input::Quiet);
+                        continue;
+                    }
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                        save(&mut store, &pipeline);
+                        activity.write(&mut store);
+                        return;
+                    }
                 };
                 match msg {
                     Msg::Event(event, at) => take(&mut pipeline, Input::Event(event, at)),

@@ -102,6 +102,9 @@ const MIGRATIONS: &[&str] = &[
     // index alone (time, user, alarm, level), not from the rows.
     "CREATE INDEX alarms_by_pack ON alarms (pack, fired_at);
      CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk);",
+    // 10: each action waits in its lane (kind; a webhook's endpoint) so lanes never wait for
+    // each other.
+    outbox::LANES_MIGRATION,
 ];
 
 /// An open store.
@@ -245,7 +248,8 @@ impl Store {
                     for (position, action) in a.actions.iter().enumerate() {
                         if crate::actions::PERFORMED.contains(&action.name()) {
                             let limit = self.action_limit;
-                            outbox::enqueue(&tx, alarm_id, position, action.name(), limit)?;
+                            let (kind, lane) = (action.name(), action.lane());
+                            outbox::enqueue(&tx, alarm_id, position, kind, &lane, limit)?;
                         }
                     }
                 }

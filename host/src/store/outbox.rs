@@ -28,6 +28,13 @@ pub(super) const MIGRATION: &str = "CREATE TABLE action_runs (
     );
     CREATE INDEX action_runs_due ON action_runs (state, next_at);";
 
+/// Migration 10: the lane of each action (see `Action::lane`); rows queued before it wait in
+/// their kind's lane.
+pub(super) const LANES_MIGRATION: &str =
+    "ALTER TABLE action_runs ADD COLUMN lane TEXT NOT NULL DEFAULT '';
+     UPDATE action_runs SET lane = kind;
+     CREATE INDEX action_runs_lane_due ON action_runs (lane, state, next_at);";
+
 /// One action to perform.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActionRun {
@@ -83,6 +90,7 @@ pub(super) fn enqueue(
     alarm_id: i64,
     position: usize,
     kind: &str,
+    lane: &str,
     limit: Option<u32>,
 ) -> Result<()> {
     let mut id = [0u8; 16];
@@ -100,8 +108,8 @@ pub(super) fn enqueue(
     };
     tx.prepare_cached(
         "INSERT OR IGNORE INTO action_runs
-            (alarm_id, position, kind, state, next_at, detail, message_id, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            (alarm_id, position, kind, state, next_at, detail, message_id, updated_at, lane)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         alarm_id,
@@ -111,7 +119,8 @@ pub(super) fn enqueue(
         next_at,
         detail,
         format!("msg_{}", crate::hex::encode(&id)),
-        ts(now)
+        ts(now),
+        lane
     ])?;
     Ok(())
 }
@@ -135,11 +144,22 @@ fn recent(tx: &Transaction<'_>, alarm_id: i64, kind: &str, now: DateTime<Utc>) -
 impl Store {
     /// Pending actions due at `now`, oldest first, at most `limit`.
     pub fn due_actions(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<ActionRun>> {
+        self.due_in_lane(None, now, limit)
+    }
+
+    /// [`Store::due_actions`] of one lane (`None`: every lane).
+    pub fn due_in_lane(
+        &self,
+        lane: Option<&str>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ActionRun>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id, alarm_id, position, kind, attempts, message_id FROM action_runs
-             WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+             WHERE state = 'pending' AND next_at <= ?1 AND (?3 IS NULL OR lane = ?3)
+             ORDER BY next_at, id LIMIT ?2",
         )?;
-        let rows = stmt.query_map(params![ts(now), limit as i64], |r| {
+        let rows = stmt.query_map(params![ts(now), limit as i64, lane], |r| {
             Ok(ActionRun {
                 id: r.get(0)?,
                 alarm_id: r.get(1)?,
@@ -154,11 +174,26 @@ impl Store {
 
     /// When the next pending action is due, if any is pending.
     pub fn next_due_action(&self) -> Result<Option<DateTime<Utc>>> {
+        self.next_due_in_lane(None)
+    }
+
+    /// The lanes that have pending actions.
+    pub fn pending_lanes(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT lane FROM action_runs WHERE state = 'pending'")?;
+        let lanes = stmt.query_map([], |r| r.get(0))?;
+        Ok(lanes.collect::<Result<_, _>>()?)
+    }
+
+    /// [`Store::next_due_action`] of one lane (`None`: every lane).
+    pub fn next_due_in_lane(&self, lane: Option<&str>) -> Result<Option<DateTime<Utc>>> {
         let next: Option<String> = self
             .conn
             .query_row(
-                "SELECT min(next_at) FROM action_runs WHERE state = 'pending'",
-                [],
+                "SELECT min(next_at) FROM action_runs WHERE state = 'pending'
+                   AND (?1 IS NULL OR lane = ?1)",
+                [lane],
                 |r| r.get(0),
             )
             .optional()?
