@@ -118,6 +118,7 @@ fn a_back_test_never_changes_the_store() {
 fn a_trusted_keys_folder_holding_anything_but_public_keys_stops_the_agent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = dir.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("mkdir");
     let keygen = vigilo(
         &keys,
         &["pack", "keygen", "-o", keys.join("k").to_str().expect("p")],
@@ -187,8 +188,8 @@ fn many_costly_regexes_are_refused_as_a_whole() {
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     let said = format!("{}{}", stdout(&out), stderr(&out));
     assert!(
-        said.contains("pack regexes: 300 regular expressions would hold")
-            && said.contains("at most 32 MiB are allowed"),
+        said.contains("alarm \"a14\": with it this pack's regular expressions would hold")
+            && said.contains("at most 32 MiB are allowed per pack"),
         "{said}"
     );
     // Ten of them are fine.
@@ -356,4 +357,47 @@ fn a_slow_webhook_endpoint_holds_back_no_other_action() {
     // All three reached the fast endpoint while the first slow request was still waiting.
     assert_eq!(*seen.lock().expect("lock"), [0, 0, 0]);
     agent.stop();
+}
+
+#[test]
+fn the_console_address_of_the_readme_answers_and_pages_refuse_frames() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = Agent::start(&dir.path().join("data"));
+    let page = http()
+        .get(format!("{}/console/", agent.url))
+        .send()
+        .expect("console");
+    assert_eq!(page.status().as_u16(), 200, "{:?}", page.url());
+    assert!(
+        page.url().path().starts_with("/console/login"),
+        "{}",
+        page.url()
+    );
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert_eq!(
+        page.headers()["content-security-policy"],
+        "frame-ancestors 'none'"
+    );
+    agent.stop();
+}
+
+#[test]
+fn plugin_test_takes_the_limits_a_pack_may_set_and_no_more() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let day = crate::workday();
+    let day = day.to_str().expect("p");
+    for (flag, value) in [
+        ("--memory-mib", "4096"),
+        ("--deadline-ms", "60000"),
+        ("--memory-mib", "0"),
+    ] {
+        let out = vigilo(dir.path(), &["plugin", "test", "p.wasm", day, flag, value]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{flag} {value}: {}",
+            stderr(&out)
+        );
+        assert!(stderr(&out).contains("not in 1.."), "{}", stderr(&out));
+    }
 }

@@ -182,6 +182,9 @@ impl Worker {
                     Settle::Dead(d) => {
                         tracing::error!(action = %run.kind, alarm = run.alarm_id, "given up: {d}")
                     }
+                    Settle::Wait(_, d) => {
+                        tracing::debug!(action = %run.kind, alarm = run.alarm_id, "{d}")
+                    }
                 }
                 if let Err(e) = self.store.settle_action(run.id, &outcome) {
                     tracing::error!("cannot record an action's outcome: {e:#}");
@@ -217,6 +220,19 @@ impl Worker {
             }
             Some(Action::Email { to, subject, body }) => match &self.mailer {
                 Some(mailer) => {
+                    // Screenshots are taken in their own lane: the mail that attaches them
+                    // waits for the first (at most half a minute after the alarm).
+                    let fired = alarm.record.fired_at.with_timezone(&Utc);
+                    let patience = fired + chrono::Duration::seconds(30);
+                    if mailer.attach
+                        && Utc::now() < patience
+                        && self.store.screenshot_awaited(run.alarm_id).unwrap_or(false)
+                    {
+                        return Settle::Wait(
+                            Utc::now() + chrono::Duration::milliseconds(250),
+                            "waiting for the alarm's screenshot".into(),
+                        );
+                    }
                     let attachments = if mailer.attach {
                         self.screenshots_of(run.alarm_id)
                     } else {

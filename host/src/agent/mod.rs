@@ -185,6 +185,14 @@ pub fn run(options: Options) -> Result<()> {
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let bound = listener.local_addr()?;
+        if !bound.ip().is_loopback() {
+            tracing::warn!(address = %bound, "the admin API listens beyond this computer");
+            eprintln!(
+                "vigilo: warning: the console and the admin API listen on {bound}, beyond this \
+                 computer, over plain HTTP: screenshots and the token cross the network \
+                 unencrypted. Put a TLS reverse proxy in front, or listen on 127.0.0.1."
+            );
+        }
         write_address(&api_dir, bound)?;
         tracing::info!(address = %bound, "admin API listening");
         eprintln!("vigilo: running; admin API on http://{bound}");

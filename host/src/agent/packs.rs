@@ -444,6 +444,60 @@ impl PackSet {
     }
 }
 
+/// Problems of a refused pack shown, returned and audited; the rest are counted. A pack of
+/// 100,000 bad alarms otherwise stored a 35 MB error list per try.
+const SHOWN_PROBLEMS: usize = 100;
+
+/// Longest problem text kept (a diagnostic may quote what the pack says).
+const PROBLEM_CHARS: usize = 500;
+
+/// A refused pack's problems, as returned, shown and audited: the first [`SHOWN_PROBLEMS`], then
+/// how many more there were.
 fn diagnostics(e: PackError) -> Vec<String> {
-    e.diagnostics.iter().map(|d| d.to_string()).collect()
+    let all = e.diagnostics.len();
+    let mut shown: Vec<String> = e
+        .diagnostics
+        .iter()
+        .take(SHOWN_PROBLEMS)
+        .map(|d| {
+            let text = d.to_string();
+            match text.char_indices().nth(PROBLEM_CHARS) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text,
+            }
+        })
+        .collect();
+    if all > SHOWN_PROBLEMS {
+        shown.push(format!(
+            "… and {} more problems ({all} in all; `vigilo check` lists every one)",
+            all - SHOWN_PROBLEMS
+        ));
+    }
+    shown
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_keeps_a_bounded_list_and_says_how_many_more() {
+        let many = PackError {
+            diagnostics: (0..10_000)
+                .map(|i| crate::packs::Diagnostic {
+                    file: "pack.toml".into(),
+                    line: i + 1,
+                    column: 1,
+                    message: "x".repeat(2_000),
+                })
+                .collect(),
+        };
+        let shown = diagnostics(many);
+        assert_eq!(shown.len(), SHOWN_PROBLEMS + 1);
+        assert!(shown[0].chars().count() <= PROBLEM_CHARS + 1);
+        assert_eq!(
+            shown[SHOWN_PROBLEMS],
+            "… and 9900 more problems (10000 in all; `vigilo check` lists every one)"
+        );
+    }
 }

@@ -65,12 +65,14 @@ struct TestArgs {
     /// Configuration passed to the plugin's `configure` (a TOML file).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Deadline per call, in milliseconds.
-    #[arg(long, default_value_t = 50)]
+    /// Deadline per call, in milliseconds (1–1000, as in a pack).
+    #[arg(long, default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=crate::rules::program::limits::MAX_DEADLINE_MS))]
     deadline_ms: u64,
-    /// Memory cap, in MiB.
-    #[arg(long, default_value_t = 64)]
-    memory_mib: usize,
+    /// Memory cap, in MiB (1–1024, as in a pack).
+    #[arg(long, default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=crate::rules::program::limits::MAX_MEMORY_MIB))]
+    memory_mib: u64,
     /// JSON lines instead of text.
     #[arg(long)]
     json: bool,
@@ -363,7 +365,7 @@ fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
     };
     let limits = Limits {
         deadline: std::time::Duration::from_millis(deadline_ms),
-        memory_bytes: memory_mib << 20,
+        memory_bytes: (memory_mib as usize) << 20,
         ..Limits::default()
     };
     let loaded: Box<dyn Loaded> = if plugin.extension().is_some_and(|e| e == "rhai") {

@@ -9,9 +9,11 @@ use super::EXIT_OK;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Where the admin API listens (loopback unless you mean otherwise; port 0 picks a free
-    /// one, written to DATA_DIR/admin-address).
-    #[arg(long, default_value = "127.0.0.1:7077", value_name = "ADDR")]
+    /// Where the admin API and the console listen: `127.0.0.1:7077`, `localhost:7077`, `:7077`
+    /// (loopback), `[::1]:7077`; port 0 picks a free one, written to DATA_DIR/admin-address.
+    /// Anything but loopback serves the console over plain HTTP to the network: put a TLS
+    /// reverse proxy in front.
+    #[arg(long, default_value = "127.0.0.1:7077", value_name = "ADDR", value_parser = parse_listen)]
     listen: SocketAddr,
     /// Feed events from this JSONL file or stream (`-`: standard input), as a source.
     #[arg(long, value_name = "FILE")]
@@ -57,6 +59,30 @@ pub struct Args {
     idle_after: u64,
 }
 
+/// `--listen`: a socket address, `localhost:PORT` or `:PORT` (both loopback), or a name that
+/// resolves.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = text.parse() {
+        return Ok(a);
+    }
+    let port_of = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("{p:?} is not a port (0–65535)"))
+    };
+    if let Some(port) = text.strip_prefix(':') {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port_of(port)?)));
+    }
+    if let Some(port) = text.strip_prefix("localhost:") {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port_of(port)?)));
+    }
+    std::net::ToSocketAddrs::to_socket_addrs(text)
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| {
+            format!("{text:?}: expected HOST:PORT, such as 127.0.0.1:7077, localhost:7077 or :7077")
+        })
+}
+
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     crate::agent::run(crate::agent::Options {
         data_dir: data_dir.to_path_buf(),
@@ -85,4 +111,31 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         },
     })?;
     Ok(EXIT_OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_takes_the_forms_people_type() {
+        let loopback = |port| SocketAddr::from(([127, 0, 0, 1], port));
+        assert_eq!(parse_listen("127.0.0.1:7077"), Ok(loopback(7077)));
+        assert_eq!(parse_listen("localhost:7077"), Ok(loopback(7077)));
+        assert_eq!(parse_listen(":8080"), Ok(loopback(8080)));
+        assert_eq!(
+            parse_listen("[::1]:7077"),
+            Ok("[::1]:7077".parse().expect("v6"))
+        );
+        assert!(
+            parse_listen(":http")
+                .expect_err("no port")
+                .contains("not a port")
+        );
+        assert!(
+            parse_listen("7077")
+                .expect_err("no host")
+                .contains("HOST:PORT")
+        );
+    }
 }

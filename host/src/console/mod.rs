@@ -73,9 +73,28 @@ pub fn router(api: AppState) -> Router {
             "/console",
             get(|| async { Redirect::to("/console/alarms") }),
         )
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/alarms") }),
+        )
         .route("/console/login", get(login_page).post(login))
         .merge(pages)
+        .layer(axum::middleware::map_response(never_framed))
         .with_state(state)
+}
+
+/// No other site may show a console page in a frame (clickjacking an admin into a pack change).
+async fn never_framed(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_FRAME_OPTIONS,
+        header::HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    response
 }
 
 /// Lets a request through only with a live session (which handlers then find in the request's

@@ -597,7 +597,7 @@ mod tests {
             .and_then(|gz| gz.finish())
             .expect("finish");
         let files = ArchiveFiles::from_bytes(&tgz, "x").expect("reads");
-        assert_eq!(files.names(), ["pack.toml", deep.as_str(), "s/pax.rhai"]);
+        assert_eq!(files.names(), ["pack.toml", "s/pax.rhai", deep.as_str()]);
     }
 
     #[test]

@@ -81,10 +81,11 @@ pub(super) fn program_limits(
             None
         }
     };
-    if let Some(ms) = bounded(&raw.deadline_ms, "deadline_ms", 1000) {
+    use crate::rules::program::limits::{MAX_DEADLINE_MS, MAX_MEMORY_MIB};
+    if let Some(ms) = bounded(&raw.deadline_ms, "deadline_ms", MAX_DEADLINE_MS) {
         limits.deadline = std::time::Duration::from_millis(ms);
     }
-    if let Some(mib) = bounded(&raw.memory_mib, "memory_mib", 1024) {
+    if let Some(mib) = bounded(&raw.memory_mib, "memory_mib", MAX_MEMORY_MIB) {
         limits.memory_bytes = (mib as usize) << 20;
     }
     if let Some(n) = bounded(&raw.max_operations, "max_operations", 100_000_000) {
@@ -461,7 +462,10 @@ fn operand(
         }
     };
     let check_kind = |s: &str, r: &mut Reporter<'_>| {
-        let ok = subject != Subject::Kind || EventKind::from_name(s).is_some();
+        // Compared as every text field is (ignoring case unless told otherwise), so checked the
+        // same way: `value = "USB"` is the kind usb.
+        let folded = fold(s);
+        let ok = subject != Subject::Kind || EventKind::from_name(&folded).is_some();
         if !ok {
             r.error(
                 span.clone(),

@@ -260,7 +260,17 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
     // Alarms from pack.toml, then from each named file; names must be unique across all.
     let mut alarms = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
-    collect_alarms(&manifest.alarm, &grants, &mut r, &mut alarms, &mut seen);
+    // What the pack's regexes hold so far: checked as each alarm compiles, so a pack of a
+    // thousand costly regexes stops at the budget instead of compiling them all first.
+    let mut regex_bytes = 0;
+    collect_alarms(
+        &manifest.alarm,
+        &grants,
+        &mut r,
+        &mut alarms,
+        &mut seen,
+        &mut regex_bytes,
+    );
     let mut extra_files = Vec::new();
     for rel in &header.alarm_files {
         match safe_relative(rel.get_ref()) {
@@ -282,7 +292,14 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         };
         let mut r = Reporter::new(file, &text);
         if let Some(raw) = parse_toml::<RawAlarmFile>(&text, &mut r) {
-            collect_alarms(&raw.alarm, &grants, &mut r, &mut alarms, &mut seen);
+            collect_alarms(
+                &raw.alarm,
+                &grants,
+                &mut r,
+                &mut alarms,
+                &mut seen,
+                &mut regex_bytes,
+            );
         }
         found.append(&mut r.into_sorted());
     }
@@ -334,8 +351,6 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
     if !found.is_empty() {
         return Err(PackError { diagnostics: found });
     }
-    regex_budget::check(&alarms, regex_budget::PACK_BUDGET, &format!("pack {name}"))
-        .map_err(|e| problem(&file, e))?;
     let plugins_files: Vec<String> = plugins.iter().map(|p| p.file.clone()).collect();
     let scripts_files: Vec<String> = scripts.iter().map(|s| s.file.clone()).collect();
     Ok(Pack {
@@ -401,8 +416,12 @@ fn collect_alarms(
     r: &mut Reporter<'_>,
     out: &mut Vec<AlarmDef>,
     seen: &mut HashMap<String, String>,
+    regex_bytes: &mut usize,
 ) {
     for a in raw {
+        if *regex_bytes > regex_budget::PACK_BUDGET {
+            return;
+        }
         let name = a.get_ref().name();
         let key = name.get_ref().trim().to_string();
         let (line, column) = r.locate(name.span().start);
@@ -418,6 +437,14 @@ fn collect_alarms(
         let Some(def) = manifest::alarm(a, r) else {
             continue;
         };
+        *regex_bytes += regex_budget::of_alarms([&def]).1;
+        if *regex_bytes > regex_budget::PACK_BUDGET {
+            r.error(
+                name.span(),
+                regex_budget::over_pack_budget(&key, *regex_bytes),
+            );
+            return;
+        }
         // An action the pack was not granted is refused now, not discovered when it fires.
         let refused: Vec<String> = def
             .actions

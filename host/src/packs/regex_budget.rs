@@ -14,7 +14,7 @@ use crate::rules::{AlarmDef, Condition, Operand};
 pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 /// Largest lazy-DFA cache of one regex (the `regex` crate's `dfa_size_limit`): a regex that
 /// would need more searches more slowly instead of growing.
-pub const REGEX_CACHE_LIMIT: usize = 256 << 10;
+pub const REGEX_CACHE_LIMIT: usize = 64 << 10;
 /// What one pack's regexes may cost together.
 pub const PACK_BUDGET: usize = 32 << 20;
 /// What all loaded packs' regexes may cost together.
@@ -82,6 +82,21 @@ pub fn of_alarms<'a>(
     (found.len(), total, costliest)
 }
 
+/// Why alarm `alarm` is refused: with it, the pack's regexes would hold `spent` bytes, over
+/// [`PACK_BUDGET`].
+pub fn over_pack_budget(alarm: &str, spent: usize) -> String {
+    format!(
+        "alarm {alarm:?}: with it this pack's regular expressions would hold {} MiB compiled; at \
+         most {} MiB are allowed per pack ({ADVICE})",
+        spent.div_ceil(1 << 20),
+        PACK_BUDGET >> 20
+    )
+}
+
+/// How to spend less.
+const ADVICE: &str = "a Unicode class such as \\w repeated many times is large: try [a-z0-9_] \
+                      or fewer repeats, or a literal operator such as contains";
+
 /// `Err` with the reason when `alarms`' regexes cost more than `budget`; `whose` names them
 /// ("pack acme", "the loaded packs").
 pub fn check<'a>(
@@ -96,9 +111,8 @@ pub fn check<'a>(
     let (pattern, each) = costliest.unwrap_or_default();
     Err(format!(
         "{whose}: {count} regular expressions would hold {} MiB compiled; at most {} MiB are \
-         allowed (the costliest, {pattern:?}, {} KiB; a Unicode class such as \\w repeated \
-         many times is large — try [a-z0-9_] or fewer repeats)",
-        total >> 20,
+         allowed (the costliest, {pattern:?}, {} KiB; {ADVICE})",
+        total.div_ceil(1 << 20),
         budget >> 20,
         each >> 10
     ))

@@ -337,3 +337,29 @@ actions = [
     let pack = load(&format!("{HEADER}\n[grants]\nactions = [\"popup\"]\n")).expect("valid");
     assert_eq!(pack.grants.actions, ["popup"]);
 }
+
+#[test]
+fn a_kind_value_is_checked_as_it_is_compared_ignoring_case() {
+    let pack = load(&format!(
+        r#"{HEADER}
+[[alarm]]
+name = "usb"
+conditions = [ {{ field = "kind", op = "eq", value = "USB" }} ]
+"#
+    ))
+    .expect("USB is the kind usb");
+    let event = crate::event::parse_line(
+        r#"{"ts":"2026-11-02T09:00:00Z","kind":"usb","action":"inserted"}"#,
+    )
+    .expect("event");
+    assert!(pack.alarms[0].matches(&event));
+    // Compared case-sensitively, "USB" is no kind at all.
+    let errs = errors(&format!(
+        r#"{HEADER}
+[[alarm]]
+name = "usb"
+conditions = [ {{ field = "kind", op = "eq", value = "USB", case_sensitive = true }} ]
+"#
+    ));
+    assert!(errs.join("\n").contains("unknown kind \"USB\""), "{errs:?}");
+}

@@ -76,6 +76,9 @@ pub enum Settle {
     Retry(DateTime<Utc>, String),
     /// Failed for good.
     Dead(String),
+    /// Not attempted yet: waits for something else (another lane's action) until this time;
+    /// not counted as an attempt.
+    Wait(DateTime<Utc>, String),
 }
 
 fn ts(t: DateTime<Utc>) -> String {
@@ -205,17 +208,30 @@ impl Store {
 
     /// Records how an attempt at action `id` ended.
     pub fn settle_action(&mut self, id: i64, outcome: &Settle) -> Result<()> {
-        let (state, next_at, detail) = match outcome {
-            Settle::Done(d) => ("done", None, d),
-            Settle::Retry(at, d) => ("pending", Some(ts(*at)), d),
-            Settle::Dead(d) => ("dead", None, d),
+        let (state, next_at, detail, attempted) = match outcome {
+            Settle::Done(d) => ("done", None, d, 1),
+            Settle::Retry(at, d) => ("pending", Some(ts(*at)), d, 1),
+            Settle::Dead(d) => ("dead", None, d, 1),
+            Settle::Wait(at, d) => ("pending", Some(ts(*at)), d, 0),
         };
         self.conn.execute(
             "UPDATE action_runs SET state = ?2, next_at = ?3, detail = ?4,
-                attempts = attempts + 1, updated_at = ?5 WHERE id = ?1",
-            params![id, state, next_at, detail, ts(Utc::now())],
+                attempts = attempts + ?6, updated_at = ?5 WHERE id = ?1",
+            params![id, state, next_at, detail, ts(Utc::now()), attempted],
         )?;
         Ok(())
+    }
+
+    /// Whether alarm `alarm_id` asked for a screenshot that is not taken yet (its first one
+    /// still due): an e-mail that attaches screenshots waits for it.
+    pub fn screenshot_awaited(&self, alarm_id: i64) -> Result<bool> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM action_runs WHERE alarm_id = ?1 AND kind = 'screenshot'
+               AND state = 'pending' AND attempts = 0",
+            [alarm_id],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
     }
 
     /// How many actions are waiting (pending), and how many were given up (dead).

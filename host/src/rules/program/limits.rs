@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+/// Longest deadline a pack may give a program's call, in milliseconds.
+pub const MAX_DEADLINE_MS: u64 = 1000;
+/// Most memory a pack may give a plugin, in MiB.
+pub const MAX_MEMORY_MIB: u64 = 1024;
+
 /// Limits on one plugin or script. A pack may set them per program; the defaults suit rules that
 /// look at one event and a little state.
 #[derive(Clone, Debug, PartialEq, Eq)]

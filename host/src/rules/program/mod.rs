@@ -7,7 +7,7 @@
 //! faulty call is recorded and the next event goes on; after `quarantine_after` faults in a row
 //! the program is switched off. The pipeline holds every running program as a `dyn` [`Program`].
 
-mod limits;
+pub mod limits;
 
 pub use limits::Limits;
 
