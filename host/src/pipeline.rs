@@ -17,6 +17,21 @@ use crate::sessions::{Sessions, SpanMemo};
 /// Plugins' and scripts' states, by (pack name, program name).
 pub type PluginStates = HashMap<(String, String), std::collections::BTreeMap<String, Vec<u8>>>;
 
+/// One plugin or script as [`Pipeline::programs`] reports it.
+#[derive(Clone, Debug)]
+pub struct ProgramReport {
+    /// Its pack.
+    pub pack: String,
+    /// Its name.
+    pub name: String,
+    /// `plugin` or `script`.
+    pub kind: &'static str,
+    /// Why it is switched off, if it is.
+    pub switched_off: Option<String>,
+    /// Calls, faults, time per call.
+    pub stats: crate::rules::program::ProgramStats,
+}
+
 /// What a pipeline passes to its successor when the rules change; alarms are named, not
 /// numbered, since numbers change with the rules.
 pub struct Handover {
@@ -143,20 +158,31 @@ impl<'r> Pipeline<'r> {
         pipeline
     }
 
-    /// Every plugin and script: (pack, name, `plugin`/`script`, switched off).
-    pub fn programs(&self) -> Vec<(String, String, &'static str, bool)> {
+    /// Every plugin and script: (pack, name, `plugin`/`script`, why it is switched off, how
+    /// it has done).
+    pub fn programs(&self) -> Vec<ProgramReport> {
         self.decider
             .programs
             .iter()
-            .map(|(_, pack, running)| {
-                (
-                    pack.name.clone(),
-                    running.info().name.clone(),
-                    running.kind(),
-                    running.is_quarantined(),
-                )
+            .map(|(_, pack, running)| ProgramReport {
+                pack: pack.name.clone(),
+                name: running.info().name.clone(),
+                kind: running.kind(),
+                switched_off: running.switched_off().map(str::to_string),
+                stats: running.stats(),
             })
             .collect()
+    }
+
+    /// Switches off the program `name` of `pack` (one an earlier run switched off, which stays
+    /// off until an admin turns it back on).
+    pub fn switch_off(&mut self, pack: &str, name: &str, reason: String) {
+        for (_, p, running) in self.decider.programs.iter_mut() {
+            if p.name == pack && running.info().name == name {
+                running.switch_off(reason);
+                return;
+            }
+        }
     }
 
     /// Each running plugin's and script's state, by (pack, program): what to persist.
@@ -233,6 +259,28 @@ impl<'r> Pipeline<'r> {
     }
 }
 
+/// The account event that says a program was switched off: it goes through the rules like any
+/// other, so "Monitoring setup changed" fires, and the agent keeps the program off across
+/// restarts until an admin turns it back on.
+fn quarantine_notice(
+    pack: &str,
+    kind: &str,
+    name: &str,
+    why: &str,
+    at: DateTime<FixedOffset>,
+) -> Event {
+    use crate::event::Field;
+    Event::new(crate::event::EventKind::Account, at)
+        .with_text(Field::Actor, "vigilo")
+        .with_text(Field::EventName, &format!("{kind}_quarantined"))
+        .with_text(Field::ActionType, kind)
+        .with_text(Field::ActionObject, &format!("{pack}/{name}"))
+        .with_text(
+            Field::Detail,
+            &format!("the {kind} was switched off: {why}"),
+        )
+}
+
 impl Decider<'_> {
     /// Hands `event` to every plugin and script; returns an account event for each one that
     /// this event got switched off.
@@ -243,30 +291,22 @@ impl Decider<'_> {
             if running.is_quarantined() {
                 continue;
             }
-            match running.on_event(event, event.ts().timestamp_millis()) {
-                Ok(alarms) => out.extend(
+            // A fault is logged by the supervisor, and the next event goes on.
+            if let Ok(alarms) = running.on_event(event, event.ts().timestamp_millis()) {
+                out.extend(
                     alarms
                         .into_iter()
                         .map(|a| FiredAlarm::from_program(i, pack, a, event)),
-                ),
-                Err(fault) if running.is_quarantined() => {
-                    let (kind, name) = (running.kind(), &running.info().name);
-                    notices.push(
-                        Event::new(crate::event::EventKind::Account, event.ts())
-                            .with_text(crate::event::Field::Actor, "vigilo")
-                            .with_text(
-                                crate::event::Field::EventName,
-                                &format!("{kind}_quarantined"),
-                            )
-                            .with_text(crate::event::Field::ActionType, kind)
-                            .with_text(
-                                crate::event::Field::ActionObject,
-                                &format!("{}/{name}", pack.name),
-                            )
-                            .with_text(crate::event::Field::Detail, &format!("the {kind} {fault}")),
-                    );
-                }
-                Err(_) => {} // logged by the supervisor; the next event goes on
+                );
+            }
+            if let Some(why) = running.switched_off() {
+                notices.push(quarantine_notice(
+                    &pack.name,
+                    running.kind(),
+                    &running.info().name,
+                    why,
+                    event.ts(),
+                ));
             }
         }
         notices

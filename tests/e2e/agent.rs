@@ -689,7 +689,7 @@ fn a_script_switched_off_in_the_running_agent_is_audited_and_raises_an_alarm() {
     let trail = stdout(&agent.cli(&["pack", "audit"]));
     assert!(
         trail.contains("script_quarantined counter/spin")
-            && trail.contains("the script went over its budget: more than 200000 operations"),
+            && trail.contains("went over its budget: more than 200000 operations"),
         "{trail}"
     );
     let alarms = agent.stop();

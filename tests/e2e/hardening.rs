@@ -401,3 +401,64 @@ fn plugin_test_takes_the_limits_a_pack_may_set_and_no_more() {
         assert!(stderr(&out).contains("not in 1.."), "{}", stderr(&out));
     }
 }
+
+#[test]
+fn a_program_switched_off_stays_off_across_restarts_until_an_admin_turns_it_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let mut agent = Agent::start(&data);
+    let pack =
+        crate::agent::counter_pack(dir.path(), "1.0.0", 3, "[[script]]\nfile = \"boom.rhai\"\n");
+    std::fs::write(
+        pack.join("boom.rhai"),
+        "fn describe() { #{ name: \"boom\", version: \"1.0.0\", subscribes: [\"usb\"] } }\n\
+         fn on_event(event, settings) { throw \"boom\"; }\n",
+    )
+    .expect("write");
+    let archive = crate::agent::build(&data, &pack);
+    let out = agent.cli(&["pack", "upload", archive.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    agent.send(&(0..5).map(crate::agent::copy_event).collect::<Vec<_>>());
+    agent.wait_for_events(1 + 5);
+    let boom = |agent: &Agent| -> serde_json::Value {
+        let programs = agent.status()["programs"].clone();
+        programs
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "boom").cloned())
+            .unwrap_or_else(|| panic!("boom in {programs}"))
+    };
+    assert_eq!(boom(&agent)["quarantined"], true);
+    assert_eq!(boom(&agent)["faults"], 3);
+    let first = agent.stop();
+    let quarantine_alarms = |alarms: &[serde_json::Value]| {
+        alarms
+            .iter()
+            .filter(|a| a["event"]["event_name"] == "script_quarantined")
+            .count()
+    };
+    assert_eq!(quarantine_alarms(&first), 1);
+
+    // Restarted: still off, without three more faults and without the alarm again.
+    let mut agent = Agent::start(&data);
+    assert_eq!(boom(&agent)["quarantined"], true, "off from the start");
+    let before = agent.status()["events"].as_u64().expect("events");
+    agent.send(&(5..10).map(crate::agent::copy_event).collect::<Vec<_>>());
+    agent.wait_for_events(before + 5);
+    assert_eq!(boom(&agent)["calls"], 0, "never called again");
+    // The admin turns the pack back on: an audited change, and the script runs again.
+    let out = agent.cli(&["pack", "enable", "counter"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let trail = stdout(&agent.cli(&["pack", "audit"]));
+    assert!(trail.contains("programs_released counter"), "{trail}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while boom(&agent)["quarantined"] != false {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still off: {}",
+            boom(&agent)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = agent.stop();
+    assert_eq!(quarantine_alarms(&second), 0);
+}

@@ -221,7 +221,7 @@ fn a_plugin_switched_off_raises_monitoring_setup_changed() {
     assert_eq!(fired[0]["event"]["action_object"], "loopy/hello");
     assert_eq!(
         fired[0]["event"]["detail"],
-        "the plugin ran past its deadline of 5 ms"
+        "the plugin was switched off: 3 faults in a row, the last: ran past its deadline of 5 ms"
     );
 }
 

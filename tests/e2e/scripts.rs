@@ -181,7 +181,8 @@ fn a_runaway_script_is_switched_off_and_reported() {
     assert_eq!(notices[0]["event"]["action_object"], "spinny/spin");
     assert_eq!(
         notices[0]["event"]["detail"],
-        "the script went over its budget: more than 200000 operations in one call"
+        "the script was switched off: 3 faults in a row, the last: went over its budget: more \
+         than 200000 operations in one call"
     );
     assert!(
         stdout(&out).contains("YouTube over 20 minutes"),

@@ -135,8 +135,37 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> Result<String, std::fmt::E
     }
     registry.register(
         "program_quarantined",
-        "Plugins and scripts switched off after faults (1)",
+        "Plugins and scripts switched off after faults or for their time (1)",
         programs,
+    );
+    let calls = Family::<Labels, Counter<u64>>::default();
+    let faults = Family::<Labels, Counter<u64>>::default();
+    let cpu = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    for p in stats.programs() {
+        let labels = vec![
+            ("pack".into(), p.pack),
+            ("program".into(), p.name),
+            ("kind".into(), p.kind),
+        ];
+        calls.get_or_create(&labels).inc_by(p.calls);
+        faults.get_or_create(&labels).inc_by(p.faults);
+        cpu.get_or_create(&labels)
+            .set(p.cpu_us_per_call as f64 / 1e6);
+    }
+    registry.register(
+        "program_calls",
+        "Calls made to each plugin and script",
+        calls,
+    );
+    registry.register(
+        "program_faults",
+        "Calls of each plugin and script that faulted",
+        faults,
+    );
+    registry.register(
+        "program_cpu_seconds_per_call",
+        "Mean CPU time of a call to each plugin and script",
+        cpu,
     );
 
     let shed = Family::<Labels, Counter<u64>>::default();

@@ -271,6 +271,7 @@ impl PackSet {
             }
         };
         let name = pack.name.clone();
+        self.release_programs(&name, actor);
         self.apply(
             actor,
             "pack_uploaded",
@@ -301,6 +302,9 @@ impl PackSet {
         self.store
             .set_pack_enabled(name, enabled)
             .map_err(|e| Refusal::Failed(format!("{e:#}")))?;
+        if enabled {
+            self.release_programs(name, actor);
+        }
         let action = if enabled {
             "pack_enabled"
         } else {
@@ -312,6 +316,24 @@ impl PackSet {
             None => store.forget_pack(STANDARD),
         })?;
         self.info(name)
+    }
+
+    /// Turns `pack`'s switched-off programs back on (enabling a pack, or a new version of it,
+    /// is the admin's word that they may run again), in the audit trail.
+    fn release_programs(&mut self, pack: &str, actor: &str) {
+        match self.store.release_programs(pack) {
+            Ok(released) if !released.is_empty() => {
+                let detail = released.join(", ");
+                if let Err(e) = self
+                    .store
+                    .audit(actor, "programs_released", pack, Some(&detail))
+                {
+                    tracing::error!("cannot write the audit trail: {e:#}");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("cannot turn {pack}'s programs back on: {e:#}"),
+        }
     }
 
     /// Runs the version uploaded before the running one.

@@ -7,7 +7,6 @@
 //! and program states to the new rules ([`Pipeline::handover`]). A full channel blocks the
 //! senders (back-pressure) rather than dropping anything.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -89,8 +88,8 @@ pub fn run(
     let mut fired = Vec::new();
     // Browser tabs outlive rule sets: they describe the desktop, not the rules.
     let mut tabs = Tabs::new();
-    // Why each switched-off program was switched off ("pack/program" → reason).
-    let mut faults: HashMap<String, String> = HashMap::new();
+    // When the programs' counts were last published for the status.
+    let mut published = std::time::Instant::now();
     // Activity records for risk scores, written every minute (and when stopping).
     let mut activity = Activity::default();
     loop {
@@ -107,7 +106,17 @@ pub fn run(
                     &saved.take().unwrap_or_default(),
                 ),
             };
-            publish_programs(&stats, &pipeline, &mut faults);
+            // A program switched off stays off, restarts and new rule sets included, until an
+            // admin turns its pack back on.
+            match store.quarantined() {
+                Ok(off) => {
+                    for (pack, program, why) in off {
+                        pipeline.switch_off(&pack, &program, why);
+                    }
+                }
+                Err(e) => tracing::error!("cannot read switched-off programs: {e:#}"),
+            }
+            publish_programs(&stats, &pipeline);
             let mut take = |pipeline: &mut Pipeline<'_>, input: Input| {
                 let mut seen = None;
                 let event = match input {
@@ -150,10 +159,11 @@ pub fn run(
                 let notices = pipeline.drain_notices();
                 for notice in &notices {
                     audit_notice(&mut store, notice);
-                    remember_fault(&mut faults, notice);
+                    remember_quarantine(&mut store, notice);
                 }
-                if !notices.is_empty() {
-                    publish_programs(&stats, pipeline, &mut faults);
+                if !notices.is_empty() || published.elapsed() >= PUBLISH_EVERY {
+                    publish_programs(&stats, pipeline);
+                    published = std::time::Instant::now();
                 }
                 let stored = keep(&mut store, &mut fired, &stats, &output);
                 if let Some(at) = seen.filter(|_| stored > 0) {
@@ -293,31 +303,44 @@ fn save(store: &mut Store, pipeline: &Pipeline<'_>) {
 }
 
 /// Tells the status endpoint which programs run and which were switched off.
-fn publish_programs(stats: &Stats, pipeline: &Pipeline<'_>, faults: &mut HashMap<String, String>) {
+/// How often the programs' call and fault counts reach the status, at most.
+const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Keeps a program's switch-off in the store, so a restart does not give it three more faults
+/// (and the alarm again) before it is switched off again.
+fn remember_quarantine(store: &mut Store, notice: &Event) {
+    use crate::event::Field;
+    let name = notice.text(Field::EventName).unwrap_or_default();
+    if !name.ends_with("_quarantined") {
+        return;
+    }
+    let object = notice.text(Field::ActionObject).unwrap_or_default();
+    let Some((pack, program)) = object.split_once('/') else {
+        return;
+    };
+    let why = notice.text(Field::Detail).unwrap_or_default();
+    if let Err(e) = store.quarantine(pack, program, why) {
+        tracing::error!("cannot remember that {object} is switched off: {e:#}");
+    }
+}
+
+fn publish_programs(stats: &Stats, pipeline: &Pipeline<'_>) {
     let programs = pipeline
         .programs()
         .into_iter()
-        .map(|(pack, name, kind, quarantined)| {
-            let key = format!("{pack}/{name}");
-            ProgramStatus {
-                last_fault: quarantined.then(|| faults.get(&key).cloned()).flatten(),
-                pack,
-                name,
-                kind: kind.to_string(),
-                quarantined,
-            }
+        .map(|p| ProgramStatus {
+            quarantined: p.switched_off.is_some(),
+            switched_off: p.switched_off,
+            last_fault: p.stats.last_fault,
+            calls: p.stats.calls,
+            faults: p.stats.faults,
+            cpu_us_per_call: p.stats.cpu_us_per_call,
+            pack: p.pack,
+            name: p.name,
+            kind: p.kind.to_string(),
         })
         .collect();
     stats.set_programs(programs);
-}
-
-fn remember_fault(faults: &mut HashMap<String, String>, notice: &Event) {
-    use crate::event::Field;
-    if let (Some(object), Some(detail)) =
-        (notice.text(Field::ActionObject), notice.text(Field::Detail))
-    {
-        faults.insert(object.to_string(), detail.to_string());
-    }
 }
 
 /// A program switched off is a change to the setup: it goes in the audit trail too.

@@ -31,10 +31,18 @@ pub struct ProgramStatus {
     pub name: String,
     /// `plugin` or `script`.
     pub kind: String,
-    /// Switched off after repeated faults.
+    /// Switched off: after faults, or for its time.
     pub quarantined: bool,
     /// Why it was switched off.
+    pub switched_off: Option<String>,
+    /// The last fault of a call, switched off or not.
     pub last_fault: Option<String>,
+    /// Calls made since it started.
+    pub calls: u64,
+    /// Calls that faulted.
+    pub faults: u64,
+    /// Mean CPU time per call, in microseconds.
+    pub cpu_us_per_call: u64,
 }
 
 /// How long from a source seeing something to the alarm it caused being stored.

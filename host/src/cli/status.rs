@@ -52,16 +52,19 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             let state = if p["quarantined"] == true {
                 format!(
                     "QUARANTINED: {}",
-                    p["last_fault"].as_str().unwrap_or("repeated faults")
+                    p["switched_off"].as_str().unwrap_or("repeated faults")
                 )
             } else {
                 "running".into()
             };
             println!(
-                "  {}/{} ({}) {state}",
+                "  {}/{} ({}) {state}; {} calls, {} faults, {} µs CPU a call",
                 p["pack"].as_str().unwrap_or_default(),
                 p["name"].as_str().unwrap_or_default(),
-                p["kind"].as_str().unwrap_or_default()
+                p["kind"].as_str().unwrap_or_default(),
+                p["calls"],
+                p["faults"],
+                p["cpu_us_per_call"]
             );
         }
     })

@@ -105,6 +105,14 @@ const MIGRATIONS: &[&str] = &[
     // 10: each action waits in its lane (kind; a webhook's endpoint) so lanes never wait for
     // each other.
     outbox::LANES_MIGRATION,
+    // 11: plugins and scripts switched off, which stay off until an admin turns them back on.
+    "CREATE TABLE quarantined (
+        pack     TEXT NOT NULL,
+        program  TEXT NOT NULL,
+        since    TEXT NOT NULL,
+        reason   TEXT NOT NULL,
+        PRIMARY KEY (pack, program)
+    );",
 ];
 
 /// An open store.
@@ -375,6 +383,39 @@ impl Store {
             recorded_at: r.get(12)?,
             outcomes: serde_json::from_str(&outcomes).map_err(|e| bad("outcomes", &e))?,
         })
+    }
+
+    /// Remembers that `program` of `pack` was switched off, and why.
+    pub fn quarantine(&mut self, pack: &str, program: &str, reason: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO quarantined (pack, program, since, reason)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![
+                pack,
+                program,
+                Event::utc_string(Utc::now().fixed_offset()),
+                reason
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The programs switched off: (pack, program, why).
+    pub fn quarantined(&self) -> Result<Vec<(String, String, String)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT pack, program, reason FROM quarantined ORDER BY pack, program")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Turns `pack`'s switched-off programs back on; returns their names.
+    pub fn release_programs(&mut self, pack: &str) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("DELETE FROM quarantined WHERE pack = ?1 RETURNING program")?;
+        let rows = stmt.query_map([pack], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Every plugin's saved key-value state, by (pack, plugin).

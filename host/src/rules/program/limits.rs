@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_log_lines: usize,
     /// Consecutive faulty calls after which the plugin is switched off.
     pub quarantine_after: u32,
+    /// Faulty calls among the last [`super::WINDOW`] after which it is switched off, in a row
+    /// or not.
+    pub faults_per_window: u32,
 }
 
 impl Default for Limits {
@@ -44,6 +47,7 @@ impl Default for Limits {
             state_bytes: 1 << 20,
             max_log_lines: 32,
             quarantine_after: 3,
+            faults_per_window: 10,
         }
     }
 }

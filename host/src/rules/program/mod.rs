@@ -4,14 +4,19 @@
 //!
 //! Each runtime implements [`Runner`] (one raw call, its state, its log); [`Supervised`] wraps a
 //! runner with the policy both obey: a program sees only the event kinds it subscribed to; a
-//! faulty call is recorded and the next event goes on; after `quarantine_after` faults in a row
-//! the program is switched off. The pipeline holds every running program as a `dyn` [`Program`].
+//! faulty call is recorded and the next event goes on; the program is switched off after
+//! `quarantine_after` faults in a row, **or** [`Limits::faults_per_window`] faults among its last
+//! [`WINDOW`] calls (one that faults every other event never has three in a row), **or** when its
+//! last [`WINDOW`] calls used more than a tenth of their deadlines in CPU time on average (one
+//! that takes 30 ms per event never faults, yet slows the whole pipeline to 30 events/s). The
+//! pipeline holds every running program as a `dyn` [`Program`].
 
+pub mod clock;
 pub mod limits;
 
 pub use limits::Limits;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
@@ -199,17 +204,44 @@ pub trait Program {
     /// The log lines of the last `on_event` (empty when it was not called), including those
     /// written before a fault.
     fn log(&self) -> &[LogLine];
+    /// Why it was switched off, if it was.
+    fn switched_off(&self) -> Option<&str>;
+    /// Switches it off for `reason` (a quarantine remembered from an earlier run).
+    fn switch_off(&mut self, reason: String);
+    /// How it has done since it started.
+    fn stats(&self) -> ProgramStats;
 }
 
-/// A [`Runner`] under the containment policy: subscription filter, fault count, quarantine.
+/// How a running program has done: what `vigilo status`, `/metrics` and the console show.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct ProgramStats {
+    /// Calls made.
+    pub calls: u64,
+    /// Calls that faulted.
+    pub faults: u64,
+    /// Mean CPU time per call, in microseconds.
+    pub cpu_us_per_call: u64,
+    /// The last fault, if any.
+    pub last_fault: Option<String>,
+}
+
+/// Calls looked back over for the fault rate and the time budget.
+pub const WINDOW: usize = 100;
+
+/// A [`Runner`] under the containment policy: subscription filter, fault counts, time budget,
+/// quarantine.
 pub struct Supervised<R> {
     info: ProgramInfo,
     kind: &'static str,
-    quarantine_after: u32,
+    limits: Limits,
     runner: R,
     last_log: Vec<LogLine>,
     faults_in_a_row: u32,
-    quarantined: bool,
+    /// The last [`WINDOW`] calls: whether each faulted, and the CPU time it took.
+    recent: VecDeque<(bool, Duration)>,
+    stats: ProgramStats,
+    cpu_total: Duration,
+    switched_off: Option<String>,
 }
 
 impl<R: Runner> Supervised<R> {
@@ -218,11 +250,58 @@ impl<R: Runner> Supervised<R> {
         Supervised {
             info,
             kind,
-            quarantine_after: limits.quarantine_after,
+            limits: limits.clone(),
             runner,
             last_log: Vec::new(),
             faults_in_a_row: 0,
-            quarantined: false,
+            recent: VecDeque::with_capacity(WINDOW),
+            stats: ProgramStats::default(),
+            cpu_total: Duration::ZERO,
+            switched_off: None,
+        }
+    }
+
+    /// Counts one call; returns why the program must be switched off, if it must.
+    fn count(&mut self, fault: Option<&Fault>, cpu: Duration) -> Option<String> {
+        self.stats.calls += 1;
+        self.cpu_total += cpu;
+        self.stats.cpu_us_per_call =
+            u64::try_from(self.cpu_total.as_micros() / u128::from(self.stats.calls)).unwrap_or(0);
+        if self.recent.len() == WINDOW {
+            self.recent.pop_front();
+        }
+        self.recent.push_back((fault.is_some(), cpu));
+        let Some(fault) = fault else {
+            self.faults_in_a_row = 0;
+            let spent: Duration = self.recent.iter().map(|(_, t)| *t).sum();
+            let budget = self.limits.deadline / 10;
+            if self.recent.len() == WINDOW && spent > budget * WINDOW as u32 {
+                return Some(format!(
+                    "used {:.1} ms of CPU per call over its last {WINDOW} calls; its budget is \
+                     {:.1} ms (a tenth of its {} ms deadline)",
+                    spent.as_secs_f64() * 1000.0 / WINDOW as f64,
+                    budget.as_secs_f64() * 1000.0,
+                    self.limits.deadline.as_millis()
+                ));
+            }
+            return None;
+        };
+        self.stats.faults += 1;
+        self.stats.last_fault = Some(fault.to_string());
+        self.faults_in_a_row += 1;
+        let in_window = self.recent.iter().filter(|(f, _)| *f).count() as u32;
+        if self.faults_in_a_row >= self.limits.quarantine_after {
+            Some(format!(
+                "{} faults in a row, the last: {fault}",
+                self.faults_in_a_row
+            ))
+        } else if in_window >= self.limits.faults_per_window {
+            Some(format!(
+                "{in_window} faults in its last {} calls, the last: {fault}",
+                self.recent.len()
+            ))
+        } else {
+            None
         }
     }
 }
@@ -238,31 +317,29 @@ impl<R: Runner> Program for Supervised<R> {
 
     fn on_event(&mut self, event: &Event, now_ms: i64) -> Result<Vec<PluginAlarm>, Fault> {
         self.last_log.clear();
-        if self.quarantined {
+        if self.switched_off.is_some() {
             return Err(Fault::Quarantined);
         }
         if !self.info.subscribes.contains(event.kind()) {
             return Ok(Vec::new());
         }
+        let clock = clock::CallClock::start();
         let result = self.runner.call(event, now_ms);
+        let cpu = clock.cpu();
         self.last_log = self.runner.take_log();
-        match &result {
-            Ok(_) => self.faults_in_a_row = 0,
-            Err(fault) => {
-                self.faults_in_a_row += 1;
-                tracing::warn!(program = %self.info.name, kind = self.kind, "{fault}");
-                if self.faults_in_a_row >= self.quarantine_after {
-                    tracing::error!(program = %self.info.name, kind = self.kind, faults = self.faults_in_a_row, "switched off");
-                    self.quarantined = true;
-                    self.runner.shut_down();
-                }
-            }
+        if let Err(fault) = &result {
+            tracing::warn!(program = %self.info.name, kind = self.kind, "{fault}");
         }
+        if let Some(why) = self.count(result.as_ref().err(), cpu) {
+            tracing::error!(program = %self.info.name, kind = self.kind, "switched off: {why}");
+            self.switch_off(why);
+        }
+        // What a call found before its program was switched off for its time still stands.
         result
     }
 
     fn is_quarantined(&self) -> bool {
-        self.quarantined
+        self.switched_off.is_some()
     }
 
     fn state(&self) -> State {
@@ -271,5 +348,136 @@ impl<R: Runner> Program for Supervised<R> {
 
     fn log(&self) -> &[LogLine] {
         &self.last_log
+    }
+
+    fn switched_off(&self) -> Option<&str> {
+        self.switched_off.as_deref()
+    }
+
+    fn switch_off(&mut self, reason: String) {
+        if self.switched_off.is_none() {
+            self.runner.shut_down();
+            self.switched_off = Some(reason);
+        }
+    }
+
+    fn stats(&self) -> ProgramStats {
+        self.stats.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A runner that faults on the calls `fault(n)` says, and spins `cpu` on each.
+    struct Fake {
+        n: u32,
+        fault: fn(u32) -> bool,
+        cpu: Duration,
+        shut: bool,
+    }
+
+    impl Runner for Fake {
+        fn call(&mut self, _: &Event, _: i64) -> Result<Vec<PluginAlarm>, Fault> {
+            self.n += 1;
+            let clock = clock::CallClock::start();
+            while clock.cpu() < self.cpu {}
+            if (self.fault)(self.n) {
+                Err(Fault::Trap("boom".into()))
+            } else {
+                Ok(Vec::new())
+            }
+        }
+        fn take_log(&mut self) -> Vec<LogLine> {
+            Vec::new()
+        }
+        fn state(&self) -> State {
+            State::new()
+        }
+        fn shut_down(&mut self) {
+            self.shut = true;
+        }
+    }
+
+    fn supervised(fault: fn(u32) -> bool, cpu: Duration) -> Supervised<Fake> {
+        let info = ProgramInfo {
+            name: "fake".into(),
+            version: "1.0.0".into(),
+            subscribes: KindSet::ALL,
+            config_help: String::new(),
+        };
+        let runner = Fake {
+            n: 0,
+            fault,
+            cpu,
+            shut: false,
+        };
+        Supervised::new(info, "plugin", &Limits::default(), runner)
+    }
+
+    fn event() -> Event {
+        crate::event::parse_line(r#"{"ts":"2026-11-02T09:00:00Z","kind":"activity"}"#)
+            .expect("event")
+    }
+
+    #[test]
+    fn faulting_every_other_call_is_switched_off_by_its_rate() {
+        let mut p = supervised(|n| n % 2 == 0, Duration::ZERO);
+        let mut calls = 0;
+        while p.switched_off().is_none() {
+            let _ = p.on_event(&event(), 0);
+            calls += 1;
+            assert!(calls < 100, "never switched off");
+        }
+        assert_eq!(calls, 20, "the 10th fault, on the 20th call");
+        assert_eq!(
+            p.switched_off(),
+            Some("10 faults in its last 20 calls, the last: trapped: boom")
+        );
+        assert!(p.runner.shut);
+        let stats = p.stats();
+        assert_eq!((stats.calls, stats.faults), (20, 10));
+        assert_eq!(p.on_event(&event(), 0), Err(Fault::Quarantined));
+    }
+
+    #[test]
+    fn a_program_that_never_faults_but_spends_its_time_is_switched_off() {
+        // 6 ms of CPU a call against a budget of 5 (a tenth of the 50 ms deadline).
+        let mut p = supervised(|_| false, Duration::from_millis(6));
+        for _ in 0..WINDOW {
+            assert!(
+                p.on_event(&event(), 0).is_ok(),
+                "its own results still count"
+            );
+        }
+        let why = p
+            .switched_off()
+            .expect("switched off at the end of the window");
+        assert!(
+            why.contains(&format!(
+                "over its last {WINDOW} calls; its budget is 5.0 ms"
+            )),
+            "{why}"
+        );
+        assert!(p.stats().cpu_us_per_call >= 6000, "{:?}", p.stats());
+        // A cheap one runs on.
+        let mut cheap = supervised(|_| false, Duration::ZERO);
+        for _ in 0..2 * WINDOW {
+            let _ = cheap.on_event(&event(), 0);
+        }
+        assert!(cheap.switched_off().is_none());
+    }
+
+    #[test]
+    fn three_faults_in_a_row_still_switch_it_off_at_once() {
+        let mut p = supervised(|n| n > 5, Duration::ZERO);
+        for _ in 0..8 {
+            let _ = p.on_event(&event(), 0);
+        }
+        assert_eq!(
+            p.switched_off(),
+            Some("3 faults in a row, the last: trapped: boom")
+        );
     }
 }

@@ -14,8 +14,8 @@
 //! clock; in replay, the recording's) and `local_time(ts_ms, utc_offset_minutes)`.
 //!
 //! The sandbox: no `eval`, no modules (nothing is read from disk), no custom syntax, no clock
-//! but the agent's; per call a budget of operations and a wall-clock deadline (checked from
-//! Rhai's progress callback), bounded call and expression depth, and caps on the size of
+//! but the agent's; per call a budget of operations and a deadline in the script's own CPU time
+//! (checked from Rhai's progress callback; see [`crate::rules::program::clock`]), bounded call and expression depth, and caps on the size of
 //! strings, arrays and maps. The AST is compiled once, when the pack loads.
 
 mod convert;
@@ -26,7 +26,6 @@ mod tests;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use rhai::{AST, CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Position, Scope};
 
@@ -214,11 +213,10 @@ struct Sandbox {
 /// What host functions and the progress callback need during a call.
 struct CallContext {
     now_ms: AtomicI64,
-    /// When the current call started, in ns after `epoch`.
-    started_ns: AtomicI64,
-    epoch: Instant,
+    /// When the current call started (its deadline is in its own CPU time).
+    clock: Mutex<crate::rules::program::clock::CallClock>,
     log: Mutex<CallLog>,
-    deadline_ns: i64,
+    deadline: std::time::Duration,
     limits: Limits,
     /// The script's name, for the agent's own log.
     name: String,
@@ -236,10 +234,9 @@ impl Sandbox {
     fn new(name: &str, limits: &Limits) -> Sandbox {
         let context = Arc::new(CallContext {
             now_ms: AtomicI64::new(0),
-            started_ns: AtomicI64::new(0),
-            epoch: Instant::now(),
+            clock: Mutex::new(crate::rules::program::clock::CallClock::start()),
             log: Mutex::new(CallLog::default()),
-            deadline_ns: i64::try_from(limits.deadline.as_nanos()).unwrap_or(i64::MAX),
+            deadline: limits.deadline,
             limits: limits.clone(),
             name: name.to_string(),
         });
@@ -260,9 +257,8 @@ impl Sandbox {
             if ops % CLOCK_EVERY != 0 {
                 return None;
             }
-            let now = i64::try_from(ctx.epoch.elapsed().as_nanos()).unwrap_or(i64::MAX);
-            let started = ctx.started_ns.load(Ordering::Relaxed);
-            (now.saturating_sub(started) > ctx.deadline_ns).then(|| Dynamic::from("deadline"))
+            let past = ctx.clock.lock().is_ok_and(|c| c.past(ctx.deadline));
+            past.then(|| Dynamic::from("deadline"))
         });
         let ctx = context.clone();
         engine.on_print(move |text| ctx.log("info", text.to_string()));
@@ -297,8 +293,9 @@ impl Sandbox {
         args: impl rhai::FuncArgs,
         this: Option<&mut Dynamic>,
     ) -> Result<Dynamic, Box<EvalAltResult>> {
-        let now = i64::try_from(self.context.epoch.elapsed().as_nanos()).unwrap_or(i64::MAX);
-        self.context.started_ns.store(now, Ordering::Relaxed);
+        if let Ok(mut clock) = self.context.clock.lock() {
+            *clock = crate::rules::program::clock::CallClock::start();
+        }
         let mut options = CallFnOptions::new().eval_ast(false).rewind_scope(true);
         if let Some(this) = this {
             options = options.bind_this_ptr(this);

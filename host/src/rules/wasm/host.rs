@@ -16,6 +16,8 @@ pub struct HostState {
     pub(super) state_used: usize,
     pub(super) now_ms: i64,
     pub(super) log: CallLog,
+    /// When the current call started: its deadline is in its own CPU time.
+    pub(super) clock: crate::rules::program::clock::CallClock,
 }
 
 impl HostState {
@@ -35,6 +37,7 @@ impl HostState {
             state_used,
             now_ms: 0,
             log: CallLog::default(),
+            clock: crate::rules::program::clock::CallClock::start(),
         }
     }
 

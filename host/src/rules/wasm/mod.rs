@@ -1,7 +1,8 @@
 //! WASM rule plugins: sandboxed components implementing `wit/vigilo-alarms.wit`.
 //!
 //! A [`PluginRuntime`] holds the wasmtime engine (one per agent) and a thread that advances its
-//! epoch every millisecond, which is how a call's deadline is enforced. A [`Plugin`] is a
+//! epoch every millisecond: at a call's deadline tick, and each tick after, the call is ended if
+//! it has used its deadline of CPU time ([`crate::rules::program::clock`]). A [`Plugin`] is a
 //! compiled component that described and configured itself successfully; each user of it makes
 //! a [`PluginInstance`], a long-lived instance (plain fields in the plugin survive between
 //! events) whose calls are bounded by the plugin's [`Limits`]. A call that traps, overruns its
@@ -244,7 +245,17 @@ impl Plugin {
     fn fresh_instance(&self, name: &str, state: BTreeMap<String, Vec<u8>>) -> anyhow::Result<Live> {
         let mut store = Store::new(&self.engine, HostState::new(name, &self.limits, state));
         store.limiter(|s| s.limiter());
-        store.epoch_deadline_trap();
+        // At the deadline's tick, the call ends only if it has used its deadline of CPU time
+        // (a busy machine is not the plugin's fault); otherwise it is looked at again a tick
+        // later.
+        let deadline = self.limits.deadline;
+        store.epoch_deadline_callback(move |ctx| {
+            Ok(if ctx.data().clock.past(deadline) {
+                wasmtime::UpdateDeadline::Interrupt
+            } else {
+                wasmtime::UpdateDeadline::Continue(1)
+            })
+        });
         // Instantiation runs the component's start code: it gets a deadline too.
         store.set_epoch_deadline(self.limits.deadline.as_millis().max(1) as u64);
         let bindings = self.pre.instantiate(&mut store)?;
@@ -272,6 +283,7 @@ impl Live {
         f: impl FnOnce(&bindings::RulePlugin, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
         let ticks = self.deadline.as_millis().max(1) as u64;
+        self.store.data_mut().clock = crate::rules::program::clock::CallClock::start();
         self.store.set_epoch_deadline(ticks);
         f(&self.bindings, &mut self.store).map_err(|e| {
             if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
