@@ -449,7 +449,10 @@ fn a_program_switched_off_stays_off_across_restarts_until_an_admin_turns_it_on()
     let out = agent.cli(&["pack", "enable", "counter"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let trail = stdout(&agent.cli(&["pack", "audit"]));
-    assert!(trail.contains("programs_released counter"), "{trail}");
+    assert!(
+        trail.contains("programs_released") && trail.contains("admin — boom"),
+        "{trail}"
+    );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     while boom(&agent)["quarantined"] != false {
         assert!(
