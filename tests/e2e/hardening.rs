@@ -465,3 +465,47 @@ fn a_program_switched_off_stays_off_across_restarts_until_an_admin_turns_it_on()
     let second = agent.stop();
     assert_eq!(quarantine_alarms(&second), 0);
 }
+
+#[test]
+fn a_script_that_multiplies_a_string_cannot_abort_the_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("bomb.rhai");
+    std::fs::write(
+        &script,
+        "fn describe() { #{ name: \"bomb\", version: \"1.0.0\", subscribes: [\"usb\"] } }\n\
+         fn on_event(event, settings) {\n\
+           let s = \"x\"; while s.len() < 32768 { s += s; }\n\
+           s.replace(\"x\", s);\n\
+           []\n\
+         }\n",
+    )
+    .expect("write");
+    let events = dir.path().join("day.jsonl");
+    std::fs::write(
+        &events,
+        (0..3)
+            .map(crate::agent::copy_event)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .expect("write");
+    // Under an address-space limit a 1 GiB string inside the host is an abort; refused before
+    // it is built, it is a fault like any other.
+    let out = Command::new("prlimit")
+        .arg("--as=1500000000")
+        .arg(env!("CARGO_BIN_EXE_vigilo"))
+        .args(["plugin", "test", "--json"])
+        .arg(&script)
+        .arg(&events)
+        .env("VIGILO_DATA_DIR", dir.path().join("data"))
+        .output()
+        .expect("prlimit runs");
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(stdout(&out).contains("after replace"), "{}", stdout(&out));
+}

@@ -18,6 +18,7 @@
 //! (checked from Rhai's progress callback; see [`crate::rules::program::clock`]), bounded call and expression depth, and caps on the size of
 //! strings, arrays and maps. The AST is compiled once, when the pack loads.
 
+mod bounded;
 mod convert;
 mod event;
 
@@ -277,6 +278,7 @@ impl Sandbox {
         let ctx = context.clone();
         engine.register_fn("now", move || ctx.now_ms.load(Ordering::Relaxed));
         event::register(&mut engine);
+        bounded::register(&mut engine, MAX_STRING);
         Sandbox {
             engine,
             context,

@@ -289,3 +289,52 @@ fn host_functions_see_the_agents_clock_and_local_time() {
     running.on_event(&usb("A"), 42).expect("ok");
     assert_eq!(running.log()[0].message, "2026-11-02 11:0 wd0 now=42");
 }
+
+#[test]
+fn built_ins_that_multiply_a_size_are_refused_before_they_allocate() {
+    let patient = || Limits {
+        deadline: Duration::from_secs(60),
+        max_operations: 10_000_000,
+        ..Limits::default()
+    };
+    // 32 KiB of "x": replacing each "x" by the whole string would build 1 GiB.
+    let big = "let s = \"x\"; while s.len() < 32768 { s += s; }";
+    for call in [
+        "s.replace(\"x\", s);",
+        "s.replace('x', s);",
+        "s.replace(\"\", s);",
+        "let t = s; t.replace(\"x\", 'é'); t.replace(\"é\", \"😀😀😀😀\");",
+        "s.replace('x', '😀'); s.replace('😀', '😀');",
+    ] {
+        let fault = fault_of(&format!("{big} {call}"), patient());
+        assert!(
+            matches!(&fault, Fault::Budget(what) if what.contains("after replace")),
+            "{call}: {fault:?}"
+        );
+    }
+    // The others check their size first (pad, blob) or at most double what they were given
+    // before the engine's own check (concatenation, +=, to_string of a capped array).
+    for script in [
+        "let s = \"x\"; s.pad(1000000000, 'y');",
+        "let s = \"x\"; s.pad(1000000000, \"yy\");",
+        "let a = []; a.pad(1000000000, \"x\");",
+        "let b = blob(1000000000, 0);",
+        "let a = [1]; loop { a += a; }",
+        "let a = [\"x\"]; loop { a = a + a; }",
+        "let m = #{a: \"x\"}; let i = 0; loop { m[`k${i}`] = m.to_string(); i += 1; }",
+        "let s = \"x\"; loop { s = s + s; }",
+        "let s = \"x\"; loop { s = `${s}${s}`; }",
+        "let a = []; for i in 0..20000 { a.push(i); } a.to_string();",
+    ] {
+        assert!(
+            matches!(fault_of(script, patient()), Fault::Budget(_)),
+            "{script}: {:?}",
+            fault_of(script, patient())
+        );
+    }
+    // Within the cap, replace works as before.
+    let fine = "let s = \"a-b-c\"; s.replace(\"-\", \"--\"); if s != \"a--b--c\" { throw s; } []";
+    let script = Script::load("t.rhai", &with_body(fine), "", patient()).expect("loads");
+    let mut running = script.instantiate(&State::new());
+    assert_eq!(running.on_event(&usb("A"), 0), Ok(Vec::new()));
+}
