@@ -218,6 +218,11 @@ impl<'r> Pipeline<'r> {
         }
     }
 
+    /// Open spans closed to bound memory since the last call (see [`crate::sessions`]).
+    pub fn take_evicted(&mut self) -> u64 {
+        self.sessions.take_evicted()
+    }
+
     /// The account events this pipeline raised since the last call (programs switched off).
     pub fn drain_notices(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.notices)
@@ -328,7 +333,13 @@ impl Decider<'_> {
         for &id in &self.hits {
             let fire = match memo.as_deref_mut() {
                 None => true,
-                Some(memo) => may_fire(self.rules, id, event, at, memo, &mut self.last_fired),
+                Some(memo) => {
+                    let fire = may_fire(self.rules, id, event, at, memo, &mut self.last_fired);
+                    if self.last_fired.len() > COOLDOWNS_KEPT {
+                        forget_past_cooldowns(self.rules, &mut self.last_fired, at);
+                    }
+                    fire
+                }
             };
             if fire {
                 let (pack, alarm) = self.rules.alarm(id);
@@ -340,6 +351,30 @@ impl Decider<'_> {
 
 /// The firing policy: once per span unless the alarm repeats, and never within its cooldown for
 /// the same user and computer.
+/// Cooldowns remembered before those that have run out are forgotten (one per alarm, user and
+/// computer: a million people passing through must not stay in memory for good).
+const COOLDOWNS_KEPT: usize = 10_000;
+
+/// Forgets the cooldowns over by `now`; if every one still runs, the oldest half, so that
+/// memory stays bounded (a person forgotten early may be alarmed once more).
+fn forget_past_cooldowns(
+    rules: &RuleSet,
+    last_fired: &mut HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
+    now: DateTime<FixedOffset>,
+) {
+    last_fired.retain(|(id, _, _), at| {
+        let cooldown = rules.alarm(*id).1.cooldown.unwrap_or_default();
+        now.signed_duration_since(*at).to_std().unwrap_or_default() < cooldown
+    });
+    if last_fired.len() > COOLDOWNS_KEPT / 2 {
+        let mut times: Vec<DateTime<FixedOffset>> = last_fired.values().copied().collect();
+        let half = times.len() / 2;
+        let (_, median, _) = times.select_nth_unstable(half);
+        let median = *median;
+        last_fired.retain(|_, at| *at > median);
+    }
+}
+
 fn may_fire(
     rules: &RuleSet,
     id: AlarmIndex,
@@ -604,5 +639,44 @@ mod extremes {
             }
             p.finish(&mut out);
         }
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+    use crate::packs::Pack;
+
+    #[test]
+    fn cooldowns_of_people_passing_through_are_forgotten() {
+        let text = "[pack]\nname = \"t\"\nversion = \"1.0.0\"\n[[alarm]]\nname = \"copy\"\n\
+                    repeat = \"every_match\"\ncooldown = \"1m\"\n\
+                    conditions = [{ field = \"action\", op = \"eq\", value = \"file_written\" }]\n";
+        let pack = Pack::from_manifest_text("t", text, "test").expect("pack");
+        let rules = RuleSet::new(vec![pack]).expect("rules");
+        let mut p = Pipeline::new(&rules, Mode::Spans);
+        let t0 = DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("ts");
+        let mut out = Vec::new();
+        for n in 0..5 * COOLDOWNS_KEPT {
+            let event = Event::new(crate::event::EventKind::Usb, t0)
+                .with_text(crate::event::Field::Username, &format!("u{n}"))
+                .with_text(crate::event::Field::Action, "file_written");
+            p.push(event, &mut out);
+            assert!(p.decider.last_fired.len() <= COOLDOWNS_KEPT + 1);
+        }
+        assert_eq!(
+            out.len(),
+            5 * COOLDOWNS_KEPT,
+            "each person's first copy fires"
+        );
+        // A cooldown still running is kept: the last person's second copy is folded.
+        let again = Event::new(crate::event::EventKind::Usb, t0)
+            .with_text(
+                crate::event::Field::Username,
+                &format!("u{}", 5 * COOLDOWNS_KEPT - 1),
+            )
+            .with_text(crate::event::Field::Action, "file_written");
+        p.push(again, &mut out);
+        assert_eq!(out.len(), 5 * COOLDOWNS_KEPT);
     }
 }

@@ -14,6 +14,12 @@
 //!
 //! Each span carries a [`SpanMemo`] in which later stages note what already fired for it, which
 //! is how "once per span" is kept without a global table that would need cleaning.
+//!
+//! Memory is bounded however many people pass through: at most [`MAX_OPEN_SPANS`] spans are
+//! open (past it, the people seen longest ago lose theirs), and a span with nothing left to
+//! cross whose person has not been seen for [`STALE_AFTER`] is closed. Both are counted
+//! ([`Sessions::take_evicted`]); a closed span's person starts a new one when seen again.
+//! (A million events from distinct users once held 1.2 GB here, for good.)
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -21,6 +27,12 @@ use std::collections::{BinaryHeap, HashMap};
 use chrono::{DateTime, Duration, FixedOffset};
 
 use crate::event::{Event, EventKind, Field};
+
+/// Most spans open at once: one per person and computer in front of a window.
+pub const MAX_OPEN_SPANS: usize = 10_000;
+/// A span whose thresholds are all crossed is closed once its person has not been seen for
+/// this long (by the events' clock).
+pub const STALE_AFTER: Duration = Duration::hours(24);
 
 /// What later stages remember about one span (or one non-activity event).
 #[derive(Default, Debug)]
@@ -38,6 +50,12 @@ struct Span {
     memo: SpanMemo,
     /// Stopped counting because the person went idle.
     paused: bool,
+    /// Its key in `open` (user and computer).
+    key: Box<str>,
+    /// When its person's last event came.
+    seen: DateTime<FixedOffset>,
+    /// A threshold is still ahead of it (a wake-up is scheduled).
+    waiting: bool,
 }
 
 /// The sessions stage. Feed it events in (roughly) time order with [`Sessions::observe`]; it calls
@@ -52,6 +70,10 @@ pub struct Sessions {
     wakeups: BinaryHeap<Reverse<(DateTime<FixedOffset>, u64)>>,
     clock: Option<DateTime<FixedOffset>>,
     next_id: u64,
+    /// Spans closed to bound memory since the last [`Sessions::take_evicted`].
+    evicted: u64,
+    /// When stale spans are looked for next.
+    next_sweep: Option<DateTime<FixedOffset>>,
 }
 
 /// Receives each evaluation: the event (with its current `duration`), when, and the span's memo.
@@ -68,6 +90,60 @@ impl Sessions {
             wakeups: BinaryHeap::new(),
             clock: None,
             next_id: 1,
+            evicted: 0,
+            next_sweep: None,
+        }
+    }
+
+    /// How many spans were closed to bound memory since the last call.
+    pub fn take_evicted(&mut self) -> u64 {
+        std::mem::take(&mut self.evicted)
+    }
+
+    /// Closes span `id`, forgetting its person's open span.
+    fn evict(&mut self, id: u64) {
+        if let Some(span) = self.spans.remove(&id) {
+            if self.open.get(&*span.key) == Some(&id) {
+                self.open.remove(&*span.key);
+            }
+            self.evicted += 1;
+        }
+    }
+
+    /// Makes room under [`MAX_OPEN_SPANS`]: the spans of the people seen longest ago go, down to
+    /// nine tenths of the cap, so that this runs once per thousand new people, not per event.
+    fn make_room(&mut self) {
+        if self.spans.len() < MAX_OPEN_SPANS {
+            return;
+        }
+        let mut by_age: Vec<(DateTime<FixedOffset>, u64)> =
+            self.spans.iter().map(|(id, s)| (s.seen, *id)).collect();
+        let excess = self.spans.len() + 1 - MAX_OPEN_SPANS * 9 / 10;
+        by_age.select_nth_unstable(excess - 1);
+        for (_, id) in by_age.into_iter().take(excess) {
+            self.evict(id);
+        }
+        // Wake-ups of closed spans would otherwise wait in the heap until their time.
+        let spans = &self.spans;
+        self.wakeups
+            .retain(|Reverse((_, id))| spans.contains_key(id));
+    }
+
+    /// Once an hour of the clock: closes spans with no threshold ahead whose person has not been
+    /// seen for [`STALE_AFTER`].
+    fn sweep(&mut self, now: DateTime<FixedOffset>) {
+        if self.next_sweep.is_some_and(|at| now < at) {
+            return;
+        }
+        self.next_sweep = Some(now + Duration::hours(1));
+        let stale: Vec<u64> = self
+            .spans
+            .iter()
+            .filter(|(_, s)| !s.waiting && now - s.seen > STALE_AFTER)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in stale {
+            self.evict(id);
         }
     }
 
@@ -85,7 +161,7 @@ impl Sessions {
             };
             span.memo.fired = span.memo.fired.iter().filter_map(|&a| remap(a)).collect();
             let elapsed = span.event.number(Field::Duration).unwrap_or(0.0);
-            self.schedule(id, &span, elapsed);
+            self.schedule(id, &mut span, elapsed);
             self.spans.insert(id, span);
         }
     }
@@ -103,6 +179,7 @@ impl Sessions {
             let elapsed = ((at - span.start).num_milliseconds().max(0) / 1000) as f64;
             span.recorded = Some(span.recorded.map_or(elapsed, |r| r.min(elapsed)));
             span.paused = true;
+            span.waiting = false;
             self.spans.insert(id, span);
         }
     }
@@ -151,6 +228,7 @@ impl Sessions {
         if let Some(id) = self.open.get(self.key.as_str())
             && let Some(span) = self.spans.get_mut(id)
         {
+            span.seen = ts;
             if same_window(&span.event, &event) {
                 // The same window reported again: the span goes on, perhaps longer than known.
                 if let (Some(old), Some(new)) = (span.recorded, event.number(Field::Duration)) {
@@ -189,6 +267,7 @@ impl Sessions {
             elapsed = elapsed.min(r);
         }
         event.set_number(Field::Duration, elapsed);
+        self.make_room();
         let id = self.next_id;
         self.next_id += 1;
         let mut span = Span {
@@ -197,9 +276,12 @@ impl Sessions {
             event,
             memo: SpanMemo::default(),
             paused: false,
+            key: self.key.as_str().into(),
+            seen: ts,
+            waiting: false,
         };
         evaluate(&span.event, ts + secs(elapsed), &mut span.memo);
-        self.schedule(id, &span, elapsed);
+        self.schedule(id, &mut span, elapsed);
         self.spans.insert(id, span);
         match self.open.get_mut(self.key.as_str()) {
             Some(open) => *open = id,
@@ -236,6 +318,7 @@ impl Sessions {
             self.wakeups.pop();
             self.wake(id, at, evaluate);
         }
+        self.sweep(to);
     }
 
     fn wake(&mut self, id: u64, at: DateTime<FixedOffset>, evaluate: &mut Evaluate<'_>) {
@@ -245,16 +328,17 @@ impl Sessions {
         let elapsed = ((at - span.start).num_milliseconds() / 1000) as f64;
         span.event.set_number(Field::Duration, elapsed);
         evaluate(&span.event, at, &mut span.memo);
-        self.schedule(id, &span, elapsed);
+        self.schedule(id, &mut span, elapsed);
         self.spans.insert(id, span);
     }
 
-    fn schedule(&mut self, id: u64, span: &Span, elapsed: f64) {
+    fn schedule(&mut self, id: u64, span: &mut Span, elapsed: f64) {
         let next = self
             .breakpoints
             .iter()
             .map(|&b| b as f64)
             .find(|&b| b > elapsed && span.recorded.is_none_or(|r| b <= r));
+        span.waiting = next.is_some();
         if let Some(b) = next {
             self.wakeups.push(Reverse((span.start + secs(b), id)));
         }
@@ -480,5 +564,60 @@ mod tests {
         );
         let titles: Vec<&str> = seen.iter().map(|(t, _, _)| t.as_str()).collect();
         assert_eq!(titles, ["A", "-", "B", "A", "C"], "{seen:?}");
+    }
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    fn person(n: usize, at: DateTime<FixedOffset>) -> Event {
+        Event::new(EventKind::Activity, at)
+            .with_text(Field::Username, &format!("user{n}"))
+            .with_text(Field::Computer, "ws")
+            .with_text(Field::Title, "work")
+    }
+
+    #[test]
+    fn distinct_people_cannot_grow_the_open_spans_past_the_cap() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("ts");
+        let mut s = Sessions::new(&[1200]);
+        let evaluated = std::cell::Cell::new(0);
+        let mut count = |_: &Event, _: DateTime<FixedOffset>, _: &mut SpanMemo| {
+            evaluated.set(evaluated.get() + 1)
+        };
+        for n in 0..3 * MAX_OPEN_SPANS {
+            s.observe(person(n, t0 + Duration::milliseconds(n as i64)), &mut count);
+            assert!(s.open_spans() <= MAX_OPEN_SPANS);
+        }
+        let evicted = s.take_evicted();
+        assert_eq!(evicted as usize + s.open_spans(), 3 * MAX_OPEN_SPANS);
+        assert!(s.wakeups.len() <= 2 * MAX_OPEN_SPANS, "{}", s.wakeups.len());
+        // The newest people kept their spans: the latest one continues, not restarts.
+        let before = evaluated.get();
+        s.observe(
+            person(3 * MAX_OPEN_SPANS - 1, t0 + Duration::seconds(60)),
+            &mut count,
+        );
+        assert_eq!(
+            evaluated.get(),
+            before,
+            "the same window continues its span"
+        );
+    }
+
+    #[test]
+    fn a_span_with_nothing_ahead_closes_once_its_person_is_gone_a_day() {
+        let t0 = DateTime::parse_from_rfc3339("2026-11-02T09:00:00Z").expect("ts");
+        let mut s = Sessions::new(&[1200]);
+        let mut ignore = |_: &Event, _: DateTime<FixedOffset>, _: &mut SpanMemo| {};
+        s.observe(person(1, t0), &mut ignore);
+        s.observe(person(2, t0), &mut ignore);
+        // Person 2 is seen again half a day later; a day after person 1 was last seen (their 20
+        // minutes long past), person 1's span is closed, person 2's kept.
+        s.observe(person(2, t0 + Duration::hours(12)), &mut ignore);
+        s.advance(t0 + STALE_AFTER + Duration::hours(2), &mut ignore);
+        assert_eq!(s.open_spans(), 1);
+        assert_eq!(s.take_evicted(), 1);
     }
 }

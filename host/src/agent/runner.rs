@@ -156,6 +156,10 @@ pub fn run(
                         false
                     }
                 };
+                let evicted = pipeline.take_evicted();
+                if evicted > 0 {
+                    stats.shed("open spans of people not seen lately", evicted);
+                }
                 let notices = pipeline.drain_notices();
                 for notice in &notices {
                     audit_notice(&mut store, notice);

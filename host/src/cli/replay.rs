@@ -143,7 +143,9 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         match item.with_context(|| format!("cannot read {name}"))? {
             Ok(event) => {
                 events += 1;
-                activity.count(&event);
+                if args.store {
+                    activity.count(&event);
+                }
                 pipeline.push(event, &mut fired);
                 if !fired.is_empty() {
                     emit(&mut fired, &mut pending, &mut out, false)?;
