@@ -77,11 +77,16 @@ impl ActivityTally {
         self.counts.is_empty()
     }
 
+    /// How many users were counted since the last [`ActivityTally::take`].
+    pub fn users(&self) -> usize {
+        self.counts.len()
+    }
+
     /// What was counted, emptying the tally.
     pub fn take(&mut self) -> Vec<ActivityCount> {
-        let mut counts: Vec<ActivityCount> = self
-            .counts
-            .drain()
+        // Taken whole, not drained: a map once grown by many users gives its memory back.
+        let mut counts: Vec<ActivityCount> = std::mem::take(&mut self.counts)
+            .into_iter()
             .flat_map(|(user, hours)| {
                 hours
                     .into_iter()

@@ -280,10 +280,15 @@ impl Activity {
     /// transaction a minute costs nothing.
     const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
+    /// Users counted before the counts are written whatever the time: many people passing
+    /// through must not make the tally grow without bound.
+    const MAX_USERS: usize = 10_000;
+
     fn write_if_due(&mut self, store: &mut Store) {
-        if self
-            .written
-            .is_none_or(|at| at.elapsed() >= Activity::EVERY)
+        if self.tally.users() >= Activity::MAX_USERS
+            || self
+                .written
+                .is_none_or(|at| at.elapsed() >= Activity::EVERY)
         {
             self.write(store);
         }
