@@ -54,6 +54,87 @@ pub struct RefusedAction {
     pub reason: String,
 }
 
+/// A match an alarm's cooldown kept from firing again, folded into the alarm that did fire: so
+/// that "2 alarms" for 16 files copied to a stick still says 14 more were copied, and how much.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fold {
+    /// The alarm's pack.
+    pub pack: String,
+    /// The alarm's name.
+    pub alarm: String,
+    /// Whose (as the alarm's record says).
+    pub user: Option<String>,
+    /// Which computer.
+    pub computer: Option<String>,
+    /// When the alarm folded into fired.
+    pub into: DateTime<FixedOffset>,
+    /// The folded event's `bytes`, for file writes.
+    pub bytes: Option<u64>,
+    /// The folded event's `path`, for file writes.
+    pub path: Option<String>,
+}
+
+impl Fold {
+    /// The match of `alarm` (of `pack`) on `event`, folded into its firing at `into`.
+    pub fn of(pack: &Pack, alarm: &AlarmDef, event: &Event, into: DateTime<FixedOffset>) -> Fold {
+        Fold {
+            pack: pack.name.clone(),
+            alarm: alarm.name.clone(),
+            user: event.user().map(str::to_string),
+            computer: event.text(Field::Computer).map(str::to_string),
+            into,
+            bytes: event.number(Field::Bytes).map(|b| b as u64),
+            path: event.text(Field::Path).map(str::to_string),
+        }
+    }
+}
+
+/// What a stored alarm had folded into it: how many more matches, their bytes, their first
+/// paths.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Folded {
+    /// Matches folded in.
+    pub count: u64,
+    /// Their `bytes` together (file writes).
+    pub bytes: u64,
+    /// Their paths, the first [`Folded::PATHS_KEPT`].
+    pub paths: Vec<String>,
+}
+
+impl Folded {
+    /// Paths kept per alarm; the count and bytes cover every folded match.
+    pub const PATHS_KEPT: usize = 20;
+
+    /// `+14 more files, 640 MB` (or `+3 more` when no file was written).
+    pub fn label(&self) -> String {
+        if self.bytes > 0 || !self.paths.is_empty() {
+            let files = if self.count == 1 { "file" } else { "files" };
+            format!("+{} more {files}, {}", self.count, human_bytes(self.bytes))
+        } else {
+            format!("+{} more", self.count)
+        }
+    }
+}
+
+/// Bytes as people read them: `640 MB`, `1.5 GB`, `12 KB` (powers of 1000, as file managers
+/// show sizes).
+pub fn human_bytes(n: u64) -> String {
+    let units = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < units.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else if value < 10.0 {
+        format!("{value:.1} {}", units[unit])
+    } else {
+        format!("{value:.0} {}", units[unit])
+    }
+}
+
 /// Which rule fired an alarm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -250,5 +331,33 @@ mod tests {
         assert_eq!(summary(&u), "file_written SanDisk /media/x/a.pdf 10 bytes");
         let c = Event::new(EventKind::Account, ts).with_text(Field::EventName, "pack_uploaded");
         assert_eq!(summary(&c), "pack_uploaded");
+    }
+}
+
+#[cfg(test)]
+mod folded_tests {
+    use super::*;
+
+    #[test]
+    fn folded_matches_read_in_peoples_units() {
+        let files = Folded {
+            count: 14,
+            bytes: 640_200_000,
+            paths: vec!["/media/dave/S/payroll.xlsx".into()],
+        };
+        assert_eq!(files.label(), "+14 more files, 640 MB");
+        let one = Folded {
+            count: 1,
+            bytes: 1_500,
+            paths: vec!["/m/a".into()],
+        };
+        assert_eq!(one.label(), "+1 more file, 1.5 KB");
+        let plain = Folded {
+            count: 3,
+            ..Folded::default()
+        };
+        assert_eq!(plain.label(), "+3 more");
+        assert_eq!(human_bytes(999), "999 bytes");
+        assert_eq!(human_bytes(1_500_000_000), "1.5 GB");
     }
 }

@@ -73,6 +73,8 @@ struct Decider<'r> {
     hits: Vec<AlarmIndex>,
     /// Last firing per (alarm, user, computer), for alarms with a cooldown.
     last_fired: HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
+    /// Matches kept from firing by a cooldown, folded into the alarm that fired.
+    folds: Vec<crate::alarms::Fold>,
 }
 
 impl<'r> Pipeline<'r> {
@@ -113,6 +115,7 @@ impl<'r> Pipeline<'r> {
                 scratch: Scratch::default(),
                 hits: Vec::new(),
                 last_fired: HashMap::new(),
+                folds: Vec::new(),
             },
         }
     }
@@ -216,6 +219,12 @@ impl<'r> Pipeline<'r> {
             self.notices.push(notice.clone());
             self.push(notice, out);
         }
+    }
+
+    /// Matches folded into alarms within their cooldowns since the last call: for the store to
+    /// add to the alarms they were folded into.
+    pub fn drain_folds(&mut self) -> Vec<crate::alarms::Fold> {
+        std::mem::take(&mut self.decider.folds)
     }
 
     /// Open spans closed to bound memory since the last call (see [`crate::sessions`]).
@@ -334,11 +343,20 @@ impl Decider<'_> {
             let fire = match memo.as_deref_mut() {
                 None => true,
                 Some(memo) => {
-                    let fire = may_fire(self.rules, id, event, at, memo, &mut self.last_fired);
+                    let verdict = may_fire(self.rules, id, event, at, memo, &mut self.last_fired);
                     if self.last_fired.len() > COOLDOWNS_KEPT {
                         forget_past_cooldowns(self.rules, &mut self.last_fired, at);
                     }
-                    fire
+                    match verdict {
+                        Verdict::Fire => true,
+                        Verdict::Folded(into) => {
+                            let (pack, alarm) = self.rules.alarm(id);
+                            self.folds
+                                .push(crate::alarms::Fold::of(pack, alarm, event, into));
+                            false
+                        }
+                        Verdict::AlreadyFired => false,
+                    }
                 }
             };
             if fire {
@@ -375,6 +393,16 @@ fn forget_past_cooldowns(
     }
 }
 
+/// What the firing policy says of a match.
+enum Verdict {
+    /// It fires.
+    Fire,
+    /// It fired already for this span.
+    AlreadyFired,
+    /// Within the cooldown of its firing at this time: folded into that alarm.
+    Folded(DateTime<FixedOffset>),
+}
+
 fn may_fire(
     rules: &RuleSet,
     id: AlarmIndex,
@@ -382,10 +410,10 @@ fn may_fire(
     at: DateTime<FixedOffset>,
     memo: &mut SpanMemo,
     last_fired: &mut HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
-) -> bool {
+) -> Verdict {
     let (_, alarm) = rules.alarm(id);
     if alarm.repeat == Repeat::OncePerSpan && memo.fired.contains(&id) {
-        return false;
+        return Verdict::AlreadyFired;
     }
     if let Some(cooldown) = alarm.cooldown {
         let key = (
@@ -399,12 +427,12 @@ fn may_fire(
         if let Some(last) = last_fired.get(&key)
             && at.signed_duration_since(*last).to_std().unwrap_or_default() < cooldown
         {
-            return false;
+            return Verdict::Folded(*last);
         }
         last_fired.insert(key, at);
     }
     memo.fired.push(id);
-    true
+    Verdict::Fire
 }
 
 #[cfg(test)]

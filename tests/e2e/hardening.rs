@@ -509,3 +509,85 @@ fn a_script_that_multiplies_a_string_cannot_abort_the_process() {
     );
     assert!(stdout(&out).contains("after replace"), "{}", stdout(&out));
 }
+
+#[test]
+fn matches_a_cooldown_kept_from_firing_are_counted_on_the_alarm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let day = crate::workday();
+    let out = vigilo(&data, &["replay", "--store", day.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The oracle: dave's files written to USB in the example day, read independently.
+    let copies: Vec<serde_json::Value> = crate::workday_events()
+        .into_iter()
+        .filter(|e| e["username"] == "dave" && e["action"] == "file_written")
+        .collect();
+    assert_eq!(copies.len(), 16);
+    let listed = vigilo(
+        &data,
+        &[
+            "alarms",
+            "--json",
+            "--user",
+            "dave",
+            "--alarm",
+            "File written to USB",
+        ],
+    );
+    let alarms = crate::json_lines(&listed);
+    assert_eq!(alarms.len(), 2, "the standard pack's one-minute cooldown");
+    let folded: u64 = alarms
+        .iter()
+        .map(|a| a["folded"]["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(
+        folded, 14,
+        "every copy is accounted for: 2 alarms + 14 folded"
+    );
+    let fired_bytes: u64 = alarms
+        .iter()
+        .map(|a| a["event"]["bytes"].as_u64().unwrap_or(0))
+        .sum();
+    let folded_bytes: u64 = alarms
+        .iter()
+        .map(|a| a["folded"]["bytes"].as_u64().unwrap_or(0))
+        .sum();
+    let all_bytes: u64 = copies
+        .iter()
+        .map(|e| e["bytes"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(fired_bytes + folded_bytes, all_bytes);
+    let paths: Vec<String> = alarms
+        .iter()
+        .flat_map(|a| a["folded"]["paths"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p.as_str().map(str::to_string))
+        .collect();
+    assert!(paths.iter().any(|p| p.contains("payroll")), "{paths:?}");
+    // The table says it first, in people's units.
+    let table = stdout(&vigilo(
+        &data,
+        &["alarms", "--user", "dave", "--alarm", "File written"],
+    ));
+    assert!(table.contains(" more files, "), "{table}");
+    assert!(table.contains(" MB · file_written"), "{table}");
+    // And the API returns it with the alarm.
+    let agent = Agent::start(&data);
+    let page: serde_json::Value = http()
+        .get(format!(
+            "{}/api/v1/alarms?user=dave&alarm=File%20written",
+            agent.url
+        ))
+        .bearer_auth(&agent.token)
+        .send()
+        .expect("alarms")
+        .json()
+        .expect("json");
+    let api_folded: u64 = page["alarms"]
+        .as_array()
+        .expect("alarms")
+        .iter()
+        .map(|a| a["folded"]["count"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(api_folded, 14);
+    agent.stop();
+}

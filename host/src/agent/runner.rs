@@ -170,6 +170,10 @@ pub fn run(
                     published = std::time::Instant::now();
                 }
                 let stored = keep(&mut store, &mut fired, &stats, &output);
+                // After the alarms: a fold adds to an alarm already stored.
+                if let Err(e) = store.fold(&pipeline.drain_folds()) {
+                    tracing::error!("cannot add folded matches to their alarms: {e:#}");
+                }
                 if let Some(at) = seen.filter(|_| stored > 0) {
                     stats.record_latency(at.elapsed());
                 }

@@ -67,7 +67,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     } else {
         table::header(&mut out)?;
         for a in &alarms {
-            table::row(&mut out, &a.record, &a.outcomes)?;
+            table::row(&mut out, &a.record, &a.outcomes, a.folded.as_ref())?;
         }
     }
     out.flush()?;

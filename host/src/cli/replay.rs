@@ -102,9 +102,14 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     let (mut events, mut bad, mut fired_total, mut stored) = (0u64, 0u64, 0u64, 0usize);
     let mut fired = Vec::new();
     let mut pending = Vec::new();
+    // Matches folded into alarms within their cooldowns: added to the stored alarms once those
+    // are written.
+    let mut folds = Vec::new();
+    let mut folded_total = 0u64;
 
     let mut emit = |fired: &mut Vec<FiredAlarm>,
                     pending: &mut Vec<FiredAlarm>,
+                    folds: &mut Vec<crate::alarms::Fold>,
                     out: &mut BufWriter<_>,
                     force: bool|
      -> Result<()> {
@@ -125,9 +130,11 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         }
         if let Some(store) = store.as_mut() {
             pending.append(fired);
-            if force || pending.len() >= STORE_BATCH {
+            if force || pending.len() >= STORE_BATCH || folds.len() >= STORE_BATCH {
                 stored += store.record(pending, &origin)?;
                 pending.clear();
+                store.fold(folds)?;
+                folds.clear();
             }
         } else {
             fired.clear();
@@ -147,8 +154,13 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                     activity.count(&event);
                 }
                 pipeline.push(event, &mut fired);
-                if !fired.is_empty() {
-                    emit(&mut fired, &mut pending, &mut out, false)?;
+                let new_folds = pipeline.drain_folds();
+                folded_total += new_folds.len() as u64;
+                if args.store {
+                    folds.extend(new_folds);
+                }
+                if !fired.is_empty() || folds.len() >= STORE_BATCH {
+                    emit(&mut fired, &mut pending, &mut folds, &mut out, false)?;
                 }
             }
             Err(line) => {
@@ -170,7 +182,8 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         }
     }
     pipeline.finish(&mut fired);
-    emit(&mut fired, &mut pending, &mut out, true)?;
+    folds.extend(pipeline.drain_folds().into_iter().filter(|_| args.store));
+    emit(&mut fired, &mut pending, &mut folds, &mut out, true)?;
     if let Some(store) = store.as_mut() {
         store.save_plugin_states(&pipeline.plugin_states())?;
         store.replace_activity(&origin, &activity.take())?;
@@ -200,8 +213,13 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             Some(s) => format!(", {stored} new in {}", s.path().display()),
             None => " (not stored: --store keeps them)".to_string(),
         };
+        let folded_note = match folded_total {
+            0 => String::new(),
+            n => format!(" (and {n} more matches folded into them within their cooldowns)"),
+        };
         eprintln!(
-            "{events} events, {bad} malformed lines skipped, {fired_total} alarms fired{store_note}"
+            "{events} events, {bad} malformed lines skipped, {fired_total} alarms fired\
+             {folded_note}{store_note}"
         );
     }
     Ok(if bad > 0 { EXIT_SKIPPED } else { EXIT_OK })
@@ -231,7 +249,7 @@ fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    table::row(out, &f.record, &[])?;
+    table::row(out, &f.record, &[], None)?;
     Ok(())
 }
 

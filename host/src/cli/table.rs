@@ -18,11 +18,13 @@ pub fn header(out: &mut impl Write) -> std::io::Result<()> {
 }
 
 /// Writes one alarm as a row; `outcomes` mark the actions performed (`webhook✓`, `webhook…`
-/// while pending, `webhook✗` given up, `email⊘` over the rate limit).
+/// while pending, `webhook✗` given up, `email⊘` over the rate limit); what its cooldown folded
+/// into it leads the last column (`+14 more files, 640 MB`), before it is cut.
 pub fn row(
     out: &mut impl Write,
     a: &AlarmRecord,
     outcomes: &[ActionOutcome],
+    folded: Option<&crate::alarms::Folded>,
 ) -> std::io::Result<()> {
     let time = a
         .fired_at
@@ -36,7 +38,11 @@ pub fn row(
         0 => action_labels(&a.actions, outcomes),
         n => format!("{n} refused; {}", action_labels(&a.actions, outcomes)),
     };
-    line(out, [&time, user, &risk, &a.alarm, &actions], &a.summary)
+    let what = match folded {
+        Some(f) => format!("{} · {}", f.label(), a.summary),
+        None => a.summary.clone(),
+    };
+    line(out, [&time, user, &risk, &a.alarm, &actions], &what)
 }
 
 fn line(out: &mut impl Write, cells: [&str; 5], last: &str) -> std::io::Result<()> {
@@ -104,7 +110,7 @@ mod tests {
             .with_text(crate::event::Field::PrimaryDomain, "youtube.com");
         let fired = crate::alarms::FiredAlarm::new(0, &pack, youtube, &event, ts);
         let mut out = Vec::new();
-        row(&mut out, &fired.record, &[]).expect("write");
+        row(&mut out, &fired.record, &[], None).expect("write");
         let text = String::from_utf8(out).expect("utf8");
         assert!(
             text.starts_with("2026-11-02T12:50:01Z  alice       2     YouTube over 20 minutes"),

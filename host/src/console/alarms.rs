@@ -58,7 +58,7 @@ pub async fn list(
                             td.num { (risk_badge(a.record.risk)) }
                             td { a href={ "/console/alarms/" (a.id) } { (a.record.alarm) } }
                             td.muted { (a.record.pack) }
-                            td { (a.record.summary) }
+                            td { @if let Some(f) = &a.folded { strong.folded { (f.label()) } " · " } (a.record.summary) }
                             td.mono { (crate::cli::table::action_labels(&a.record.actions, &a.outcomes)) }
                         }
                     }
@@ -131,6 +131,18 @@ pub async fn one(
                     dt { "Pack" } dd { (r.pack) " " (r.pack_version) }
                     dt { "What happened" } dd { (r.summary) }
                     @if let Some(note) = &r.note { dt { "Why" } dd { (note) } }
+                    @if let Some(f) = &alarm.folded {
+                        dt { "Within its cooldown" }
+                        dd #folded {
+                            (f.label())
+                            @if !f.paths.is_empty() {
+                                ul { @for p in &f.paths { li { code { (p) } } } }
+                                @if (f.paths.len() as u64) < f.count {
+                                    p.muted { "(the first " (f.paths.len()) " paths)" }
+                                }
+                            }
+                        }
+                    }
                 }
             }
             div.card {

@@ -113,6 +113,10 @@ const MIGRATIONS: &[&str] = &[
         reason   TEXT NOT NULL,
         PRIMARY KEY (pack, program)
     );",
+    // 12: matches an alarm's cooldown folded into it: how many, their bytes, their first paths.
+    "ALTER TABLE alarms ADD COLUMN folded INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE alarms ADD COLUMN folded_bytes INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE alarms ADD COLUMN folded_paths TEXT;",
 ];
 
 /// An open store.
@@ -138,6 +142,9 @@ pub struct StoredAlarm {
     /// What became of the actions vigilo performs (in the alarm's order).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outcomes: Vec<ActionOutcome>,
+    /// Matches its cooldown folded into it, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub folded: Option<crate::alarms::Folded>,
 }
 
 /// Which alarms to list.
@@ -291,7 +298,8 @@ impl Store {
                     (SELECT json_group_array(json_object('position', position, 'kind', kind, 'state', state,
                             'attempts', attempts, 'detail', detail))
                        FROM (SELECT * FROM action_runs WHERE alarm_id = alarms.id
-                             ORDER BY position))
+                             ORDER BY position)),
+                    folded, folded_bytes, folded_paths
              FROM alarms WHERE 1=1",
         );
         let mut args: Vec<String> = Vec::new();
@@ -382,7 +390,55 @@ impl Store {
             origin: r.get(11)?,
             recorded_at: r.get(12)?,
             outcomes: serde_json::from_str(&outcomes).map_err(|e| bad("outcomes", &e))?,
+            folded: match r.get::<_, i64>(16)? {
+                0 => None,
+                count => Some(crate::alarms::Folded {
+                    count: count.max(0) as u64,
+                    bytes: r.get::<_, i64>(17)?.max(0) as u64,
+                    paths: match r.get::<_, Option<String>>(18)? {
+                        Some(text) => {
+                            serde_json::from_str(&text).map_err(|e| bad("folded_paths", &e))?
+                        }
+                        None => Vec::new(),
+                    },
+                }),
+            },
         })
+    }
+
+    /// Adds matches a cooldown kept from firing to the alarms they were folded into, in one
+    /// transaction. A fold whose alarm is not stored (a replay not kept) changes nothing.
+    pub fn fold(&mut self, folds: &[crate::alarms::Fold]) -> Result<()> {
+        if folds.is_empty() {
+            return Ok(());
+        }
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE alarms SET folded = folded + 1, folded_bytes = folded_bytes + ?1,
+                    folded_paths = CASE
+                        WHEN ?2 IS NULL THEN folded_paths
+                        WHEN folded_paths IS NULL THEN json_array(?2)
+                        WHEN json_array_length(folded_paths) < ?3 THEN json_insert(folded_paths, '$[#]', ?2)
+                        ELSE folded_paths END
+                  WHERE pack = ?4 AND alarm = ?5 AND fired_at = ?6
+                    AND username IS ?7 AND computer IS ?8",
+            )?;
+            for f in folds {
+                stmt.execute(params![
+                    i64::try_from(f.bytes.unwrap_or(0)).unwrap_or(i64::MAX),
+                    f.path,
+                    crate::alarms::Folded::PATHS_KEPT as i64,
+                    f.pack,
+                    f.alarm,
+                    Event::utc_string(f.into),
+                    f.user,
+                    f.computer,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     /// Remembers that `program` of `pack` was switched off, and why.
