@@ -149,6 +149,30 @@ pub mod action {
     }
 }
 
+/// Sends a panic's message and place to the agent's log before the abort that ends the call
+/// (as Zellij's SDK does): otherwise the fault reads as the trap it ends in, `unreachable`.
+/// [`export!`] installs it on the first call.
+#[doc(hidden)]
+pub fn __install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
+                (*s).to_string()
+            } else if let Some(s) = info.payload().downcast_ref::<String>() {
+                s.clone()
+            } else {
+                "a panic without a message".to_string()
+            };
+            let place = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_else(|| "an unknown place".into());
+            host::log(LogLevel::Error, &format!("panicked at {place}: {message}"));
+        }));
+    });
+}
+
 /// The host's log and clock.
 pub mod host {
     use super::LogLevel;
@@ -258,12 +282,15 @@ macro_rules! export {
             struct Exports;
             impl $crate::bindings::Guest for Exports {
                 fn describe() -> $crate::PluginInfo {
+                    $crate::__install_panic_hook();
                     <$plugin as $crate::Plugin>::describe()
                 }
                 fn configure(config: ::std::string::String) -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::__install_panic_hook();
                     PLUGIN.with(|p| $crate::Plugin::configure(&mut *p.borrow_mut(), &config))
                 }
                 fn on_event(event: $crate::Event) -> ::std::vec::Vec<$crate::Triggered> {
+                    $crate::__install_panic_hook();
                     PLUGIN.with(|p| $crate::Plugin::on_event(&mut *p.borrow_mut(), &event))
                 }
             }

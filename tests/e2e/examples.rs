@@ -348,6 +348,49 @@ fn a_new_plugin_builds_as_is_and_runs() {
         .filter(|l| l.contains("Long focus (risk 2)"))
         .count();
     assert_eq!(fired, long);
+
+    // The author breaks it: a panic and a runaway recursion read as what they are, with the
+    // place and a short demangled trace, not as `unreachable` and mangled frames.
+    let lib = crate_dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).expect("read");
+    let broken = source.replace(
+        "fn on_event(&mut self, event: &Event) -> Vec<Triggered> {",
+        "fn on_event(&mut self, event: &Event) -> Vec<Triggered> {\n        \
+         if event.title.as_deref() == Some(\"panic\") { panic!(\"boom on purpose\"); }\n        \
+         if event.title.as_deref() == Some(\"deep\") { return vec![vigilo_sdk::alarm(&deep(0).to_string(), 1)]; }",
+    ) + "\nfn deep(n: u64) -> u64 {\n    let local = std::hint::black_box([n; 512]);\n    \
+         deep(n + 1) + local[(n % 512) as usize]\n}\n";
+    std::fs::write(&lib, broken).expect("write");
+    let built = vigilo(
+        dir.path(),
+        &[
+            "plugin",
+            "build",
+            crate_dir.to_str().expect("p"),
+            "-o",
+            wasm.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let day = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &day,
+        "{\"ts\":\"2026-11-02T09:00:00Z\",\"kind\":\"activity\",\"title\":\"panic\"}\n\
+         {\"ts\":\"2026-11-02T09:00:01Z\",\"kind\":\"activity\",\"title\":\"deep\"}\n",
+    )
+    .expect("write");
+    let out = run_plugin_over(dir.path(), &wasm, "limit_secs = 1200\n", &day);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("panicked at src/lib.rs:") && text.contains(": boom on purpose"),
+        "{text}"
+    );
+    assert!(text.contains("stack"), "{text}");
+    assert!(
+        text.contains("long_focus::deep"),
+        "a demangled frame: {text}"
+    );
 }
 
 #[test]

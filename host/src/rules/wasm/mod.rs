@@ -294,9 +294,79 @@ impl Live {
             if text.contains("forcing trap when growing memory") {
                 return Fault::Memory(self.memory);
             }
-            Fault::Trap(text)
+            Fault::Trap(describe_trap(&e))
         })
     }
+}
+
+/// Frames of a trap's backtrace shown in its fault: where it happened, not the whole stack.
+const FRAMES_SHOWN: usize = 5;
+
+/// A trap as its author needs it: what happened in words (a stack that ran out is named as
+/// such), then the innermost few frames with demangled names.
+fn describe_trap(e: &wasmtime::Error) -> String {
+    let what = match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "the call stack ran out (recursion too deep?)".to_string(),
+        // Rust and C keep their own stack in linear memory, below everything else: running off
+        // its end is an access out of bounds, not a trap of its own.
+        Some(Trap::MemoryOutOfBounds) => "out of bounds memory access (also what a plugin's \
+             own stack running out looks like: recursion too deep, or a large local array?)"
+            .to_string(),
+        Some(Trap::UnreachableCodeReached) => {
+            "reached `unreachable` (a Rust panic or abort ends this way)".to_string()
+        }
+        Some(trap) => trap.to_string(),
+        None => e.root_cause().to_string(),
+    };
+    let Some(trace) = e.downcast_ref::<wasmtime::WasmBacktrace>() else {
+        return what;
+    };
+    // The panic machinery's own frames say nothing about the plugin: skipped, and a frame
+    // repeated by recursion is shown once with its count.
+    let runtime = [
+        "std::",
+        "core::",
+        "alloc::",
+        "__rustc::",
+        "<std::",
+        "<core::",
+        "<alloc::",
+    ];
+    let mut frames: Vec<(String, usize)> = Vec::new();
+    for f in trace.frames() {
+        let name = match f.func_name() {
+            Some(name) => format!("{:#}", rustc_demangle::demangle(name)),
+            None => format!("function {}", f.func_index()),
+        };
+        if runtime.iter().any(|r| name.starts_with(r)) {
+            continue;
+        }
+        match frames.last_mut() {
+            Some((last, n)) if *last == name => *n += 1,
+            _ => frames.push((name, 1)),
+        }
+    }
+    if frames.is_empty() {
+        return what;
+    }
+    let more = frames.len().saturating_sub(FRAMES_SHOWN);
+    let shown: Vec<String> = frames
+        .iter()
+        .take(FRAMES_SHOWN)
+        .map(|(name, n)| {
+            if *n > 1 {
+                format!("{name} ×{n}")
+            } else {
+                name.clone()
+            }
+        })
+        .collect();
+    let rest = if more > 0 {
+        format!(" … {more} more")
+    } else {
+        String::new()
+    };
+    format!("{what}; in {}{rest}", shown.join(" ← "))
 }
 
 impl Loaded for Plugin {
@@ -364,7 +434,19 @@ impl Runner for WasmRunner<'_> {
                 // the next one now rather than in the middle of the next event.
                 self.drop_instance();
                 self.inner = self.plugin.live(self.kept_state.clone()).ok();
-                Err(fault)
+                // The SDK's panic hook logs the panic's message and place before the abort
+                // traps: that is the fault's first line, not the trap it ends in.
+                let panic = self
+                    .log
+                    .iter()
+                    .rev()
+                    .find(|l| l.level == "error" && l.message.starts_with("panicked at "));
+                match (fault, panic) {
+                    (Fault::Trap(trap), Some(line)) => {
+                        Err(Fault::Trap(format!("{} ({trap})", line.message)))
+                    }
+                    (fault, _) => Err(fault),
+                }
             }
         }
     }
