@@ -591,3 +591,29 @@ fn matches_a_cooldown_kept_from_firing_are_counted_on_the_alarm() {
     assert_eq!(api_folded, 14);
     agent.stop();
 }
+
+#[test]
+fn a_setup_change_neither_screenshots_this_desktop_nor_scores_the_admin() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let agent = Agent::start(&data);
+    // A pack that asks for a screenshot on its own upload.
+    let extra = "\n[[alarm]]\nname = \"Setup watched\"\nkind = \"account\"\nrepeat = \"every_match\"\n\
+                 conditions = [ { field = \"event_name\", op = \"eq\", value = \"pack_uploaded\" } ]\n\
+                 risk = 9\nactions = [ { screenshot = { count = 1 } } ]\n\n[grants]\nactions = [\"screenshot\"]\n";
+    let pack = crate::agent::counter_pack(dir.path(), "1.0.0", 3, extra);
+    let archive = crate::agent::build(&data, &pack);
+    let out = agent.cli(&["pack", "upload", archive.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let outcome = crate::settled_outcome(&data, "Setup watched");
+    assert_eq!(outcome["kind"], "screenshot");
+    assert_eq!(outcome["state"], "skipped", "{outcome}");
+    let risk = vigilo(&data, &["risk", "--json"]);
+    assert_eq!(risk.status.code(), Some(0), "{}", stderr(&risk));
+    assert!(
+        !stdout(&risk).contains("\"admin"),
+        "the admin's own change is not a risk of theirs: {}",
+        stdout(&risk)
+    );
+    agent.stop();
+}

@@ -20,6 +20,11 @@ pub mod worker;
 
 pub use template::{FiringContext, Template, placeholder_names};
 
+/// Actions about the person at this desktop: its screen, its windows. A setup change (an
+/// account event: a pack uploaded through the console, a plugin switched off) is the admin's,
+/// made elsewhere, so these are recorded as skipped for it, never performed on whoever sits here.
+pub const ON_THIS_DESKTOP: &[&str] = &["screenshot", "video", "popup", "terminate"];
+
 /// The actions the running agent performs, each queued in the store's outbox with its alarm.
 pub const PERFORMED: &[&str] = &[
     "webhook",

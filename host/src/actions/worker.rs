@@ -173,7 +173,7 @@ impl Worker {
             for run in due {
                 let outcome = self.attempt(client, &run);
                 match &outcome {
-                    Settle::Done(d) => {
+                    Settle::Done(d) | Settle::Partial(d) | Settle::Next(_, d) => {
                         tracing::info!(action = %run.kind, alarm = run.alarm_id, "{d}")
                     }
                     Settle::Retry(at, d) => {
@@ -294,7 +294,7 @@ impl Worker {
         if taken > 0
             && let Some(why) = self.presence.moved_on_from(&alarm.record.event)
         {
-            return Settle::Done(format!("{taken} of {count} screenshots; stopped: {why}"));
+            return Settle::Partial(format!("{taken} of {count} screenshots; stopped: {why}"));
         }
         if self.screen.is_none() {
             match Screen::connect(None) {
@@ -324,7 +324,7 @@ impl Worker {
             Settle::Done(format!("{n} of {count} screenshots; last {shown}"))
         } else {
             let at = Utc::now() + chrono::Duration::from_std(interval).unwrap_or_default();
-            Settle::Retry(at, format!("{n} of {count} screenshots; last {shown}"))
+            Settle::Next(at, format!("{n} of {count} screenshots; last {shown}"))
         }
     }
 
@@ -344,7 +344,7 @@ impl Worker {
             if let Err(why) = self.recorder.pin(run.id, from) {
                 return Settle::Dead(format!("no video: {why}"));
             }
-            return Settle::Retry(
+            return Settle::Next(
                 until,
                 format!("recording until {}", until.format("%H:%M:%S")),
             );
@@ -411,7 +411,7 @@ impl Worker {
                 }
                 None => String::new(),
             };
-            return Settle::Retry(
+            return Settle::Next(
                 at,
                 format!("ends in {}s if still in front{warned}", after.as_secs()),
             );

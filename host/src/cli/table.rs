@@ -84,6 +84,8 @@ pub fn action_labels(actions: &[PlannedAction], outcomes: &[ActionOutcome]) -> S
                 Some("pending") => "…",
                 Some("dead") => "✗",
                 Some("limited") => "⊘",
+                Some("skipped") => " skipped",
+                Some("partial") => "◐",
                 _ => "",
             };
             format!("{label}{mark}")

@@ -117,6 +117,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE alarms ADD COLUMN folded INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE alarms ADD COLUMN folded_bytes INTEGER NOT NULL DEFAULT 0;
      ALTER TABLE alarms ADD COLUMN folded_paths TEXT;",
+    // 13: risk scores leave setup changes (account events) out: the index covers the kind.
+    "DROP INDEX alarms_for_risk;
+     CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk, kind);",
 ];
 
 /// An open store.
@@ -264,7 +267,21 @@ impl Store {
                         if crate::actions::PERFORMED.contains(&action.name()) {
                             let limit = self.action_limit;
                             let (kind, lane) = (action.name(), action.lane());
-                            outbox::enqueue(&tx, alarm_id, position, kind, &lane, limit)?;
+                            let skip = (a.event.kind() == crate::event::EventKind::Account
+                                && crate::actions::ON_THIS_DESKTOP.contains(&kind))
+                            .then_some(
+                                "not performed: a setup change is not about the person at this \
+                                 desktop",
+                            );
+                            let queue = outbox::Queue {
+                                alarm_id,
+                                position,
+                                kind,
+                                lane: &lane,
+                                limit,
+                                skip,
+                            };
+                            outbox::enqueue(&tx, &queue)?;
                         }
                     }
                 }

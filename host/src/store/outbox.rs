@@ -59,7 +59,8 @@ pub struct ActionOutcome {
     pub position: usize,
     /// The action's name.
     pub kind: String,
-    /// `pending`, `done`, `dead`, or `limited` (over the rate limit: not performed).
+    /// `pending`, `done`, `partial` (some of it: a series stopped early), `dead`, `limited`
+    /// (over the rate limit: not performed) or `skipped` (not for this desktop).
     pub state: String,
     /// Attempts made.
     pub attempts: u32,
@@ -72,6 +73,11 @@ pub struct ActionOutcome {
 pub enum Settle {
     /// Performed; the detail says what came of it.
     Done(String),
+    /// Performed in part (a screenshot series stopped early); the detail says how far.
+    Partial(String),
+    /// Performed one step of several (a screenshot of a series, a video's start); the next is
+    /// due then.
+    Next(DateTime<Utc>, String),
     /// Failed; try again at this time.
     Retry(DateTime<Utc>, String),
     /// Failed for good.
@@ -85,21 +91,39 @@ fn ts(t: DateTime<Utc>) -> String {
     Event::utc_string(t.fixed_offset())
 }
 
-/// Queues `kind` as action `position` of alarm `alarm_id`, due now — or, when the same alarm
-/// already asked the same user's computer for `limit` of these in the last hour, records it
-/// as `limited` instead. Part of the transaction that stores the alarm.
-pub(super) fn enqueue(
-    tx: &Transaction<'_>,
-    alarm_id: i64,
-    position: usize,
-    kind: &str,
-    lane: &str,
-    limit: Option<u32>,
-) -> Result<()> {
+/// One action of a stored alarm to queue.
+pub(super) struct Queue<'a> {
+    /// The alarm's row.
+    pub alarm_id: i64,
+    /// The action's place in its list.
+    pub position: usize,
+    /// Its name.
+    pub kind: &'a str,
+    /// The lane it waits in (see `Action::lane`).
+    pub lane: &'a str,
+    /// At most this many of it an hour for the alarm and user.
+    pub limit: Option<u32>,
+    /// Recorded as skipped, for this reason, instead of queued.
+    pub skip: Option<&'a str>,
+}
+
+/// Queues an action, due now — or, when the same alarm already asked the same user's computer
+/// for `limit` of these in the last hour, records it as `limited`, or as `skipped` when it must
+/// not be performed. Part of the transaction that stores the alarm.
+pub(super) fn enqueue(tx: &Transaction<'_>, q: &Queue<'_>) -> Result<()> {
+    let Queue {
+        alarm_id,
+        position,
+        kind,
+        lane,
+        limit,
+        skip,
+    } = *q;
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(|e| anyhow::anyhow!("no randomness for a message id: {e}"))?;
     let now = Utc::now();
     let (state, next_at, detail) = match limit {
+        _ if skip.is_some() => ("skipped", None, skip.map(str::to_string)),
         Some(limit) if recent(tx, alarm_id, kind, now)? >= u64::from(limit) => (
             "limited",
             None,
@@ -210,6 +234,8 @@ impl Store {
     pub fn settle_action(&mut self, id: i64, outcome: &Settle) -> Result<()> {
         let (state, next_at, detail, attempted) = match outcome {
             Settle::Done(d) => ("done", None, d, 1),
+            Settle::Partial(d) => ("partial", None, d, 1),
+            Settle::Next(at, d) => ("pending", Some(ts(*at)), d, 1),
             Settle::Retry(at, d) => ("pending", Some(ts(*at)), d, 1),
             Settle::Dead(d) => ("dead", None, d, 1),
             Settle::Wait(at, d) => ("pending", Some(ts(*at)), d, 0),

@@ -57,6 +57,7 @@ impl Store {
         let mut stmt = self.conn.prepare_cached(
             "SELECT username, alarm, risk, COUNT(*) FROM alarms INDEXED BY alarms_for_risk
              WHERE fired_at >= ?1 AND fired_at < ?2 AND username IS NOT NULL
+               AND kind != 'account'
              GROUP BY username, alarm, risk",
         )?;
         let mut rows = stmt.query([&since, &until])?;
