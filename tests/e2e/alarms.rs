@@ -72,6 +72,25 @@ fn stored_alarms_are_listed_filtered_and_never_duplicated() {
         &["alarms", "--json", "--since", "2026-11-03"],
     ));
     assert!(next_day.is_empty());
+    // One rule for dates everywhere: a day is included whole, so --since D --until D is day D.
+    let the_day = json_lines(&vigilo(
+        data.path(),
+        &[
+            "alarms",
+            "--all",
+            "--json",
+            "--since",
+            "2026-11-02",
+            "--until",
+            "2026-11-02",
+        ],
+    ));
+    assert_eq!(the_day.len(), stored.len());
+    // Spans back from now: the example day is long past.
+    let recent = json_lines(&vigilo(data.path(), &["alarms", "--json", "--since", "7d"]));
+    assert!(recent.is_empty());
+    let yesterday = vigilo(data.path(), &["alarms", "--json", "--since", "yesterday"]);
+    assert_eq!(yesterday.status.code(), Some(0), "{}", stderr(&yesterday));
     let two = json_lines(&vigilo(data.path(), &["alarms", "--json", "--limit", "2"]));
     assert_eq!(two.len(), 2);
 
@@ -88,7 +107,7 @@ fn bad_filters_and_a_missing_database_are_clear_errors() {
     let out = vigilo(data.path(), &["alarms"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("no database"), "{}", stderr(&out));
-    let out = vigilo(data.path(), &["alarms", "--since", "yesterday"]);
+    let out = vigilo(data.path(), &["alarms", "--since", "soon"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("is not a time"), "{}", stderr(&out));
 }

@@ -617,3 +617,37 @@ fn a_setup_change_neither_screenshots_this_desktop_nor_scores_the_admin() {
     );
     agent.stop();
 }
+
+#[test]
+fn a_user_shown_alone_keeps_their_rank_and_an_empty_window_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let day = crate::workday();
+    let out = vigilo(&data, &["replay", "--store", day.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let all = crate::json_lines(&vigilo(&data, &["risk", "--until", "2026-11-03", "--json"]));
+    let second = all[1]["user"].as_str().expect("a second user");
+    let alone = crate::json_lines(&vigilo(
+        &data,
+        &["risk", "--until", "2026-11-03", "--json", "--user", second],
+    ));
+    assert_eq!(alone.len(), 1);
+    assert_eq!(alone[0]["rank"], 2, "{second} is second of all users");
+    let table = stdout(&vigilo(
+        &data,
+        &["risk", "--until", "2026-11-03", "--user", second],
+    ));
+    assert!(
+        table
+            .lines()
+            .any(|l| l.trim_start().starts_with("2  ") && l.contains(second)),
+        "{table}"
+    );
+    let empty = vigilo(&data, &["risk", "--until", "2020-01-01"]);
+    assert_eq!(empty.status.code(), Some(0));
+    assert!(
+        stderr(&empty).contains("no alarms or activity records between"),
+        "{}",
+        stderr(&empty)
+    );
+}

@@ -56,10 +56,10 @@ impl AlarmQuery {
     /// The store's filter (one alarm more than a page, to know whether another follows), or
     /// what is wrong with the query.
     pub fn to_filter(&self) -> Result<AlarmFilter, String> {
-        let time = |key: &str, v: &Option<String>| {
+        let time = |key: &str, v: &Option<String>, end: crate::event::Bound| {
             given(v)
                 .map(|t| {
-                    Event::parse_instant(&t)
+                    Event::parse_bound(&t, end, chrono::Utc::now())
                         .map(|ts| Event::utc_string(ts.fixed_offset()))
                         .map_err(|e| format!("{key}: {e}"))
                 })
@@ -82,8 +82,8 @@ impl AlarmQuery {
             user: given(&self.user),
             alarm: given(&self.alarm),
             pack: given(&self.pack),
-            since: time("since", &self.since)?,
-            until: time("until", &self.until)?,
+            since: time("since", &self.since, crate::event::Bound::Start)?,
+            until: time("until", &self.until, crate::event::Bound::End)?,
             min_risk,
             after,
             limit: Some(self.page_size() + 1),
@@ -152,8 +152,7 @@ impl RiskQuery {
         }
         let until = match self.until_given() {
             // A day is included whole: the window ends at its end.
-            Some(u) if u.len() == 10 => Event::parse_instant(u)? + Duration::days(1),
-            Some(u) => Event::parse_instant(u)?,
+            Some(u) => Event::parse_bound(u, crate::event::Bound::End, Utc::now())?,
             None => Utc::now(),
         };
         Ok((days, until))

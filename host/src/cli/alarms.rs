@@ -18,10 +18,12 @@ pub struct Args {
     /// Only alarms whose name contains this text (case-insensitive).
     #[arg(long)]
     alarm: Option<String>,
-    /// Only alarms fired at or after this time (RFC 3339, or a date: 2026-11-02).
+    /// Only alarms fired from this time: RFC 3339, a day (2026-11-02, today, yesterday: from
+    /// its start, UTC), or a span back from now (24h, 7d).
     #[arg(long, value_name = "TIME")]
     since: Option<String>,
-    /// Only alarms fired before this time (RFC 3339, or a date: the day before it ends).
+    /// Only alarms fired up to this time: RFC 3339, a day (through its end, so `--since D
+    /// --until D` is day D), or a span back from now.
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
     /// At most this many, newest first.
@@ -36,9 +38,10 @@ pub struct Args {
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
+    use crate::event::Bound;
     let (since, until) = match (
-        parse_time(args.since.as_deref()),
-        parse_time(args.until.as_deref()),
+        parse_time(args.since.as_deref(), Bound::Start),
+        parse_time(args.until.as_deref(), Bound::End),
     ) {
         (Ok(s), Ok(u)) => (s, u),
         (Err(e), _) | (_, Err(e)) => {
@@ -74,8 +77,11 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-/// An RFC 3339 time or a plain date (midnight UTC), normalised to the store's UTC form.
-fn parse_time(text: Option<&str>) -> Result<Option<String>, String> {
-    text.map(|t| Event::parse_instant(t).map(|ts| Event::utc_string(ts.fixed_offset())))
-        .transpose()
+/// One end of the range (see [`Event::parse_bound`]), in the store's UTC form.
+fn parse_time(text: Option<&str>, end: crate::event::Bound) -> Result<Option<String>, String> {
+    text.map(|t| {
+        Event::parse_bound(t, end, chrono::Utc::now())
+            .map(|ts| Event::utc_string(ts.fixed_offset()))
+    })
+    .transpose()
 }

@@ -16,7 +16,8 @@ pub struct Args {
     /// The window's length in days.
     #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
     days: u32,
-    /// The window's end (RFC 3339, or a date: its midnight UTC); default now.
+    /// The window's end: RFC 3339, a day (2026-11-02, yesterday: through its end, UTC), or a
+    /// span back from now (24h); default now.
     #[arg(long, value_name = "TIME")]
     until: Option<String>,
     /// Only this user, with every alarm that made the score.
@@ -31,7 +32,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     let until = match args
         .until
         .as_deref()
-        .map(crate::event::Event::parse_instant)
+        .map(|t| crate::event::Event::parse_bound(t, crate::event::Bound::End, Utc::now()))
     {
         None => Utc::now(),
         Some(Ok(t)) => t,
@@ -41,16 +42,36 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         }
     };
     let store = super::existing_store(data_dir)?;
-    let mut ranked = crate::agent::query::ranking(&store, args.days, until)?;
+    // Ranks are among every user, then the list is filtered: carol second of all is #2 when
+    // she is shown alone.
+    let mut ranked: Vec<(usize, UserRisk)> =
+        crate::agent::query::ranking(&store, args.days, until)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| (i + 1, r))
+            .collect();
     if let Some(user) = &args.user {
-        ranked.retain(|r| &r.user == user);
+        ranked.retain(|(_, r)| &r.user == user);
+    }
+    if ranked.is_empty() {
+        let since = until - chrono::Duration::days(i64::from(args.days));
+        eprintln!(
+            "{} between {} and {}: nothing to rank (a longer window with --days N, or another \
+             end with --until DATE, may hold some)",
+            match &args.user {
+                Some(u) => format!("no alarms or activity records for {u}"),
+                None => "no alarms or activity records".to_string(),
+            },
+            since.format("%Y-%m-%d %H:%M UTC"),
+            until.format("%Y-%m-%d %H:%M UTC"),
+        );
     }
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     if args.json {
-        for (i, r) in ranked.iter().enumerate() {
+        for (rank, r) in &ranked {
             let mut line = serde_json::to_value(r)?;
-            line["rank"] = (i + 1).into();
+            line["rank"] = (*rank).into();
             serde_json::to_writer(&mut out, &line)?;
             writeln!(out)?;
         }
@@ -69,13 +90,13 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     Ok(EXIT_OK)
 }
 
-fn table(out: &mut impl Write, ranked: &[UserRisk], every_alarm: bool) -> io::Result<()> {
+fn table(out: &mut impl Write, ranked: &[(usize, UserRisk)], every_alarm: bool) -> io::Result<()> {
     writeln!(
         out,
         "{:>3}  {:<16} {:>6}  {:<9} {:>6} {:>6} {:>8}  most points from",
         "#", "user", "score", "trend", "points", "alarms", "activity"
     )?;
-    for (i, r) in ranked.iter().enumerate() {
+    for (rank, r) in ranked {
         let trend = if r.trend > 0.0 {
             format!("▲ +{:.1}", r.trend)
         } else if r.trend < 0.0 {
@@ -96,7 +117,7 @@ fn table(out: &mut impl Write, ranked: &[UserRisk], every_alarm: bool) -> io::Re
         writeln!(
             out,
             "{:>3}  {:<16} {:>6.1}  {:<9} {:>6} {:>6} {:>8}  {}",
-            i + 1,
+            rank,
             r.user,
             r.score,
             trend,

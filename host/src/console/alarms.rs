@@ -83,7 +83,7 @@ fn form(f: &AlarmQuery) -> Markup {
             label { "Alarm contains" input name="alarm" value=(v(&f.alarm)); }
             label { "Pack" input name="pack" value=(v(&f.pack)); }
             label { "From" input type="date" name="since" value=(v(&f.since)); }
-            label { "Before" input type="date" name="until" value=(v(&f.until)); }
+            label { "Through (UTC)" input type="date" name="until" value=(v(&f.until)); }
             label { "Risk at least"
                 select name="risk" {
                     option value="" { "any" }

@@ -167,18 +167,52 @@ impl Event {
             .or_else(|| self.text(Field::Actor))
     }
 
-    /// A time as people type it: RFC 3339 (`2026-11-02T09:00:00Z`) or a date (`2026-11-02`,
-    /// its midnight UTC). The error says which forms are understood.
-    pub fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    /// One end of a time range as people type it, the same rule for every command, the API and
+    /// the console: an RFC 3339 time is that instant; a day (`2026-11-02`, `today`,
+    /// `yesterday`, in UTC) is included whole — from its start, through its end (so
+    /// `--since D --until D` is that day); a span back from `now` (`24h`, `7d`, `90m`, `2w`) or
+    /// `now` itself is that instant for either end. The error lists the forms.
+    pub fn parse_bound(
+        text: &str,
+        end: Bound,
+        now: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, String> {
+        let text = text.trim();
         if let Ok(ts) = DateTime::parse_from_rfc3339(text) {
             check_range(ts).map_err(|e| format!("{text:?}: {e}"))?;
             return Ok(ts.with_timezone(&Utc));
         }
-        if let Ok(day) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            return Ok(day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+        let today = now.date_naive();
+        let day = match text {
+            "today" => Some(today),
+            "yesterday" => today.pred_opt(),
+            _ => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok(),
+        };
+        if let Some(day) = day {
+            let day = match end {
+                Bound::Start => Some(day),
+                Bound::End => day.succ_opt(),
+            };
+            let start = day
+                .and_then(|d| d.and_hms_opt(0, 0, 0))
+                .map(|t| t.and_utc());
+            let start = start.ok_or_else(|| format!("{text:?}: no such day"))?;
+            check_range(start.fixed_offset()).map_err(|e| format!("{text:?}: {e}"))?;
+            return Ok(start);
+        }
+        if text == "now" {
+            return Ok(now);
+        }
+        if let Ok(back) = humantime::parse_duration(text)
+            && let Ok(back) = chrono::Duration::from_std(back)
+            && let Some(at) = now.checked_sub_signed(back)
+        {
+            check_range(at.fixed_offset()).map_err(|e| format!("{text:?}: {e}"))?;
+            return Ok(at);
         }
         Err(format!(
-            "{text:?} is not a time: use RFC 3339 (2026-11-02T09:00:00Z) or a date (2026-11-02)"
+            "{text:?} is not a time: use RFC 3339 (2026-11-02T09:00:00Z), a day (2026-11-02, \
+             today, yesterday: included whole), or a span back from now (24h, 7d, 90m)"
         ))
     }
 
@@ -193,6 +227,16 @@ impl Event {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
+}
+
+/// Which end of a range a time typed by a person is for: a day starts a range at its start and
+/// ends one at its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bound {
+    /// `--since`, `from`.
+    Start,
+    /// `--until`, `through`.
+    End,
 }
 
 /// The earliest time an event may have: the Unix epoch. Nothing earlier was recorded by a
@@ -284,5 +328,39 @@ mod tests {
             "2026-11-02T08:00:00.000Z",
             "UTC form sorts in time order"
         );
+    }
+}
+
+#[cfg(test)]
+mod bound_tests {
+    use super::*;
+
+    #[test]
+    fn a_day_is_included_whole_and_spans_count_back_from_now() {
+        let now = DateTime::parse_from_rfc3339("2026-11-05T15:30:00Z")
+            .expect("ts")
+            .with_timezone(&Utc);
+        let at = |t: &str| {
+            DateTime::parse_from_rfc3339(t)
+                .expect("ts")
+                .with_timezone(&Utc)
+        };
+        let bound = |t: &str, end| Event::parse_bound(t, end, now).expect(t);
+        assert_eq!(
+            bound("2026-11-02", Bound::Start),
+            at("2026-11-02T00:00:00Z")
+        );
+        assert_eq!(bound("2026-11-02", Bound::End), at("2026-11-03T00:00:00Z"));
+        assert_eq!(bound("yesterday", Bound::Start), at("2026-11-04T00:00:00Z"));
+        assert_eq!(bound("today", Bound::End), at("2026-11-06T00:00:00Z"));
+        assert_eq!(bound("24h", Bound::Start), at("2026-11-04T15:30:00Z"));
+        assert_eq!(bound("7d", Bound::End), at("2026-10-29T15:30:00Z"));
+        assert_eq!(bound("now", Bound::End), now);
+        assert_eq!(
+            bound("2026-11-02T09:00:00+01:00", Bound::End),
+            at("2026-11-02T08:00:00Z")
+        );
+        let err = Event::parse_bound("soon", Bound::Start, now).expect_err("not a time");
+        assert!(err.contains("24h, 7d"), "{err}");
     }
 }
