@@ -378,6 +378,17 @@ fn the_console_address_of_the_readme_answers_and_pages_refuse_frames() {
         page.headers()["content-security-policy"],
         "frame-ancestors 'none'"
     );
+    // On start it said what it watches, where the console is and where the token is.
+    let said = agent.stderr();
+    assert!(
+        said.contains(&format!("vigilo: console {}/console/", agent.url)),
+        "{said}"
+    );
+    assert!(said.contains("admin-token"), "{said}");
+    assert!(
+        said.lines().any(|l| l.starts_with("  events   up")),
+        "{said}"
+    );
     agent.stop();
 }
 
@@ -650,4 +661,62 @@ fn a_user_shown_alone_keeps_their_rank_and_an_empty_window_says_so() {
         "{}",
         stderr(&empty)
     );
+}
+
+#[test]
+fn a_pack_folder_uploads_as_it_is_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let agent = Agent::start(&data);
+    let pack = crate::agent::counter_pack(dir.path(), "1.0.0", 3, "");
+    let out = agent.cli(&["pack", "upload", pack.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("uploaded counter 1.0.0"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(
+        stderr(&out).contains("built counter-1.0.0.tar.gz from"),
+        "{}",
+        stderr(&out)
+    );
+    agent.stop();
+}
+
+#[test]
+fn an_agent_starts_with_the_packs_it_is_given_or_not_at_all() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let pack = crate::agent::counter_pack(dir.path(), "1.0.0", 3, "");
+    let agent = Agent::start_with(&data, None, &["--pack", pack.to_str().expect("p")]);
+    let listed = stdout(&agent.cli(&["pack", "list"]));
+    assert!(
+        listed.contains("counter") && listed.contains("1.0.0"),
+        "{listed}"
+    );
+    agent.stop();
+    // A pack that does not load: the agent does not start, and says why.
+    let bad = dir.path().join("bad");
+    std::fs::create_dir_all(&bad).expect("mkdir");
+    std::fs::write(
+        bad.join("pack.toml"),
+        "[pack]\nname = \"bad\"\nversion = \"one\"\n",
+    )
+    .expect("write");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigilo"))
+        .args([
+            "run",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-x11",
+            "--no-usb",
+            "--pack",
+        ])
+        .arg(&bad)
+        .env("VIGILO_DATA_DIR", dir.path().join("other"))
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("pack.toml:3:11"), "{}", stderr(&out));
 }

@@ -59,7 +59,15 @@ pub struct Options {
     pub config: Option<PathBuf>,
     /// At most this many of one action an hour for one alarm and user.
     pub action_limit: Option<u32>,
+    /// Packs (folders or archives) to run from the start, uploaded as `vigilo pack upload`
+    /// would (audited as `vigilo run --pack`).
+    pub packs: Vec<PathBuf>,
 }
+
+/// A pack given with `vigilo run --pack` was refused: the agent does not start (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct RefusedPack(pub String);
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(options: Options) -> Result<()> {
@@ -77,6 +85,7 @@ pub fn run(options: Options) -> Result<()> {
         retention,
         config,
         action_limit,
+        packs,
     } = options;
     // The data folder first: owner-only, and this agent's alone for as long as it runs. A
     // refused agent stops here, before it touches any file of the one that runs.
@@ -97,6 +106,19 @@ pub fn run(options: Options) -> Result<()> {
         pipeline.clone(),
         crate::sources::process::hostname(),
     )?;
+    let mut set = set;
+    for path in &packs {
+        let shown = path.display();
+        let (bytes, signature, _) = crate::packs::Pack::upload_form(path)
+            .map_err(|e| RefusedPack(format!("{e}\nerror: pack {shown} refused")))?;
+        match set.upload(&bytes, signature.as_deref(), "vigilo run --pack") {
+            Ok(info) => eprintln!(
+                "vigilo: running pack {} {} from {shown}",
+                info.name, info.version
+            ),
+            Err(e) => return Err(RefusedPack(format!("{e}\nerror: pack {shown} refused")).into()),
+        }
+    }
     let rules = set.current();
     // The action worker: woken by the pipeline after it stores alarms (a wake-up pending is
     // enough, so the channel holds one).
@@ -195,7 +217,7 @@ pub fn run(options: Options) -> Result<()> {
         }
         write_address(&api_dir, bound)?;
         tracing::info!(address = %bound, "admin API listening");
-        eprintln!("vigilo: running; admin API on http://{bound}");
+        say_what_runs(&stats, &api_dir, bound);
         // The events-per-second figure: one sample every five seconds.
         tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -221,19 +243,51 @@ pub fn run(options: Options) -> Result<()> {
     Ok(())
 }
 
-/// Reads JSONL events on a thread of their own; a malformed line is logged and skipped.
+/// Says on stderr what the agent watches and what it cannot, where its console is and where the
+/// token to log in with is: what a person starting it needs to know, in a few lines.
+fn say_what_runs(stats: &stats::Stats, data_dir: &Path, bound: SocketAddr) {
+    let mut text = format!(
+        "vigilo: running (PID {}), data in {}\n",
+        std::process::id(),
+        data_dir.display()
+    );
+    for (name, source) in stats.sources() {
+        let state = if source.up { "up  " } else { "DOWN" };
+        text.push_str(&format!("  {name:<8} {state}  {}\n", source.detail));
+    }
+    text.push_str(&format!(
+        "vigilo: console http://{bound}/console/ (log in with the token in {}); admin API \
+         http://{bound}/api/v1/; `vigilo status` shows how it is doing\n",
+        token::token_path(data_dir).display()
+    ));
+    eprint!("{text}");
+}
+
+/// Reads JSONL events on a thread of their own; a malformed line is logged and skipped. The
+/// file is opened there too: opening a FIFO waits for its writer, which must not hold up the
+/// admin API.
 fn spawn_jsonl_source(path: PathBuf, pipeline: runner::Handle) -> Result<()> {
     let name = path.display().to_string();
-    let reader: Box<dyn std::io::BufRead + Send> = if name == "-" {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
-    } else {
-        Box::new(std::io::BufReader::new(
-            std::fs::File::open(&path).with_context(|| format!("cannot open {name}"))?,
-        ))
-    };
     std::thread::Builder::new()
         .name("vigilo-source-jsonl".into())
         .spawn(move || {
+            let reader: Box<dyn std::io::BufRead + Send> = if name == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                match std::fs::File::open(&path) {
+                    Ok(f) => Box::new(std::io::BufReader::new(f)),
+                    Err(e) => {
+                        pipeline.stats().source(
+                            "events",
+                            false,
+                            format!("cannot open {name}: {e}"),
+                        );
+                        tracing::error!("cannot open {name}: {e}");
+                        eprintln!("vigilo: cannot open {name}: {e}; events from it are off");
+                        return;
+                    }
+                }
+            };
             for item in JsonlReader::new(reader, name.clone()) {
                 match item {
                     Ok(Ok(event)) => {

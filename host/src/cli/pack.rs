@@ -62,9 +62,11 @@ enum What {
         pubkey: Vec<PathBuf>,
     },
     /// Upload an archive (with ARCHIVE.minisig when there is one) to a running agent; it
-    /// replaces the pack's running version at once, or is refused with every reason.
+    /// replaces the pack's running version at once, or is refused with every reason. A pack
+    /// folder is checked and built into an archive first (unsigned: an agent that wants
+    /// signatures refuses it).
     Upload {
-        /// The archive.
+        /// The archive, or a pack's folder.
         archive: PathBuf,
         /// The signature file [default: ARCHIVE.minisig, if it exists].
         #[arg(long)]
@@ -130,18 +132,22 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             api,
         } => {
             let client = Client::new(&api, data_dir)?;
-            let bytes = std::fs::read(&archive)
-                .with_context(|| format!("cannot read {}", archive.display()))?;
-            let sig_path = signature.unwrap_or_else(|| signature_path(&archive));
-            let sig = match std::fs::read_to_string(&sig_path) {
-                Ok(text) => Some(text),
-                Err(_) if !sig_path.exists() => None,
-                Err(e) => anyhow::bail!("cannot read {}: {e}", sig_path.display()),
+            let (bytes, mut sig, file_name) = match Pack::upload_form(&archive) {
+                Ok(form) => form,
+                Err(e) => {
+                    eprintln!("{e}");
+                    eprintln!("error: the pack was not uploaded");
+                    return Ok(EXIT_INVALID);
+                }
             };
-            let file_name = archive
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "pack.tar.gz".into());
+            if archive.is_dir() {
+                eprintln!("built {file_name} from {} (unsigned)", archive.display());
+            } else if let Some(path) = signature {
+                sig = Some(
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))?,
+                );
+            }
             let mut form = reqwest::blocking::multipart::Form::new().part(
                 "archive",
                 reqwest::blocking::multipart::Part::bytes(bytes).file_name(file_name),

@@ -54,6 +54,10 @@ pub struct Args {
     /// The agent's settings file (the mail server…) [default: DATA_DIR/agent.toml, if present].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Also run this pack (a folder or an archive; repeatable), uploaded at start as `vigilo
+    /// pack upload` would: checked in full, refused (exit 2) if it does not load.
+    #[arg(long = "pack", value_name = "DIR")]
+    packs: Vec<PathBuf>,
     /// Seconds without keyboard or mouse input after which time in a window stops counting.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     idle_after: u64,
@@ -84,7 +88,8 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
-    crate::agent::run(crate::agent::Options {
+    let ran = crate::agent::run(crate::agent::Options {
+        packs: args.packs,
         data_dir: data_dir.to_path_buf(),
         listen: args.listen,
         events: args.events,
@@ -109,8 +114,15 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             max_age: std::time::Duration::from_secs(args.captures_max_days * 24 * 3600),
             max_bytes: args.captures_max_mb << 20,
         },
-    })?;
-    Ok(EXIT_OK)
+    });
+    match ran {
+        Ok(()) => Ok(EXIT_OK),
+        Err(e) if e.downcast_ref::<crate::agent::RefusedPack>().is_some() => {
+            eprintln!("{e}");
+            Ok(super::EXIT_INVALID)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -153,6 +153,35 @@ impl Pack {
         Pack::load_trusted(path, &TrustedKeys::none())
     }
 
+    /// The archive to hand an agent for `path`, as an upload would: an archive's bytes with its
+    /// `.minisig` text when there is one, or a folder checked and built into a `.tar.gz` in
+    /// memory (unsigned). Returns (bytes, signature, a file name for it).
+    pub fn upload_form(path: &Path) -> Result<(Vec<u8>, Option<String>, String), PackError> {
+        let shown = path.display().to_string();
+        if path.is_dir() {
+            let pack = Pack::load(path)?;
+            let mut bytes = Vec::new();
+            archive::write_tar_gz(path, &pack.files, &mut bytes).map_err(|e| single(&shown, e))?;
+            return Ok((
+                bytes,
+                None,
+                format!("{}-{}.tar.gz", pack.name, pack.version),
+            ));
+        }
+        let bytes = read_capped(path).map_err(|e| single(&shown, e))?;
+        let sig_path = signature::signature_path(path);
+        let signature = match std::fs::read_to_string(&sig_path) {
+            Ok(text) => Some(text),
+            Err(_) if !sig_path.exists() => None,
+            Err(e) => return Err(single(&sig_path.display().to_string(), e.to_string())),
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "pack.tar.gz".into());
+        Ok((bytes, signature, name))
+    }
+
     /// [`Pack::load`] under a trust policy: with trusted keys, only an archive signed by one
     /// of them (`ARCHIVE.minisig` beside it) loads.
     pub fn load_trusted(path: &Path, trusted: &TrustedKeys) -> Result<Pack, PackError> {
