@@ -438,11 +438,21 @@ fn leaf(
         return None;
     }
     let operand = operand(subject, op, value, case_sensitive, r)?;
+    // Shown as written: `check` must not print a pack's values lowercased.
+    let written = match value.get_ref() {
+        toml::Value::String(s) if !matches!(operand, Operand::Regex(_)) => Some(format!("{s:?}")),
+        toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => {
+            let texts: Vec<&str> = items.iter().filter_map(toml::Value::as_str).collect();
+            Some(format!("{texts:?}"))
+        }
+        _ => None,
+    };
     Some(Leaf {
         subject,
         op,
         operand,
         case_sensitive,
+        written,
     })
 }
 

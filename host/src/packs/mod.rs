@@ -493,10 +493,32 @@ fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, r: &mut Reporter<'_>) 
     match toml::from_str::<T>(text) {
         Ok(v) => Some(v),
         Err(e) => {
-            r.error(e.span().unwrap_or(0..0), e.message().trim().to_string());
+            let message = e.message().trim();
+            let message = match did_you_mean(message) {
+                Some(near) => format!("{message}; did you mean `{near}`?"),
+                None => message.to_string(),
+            };
+            r.error(e.span().unwrap_or(0..0), message);
             None
         }
     }
+}
+
+/// For serde's "unknown field `titel`, expected one of `name`, `title`, …", the expected name
+/// nearest the unknown one, when it is a near miss (a typo, not another word).
+fn did_you_mean(message: &str) -> Option<&str> {
+    let rest = message
+        .strip_prefix("unknown field `")
+        .or_else(|| message.strip_prefix("unknown variant `"))?;
+    let (unknown, expected) = rest.split_once('`')?;
+    expected
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .map(|name| (strsim::damerau_levenshtein(unknown, name), name))
+        .filter(|(distance, name)| *distance <= 2.max(name.len() / 4) && *distance < name.len())
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, name)| name)
 }
 
 fn check_agent_version(min: &toml::Spanned<String>, r: &mut Reporter<'_>) {

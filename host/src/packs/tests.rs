@@ -363,3 +363,38 @@ conditions = [ {{ field = "kind", op = "eq", value = "USB", case_sensitive = tru
     ));
     assert!(errs.join("\n").contains("unknown kind \"USB\""), "{errs:?}");
 }
+
+#[test]
+fn a_misspelt_key_gets_a_suggestion() {
+    let errs = errors(&format!(
+        "{HEADER}\n[[alarm]]\nname = \"a\"\nconditions = [ {{ feild = \"title\", op = \"eq\", value = \"x\" }} ]\n"
+    ));
+    let joined = errs.join("\n");
+    assert!(joined.contains("unknown field `feild`"), "{joined}");
+    assert!(joined.contains("did you mean `field`?"), "{joined}");
+    let errs = errors(&format!("{HEADER}\n[[alarm]]\nnmae = \"a\"\n"));
+    assert!(errs.join("\n").contains("did you mean `name`?"), "{errs:?}");
+    // Another word altogether gets no guess.
+    let errs = errors(&format!("{HEADER}\n[[alarm]]\nname = \"a\"\nbanana = 1\n"));
+    assert!(!errs.join("\n").contains("did you mean"), "{errs:?}");
+}
+
+#[test]
+fn conditions_are_shown_as_written_and_compared_ignoring_case() {
+    let pack = load(&format!(
+        "{HEADER}\n[[alarm]]\nname = \"a\"\nconditions = [ {{ field = \"title\", op = \"contains\", value = \"YouTube\" }}, \
+         {{ field = \"executable\", op = \"in\", value = [\"/usr/bin/Foo\"] }} ]\n"
+    ))
+    .expect("loads");
+    let shown = pack.alarms[0].when.to_string();
+    assert!(shown.contains("title contains \"YouTube\""), "{shown}");
+    assert!(
+        shown.contains("executable in [\"/usr/bin/Foo\"]"),
+        "{shown}"
+    );
+    let event = crate::event::parse_line(
+        r#"{"ts":"2026-11-02T09:00:00Z","kind":"activity","title":"youtube - x","executable":"/usr/bin/foo"}"#,
+    )
+    .expect("event");
+    assert!(pack.alarms[0].matches(&event));
+}

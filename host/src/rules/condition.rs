@@ -205,6 +205,9 @@ pub struct Leaf {
     pub operand: Operand,
     /// Whether text comparisons respect case (default: they do not).
     pub case_sensitive: bool,
+    /// The text operand as the pack wrote it (the operand itself may be case-folded), for
+    /// showing the condition to people.
+    pub written: Option<String>,
 }
 
 /// Lowercases text for case-insensitive comparison. Both sides go through this one function so
@@ -295,6 +298,7 @@ impl fmt::Display for Leaf {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {} ", self.subject.name(), self.op)?;
         match &self.operand {
+            _ if self.written.is_some() => f.write_str(self.written.as_deref().unwrap_or(""))?,
             Operand::Text(t) => write!(f, "{t:?}")?,
             Operand::Number(n) => f.write_str(&crate::event::format_number(*n))?,
             Operand::Texts(ts) => write!(f, "{ts:?}")?,
@@ -422,6 +426,7 @@ pub(crate) mod tests {
             op,
             operand,
             case_sensitive: cs,
+            written: None,
         }
     }
 
