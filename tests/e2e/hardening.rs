@@ -720,3 +720,53 @@ fn an_agent_starts_with_the_packs_it_is_given_or_not_at_all() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("pack.toml:3:11"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_console_says_in_words_what_was_wrong_with_a_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let agent = Agent::start(&dir.path().join("data"));
+    vigilo::use_ring_for_tls();
+    let client = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = client
+        .post(format!("{}/console/login", agent.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}&next=%2Fconsole%2Falarms", agent.token))
+        .send()
+        .expect("login");
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let page = client
+        .get(format!("{}/console/alarms/abc", agent.url))
+        .header("cookie", &cookie)
+        .send()
+        .expect("page");
+    assert_eq!(page.status().as_u16(), 400);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/html"),
+        "a page, not the framework's text"
+    );
+    let text = page.text().expect("body");
+    assert!(text.contains("“abc” is not a number here"), "{text}");
+    assert!(!text.contains("Cannot parse"), "{text}");
+    let form = client
+        .post(format!("{}/console/packs/standard/disable", agent.url))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("nothing=1")
+        .send()
+        .expect("change");
+    let text = form.text().expect("body");
+    assert!(text.contains("without its security token"), "{text}");
+    agent.stop();
+}

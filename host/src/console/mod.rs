@@ -79,8 +79,68 @@ pub fn router(api: AppState) -> Router {
         )
         .route("/console/login", get(login_page).post(login))
         .merge(pages)
+        .layer(axum::middleware::map_response(plain_words))
         .layer(axum::middleware::map_response(never_framed))
         .with_state(state)
+}
+
+/// A request the framework refused (a path segment that is not a number, a form missing a
+/// field) answers with its own terse text — "Cannot parse `abc` to a `i64`". Console pages
+/// answer with a page that says, in words, what was wrong and where to go.
+async fn plain_words(response: Response) -> Response {
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/plain"));
+    if !(plain && status.is_client_error() && status != StatusCode::UNAUTHORIZED) {
+        return response;
+    }
+    let bytes = axum::body::to_bytes(response.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    let said = String::from_utf8_lossy(&bytes);
+    let what = explain_rejection(&said);
+    let body = html! {
+        div.card {
+            h1 { "That request could not be used" }
+            p { (what) }
+            p { a href="/console/alarms" { "Back to the alarms" } " · " a href="/console/login" { "Log in again" } }
+        }
+    };
+    (status, page::bare("Not understood", body)).into_response()
+}
+
+/// A framework rejection in words.
+fn explain_rejection(said: &str) -> String {
+    if let Some(rest) = said.split("missing field `").nth(1) {
+        let field = rest.split('`').next().unwrap_or("?");
+        if field == "csrf" {
+            return "The form came without its security token: reload the page and try again."
+                .into();
+        }
+        return format!(
+            "The form came without its “{field}” field: reload the page and try again."
+        );
+    }
+    if let Some(rest) = said.split("Cannot parse `").nth(1) {
+        let value = rest.split('`').next().unwrap_or("?");
+        return format!(
+            "“{value}” is not a number here: an alarm is named by its number, as in /console/alarms/42."
+        );
+    }
+    if said.contains("Content-Type") || said.contains("content type") {
+        return "The form was sent in a form this page does not take: use the page's own form."
+            .into();
+    }
+    if said.contains("length limit") || said.contains("too large") {
+        return "What was sent is larger than this page takes.".into();
+    }
+    format!(
+        "The address or the form was not understood ({}).",
+        said.trim()
+    )
 }
 
 /// No other site may show a console page in a frame (clickjacking an admin into a pack change).
