@@ -149,8 +149,7 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> Result<String, std::fmt::E
         ];
         calls.get_or_create(&labels).inc_by(p.calls);
         faults.get_or_create(&labels).inc_by(p.faults);
-        cpu.get_or_create(&labels)
-            .set(p.cpu_us_per_call as f64 / 1e6);
+        cpu.get_or_create(&labels).set(p.us_per_call as f64 / 1e6);
     }
     registry.register(
         "program_calls",
@@ -163,8 +162,8 @@ pub fn render(stats: &Stats, store: &StoreFigures) -> Result<String, std::fmt::E
         faults,
     );
     registry.register(
-        "program_cpu_seconds_per_call",
-        "Mean CPU time of a call to each plugin and script",
+        "program_seconds_per_call",
+        "Mean time of a call to each plugin and script",
         cpu,
     );
 

@@ -347,7 +347,7 @@ fn publish_programs(stats: &Stats, pipeline: &Pipeline<'_>) {
             last_fault: p.stats.last_fault,
             calls: p.stats.calls,
             faults: p.stats.faults,
-            cpu_us_per_call: p.stats.cpu_us_per_call,
+            us_per_call: p.stats.us_per_call,
             pack: p.pack,
             name: p.name,
             kind: p.kind.to_string(),

@@ -41,8 +41,8 @@ pub struct ProgramStatus {
     pub calls: u64,
     /// Calls that faulted.
     pub faults: u64,
-    /// Mean CPU time per call, in microseconds.
-    pub cpu_us_per_call: u64,
+    /// Mean time per call, in microseconds.
+    pub us_per_call: u64,
 }
 
 /// How long from a source seeing something to the alarm it caused being stored.

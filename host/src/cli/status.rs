@@ -58,13 +58,13 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                 "running".into()
             };
             println!(
-                "  {}/{} ({}) {state}; {} calls, {} faults, {} µs CPU a call",
+                "  {}/{} ({}) {state}; {} calls, {} faults, {} µs a call",
                 p["pack"].as_str().unwrap_or_default(),
                 p["name"].as_str().unwrap_or_default(),
                 p["kind"].as_str().unwrap_or_default(),
                 p["calls"],
                 p["faults"],
-                p["cpu_us_per_call"]
+                p["us_per_call"]
             );
         }
     })

@@ -60,11 +60,11 @@ pub async fn page(
         h2 { "Plugins and scripts" }
         @if programs.is_empty() { p.muted { "None loaded." } } @else {
             table #programs {
-                thead { tr { th { "Pack" } th { "Name" } th { "Kind" } th { "State" } th { "Calls" } th { "Faults" } th { "CPU a call" } th { "Last fault" } } }
+                thead { tr { th { "Pack" } th { "Name" } th { "Kind" } th { "State" } th { "Calls" } th { "Faults" } th { "Time a call" } th { "Last fault" } } }
                 tbody { @for p in &programs {
                     tr { td { (p.pack) } td { (p.name) } td { (p.kind) }
                          td { @if let Some(why) = &p.switched_off { span.state.dead title=(why) { "quarantined" } } @else { span.state.done { "running" } } }
-                         td.num { (p.calls) } td.num { (p.faults) } td.num { (p.cpu_us_per_call) " µs" }
+                         td.num { (p.calls) } td.num { (p.faults) } td.num { (p.us_per_call) " µs" }
                          td { (p.switched_off.as_deref().or(p.last_fault.as_deref()).unwrap_or("")) } }
                 } }
             }
