@@ -89,7 +89,7 @@ fn a_back_test_never_changes_the_store() {
     );
     let listed = vigilo(&data, &["replay", "--json", day]);
     assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
-    assert!(stderr(&listed).contains("not stored: --store keeps them"));
+    assert!(stderr(&listed).contains("; not stored (--store keeps them)"));
     assert!(
         !data.join("vigilo.db").exists(),
         "no database was even created"

@@ -189,9 +189,10 @@ pub fn run(
                 );
             }
             loop {
-                // Woken at least once per write interval, so activity records reach the store
-                // on a headless agent too (no desktop, no clock ticks, perhaps no events).
-                let msg = match rx.recv_timeout(Activity::EVERY) {
+                // Woken at least once a second, so activity records reach the store and the
+                // programs' counts the status on a headless agent too (no desktop, no clock
+                // ticks, perhaps no events).
+                let msg = match rx.recv_timeout(PUBLISH_EVERY) {
                     Ok(msg) => msg,
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                         take(&mut pipeline, Input::Quiet);

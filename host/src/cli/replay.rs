@@ -211,7 +211,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         }
         let store_note = match &store {
             Some(s) => format!(", {stored} new in {}", s.path().display()),
-            None => " (not stored: --store keeps them)".to_string(),
+            None => "; not stored (--store keeps them)".to_string(),
         };
         let folded_note = match folded_total {
             0 => String::new(),

@@ -47,7 +47,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             }
         }
         let programs = s["programs"].as_array().cloned().unwrap_or_default();
-        println!("PROGRAMS {}", if programs.is_empty() { "none" } else { "" });
+        println!("PROGRAMS{}", if programs.is_empty() { " none" } else { "" });
         for p in &programs {
             let state = if p["quarantined"] == true {
                 format!(
