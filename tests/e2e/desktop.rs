@@ -97,6 +97,10 @@ impl Desktop {
             .next()
             .expect("window")
             .to_string();
+        // The window manager gives a new window focus when it gets round to it; under a full
+        // parallel run that can be after the next step. Focus it now, so "the last opened has
+        // focus" holds before the agent starts.
+        self.activate(&id);
         (id, pid)
     }
 

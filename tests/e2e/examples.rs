@@ -326,17 +326,20 @@ fn a_new_plugin_builds_as_is_and_runs() {
     assert_eq!(again.status.code(), Some(2), "never overwrites");
 
     let wasm = dir.path().join("long-focus.wasm");
-    let built = vigilo(
-        dir.path(),
-        &[
-            "plugin",
-            "build",
-            crate_dir.to_str().expect("p"),
-            "-o",
-            wasm.to_str().expect("p"),
-        ],
-    );
-    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    let build = || {
+        let built = vigilo(
+            dir.path(),
+            &[
+                "plugin",
+                "build",
+                crate_dir.to_str().expect("p"),
+                "-o",
+                wasm.to_str().expect("p"),
+            ],
+        );
+        assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    };
+    build();
     let out = run_plugin(dir.path(), &wasm, "limit_secs = 1200\n");
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let long = workday_events()
@@ -361,17 +364,7 @@ fn a_new_plugin_builds_as_is_and_runs() {
     ) + "\nfn deep(n: u64) -> u64 {\n    let local = std::hint::black_box([n; 512]);\n    \
          deep(n + 1) + local[(n % 512) as usize]\n}\n";
     std::fs::write(&lib, broken).expect("write");
-    let built = vigilo(
-        dir.path(),
-        &[
-            "plugin",
-            "build",
-            crate_dir.to_str().expect("p"),
-            "-o",
-            wasm.to_str().expect("p"),
-        ],
-    );
-    assert_eq!(built.status.code(), Some(0), "{}", stderr(&built));
+    build();
     let day = dir.path().join("broken.jsonl");
     std::fs::write(
         &day,

@@ -6,18 +6,24 @@ use std::process::Command;
 use crate::agent::{Agent, http};
 use crate::{stderr, stdout, vigilo};
 
+/// `vigilo run` on `data` with `extra` arguments, expected to stop at once (it is not killed).
+fn refused_run(data: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vigilo"))
+        .args(["run", "--listen", "127.0.0.1:0", "--no-x11", "--no-usb"])
+        .args(extra)
+        .env("VIGILO_DATA_DIR", data)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("runs")
+}
+
 #[test]
 fn a_second_agent_on_one_data_folder_refuses_and_touches_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let first = Agent::start(&data);
     let address = std::fs::read_to_string(data.join("admin-address")).expect("address");
-    let second = Command::new(env!("CARGO_BIN_EXE_vigilo"))
-        .args(["run", "--listen", "127.0.0.1:0", "--no-x11", "--no-usb"])
-        .env("VIGILO_DATA_DIR", &data)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("runs");
+    let second = refused_run(&data, &[]);
     assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
     let said = stderr(&second);
     assert!(
@@ -135,11 +141,7 @@ fn a_trusted_keys_folder_holding_anything_but_public_keys_stops_the_agent() {
         let data = dir.path().join(format!("data-{file}"));
         std::fs::create_dir_all(data.join("trusted-keys")).expect("mkdir");
         std::fs::copy(keys.join(from), data.join("trusted-keys").join(file)).expect("copy");
-        let run = Command::new(env!("CARGO_BIN_EXE_vigilo"))
-            .args(["run", "--listen", "127.0.0.1:0", "--no-x11", "--no-usb"])
-            .env("VIGILO_DATA_DIR", &data)
-            .output()
-            .expect("runs");
+        let run = refused_run(&data, &[]);
         assert_eq!(run.status.code(), Some(1), "{file}: {}", stderr(&run));
         assert!(
             stderr(&run).contains(file) && stderr(&run).contains(says),
@@ -704,19 +706,10 @@ fn an_agent_starts_with_the_packs_it_is_given_or_not_at_all() {
         "[pack]\nname = \"bad\"\nversion = \"one\"\n",
     )
     .expect("write");
-    let out = Command::new(env!("CARGO_BIN_EXE_vigilo"))
-        .args([
-            "run",
-            "--listen",
-            "127.0.0.1:0",
-            "--no-x11",
-            "--no-usb",
-            "--pack",
-        ])
-        .arg(&bad)
-        .env("VIGILO_DATA_DIR", dir.path().join("other"))
-        .output()
-        .expect("runs");
+    let out = refused_run(
+        &dir.path().join("other"),
+        &["--pack", bad.to_str().expect("p")],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("pack.toml:3:11"), "{}", stderr(&out));
 }
@@ -769,4 +762,66 @@ fn the_console_says_in_words_what_was_wrong_with_a_request() {
     let text = form.text().expect("body");
     assert!(text.contains("without its security token"), "{text}");
     agent.stop();
+}
+
+#[test]
+fn plugin_test_runs_a_program_with_its_packs_configuration_and_limits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = crate::root();
+    let day = crate::workday();
+    let day = day.to_str().expect("p");
+    let pack = root.join("examples/rhai");
+    let with_pack = vigilo(
+        dir.path(),
+        &[
+            "plugin",
+            "test",
+            "--json",
+            "--pack",
+            pack.to_str().expect("p"),
+            "after-hours.rhai",
+            day,
+        ],
+    );
+    assert_eq!(with_pack.status.code(), Some(0), "{}", stderr(&with_pack));
+    // The same as giving the pack's configuration by hand.
+    let config = dir.path().join("after-hours.toml");
+    std::fs::write(
+        &config,
+        "hours = [\"09:00\", \"17:00\"]\napps = [\"keepassxc\", \"soffice\"]\n",
+    )
+    .expect("write");
+    let script = pack.join("after-hours.rhai");
+    let by_hand = vigilo(
+        dir.path(),
+        &[
+            "plugin",
+            "test",
+            "--json",
+            "--config",
+            config.to_str().expect("p"),
+            script.to_str().expect("p"),
+            day,
+        ],
+    );
+    assert_eq!(by_hand.status.code(), Some(0), "{}", stderr(&by_hand));
+    assert!(!stdout(&with_pack).is_empty());
+    assert_eq!(stdout(&with_pack), stdout(&by_hand));
+    let missing = vigilo(
+        dir.path(),
+        &[
+            "plugin",
+            "test",
+            "--pack",
+            pack.to_str().expect("p"),
+            "nope.rhai",
+            day,
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("it has: after-hours.rhai, usb-devices.rhai"),
+        "{}",
+        stderr(&missing)
+    );
 }

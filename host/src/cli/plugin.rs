@@ -58,10 +58,14 @@ enum What {
 #[derive(clap::Args, Debug)]
 struct TestArgs {
     /// The plugin: a WebAssembly component implementing wit/vigilo-alarms.wit, or a Rhai script
-    /// (`.rhai`) implementing the same contract.
+    /// (`.rhai`) implementing the same contract. With `--pack`, its path inside the pack.
     plugin: PathBuf,
     /// Recorded events, JSONL.
     events: PathBuf,
+    /// Run the plugin or script as this pack (a folder or an archive) runs it: the pack's
+    /// `[[plugin]]`/`[[script]]` entry for PLUGIN gives its configuration and limits.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "deadline_ms", "memory_mib"])]
+    pack: Option<PathBuf>,
     /// Configuration passed to the plugin's `configure` (a TOML file).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -347,26 +351,75 @@ fn componentize(module: &std::path::Path, output: &std::path::Path) -> Result<()
     Ok(())
 }
 
+/// The program `file` of `pack` as the pack runs it: its bytes, configuration and limits.
+fn program_of_pack(
+    pack: &std::path::Path,
+    file: &std::path::Path,
+) -> Result<(Vec<u8>, String, Limits), String> {
+    let loaded = crate::packs::Pack::load(pack)
+        .map_err(|e| format!("{e}\nerror: pack {} rejected", pack.display()))?;
+    let wanted = file.to_string_lossy();
+    let wanted = wanted.trim_start_matches("./");
+    if let Some(p) = loaded.plugins.iter().find(|p| p.file == wanted) {
+        return Ok((p.bytes.clone(), p.config.clone(), p.limits.clone()));
+    }
+    if let Some(s) = loaded.scripts.iter().find(|s| s.file == wanted) {
+        return Ok((
+            s.source.clone().into_bytes(),
+            s.config.clone(),
+            s.limits.clone(),
+        ));
+    }
+    let known: Vec<&str> = loaded
+        .plugins
+        .iter()
+        .map(|p| p.file.as_str())
+        .chain(loaded.scripts.iter().map(|s| s.file.as_str()))
+        .collect();
+    Err(format!(
+        "pack {} has no plugin or script {wanted:?} (it has: {})",
+        loaded.name,
+        if known.is_empty() {
+            "none".to_string()
+        } else {
+            known.join(", ")
+        }
+    ))
+}
+
 fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
     let TestArgs {
         plugin,
         events,
+        pack,
         config,
         deadline_ms,
         memory_mib,
         json,
     } = args;
-    let bytes =
-        std::fs::read(&plugin).with_context(|| format!("cannot read {}", plugin.display()))?;
-    let config = match &config {
-        Some(path) => std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read {}", path.display()))?,
-        None => String::new(),
-    };
-    let limits = Limits {
-        deadline: std::time::Duration::from_millis(deadline_ms),
-        memory_bytes: (memory_mib as usize) << 20,
-        ..Limits::default()
+    let (bytes, config, limits) = match &pack {
+        Some(pack) => match program_of_pack(pack, &plugin) {
+            Ok(found) => found,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return Ok(EXIT_INVALID);
+            }
+        },
+        None => {
+            let bytes = std::fs::read(&plugin)
+                .with_context(|| format!("cannot read {}", plugin.display()))?;
+            let config = match &config {
+                Some(path) => std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+                None => String::new(),
+            };
+            let limits = Limits {
+                deadline: std::time::Duration::from_millis(deadline_ms),
+                memory_bytes: (memory_mib as usize) << 20,
+                ..Limits::default()
+            };
+            (bytes, config, limits)
+        }
     };
     let loaded: Box<dyn Loaded> = if plugin.extension().is_some_and(|e| e == "rhai") {
         let source = String::from_utf8(bytes)
