@@ -825,3 +825,23 @@ fn plugin_test_runs_a_program_with_its_packs_configuration_and_limits() {
         stderr(&missing)
     );
 }
+
+#[test]
+fn alarms_can_be_shown_in_local_time_with_the_offset_said() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let day = crate::workday();
+    let out = vigilo(&data, &["replay", "--store", day.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let local = Command::new(env!("CARGO_BIN_EXE_vigilo"))
+        .args(["alarms", "--local", "--alarm", "Monitoring setup changed"])
+        .env("VIGILO_DATA_DIR", &data)
+        .env("TZ", "UTC-1")
+        .output()
+        .expect("runs");
+    assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
+    let table = stdout(&local);
+    assert!(table.starts_with("TIME (local)"), "{table}");
+    // 09:05 UTC is 10:05 an hour east.
+    assert!(table.contains("2026-11-02 10:05:00+01:00"), "{table}");
+}

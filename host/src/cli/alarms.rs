@@ -35,6 +35,9 @@ pub struct Args {
     /// JSON lines instead of a table.
     #[arg(long)]
     json: bool,
+    /// Show times in this computer's zone (with its offset) instead of UTC.
+    #[arg(long)]
+    local: bool,
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
@@ -68,9 +71,14 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             writeln!(out)?;
         }
     } else {
-        table::header(&mut out)?;
+        let zone = if args.local {
+            table::Zone::Local
+        } else {
+            table::Zone::Utc
+        };
+        table::header(&mut out, zone)?;
         for a in &alarms {
-            table::row(&mut out, &a.record, &a.outcomes, a.folded.as_ref())?;
+            table::row(&mut out, &a.record, &a.outcomes, a.folded.as_ref(), zone)?;
         }
     }
     out.flush()?;

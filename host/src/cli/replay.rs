@@ -84,7 +84,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     let mut out = BufWriter::new(stdout.lock());
     let list = args.counts.is_none();
     if list && !args.json {
-        table::header(&mut out)?;
+        table::header(&mut out, table::Zone::Utc)?;
     }
     let mode = if args.every_match {
         Mode::EveryMatch
@@ -249,7 +249,7 @@ fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    table::row(out, &f.record, &[], None)?;
+    table::row(out, &f.record, &[], None, table::Zone::Utc)?;
     Ok(())
 }
 

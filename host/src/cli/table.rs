@@ -8,11 +8,49 @@ use crate::store::ActionOutcome;
 
 const WIDTHS: [usize; 5] = [20, 10, 4, 30, 22];
 
+/// The zone times are shown in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Zone {
+    /// UTC, as the store keeps them (`2026-11-02T09:05:00Z`).
+    #[default]
+    Utc,
+    /// This computer's zone, its offset said (`2026-11-02 10:05:00+01:00`).
+    Local,
+}
+
+impl Zone {
+    /// The column's width: a UTC time, or a local one with its offset.
+    fn width(self) -> usize {
+        match self {
+            Zone::Utc => 20,
+            Zone::Local => 25,
+        }
+    }
+
+    fn show(self, ts: chrono::DateTime<chrono::FixedOffset>) -> String {
+        match self {
+            Zone::Utc => ts
+                .with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string(),
+            Zone::Local => ts
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S%:z")
+                .to_string(),
+        }
+    }
+}
+
 /// Writes the header line.
-pub fn header(out: &mut impl Write) -> std::io::Result<()> {
+pub fn header(out: &mut impl Write, zone: Zone) -> std::io::Result<()> {
+    let time = match zone {
+        Zone::Utc => "TIME (UTC)",
+        Zone::Local => "TIME (local)",
+    };
     line(
         out,
-        ["TIME (UTC)", "USER", "RISK", "ALARM", "ACTIONS"],
+        zone,
+        [time, "USER", "RISK", "ALARM", "ACTIONS"],
         "WHAT",
     )
 }
@@ -25,12 +63,9 @@ pub fn row(
     a: &AlarmRecord,
     outcomes: &[ActionOutcome],
     folded: Option<&crate::alarms::Folded>,
+    zone: Zone,
 ) -> std::io::Result<()> {
-    let time = a
-        .fired_at
-        .with_timezone(&chrono::Utc)
-        .format("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
+    let time = zone.show(a.fired_at);
     let risk = a.risk.to_string();
     let user = a.user.as_deref().unwrap_or("-");
     // Refusals first, so a narrow column still shows them.
@@ -42,11 +77,13 @@ pub fn row(
         Some(f) => format!("{} · {}", f.label(), a.summary),
         None => a.summary.clone(),
     };
-    line(out, [&time, user, &risk, &a.alarm, &actions], &what)
+    line(out, zone, [&time, user, &risk, &a.alarm, &actions], &what)
 }
 
-fn line(out: &mut impl Write, cells: [&str; 5], last: &str) -> std::io::Result<()> {
-    for (cell, width) in cells.iter().zip(WIDTHS) {
+fn line(out: &mut impl Write, zone: Zone, cells: [&str; 5], last: &str) -> std::io::Result<()> {
+    let mut widths = WIDTHS;
+    widths[0] = zone.width();
+    for (cell, width) in cells.iter().zip(widths) {
         write!(out, "{:<width$}  ", fit(cell, width))?;
     }
     writeln!(out, "{}", fit(last, 80))
@@ -112,7 +149,7 @@ mod tests {
             .with_text(crate::event::Field::PrimaryDomain, "youtube.com");
         let fired = crate::alarms::FiredAlarm::new(0, &pack, youtube, &event, ts);
         let mut out = Vec::new();
-        row(&mut out, &fired.record, &[], None).expect("write");
+        row(&mut out, &fired.record, &[], None, Zone::Utc).expect("write");
         let text = String::from_utf8(out).expect("utf8");
         assert!(
             text.starts_with("2026-11-02T12:50:01Z  alice       2     YouTube over 20 minutes"),
