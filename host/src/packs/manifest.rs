@@ -146,7 +146,7 @@ pub(super) struct RawAlarm {
 /// A condition: either a comparison or a group.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawCondition {
+pub(super) struct RawCondition {
     field: Option<Spanned<String>>,
     op: Option<Spanned<String>>,
     value: Option<Spanned<toml::Value>>,

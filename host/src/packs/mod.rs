@@ -9,6 +9,7 @@ mod grants;
 mod manifest;
 pub mod regex_budget;
 pub mod signature;
+mod unknown_keys;
 
 pub use diagnostic::{Diagnostic, LineIndex};
 pub use grants::Grants;
@@ -253,7 +254,8 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
     let file = files.display(MANIFEST);
     let text = files.read(MANIFEST).map_err(|e| single(&file, e))?;
     let mut r = Reporter::new(file.clone(), &text);
-    let Some(manifest) = parse_toml::<RawManifest>(&text, &mut r) else {
+    let Some(manifest) = parse_toml::<RawManifest>(&text, unknown_keys::File::Manifest, &mut r)
+    else {
         return Err(PackError {
             diagnostics: r.found,
         });
@@ -320,7 +322,7 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
             }
         };
         let mut r = Reporter::new(file, &text);
-        if let Some(raw) = parse_toml::<RawAlarmFile>(&text, &mut r) {
+        if let Some(raw) = parse_toml::<RawAlarmFile>(&text, unknown_keys::File::Alarms, &mut r) {
             collect_alarms(
                 &raw.alarm,
                 &grants,
@@ -489,7 +491,19 @@ fn collect_alarms(
     }
 }
 
-fn parse_toml<T: serde::de::DeserializeOwned>(text: &str, r: &mut Reporter<'_>) -> Option<T> {
+fn parse_toml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: unknown_keys::File,
+    r: &mut Reporter<'_>,
+) -> Option<T> {
+    // Every unknown key at once, before serde would stop at the first.
+    let unknown = unknown_keys::find(text, file);
+    if !unknown.is_empty() {
+        for (span, message) in unknown {
+            r.error(span, message);
+        }
+        return None;
+    }
     match toml::from_str::<T>(text) {
         Ok(v) => Some(v),
         Err(e) => {
@@ -511,10 +525,12 @@ fn did_you_mean(message: &str) -> Option<&str> {
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (unknown, expected) = rest.split_once('`')?;
-    expected
-        .split('`')
-        .skip(1)
-        .step_by(2)
+    nearest(unknown, expected.split('`').skip(1).step_by(2))
+}
+
+/// The candidate nearest `unknown`, when it is a near miss (a typo, not another word).
+fn nearest<'a>(unknown: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
         .map(|name| (strsim::damerau_levenshtein(unknown, name), name))
         .filter(|(distance, name)| *distance <= 2.max(name.len() / 4) && *distance < name.len())
         .min_by_key(|(distance, _)| *distance)

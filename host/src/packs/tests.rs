@@ -398,3 +398,25 @@ fn conditions_are_shown_as_written_and_compared_ignoring_case() {
     .expect("event");
     assert!(pack.alarms[0].matches(&event));
 }
+
+#[test]
+fn every_unknown_key_of_a_file_is_listed_at_once() {
+    let errs = errors(&format!(
+        "{HEADER}author = \"me\"\n[[alarm]]\nname = \"a\"\nrsik = 3\n\
+         conditions = [ {{ feild = \"title\", op = \"eq\", value = \"x\" }} ]\n"
+    ));
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs[0].contains(":4:1: unknown field `author` in [pack]"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[1].contains(":7:1: unknown field `rsik` in an [[alarm]]")
+            && errs[1].contains("did you mean `risk`?"),
+        "{errs:?}"
+    );
+    assert!(
+        errs[2].contains(":8:18: unknown field `feild` in a condition"),
+        "{errs:?}"
+    );
+}
