@@ -128,8 +128,9 @@ pub fn lock(dir: &Path) -> Result<AgentLock, DataDirError> {
     match file.try_lock() {
         Ok(()) => {}
         Err(std::fs::TryLockError::WouldBlock) => {
+            // A PID is a few digits; whatever else is there is not read in full.
             let mut text = String::new();
-            let _ = file.read_to_string(&mut text);
+            let _ = (&mut file).take(32).read_to_string(&mut text);
             return Err(DataDirError::Held {
                 dir: dir.to_path_buf(),
                 pid: text.trim().parse().ok(),

@@ -6,6 +6,13 @@ use std::process::Command;
 use crate::agent::{Agent, http};
 use crate::{stderr, stdout, vigilo};
 
+/// A data folder holding the example day, replayed with `--store`.
+fn stored_workday(data: &std::path::Path) {
+    let day = crate::workday();
+    let out = vigilo(data, &["replay", "--store", day.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// `vigilo run` on `data` with `extra` arguments, expected to stop at once (it is not killed).
 fn refused_run(data: &std::path::Path, extra: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_vigilo"))
@@ -527,9 +534,7 @@ fn a_script_that_multiplies_a_string_cannot_abort_the_process() {
 fn matches_a_cooldown_kept_from_firing_are_counted_on_the_alarm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let day = crate::workday();
-    let out = vigilo(&data, &["replay", "--store", day.to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stored_workday(&data);
     // The oracle: dave's files written to USB in the example day, read independently.
     let copies: Vec<serde_json::Value> = crate::workday_events()
         .into_iter()
@@ -635,9 +640,7 @@ fn a_setup_change_neither_screenshots_this_desktop_nor_scores_the_admin() {
 fn a_user_shown_alone_keeps_their_rank_and_an_empty_window_says_so() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let day = crate::workday();
-    let out = vigilo(&data, &["replay", "--store", day.to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stored_workday(&data);
     let all = crate::json_lines(&vigilo(&data, &["risk", "--until", "2026-11-03", "--json"]));
     let second = all[1]["user"].as_str().expect("a second user");
     let alone = crate::json_lines(&vigilo(
@@ -830,9 +833,7 @@ fn plugin_test_runs_a_program_with_its_packs_configuration_and_limits() {
 fn alarms_can_be_shown_in_local_time_with_the_offset_said() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let day = crate::workday();
-    let out = vigilo(&data, &["replay", "--store", day.to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stored_workday(&data);
     let local = Command::new(env!("CARGO_BIN_EXE_vigilo"))
         .args(["alarms", "--local", "--alarm", "Monitoring setup changed"])
         .env("VIGILO_DATA_DIR", &data)

@@ -99,14 +99,13 @@ pub fn run(options: Options) -> Result<()> {
     let trusted = TrustedKeys::of_data_dir(&data_dir).map_err(anyhow::Error::msg)?;
     let stats = Arc::new(stats::Stats::default());
     let (pipeline, queue) = runner::Handle::channel(stats.clone());
-    let set = packs::PackSet::open(
+    let mut set = packs::PackSet::open(
         store,
         trusted,
         data_dir.join("plugin-cache"),
         pipeline.clone(),
         crate::sources::process::hostname(),
     )?;
-    let mut set = set;
     for path in &packs {
         let shown = path.display();
         let (bytes, signature, _) = crate::packs::Pack::upload_form(path)

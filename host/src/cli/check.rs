@@ -147,6 +147,14 @@ pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
         writeln!(out, "  {d}")?;
     }
     writeln!(out, "  {}; grants: {}", pack.signature, pack.grants)?;
+    if pack.regex_bytes > 0 {
+        writeln!(
+            out,
+            "  regular expressions: {:.2} MB compiled, caches at their largest (at most {} MiB a pack)",
+            pack.regex_bytes as f64 / 1e6,
+            crate::packs::regex_budget::PACK_BUDGET >> 20
+        )?;
+    }
     for p in &programs {
         let budget = match p["kind"].as_str() {
             Some("plugin") => format!("memory {} MiB", p["memory_mib"]),

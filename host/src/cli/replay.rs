@@ -154,11 +154,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                     activity.count(&event);
                 }
                 pipeline.push(event, &mut fired);
-                let new_folds = pipeline.drain_folds();
-                folded_total += new_folds.len() as u64;
-                if args.store {
-                    folds.extend(new_folds);
-                }
+                take_folds(&mut pipeline, args.store, &mut folds, &mut folded_total);
                 if !fired.is_empty() || folds.len() >= STORE_BATCH {
                     emit(&mut fired, &mut pending, &mut folds, &mut out, false)?;
                 }
@@ -182,7 +178,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         }
     }
     pipeline.finish(&mut fired);
-    folds.extend(pipeline.drain_folds().into_iter().filter(|_| args.store));
+    take_folds(&mut pipeline, args.store, &mut folds, &mut folded_total);
     emit(&mut fired, &mut pending, &mut folds, &mut out, true)?;
     if let Some(store) = store.as_mut() {
         store.save_plugin_states(&pipeline.plugin_states())?;
@@ -223,6 +219,20 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         );
     }
     Ok(if bad > 0 { EXIT_SKIPPED } else { EXIT_OK })
+}
+
+/// Counts the matches the pipeline folded into alarms, keeping them for the store when storing.
+fn take_folds(
+    pipeline: &mut Pipeline<'_>,
+    storing: bool,
+    folds: &mut Vec<crate::alarms::Fold>,
+    total: &mut u64,
+) {
+    let new = pipeline.drain_folds();
+    *total += new.len() as u64;
+    if storing {
+        folds.extend(new);
+    }
 }
 
 fn progress_bar(size: Option<u64>, quiet: bool) -> ProgressBar {

@@ -53,6 +53,9 @@ pub struct Pack {
     pub grants: Grants,
     /// Whether, and by whom, it is signed.
     pub signature: SignatureState,
+    /// What its `matches` regexes hold compiled, caches at their largest (see
+    /// [`regex_budget`]): measured once when it loads, summed when a rule set is built.
+    pub regex_bytes: usize,
     /// Every file it is made of, by path inside the pack: `pack.toml`, its alarm files,
     /// plugins and scripts. What `vigilo pack build` puts in an archive.
     pub files: Vec<String>,
@@ -170,12 +173,7 @@ impl Pack {
             ));
         }
         let bytes = read_capped(path).map_err(|e| single(&shown, e))?;
-        let sig_path = signature::signature_path(path);
-        let signature = match std::fs::read_to_string(&sig_path) {
-            Ok(text) => Some(text),
-            Err(_) if !sig_path.exists() => None,
-            Err(e) => return Err(single(&sig_path.display().to_string(), e.to_string())),
-        };
+        let signature = signature_beside(path)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -189,12 +187,7 @@ impl Pack {
         let shown = path.display().to_string();
         if archive::is_archive(path) {
             let bytes = read_capped(path).map_err(|e| single(&shown, e))?;
-            let sig_path = signature::signature_path(path);
-            let signature = match std::fs::read_to_string(&sig_path) {
-                Ok(text) => Some(text),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-                Err(e) => return Err(single(&sig_path.display().to_string(), e.to_string())),
-            };
+            let signature = signature_beside(path)?;
             return Pack::from_archive(&bytes, signature.as_deref(), &shown, trusted);
         }
         if !trusted.is_empty() {
@@ -395,12 +388,40 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         scripts,
         grants,
         signature: SignatureState::Unsigned,
+        regex_bytes,
         files: pack_files
             .into_iter()
             .chain(plugins_files)
             .chain(scripts_files)
             .collect(),
     })
+}
+
+/// Longest signature file read: a minisign signature is a few hundred bytes.
+const MAX_SIGNATURE_BYTES: u64 = 16 << 10;
+
+/// The text of `ARCHIVE.minisig` beside `archive`, if there is one (at most
+/// [`MAX_SIGNATURE_BYTES`]; anything longer is no signature).
+fn signature_beside(archive: &Path) -> Result<Option<String>, PackError> {
+    use std::io::Read;
+    let path = signature::signature_path(archive);
+    let shown = path.display().to_string();
+    let file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(single(&shown, e.to_string())),
+    };
+    let mut text = String::new();
+    file.take(MAX_SIGNATURE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| single(&shown, e.to_string()))?;
+    if text.len() as u64 > MAX_SIGNATURE_BYTES {
+        return Err(single(
+            &shown,
+            format!("over {MAX_SIGNATURE_BYTES} bytes: not a minisign signature"),
+        ));
+    }
+    Ok(Some(text))
 }
 
 /// Reads an archive file, refusing one larger than a pack may be before reading it.
@@ -468,7 +489,7 @@ fn collect_alarms(
         let Some(def) = manifest::alarm(a, r) else {
             continue;
         };
-        *regex_bytes += regex_budget::of_alarms([&def]).1;
+        *regex_bytes += regex_budget::of_alarm(&def);
         if *regex_bytes > regex_budget::PACK_BUDGET {
             r.error(
                 name.span(),

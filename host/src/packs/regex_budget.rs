@@ -55,31 +55,18 @@ pub fn cost(pattern: &str, case_sensitive: bool) -> usize {
     }
 }
 
-/// How many regexes `alarms` hold, what they cost together, and the costliest (pattern, cost).
-pub fn of_alarms<'a>(
-    alarms: impl IntoIterator<Item = &'a AlarmDef>,
-) -> (usize, usize, Option<(String, usize)>) {
-    fn walk(c: &Condition, found: &mut Vec<(String, usize)>) {
+/// What the `matches` regexes of `alarm` hold compiled.
+pub fn of_alarm(alarm: &AlarmDef) -> usize {
+    fn walk(c: &Condition) -> usize {
         match c {
-            Condition::Leaf(leaf) => {
-                if let Operand::Regex(re) = &leaf.operand {
-                    found.push((
-                        re.as_str().to_string(),
-                        cost(re.as_str(), leaf.case_sensitive),
-                    ));
-                }
-            }
-            Condition::All(cs) | Condition::Any(cs) => cs.iter().for_each(|c| walk(c, found)),
+            Condition::Leaf(leaf) => match &leaf.operand {
+                Operand::Regex(re) => cost(re.as_str(), leaf.case_sensitive),
+                _ => 0,
+            },
+            Condition::All(cs) | Condition::Any(cs) => cs.iter().map(walk).sum(),
         }
     }
-    let mut found = Vec::new();
-    for alarm in alarms {
-        walk(&alarm.when, &mut found);
-        alarm.unless.iter().for_each(|c| walk(c, &mut found));
-    }
-    let total = found.iter().map(|(_, c)| c).sum();
-    let costliest = found.iter().max_by_key(|(_, c)| *c).cloned();
-    (found.len(), total, costliest)
+    walk(&alarm.when) + alarm.unless.iter().map(walk).sum::<usize>()
 }
 
 /// Why alarm `alarm` is refused: with it, the pack's regexes would hold `spent` bytes, over
@@ -97,24 +84,21 @@ pub fn over_pack_budget(alarm: &str, spent: usize) -> String {
 const ADVICE: &str = "a Unicode class such as \\w repeated many times is large: try [a-z0-9_] \
                       or fewer repeats, or a literal operator such as contains";
 
-/// `Err` with the reason when `alarms`' regexes cost more than `budget`; `whose` names them
-/// ("pack acme", "the loaded packs").
-pub fn check<'a>(
-    alarms: impl IntoIterator<Item = &'a AlarmDef>,
-    budget: usize,
-    whose: &str,
-) -> Result<usize, String> {
-    let (count, total, costliest) = of_alarms(alarms);
-    if total <= budget {
+/// `Err` with the reason when the packs' regexes together (as each pack measured them when it
+/// loaded) cost more than [`RULE_SET_BUDGET`].
+pub fn check_rule_set(packs: &[crate::packs::Pack]) -> Result<usize, String> {
+    let total: usize = packs.iter().map(|p| p.regex_bytes).sum();
+    if total <= RULE_SET_BUDGET {
         return Ok(total);
     }
-    let (pattern, each) = costliest.unwrap_or_default();
+    let costliest = packs.iter().max_by_key(|p| p.regex_bytes);
     Err(format!(
-        "{whose}: {count} regular expressions would hold {} MiB compiled; at most {} MiB are \
-         allowed (the costliest, {pattern:?}, {} KiB; {ADVICE})",
+        "the loaded packs' regular expressions would hold {} MiB compiled; at most {} MiB are \
+         allowed in all (the costliest pack, {}, {} MiB; {ADVICE})",
         total.div_ceil(1 << 20),
-        budget >> 20,
-        each >> 10
+        RULE_SET_BUDGET >> 20,
+        costliest.map_or("?", |p| p.name.as_str()),
+        costliest.map_or(0, |p| p.regex_bytes.div_ceil(1 << 20))
     ))
 }
 

@@ -109,8 +109,14 @@ impl TrustedKeys {
         let mut keys = TrustedKeys::none();
         for path in paths {
             if path.extension().is_none_or(|x| x != "pub") || !path.is_file() {
-                let looks_secret = std::fs::read_to_string(&path)
-                    .is_ok_and(|t| t.to_ascii_lowercase().contains("secret key"));
+                // Its first few KiB say whether it is a minisign secret key.
+                let looks_secret = std::fs::File::open(&path).is_ok_and(|f| {
+                    let mut head = Vec::new();
+                    std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head).is_ok()
+                        && String::from_utf8_lossy(&head)
+                            .to_ascii_lowercase()
+                            .contains("secret key")
+                });
                 return Err(format!(
                     "{}: {}; trusted keys are minisign public keys, one per `.pub` file, and \
                      nothing else may be in {} (the agent will not start until it is fixed)",

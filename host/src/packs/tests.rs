@@ -420,3 +420,13 @@ fn every_unknown_key_of_a_file_is_listed_at_once() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn a_signature_file_is_read_only_as_far_as_a_signature_goes() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let archive = dir.path().join("p.tar.gz");
+    std::fs::write(&archive, b"\x1f\x8b not really").expect("write");
+    std::fs::write(dir.path().join("p.tar.gz.minisig"), vec![b'a'; 1 << 20]).expect("write");
+    let err = Pack::load(&archive).expect_err("refused").to_string();
+    assert!(err.contains("not a minisign signature"), "{err}");
+}

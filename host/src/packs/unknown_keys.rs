@@ -38,7 +38,7 @@ pub(super) fn find(text: &str, file: File) -> Vec<(Range<usize>, String)> {
     };
     check(doc.get_ref(), &top, "the file's top level", &mut found);
     for (key, value) in doc.get_ref().iter() {
-        match (key.get_ref().ref_str(), value.get_ref()) {
+        match (key.get_ref().as_ref(), value.get_ref()) {
             ("pack", DeValue::Table(t)) => check(t, &known::<RawHeader>(), "[pack]", &mut found),
             ("grants", DeValue::Table(t)) => {
                 check(t, &known::<RawGrants>(), "[grants]", &mut found)
@@ -70,16 +70,6 @@ pub(super) fn find(text: &str, file: File) -> Vec<(Range<usize>, String)> {
     found
 }
 
-trait RefStr {
-    fn ref_str(&self) -> &str;
-}
-
-impl RefStr for std::borrow::Cow<'_, str> {
-    fn ref_str(&self) -> &str {
-        self
-    }
-}
-
 /// An `[[alarm]]`: its own keys, and its conditions' (nested groups included).
 fn alarm(t: &DeTable<'_>, found: &mut Vec<(Range<usize>, String)>) {
     check(t, &known::<RawAlarm>(), "an [[alarm]]", found);
@@ -108,7 +98,7 @@ fn conditions(value: &Spanned<DeValue<'_>>, found: &mut Vec<(Range<usize>, Strin
 fn get<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Spanned<DeValue<'i>>> {
     table
         .iter()
-        .find(|(k, _)| k.get_ref().ref_str() == key)
+        .find(|(k, _)| k.get_ref().as_ref() == key)
         .map(|(_, v)| v)
 }
 
@@ -123,7 +113,7 @@ fn check(
         return;
     }
     for key in table.keys() {
-        let name = key.get_ref().ref_str();
+        let name = key.get_ref().as_ref();
         if known.iter().any(|k| k == name) {
             continue;
         }

@@ -46,11 +46,7 @@ impl RuleSet {
             .enumerate()
             .flat_map(|(p, pack)| (0..pack.alarms.len()).map(move |a| (p, a)))
             .collect();
-        crate::packs::regex_budget::check(
-            packs.iter().flat_map(|p| &p.alarms),
-            crate::packs::regex_budget::RULE_SET_BUDGET,
-            "the loaded packs together",
-        )?;
+        crate::packs::regex_budget::check_rule_set(&packs)?;
         let engine = Engine::compile(index.iter().map(|&(p, a)| &packs[p].alarms[a]))?;
         let mut programs: Vec<(usize, Box<dyn program::Loaded>)> = Vec::new();
         if packs.iter().any(|p| !p.plugins.is_empty()) {

@@ -79,12 +79,6 @@ impl CallClock {
     }
 }
 
-impl Default for CallClock {
-    fn default() -> CallClock {
-        CallClock::start()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

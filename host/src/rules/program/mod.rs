@@ -237,10 +237,13 @@ pub struct Supervised<R> {
     runner: R,
     last_log: Vec<LogLine>,
     faults_in_a_row: u32,
-    /// The last [`WINDOW`] calls: whether each faulted, and the CPU time it took.
+    /// The last [`WINDOW`] calls: whether each faulted, and the time it took.
     recent: VecDeque<(bool, Duration)>,
+    /// Their faults and time together, kept as calls come and go (not summed per call).
+    recent_faults: u32,
+    recent_time: Duration,
     stats: ProgramStats,
-    cpu_total: Duration,
+    time_total: Duration,
     switched_off: Option<String>,
 }
 
@@ -255,25 +258,32 @@ impl<R: Runner> Supervised<R> {
             last_log: Vec::new(),
             faults_in_a_row: 0,
             recent: VecDeque::with_capacity(WINDOW),
+            recent_faults: 0,
+            recent_time: Duration::ZERO,
             stats: ProgramStats::default(),
-            cpu_total: Duration::ZERO,
+            time_total: Duration::ZERO,
             switched_off: None,
         }
     }
 
     /// Counts one call; returns why the program must be switched off, if it must.
-    fn count(&mut self, fault: Option<&Fault>, cpu: Duration) -> Option<String> {
+    fn count(&mut self, fault: Option<&Fault>, took: Duration) -> Option<String> {
         self.stats.calls += 1;
-        self.cpu_total += cpu;
+        self.time_total += took;
         self.stats.us_per_call =
-            u64::try_from(self.cpu_total.as_micros() / u128::from(self.stats.calls)).unwrap_or(0);
-        if self.recent.len() == WINDOW {
-            self.recent.pop_front();
+            u64::try_from(self.time_total.as_micros() / u128::from(self.stats.calls)).unwrap_or(0);
+        if self.recent.len() == WINDOW
+            && let Some((faulted, took)) = self.recent.pop_front()
+        {
+            self.recent_faults -= u32::from(faulted);
+            self.recent_time = self.recent_time.saturating_sub(took);
         }
-        self.recent.push_back((fault.is_some(), cpu));
+        self.recent.push_back((fault.is_some(), took));
+        self.recent_faults += u32::from(fault.is_some());
+        self.recent_time += took;
         let Some(fault) = fault else {
             self.faults_in_a_row = 0;
-            let spent: Duration = self.recent.iter().map(|(_, t)| *t).sum();
+            let spent = self.recent_time;
             let budget = self.limits.deadline / 10;
             if self.recent.len() == WINDOW && spent > budget * WINDOW as u32 {
                 return Some(format!(
@@ -289,7 +299,7 @@ impl<R: Runner> Supervised<R> {
         self.stats.faults += 1;
         self.stats.last_fault = Some(fault.to_string());
         self.faults_in_a_row += 1;
-        let in_window = self.recent.iter().filter(|(f, _)| *f).count() as u32;
+        let in_window = self.recent_faults;
         if self.faults_in_a_row >= self.limits.quarantine_after {
             Some(format!(
                 "{} faults in a row, the last: {fault}",
@@ -328,12 +338,12 @@ impl<R: Runner> Program for Supervised<R> {
         // the budget. The deadline, where one preemption matters, is in CPU time.
         let started = std::time::Instant::now();
         let result = self.runner.call(event, now_ms);
-        let cpu = started.elapsed();
+        let took = started.elapsed();
         self.last_log = self.runner.take_log();
         if let Err(fault) = &result {
             tracing::warn!(program = %self.info.name, kind = self.kind, "{fault}");
         }
-        if let Some(why) = self.count(result.as_ref().err(), cpu) {
+        if let Some(why) = self.count(result.as_ref().err(), took) {
             tracing::error!(program = %self.info.name, kind = self.kind, "switched off: {why}");
             self.switch_off(why);
         }
