@@ -8,7 +8,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use vigilo::event::parse_line;
 use vigilo::packs::Pack;
 use vigilo::pipeline::{Mode, Pipeline};
-use vigilo::rules::{RuleSet, Scratch};
+use vigilo::rule_set::RuleSet;
+use vigilo::rules::Scratch;
 use vigilo::synth;
 
 const EVENTS: usize = 20_000;

@@ -10,12 +10,13 @@ use chrono::{DateTime, FixedOffset};
 
 use crate::alarms::FiredAlarm;
 use crate::event::Event;
+use crate::model::program_state::PluginStates;
+use crate::rule_set::RuleSet;
 use crate::rules::program::Program;
-use crate::rules::{AlarmIndex, Repeat, RuleSet, Scratch};
+use crate::rules::{AlarmIndex, Repeat, Scratch};
 use crate::sessions::{Sessions, SpanMemo};
 
 /// Plugins' and scripts' states, by (pack name, program name).
-pub type PluginStates = HashMap<(String, String), std::collections::BTreeMap<String, Vec<u8>>>;
 
 /// One plugin or script as [`Pipeline::programs`] reports it.
 #[derive(Clone, Debug)]
@@ -74,7 +75,7 @@ struct Decider<'r> {
     /// Last firing per (alarm, user, computer), for alarms with a cooldown.
     last_fired: HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
     /// Matches kept from firing by a cooldown, folded into the alarm that fired.
-    folds: Vec<crate::alarms::Fold>,
+    folds: Vec<crate::model::alarm::Fold>,
 }
 
 impl<'r> Pipeline<'r> {
@@ -223,7 +224,7 @@ impl<'r> Pipeline<'r> {
 
     /// Matches folded into alarms within their cooldowns since the last call: for the store to
     /// add to the alarms they were folded into.
-    pub fn drain_folds(&mut self) -> Vec<crate::alarms::Fold> {
+    pub fn drain_folds(&mut self) -> Vec<crate::model::alarm::Fold> {
         std::mem::take(&mut self.decider.folds)
     }
 
@@ -352,7 +353,7 @@ impl Decider<'_> {
                         Verdict::Folded(into) => {
                             let (pack, alarm) = self.rules.alarm(id);
                             self.folds
-                                .push(crate::alarms::Fold::of(pack, alarm, event, into));
+                                .push(crate::alarms::fold_of(pack, alarm, event, into));
                             false
                         }
                         Verdict::AlreadyFired => false,

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
 use serde_json::json;
 
-use crate::store::StoredAlarm;
+use crate::model::alarm::StoredAlarm;
 
 /// The secret's file in the data folder.
 pub const SECRET_FILE: &str = "webhook-secret";

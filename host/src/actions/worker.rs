@@ -19,12 +19,13 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::Action;
 use super::presence::SharedPresence;
 use super::recorder::Recorder;
 use super::screenshot::{Screen, save_private};
 use super::webhook::{self, Signer};
-use crate::store::{ActionRun, Retention, Settle, Store, StoredAlarm};
+use crate::model::action::Action;
+use crate::model::alarm::StoredAlarm;
+use crate::store::{ActionRun, Retention, Settle, Store};
 
 /// How the worker retries.
 #[derive(Debug, Clone, Copy)]

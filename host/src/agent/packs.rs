@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::event::{Event, EventKind, Field};
 use crate::packs::{Pack, PackError, TrustedKeys};
-use crate::rules::RuleSet;
+use crate::rule_set::RuleSet;
 use crate::store::{PackRow, Store};
 
 use super::runner::Handle;

@@ -9,8 +9,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 
 use crate::event::Event;
+use crate::model::alarm::StoredAlarm;
 use crate::risk::{UserRisk, rank};
-use crate::store::{AlarmFilter, Store, StoredAlarm};
+use crate::store::{AlarmFilter, Store};
 
 /// Alarms on one page unless asked otherwise.
 pub const PAGE: u32 = 50;

@@ -16,7 +16,7 @@ use super::stats::{ProgramStatus, Stats};
 use crate::alarms::FiredAlarm;
 use crate::event::Event;
 use crate::pipeline::{Mode, Pipeline};
-use crate::rules::RuleSet;
+use crate::rule_set::RuleSet;
 use crate::store::Store;
 use crate::tabs::{TabReport, Tabs};
 
@@ -236,7 +236,7 @@ fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &
     if fired.is_empty() {
         return 0;
     }
-    let stored = match store.record(fired, crate::store::LIVE) {
+    let stored = match store.record(fired.iter().map(|f| &f.record), crate::store::LIVE) {
         Ok(n) => {
             stats.alarms.fetch_add(n as u64, Ordering::Relaxed);
             n
@@ -260,7 +260,7 @@ fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &
         f.record
             .actions
             .iter()
-            .any(|a| crate::actions::PERFORMED.contains(&a.name()))
+            .any(|a| crate::model::action::PERFORMED.contains(&a.name()))
     });
     fired.clear();
     if stored > 0

@@ -12,7 +12,8 @@ use serde_json::json;
 use crate::event::{Event, parse_line};
 use crate::packs::Pack;
 use crate::pipeline::{Mode, Pipeline};
-use crate::rules::{RuleSet, Scratch};
+use crate::rule_set::RuleSet;
+use crate::rules::Scratch;
 use crate::sources::jsonl::JsonlReader;
 use crate::synth;
 

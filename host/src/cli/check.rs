@@ -53,7 +53,7 @@ pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
     };
     // Plugins and scripts must also compile, describe and configure themselves for the pack to
     // be valid.
-    let rules = match crate::rules::RuleSet::with_plugin_cache(
+    let rules = match crate::rule_set::RuleSet::with_plugin_cache(
         vec![pack],
         Some(&super::plugin_cache(data_dir)),
     ) {
@@ -211,7 +211,7 @@ fn firing(a: &AlarmDef) -> String {
     }
 }
 
-fn plan_shape(a: &AlarmDef) -> Vec<crate::actions::PlannedAction> {
+fn plan_shape(a: &AlarmDef) -> Vec<crate::model::action::PlannedAction> {
     a.actions.iter().map(|act| act.as_written()).collect()
 }
 

@@ -25,7 +25,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::packs::{Pack, TrustedKeys};
-use crate::rules::RuleSet;
+use crate::rule_set::RuleSet;
 
 /// Success.
 pub const EXIT_OK: u8 = 0;

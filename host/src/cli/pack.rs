@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::packs::signature::{TrustedKeys, signature_path};
 use crate::packs::{Pack, archive};
-use crate::rules::RuleSet;
+use crate::rule_set::RuleSet;
 
 use super::client::{ApiArgs, Client};
 use super::{EXIT_INVALID, EXIT_OK};

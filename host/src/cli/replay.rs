@@ -109,7 +109,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
 
     let mut emit = |fired: &mut Vec<FiredAlarm>,
                     pending: &mut Vec<FiredAlarm>,
-                    folds: &mut Vec<crate::alarms::Fold>,
+                    folds: &mut Vec<crate::model::alarm::Fold>,
                     out: &mut BufWriter<_>,
                     force: bool|
      -> Result<()> {
@@ -131,7 +131,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         if let Some(store) = store.as_mut() {
             pending.append(fired);
             if force || pending.len() >= STORE_BATCH || folds.len() >= STORE_BATCH {
-                stored += store.record(pending, &origin)?;
+                stored += store.record(pending.iter().map(|f| &f.record), &origin)?;
                 pending.clear();
                 store.fold(folds)?;
                 folds.clear();
@@ -225,7 +225,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
 fn take_folds(
     pipeline: &mut Pipeline<'_>,
     storing: bool,
-    folds: &mut Vec<crate::alarms::Fold>,
+    folds: &mut Vec<crate::model::alarm::Fold>,
     total: &mut u64,
 ) {
     let new = pipeline.drain_folds();
@@ -265,7 +265,7 @@ fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
 
 fn write_counts(
     path: &Path,
-    rules: &crate::rules::RuleSet,
+    rules: &crate::rule_set::RuleSet,
     counts: &[u64],
     plugin_counts: &BTreeMap<String, u64>,
     events: u64,

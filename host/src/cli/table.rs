@@ -2,9 +2,9 @@
 
 use std::io::Write;
 
-use crate::actions::PlannedAction;
-use crate::alarms::AlarmRecord;
-use crate::store::ActionOutcome;
+use crate::model::action::PlannedAction;
+use crate::model::alarm::ActionOutcome;
+use crate::model::alarm::AlarmRecord;
 
 const WIDTHS: [usize; 5] = [20, 10, 4, 30, 22];
 
@@ -62,7 +62,7 @@ pub fn row(
     out: &mut impl Write,
     a: &AlarmRecord,
     outcomes: &[ActionOutcome],
-    folded: Option<&crate::alarms::Folded>,
+    folded: Option<&crate::model::alarm::Folded>,
     zone: Zone,
 ) -> std::io::Result<()> {
     let time = zone.show(a.fired_at);

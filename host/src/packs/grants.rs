@@ -16,7 +16,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::actions::{ACTION_NAMES, Action};
+use crate::model::action::{ACTION_NAMES, Action};
 
 use super::diagnostic::Reporter;
 

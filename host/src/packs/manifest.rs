@@ -9,7 +9,8 @@ use std::ops::Range;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::actions::{ActionSpec, parse_duration_text};
+use super::action_toml::{parse_action, parse_duration_text};
+
 use crate::event::{EventKind, Field, FieldType, KindSet};
 use crate::rules::{AlarmDef, Condition, Leaf, Op, Operand, Repeat, Subject, fold_case};
 
@@ -222,7 +223,7 @@ pub(super) fn alarm(raw: &Spanned<RawAlarm>, r: &mut Reporter<'_>) -> Option<Ala
     let actions = a
         .actions
         .iter()
-        .filter_map(|act| match ActionSpec::from_toml(act.get_ref()) {
+        .filter_map(|act| match parse_action(act.get_ref()) {
             Ok(spec) => Some(spec),
             Err(e) => {
                 r.error(act.span(), e);

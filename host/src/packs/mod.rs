@@ -3,6 +3,7 @@
 //! Loading either yields a whole [`Pack`] or a [`PackError`] listing *every* problem found, each
 //! at `file:line:column`: a pack that half-loads would leave an admin guessing which alarms run.
 
+mod action_toml;
 pub mod archive;
 mod diagnostic;
 mod grants;

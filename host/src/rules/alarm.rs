@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::actions::ActionSpec;
 use crate::event::{Event, KindSet};
+use crate::model::action::ActionSpec;
 
 use super::Condition;
 

@@ -10,10 +10,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use serde::Serialize;
 
-use crate::alarms::{AlarmRecord, FiredAlarm};
 use crate::event::Event;
+use crate::model::alarm::{AlarmRecord, StoredAlarm};
 
 mod captures;
 mod outbox;
@@ -21,7 +20,7 @@ mod packs;
 mod risk;
 
 pub use captures::{Capture, Retention};
-pub use outbox::{ActionOutcome, ActionRun, Settle};
+pub use outbox::{ActionRun, Settle};
 pub use packs::{AuditEntry, PackRow, PackVersion};
 
 /// The origin of alarms the running agent stores: only these have their actions performed
@@ -130,26 +129,6 @@ pub struct Store {
     action_limit: Option<u32>,
 }
 
-/// An alarm as stored: the record, and where and when it was written.
-#[derive(Debug, Serialize)]
-pub struct StoredAlarm {
-    /// Row id.
-    pub id: i64,
-    /// What fired.
-    #[serde(flatten)]
-    pub record: AlarmRecord,
-    /// Where it came from: `live` or `replay:<file>`.
-    pub origin: String,
-    /// When it was written (UTC).
-    pub recorded_at: String,
-    /// What became of the actions vigilo performs (in the alarm's order).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub outcomes: Vec<ActionOutcome>,
-    /// Matches its cooldown folded into it, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub folded: Option<crate::alarms::Folded>,
-}
-
 /// Which alarms to list.
 #[derive(Debug, Default)]
 pub struct AlarmFilter {
@@ -229,7 +208,11 @@ impl Store {
     /// stored — same pack, alarm, time and event, e.g. a day replayed twice — is not duplicated).
     /// Alarms of the [`LIVE`] origin have the actions vigilo performs queued in the same
     /// transaction (the outbox), so none is lost between the commit and its worker.
-    pub fn record(&mut self, alarms: &[FiredAlarm], origin: &str) -> Result<usize> {
+    pub fn record<'a>(
+        &mut self,
+        alarms: impl IntoIterator<Item = &'a AlarmRecord>,
+        origin: &str,
+    ) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut inserted = 0;
         {
@@ -240,7 +223,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             let now = Event::utc_string(Utc::now().fixed_offset());
-            for FiredAlarm { record: a, .. } in alarms {
+            for a in alarms {
                 let added = stmt.execute(params![
                     Event::utc_string(a.fired_at),
                     a.alarm,
@@ -264,11 +247,11 @@ impl Store {
                 if added == 1 && origin == LIVE {
                     let alarm_id = tx.last_insert_rowid();
                     for (position, action) in a.actions.iter().enumerate() {
-                        if crate::actions::PERFORMED.contains(&action.name()) {
+                        if crate::model::action::PERFORMED.contains(&action.name()) {
                             let limit = self.action_limit;
                             let (kind, lane) = (action.name(), action.lane());
                             let skip = (a.event.kind() == crate::event::EventKind::Account
-                                && crate::actions::ON_THIS_DESKTOP.contains(&kind))
+                                && crate::model::action::ON_THIS_DESKTOP.contains(&kind))
                             .then_some(
                                 "not performed: a setup change is not about the person at this \
                                  desktop",
@@ -409,7 +392,7 @@ impl Store {
             outcomes: serde_json::from_str(&outcomes).map_err(|e| bad("outcomes", &e))?,
             folded: match r.get::<_, i64>(16)? {
                 0 => None,
-                count => Some(crate::alarms::Folded {
+                count => Some(crate::model::alarm::Folded {
                     count: count.max(0) as u64,
                     bytes: r.get::<_, i64>(17)?.max(0) as u64,
                     paths: match r.get::<_, Option<String>>(18)? {
@@ -425,7 +408,7 @@ impl Store {
 
     /// Adds matches a cooldown kept from firing to the alarms they were folded into, in one
     /// transaction. A fold whose alarm is not stored (a replay not kept) changes nothing.
-    pub fn fold(&mut self, folds: &[crate::alarms::Fold]) -> Result<()> {
+    pub fn fold(&mut self, folds: &[crate::model::alarm::Fold]) -> Result<()> {
         if folds.is_empty() {
             return Ok(());
         }
@@ -445,7 +428,7 @@ impl Store {
                 stmt.execute(params![
                     i64::try_from(f.bytes.unwrap_or(0)).unwrap_or(i64::MAX),
                     f.path,
-                    crate::alarms::Folded::PATHS_KEPT as i64,
+                    crate::model::alarm::Folded::PATHS_KEPT as i64,
                     f.pack,
                     f.alarm,
                     Event::utc_string(f.into),
@@ -492,12 +475,12 @@ impl Store {
     }
 
     /// Every plugin's saved key-value state, by (pack, plugin).
-    pub fn plugin_states(&self) -> Result<crate::pipeline::PluginStates> {
+    pub fn plugin_states(&self) -> Result<crate::model::program_state::PluginStates> {
         let mut stmt = self
             .conn
             .prepare("SELECT pack, plugin, key, value FROM plugin_state")?;
         let mut rows = stmt.query([])?;
-        let mut states = crate::pipeline::PluginStates::new();
+        let mut states = crate::model::program_state::PluginStates::new();
         while let Some(r) = rows.next()? {
             states
                 .entry((r.get(0)?, r.get(1)?))
@@ -508,7 +491,10 @@ impl Store {
     }
 
     /// Replaces the saved states of the given plugins with these, in one transaction.
-    pub fn save_plugin_states(&mut self, states: &crate::pipeline::PluginStates) -> Result<()> {
+    pub fn save_plugin_states(
+        &mut self,
+        states: &crate::model::program_state::PluginStates,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         for ((pack, plugin), state) in states {
             tx.execute(
@@ -565,14 +551,15 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::alarm::ActionOutcome;
     use crate::packs::Pack;
 
-    fn fired(pack: &Pack, n: usize, user: &str) -> FiredAlarm {
+    fn fired(pack: &Pack, n: usize, user: &str) -> AlarmRecord {
         let ts = chrono::DateTime::parse_from_rfc3339("2026-11-02T10:00:00+01:00").expect("ts");
         let event = Event::new(crate::event::EventKind::Usb, ts)
             .with_text(crate::event::Field::Username, user)
             .with_text(crate::event::Field::Action, "inserted");
-        FiredAlarm::new(n as u32, pack, &pack.alarms[n], &event, ts)
+        crate::alarms::FiredAlarm::new(n as u32, pack, &pack.alarms[n], &event, ts).record
     }
 
     #[test]
@@ -710,7 +697,7 @@ mod tests {
             let event = Event::new(crate::event::EventKind::Usb, ts)
                 .with_text(crate::event::Field::Username, user)
                 .with_text(crate::event::Field::Action, "inserted");
-            FiredAlarm::new(3, &pack, &pack.alarms[3], &event, ts)
+            crate::alarms::FiredAlarm::new(3, &pack, &pack.alarms[3], &event, ts).record
         };
         for s in 0..4 {
             store.record(&[at(s, "bob")], LIVE).expect("bob");
@@ -787,7 +774,7 @@ mod tests {
         drop(store);
 
         let mut store = Store::open(&dir.path().join("data")).expect("reopen");
-        let state = crate::pipeline::PluginStates::from([(
+        let state = crate::model::program_state::PluginStates::from([(
             ("pack".to_string(), "plugin".to_string()),
             std::collections::BTreeMap::from([("k".to_string(), vec![1u8, 2])]),
         )]);
@@ -810,10 +797,7 @@ mod tests {
             .expect("bob");
         assert_eq!(bob.len(), 1);
         assert_eq!(bob[0].record.alarm, pack.alarms[3].name);
-        assert_eq!(
-            bob[0].record.actions, batch[1].record.actions,
-            "actions read back"
-        );
+        assert_eq!(bob[0].record.actions, batch[1].actions, "actions read back");
         let by_name = store
             .alarms(&AlarmFilter {
                 alarm: Some("YOUTUBE".into()),
@@ -824,7 +808,7 @@ mod tests {
             .expect("filtered");
         assert_eq!(by_name.len(), 1);
         assert_eq!(
-            by_name[0].record.event, batch[0].record.event,
+            by_name[0].record.event, batch[0].event,
             "the event reads back"
         );
     }

@@ -7,7 +7,6 @@
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde::{Deserialize, Serialize};
 
 use super::Store;
 use crate::event::Event;
@@ -50,22 +49,6 @@ pub struct ActionRun {
     pub attempts: u32,
     /// Stays the same on every attempt, so receivers can tell a retry from a new message.
     pub message_id: String,
-}
-
-/// What an action came to, as `vigilo alarms` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActionOutcome {
-    /// Its place in the alarm's list of actions.
-    pub position: usize,
-    /// The action's name.
-    pub kind: String,
-    /// `pending`, `done`, `partial` (some of it: a series stopped early), `dead`, `limited`
-    /// (over the rate limit: not performed) or `skipped` (not for this desktop).
-    pub state: String,
-    /// Attempts made.
-    pub attempts: u32,
-    /// The last outcome, for people.
-    pub detail: Option<String>,
 }
 
 /// How an attempt ended.

@@ -20,8 +20,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
-use crate::actions::PlannedAction;
 use crate::event::{Event, KindSet};
+use crate::model::action::PlannedAction;
 
 /// What a program says it is (`describe`).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -139,7 +139,7 @@ fn alarm(value: Dynamic) -> Result<wit::Triggered, String> {
 
 /// `#{ screenshot: #{ count: 3, interval_ms: 30000 } }` and the like: one key, the action's kind.
 fn action(value: Dynamic) -> Result<wit::Action, String> {
-    use crate::actions::ACTION_NAMES as KINDS;
+    use crate::model::action::ACTION_NAMES as KINDS;
     let type_name = value.type_name();
     let map = value
         .try_cast::<Map>()

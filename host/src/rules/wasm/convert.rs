@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crate::actions::{Action, PlannedAction};
 use crate::event::{Event, EventKind, Field};
+use crate::model::action::{Action, PlannedAction};
 
 use super::bindings::vigilo::alarms::types;
 use crate::rules::program::{Limits, PluginAlarm};
