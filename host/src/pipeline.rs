@@ -16,8 +16,6 @@ use crate::rules::program::Program;
 use crate::rules::{AlarmIndex, Repeat, Scratch};
 use crate::sessions::{Sessions, SpanMemo};
 
-/// Plugins' and scripts' states, by (pack name, program name).
-
 /// One plugin or script as [`Pipeline::programs`] reports it.
 #[derive(Clone, Debug)]
 pub struct ProgramReport {

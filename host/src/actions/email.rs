@@ -5,7 +5,24 @@ use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::{Message, SmtpTransport, Transport};
 
-use crate::agent::config::EmailConfig;
+use serde::Deserialize;
+
+/// The mail server: the `[email]` section of the agent's settings (`agent.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// The SMTP server as a URL (see the module docs); credentials URL-encoded in it.
+    pub url: String,
+    /// The sender, `Name <address>` or an address.
+    pub from: String,
+    /// Attach the alarm's screenshots taken so far.
+    #[serde(default = "yes")]
+    pub attach_screenshots: bool,
+}
+
+fn yes() -> bool {
+    true
+}
 
 /// A connection setup to the mail server.
 pub struct Mailer {

@@ -12,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
 
 use super::screen_changes::ScreenChanges;
 use super::screenshot::{Rect, Screen};
@@ -23,6 +24,29 @@ pub const KEY_EVERY: Duration = Duration::from_secs(10);
 
 /// Frames a second unless the agent's settings say otherwise.
 pub const DEFAULT_FPS: u32 = 2;
+
+/// Screen recording: the `[video]` section of the agent's settings (`agent.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VideoConfig {
+    /// Frames a second (1–10).
+    pub fps: u32,
+}
+
+/// The frame rates a site may choose: below one a clip shows little; above ten the recorder's
+/// CPU cost grows with no gain for reading what was on screen.
+const FPS: std::ops::RangeInclusive<u32> = 1..=10;
+
+impl VideoConfig {
+    /// Checks the frame rate is one a site may choose.
+    pub fn check(&self) -> Result<(), String> {
+        if FPS.contains(&self.fps) {
+            Ok(())
+        } else {
+            Err(format!("fps: must be 1 to 10, found {}", self.fps))
+        }
+    }
+}
 
 /// Handle to the recorder thread; clones share it.
 #[derive(Clone)]

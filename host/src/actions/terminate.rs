@@ -12,7 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 use crate::event::{Event, Field};
-use crate::sources::process;
+use crate::os::process;
 
 /// How long a program has to end after SIGTERM before it gets SIGKILL.
 pub const GRACE: Duration = Duration::from_secs(5);

@@ -42,7 +42,7 @@ impl Signer {
 
     /// The agent's signer: the secret in the data folder, made on first run.
     pub fn load_or_create(data_dir: &Path) -> Result<Signer> {
-        let secret = crate::agent::token::load_or_create_secret(
+        let secret = crate::secret::load_or_create(
             &data_dir.join(SECRET_FILE),
             "webhook secret",
             |bytes| format!("whsec_{}", STANDARD.encode(bytes)),

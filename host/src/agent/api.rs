@@ -95,7 +95,7 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if !super::token::matches(presented.trim(), &state.token) {
+    if !crate::secret::matches(presented.trim(), &state.token) {
         // Read (and drop) a small body first: a server that answers before the client has
         // sent its request resets the connection, and the client sees an error instead of 401.
         // A large body is not read: the answer then may be lost, never the refusal.

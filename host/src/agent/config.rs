@@ -1,5 +1,7 @@
 //! The agent's own settings file, `DATA_DIR/agent.toml` (or `vigilo run --config FILE`):
-//! what a site sets once and packs must not carry: the mail server, the video frame rate.
+//! what a site sets once and packs must not carry: the mail server, the video frame rate. Each
+//! section's type lives beside what it configures ([`EmailConfig`], [`VideoConfig`]); this file
+//! only reads the whole and names the file, line and column of what is wrong.
 //!
 //! ```toml
 //! [email]
@@ -18,6 +20,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::actions::email::EmailConfig;
+use crate::actions::recorder::VideoConfig;
+
 /// The settings file's name in the data folder.
 pub const CONFIG_FILE: &str = "agent.toml";
 
@@ -29,35 +34,6 @@ pub struct AgentConfig {
     pub email: Option<EmailConfig>,
     /// How the screen is recorded for videos.
     pub video: Option<VideoConfig>,
-}
-
-/// Screen recording.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VideoConfig {
-    /// Frames a second (1–10).
-    pub fps: u32,
-}
-
-/// The frame rates a site may choose: below one a clip shows little; above ten the recorder's
-/// CPU cost grows with no gain for reading what was on screen.
-const FPS: std::ops::RangeInclusive<u32> = 1..=10;
-
-/// The mail server.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EmailConfig {
-    /// The SMTP server as a URL (see the module docs); credentials URL-encoded in it.
-    pub url: String,
-    /// The sender, `Name <address>` or an address.
-    pub from: String,
-    /// Attach the alarm's screenshots taken so far.
-    #[serde(default = "yes")]
-    pub attach_screenshots: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 impl AgentConfig {
@@ -98,17 +74,13 @@ impl AgentConfig {
             format!("{}{at}: {}", path.display(), e.message().trim())
         })?;
         if let Some(email) = &config.email {
-            super::super::actions::email::Mailer::new(email)
+            crate::actions::email::Mailer::new(email)
                 .map_err(|e| format!("{}: [email]: {e}", path.display()))?;
         }
-        if let Some(video) = &config.video
-            && !FPS.contains(&video.fps)
-        {
-            return Err(format!(
-                "{}: [video] fps: must be 1 to 10, found {}",
-                path.display(),
-                video.fps
-            ));
+        if let Some(video) = &config.video {
+            video
+                .check()
+                .map_err(|e| format!("{}: [video] {e}", path.display()))?;
         }
         Ok(config)
     }

@@ -62,6 +62,9 @@ pub struct Options {
     /// Packs (folders or archives) to run from the start, uploaded as `vigilo pack upload`
     /// would (audited as `vigilo run --pack`).
     pub packs: Vec<PathBuf>,
+    /// The web pages served beside the API on the same listener and behind the same token
+    /// (the console, a floor up, which reads what the API reads).
+    pub pages: fn(api::AppState) -> axum::Router,
 }
 
 /// A pack given with `vigilo run --pack` was refused: the agent does not start (exit 2).
@@ -86,6 +89,7 @@ pub fn run(options: Options) -> Result<()> {
         config,
         action_limit,
         packs,
+        pages,
     } = options;
     // The data folder first: owner-only, and this agent's alone for as long as it runs. A
     // refused agent stops here, before it touches any file of the one that runs.
@@ -104,7 +108,7 @@ pub fn run(options: Options) -> Result<()> {
         trusted,
         data_dir.join("plugin-cache"),
         pipeline.clone(),
-        crate::sources::process::hostname(),
+        crate::os::process::hostname(),
     )?;
     for path in &packs {
         let shown = path.display();
@@ -225,7 +229,7 @@ pub fn run(options: Options) -> Result<()> {
                 stats.sample(std::time::Instant::now());
             }
         });
-        let app = api::router(state.clone()).merge(crate::console::router(state));
+        let app = api::router(state.clone()).merge(pages(state));
         serve::serve(listener, app, shutdown_signal(), move || {
             refused_stats.shed("admin API connections over the cap", 1)
         })
@@ -405,7 +409,7 @@ fn spawn_usb_source(pipeline: runner::Handle, removable: Vec<PathBuf>) {
         source::Options {
             sysfs: Sysfs::default(),
             removable,
-            computer: crate::sources::process::hostname(),
+            computer: crate::os::process::hostname(),
         },
         source::Sink {
             emit: Box::new(move |event| emit.event(event)),

@@ -194,7 +194,7 @@ pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
         writeln!(
             out,
             "    actions {}",
-            super::table::action_labels(&plan_shape(a), &[])
+            crate::model::alarm::action_labels(&plan_shape(a), &[])
         )?;
     }
     Ok(EXIT_OK)

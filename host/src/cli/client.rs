@@ -68,7 +68,7 @@ impl Client {
             .token_file
             .clone()
             .unwrap_or_else(|| crate::agent::token::token_path(data_dir));
-        let token = crate::agent::token::read(&token_path)?;
+        let token = crate::secret::read(&token_path)?;
         let http = reqwest::blocking::Client::builder()
             .timeout(std::time::Duration::from_secs(300))
             .build()?;

@@ -489,7 +489,7 @@ fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
             Ok(alarms) => {
                 for a in alarms {
                     fired += 1;
-                    let actions = super::table::action_labels(&a.actions, &[]);
+                    let actions = crate::model::alarm::action_labels(&a.actions, &[]);
                     if json {
                         let doc = json!({
                             "at": at, "alarm": a.alarm, "risk": a.risk, "actions": a.actions,

@@ -90,6 +90,7 @@ fn parse_listen(text: &str) -> Result<SocketAddr, String> {
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     let ran = crate::agent::run(crate::agent::Options {
         packs: args.packs,
+        pages: crate::console::router,
         data_dir: data_dir.to_path_buf(),
         listen: args.listen,
         events: args.events,

@@ -2,9 +2,7 @@
 
 use std::io::Write;
 
-use crate::model::action::PlannedAction;
-use crate::model::alarm::ActionOutcome;
-use crate::model::alarm::AlarmRecord;
+use crate::model::alarm::{ActionOutcome, AlarmRecord, action_labels};
 
 const WIDTHS: [usize; 5] = [20, 10, 4, 30, 22];
 
@@ -97,42 +95,6 @@ fn fit(s: &str, width: usize) -> String {
     let mut t: String = s.chars().take(width.saturating_sub(1)).collect();
     t.push('…');
     t
-}
-
-/// `screenshot×3, popup, webhook✓` from a list of planned actions and what became of those
-/// performed.
-pub fn action_labels(actions: &[PlannedAction], outcomes: &[ActionOutcome]) -> String {
-    let labels: Vec<String> = actions
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let label = match a {
-                PlannedAction::Screenshot { count, .. } if *count > 1 => {
-                    format!("{}×{count}", a.name())
-                }
-                _ => a.name().to_string(),
-            };
-            let mark = match outcomes
-                .iter()
-                .find(|o| o.position == i)
-                .map(|o| o.state.as_str())
-            {
-                Some("done") => "✓",
-                Some("pending") => "…",
-                Some("dead") => "✗",
-                Some("limited") => "⊘",
-                Some("skipped") => " skipped",
-                Some("partial") => "◐",
-                _ => "",
-            };
-            format!("{label}{mark}")
-        })
-        .collect();
-    if labels.is_empty() {
-        "-".into()
-    } else {
-        labels.join(", ")
-    }
 }
 
 #[cfg(test)]

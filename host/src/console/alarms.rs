@@ -59,7 +59,7 @@ pub async fn list(
                             td { a href={ "/console/alarms/" (a.id) } { (a.record.alarm) } }
                             td.muted { (a.record.pack) }
                             td { @if let Some(f) = &a.folded { strong.folded { (f.label()) } " · " } (a.record.summary) }
-                            td.mono { (crate::cli::table::action_labels(&a.record.actions, &a.outcomes)) }
+                            td.mono { (crate::model::alarm::action_labels(&a.record.actions, &a.outcomes)) }
                         }
                     }
                 }

@@ -242,7 +242,7 @@ async fn login(
             StatusCode::FORBIDDEN,
         );
     }
-    if !crate::agent::token::matches(form.token.trim(), &state.api.token) {
+    if !crate::secret::matches(form.token.trim(), &state.api.token) {
         return login_form(
             Some(&next),
             Some("That is not the admin token."),

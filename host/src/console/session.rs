@@ -89,7 +89,7 @@ impl Sessions {
 impl Session {
     /// Whether a form's CSRF value is this session's (compared in constant time).
     pub fn allows(&self, presented: &str) -> bool {
-        crate::agent::token::matches(presented, &self.csrf)
+        crate::secret::matches(presented, &self.csrf)
     }
 }
 

@@ -155,6 +155,42 @@ pub struct ActionOutcome {
     pub detail: Option<String>,
 }
 
+/// `screenshot×3, popup, webhook✓` from a list of planned actions and what became of those
+/// performed.
+pub fn action_labels(actions: &[PlannedAction], outcomes: &[ActionOutcome]) -> String {
+    let labels: Vec<String> = actions
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let label = match a {
+                PlannedAction::Screenshot { count, .. } if *count > 1 => {
+                    format!("{}×{count}", a.name())
+                }
+                _ => a.name().to_string(),
+            };
+            let mark = match outcomes
+                .iter()
+                .find(|o| o.position == i)
+                .map(|o| o.state.as_str())
+            {
+                Some("done") => "✓",
+                Some("pending") => "…",
+                Some("dead") => "✗",
+                Some("limited") => "⊘",
+                Some("skipped") => " skipped",
+                Some("partial") => "◐",
+                _ => "",
+            };
+            format!("{label}{mark}")
+        })
+        .collect();
+    if labels.is_empty() {
+        "-".into()
+    } else {
+        labels.join(", ")
+    }
+}
+
 impl AlarmRecord {
     /// The record of alarm `alarm` of `pack` (at `pack_version`) firing on `event` at `at`,
     /// with the actions it plans and, from a plugin or script, why it fired.

@@ -6,9 +6,7 @@
 //! follows USB devices and the files written to removable storage. Every later stage is the
 //! same for all of them.
 
-pub mod apps;
 pub mod browser;
 pub mod jsonl;
-pub mod process;
 pub mod usb;
 pub mod x11;

@@ -8,7 +8,7 @@
 //!
 //! Fields: `title`, `pid` (`_NET_WM_PID`), `executable` and `username` (the process's, from
 //! `/proc`), `description` (the application's name from its desktop entry, e.g. "Chromium Web
-//! Browser", else the class from `WM_CLASS`; see [`super::apps`]), `computer`,
+//! Browser", else the class from `WM_CLASS`; see [`crate::os::apps`]), `computer`,
 //! `logon_domain` and `private_ip` (the machine's, when it has them; see [`process`]).
 
 use x11rb::connection::Connection;
@@ -20,8 +20,8 @@ use x11rb::rust_connection::RustConnection;
 
 use crate::event::{Event, EventKind, Field};
 
-use super::apps::AppNames;
-use super::process;
+use crate::os::apps::AppNames;
+use crate::os::process;
 
 /// The atoms the source reads.
 struct Atoms {

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use super::{MAX_MESSAGE, TabMessage};
-use crate::sources::process;
+use crate::os::process;
 use crate::tabs::TabReport;
 
 /// At most this many browser hosts at once (each is one browser profile).

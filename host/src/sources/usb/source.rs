@@ -16,7 +16,7 @@ use super::sysfs::Sysfs;
 use super::uevent::{Uevent, UeventSocket};
 use super::writes::{FileWrites, Written};
 use crate::event::{Event, EventKind, Field};
-use crate::sources::process;
+use crate::os::process;
 
 /// The USB devices present, by device path, and what their uevents mean.
 pub struct Devices {
