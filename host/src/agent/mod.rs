@@ -24,7 +24,12 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, Result};
 
 use crate::packs::TrustedKeys;
-use crate::sources::jsonl::JsonlReader;
+use crate::sources::browser::listener::BrowserTabs;
+use crate::sources::jsonl::JsonlFile;
+use crate::sources::usb::source::UsbStorage;
+use crate::sources::usb::sysfs::Sysfs;
+use crate::sources::x11::X11Desktop;
+use crate::sources::{Sink, Source};
 use crate::store::Store;
 
 /// The file in the data folder where a running agent writes the address its API listens on.
@@ -172,25 +177,31 @@ pub fn run(options: Options) -> Result<()> {
             .name("vigilo-pipeline".into())
             .spawn(move || runner::run(rules, queue, store, stats, output))?
     };
+    // Every source in one shape; a new one is a file in `sources/` and a line here.
+    let mut sources: Vec<Box<dyn Source>> = Vec::new();
     if let Some(path) = events {
-        stats.source(
-            "events",
-            true,
-            format!("JSON lines from {}", path.display()),
-        );
-        spawn_jsonl_source(path, pipeline.clone())?;
+        sources.push(Box::new(JsonlFile::new(path)));
     }
     if x11 {
-        spawn_x11_source(pipeline.clone(), idle_after)?;
+        sources.push(Box::new(X11Desktop { idle_after }));
     }
     if usb {
-        spawn_usb_source(pipeline.clone(), removable);
+        sources.push(Box::new(UsbStorage {
+            sysfs: Sysfs::default(),
+            removable,
+            computer: crate::os::process::hostname(),
+        }));
     }
-    let browser_socket = if browser {
-        spawn_browser_source(&data_dir, pipeline.clone())?
-    } else {
-        None
-    };
+    if browser {
+        sources.push(Box::new(BrowserTabs {
+            socket: data_dir.join(crate::sources::browser::SOCKET),
+        }));
+    }
+    let sink: Arc<dyn Sink> = Arc::new(pipeline.clone());
+    let running = sources
+        .into_iter()
+        .map(|source| source.start(sink.clone()))
+        .collect::<std::io::Result<Vec<_>>>()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -239,9 +250,7 @@ pub fn run(options: Options) -> Result<()> {
     pipeline.stop();
     let _ = runner.join();
     let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
-    if let Some(socket) = browser_socket {
-        socket.remove();
-    }
+    drop(running);
     eprintln!("vigilo: stopped");
     Ok(())
 }
@@ -264,177 +273,6 @@ fn say_what_runs(stats: &stats::Stats, data_dir: &Path, bound: SocketAddr) {
         token::token_path(data_dir).display()
     ));
     eprint!("{text}");
-}
-
-/// Reads JSONL events on a thread of their own; a malformed line is logged and skipped. The
-/// file is opened there too: opening a FIFO waits for its writer, which must not hold up the
-/// admin API.
-fn spawn_jsonl_source(path: PathBuf, pipeline: runner::Handle) -> Result<()> {
-    let name = path.display().to_string();
-    std::thread::Builder::new()
-        .name("vigilo-source-jsonl".into())
-        .spawn(move || {
-            let reader: Box<dyn std::io::BufRead + Send> = if name == "-" {
-                Box::new(std::io::BufReader::new(std::io::stdin()))
-            } else {
-                match std::fs::File::open(&path) {
-                    Ok(f) => Box::new(std::io::BufReader::new(f)),
-                    Err(e) => {
-                        pipeline.stats().source(
-                            "events",
-                            false,
-                            format!("cannot open {name}: {e}"),
-                        );
-                        tracing::error!("cannot open {name}: {e}");
-                        eprintln!("vigilo: cannot open {name}: {e}; events from it are off");
-                        return;
-                    }
-                }
-            };
-            for item in JsonlReader::new(reader, name.clone()) {
-                match item {
-                    Ok(Ok(event)) => {
-                        if !pipeline.event(event) {
-                            return;
-                        }
-                    }
-                    Ok(Err(bad)) => tracing::warn!("skipped {bad}"),
-                    Err(e) => {
-                        tracing::error!("cannot read {name}: {e}");
-                        return;
-                    }
-                }
-            }
-            tracing::info!(source = %name, "end of input");
-        })?;
-    Ok(())
-}
-
-/// Watches the focused window, if there is an X display; without one the agent says so and
-/// runs on with its other sources.
-fn spawn_x11_source(pipeline: runner::Handle, idle_after: std::time::Duration) -> Result<()> {
-    let source = match crate::sources::x11::X11Source::connect(None) {
-        Ok(s) => {
-            let display = std::env::var("DISPLAY").unwrap_or_default();
-            pipeline
-                .stats()
-                .source("x11", true, format!("focused window on display {display}"));
-            s
-        }
-        Err(why) => {
-            pipeline.stats().source("x11", false, why.clone());
-            tracing::warn!("activity source off: {why}");
-            eprintln!("vigilo: {why}; activity from windows is off, other sources keep running");
-            return Ok(());
-        }
-    };
-    // A live source stamps events with the wall clock, so the wall clock drives the spans:
-    // once a second, whether or not anything happens. The same beat checks for idleness.
-    let idle = match crate::sources::x11::IdleWatch::connect(None) {
-        Ok(w) => Some(w),
-        Err(why) => {
-            tracing::warn!("idle time unknown, spans count while idle: {why}");
-            None
-        }
-    };
-    let ticks = pipeline.clone();
-    std::thread::Builder::new()
-        .name("vigilo-clock".into())
-        .spawn(move || {
-            let mut away = false;
-            loop {
-                let now = chrono::Utc::now().fixed_offset();
-                if !ticks.tick(now) {
-                    return;
-                }
-                if let Some(quiet) = idle.as_ref().and_then(|w| w.idle().ok()) {
-                    let idle_now = quiet >= idle_after;
-                    if idle_now != away {
-                        away = idle_now;
-                        tracing::debug!(idle = away, "presence changed");
-                        ticks.idle(now, away);
-                    }
-                }
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-        })?;
-    std::thread::Builder::new()
-        .name("vigilo-source-x11".into())
-        .spawn(move || {
-            if let Err(why) = source.run(|event, seen| pipeline.observed(event, seen)) {
-                pipeline.stats().source("x11", false, why.clone());
-                tracing::error!("activity source stopped: {why}");
-                eprintln!("vigilo: {why}; activity from windows is off");
-            }
-        })?;
-    Ok(())
-}
-
-/// Hears browser hosts on the data folder's socket. A socket that cannot be made is said and
-/// the agent runs on without URLs.
-fn spawn_browser_source(
-    data_dir: &Path,
-    pipeline: runner::Handle,
-) -> Result<Option<crate::sources::browser::listener::SocketFile>> {
-    use crate::sources::browser::{SOCKET, listener::BrowserListener};
-    let listener = match BrowserListener::bind(&data_dir.join(SOCKET)) {
-        Ok(l) => l,
-        Err(why) => {
-            pipeline.stats().source("browser", false, why.clone());
-            tracing::warn!("browser source off: {why}");
-            eprintln!("vigilo: {why}; URLs from browsers are off");
-            return Ok(None);
-        }
-    };
-    tracing::info!(socket = %listener.path().display(), "listening for browser hosts");
-    pipeline.stats().source(
-        "browser",
-        true,
-        format!("tab reports on {}", listener.path().display()),
-    );
-    let file = listener.file();
-    std::thread::Builder::new()
-        .name("vigilo-source-browser".into())
-        .spawn(move || listener.serve(move |report| pipeline.tab(report)))?;
-    Ok(Some(file))
-}
-
-/// Follows USB devices and watches removable mounts for written files. What cannot run (no
-/// netlink, no fanotify rights) is said, and the rest runs.
-fn spawn_usb_source(pipeline: runner::Handle, removable: Vec<PathBuf>) {
-    use crate::sources::usb::{source, sysfs::Sysfs};
-    let stats = pipeline.stats().clone();
-    let (emit, lost) = (pipeline.clone(), stats.clone());
-    let problems = source::spawn(
-        source::Options {
-            sysfs: Sysfs::default(),
-            removable,
-            computer: crate::os::process::hostname(),
-        },
-        source::Sink {
-            emit: Box::new(move |event| emit.event(event)),
-            lost: Box::new(move |what, n| lost.shed(what, n)),
-        },
-    );
-    let devices_down = problems.iter().find(|p| p.contains("device events"));
-    let files_down = problems.iter().find(|p| !p.contains("device events"));
-    stats.source(
-        "usb",
-        devices_down.is_none(),
-        devices_down.map_or("USB devices from kernel uevents".into(), Clone::clone),
-    );
-    stats.source(
-        "files",
-        files_down.is_none(),
-        files_down.map_or(
-            "files written to removable mounts (fanotify)".into(),
-            Clone::clone,
-        ),
-    );
-    for problem in problems {
-        tracing::warn!("{problem}");
-        eprintln!("vigilo: {problem}");
-    }
 }
 
 /// SIGTERM or Ctrl-C.

@@ -438,3 +438,31 @@ impl Handle {
         }
     }
 }
+
+/// The sources' way into the pipeline: events, the clock, presence and tabs on the queue;
+/// what they lost and how they are doing in the agent's status.
+impl crate::sources::Sink for Handle {
+    fn observed(&self, event: Event, seen: std::time::Instant) -> bool {
+        Handle::observed(self, event, seen)
+    }
+
+    fn tick(&self, now: chrono::DateTime<chrono::FixedOffset>) -> bool {
+        Handle::tick(self, now)
+    }
+
+    fn idle(&self, at: chrono::DateTime<chrono::FixedOffset>, idle: bool) -> bool {
+        Handle::idle(self, at, idle)
+    }
+
+    fn tab(&self, report: TabReport) -> bool {
+        Handle::tab(self, report)
+    }
+
+    fn lost(&self, what: &str, n: u64) {
+        self.stats.shed(what, n);
+    }
+
+    fn status(&self, part: &str, up: bool, detail: String) {
+        self.stats.source(part, up, detail);
+    }
+}

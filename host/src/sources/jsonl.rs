@@ -6,6 +6,9 @@
 use std::fmt;
 use std::io::{BufRead, Read};
 
+use std::sync::Arc;
+
+use super::{Running, Sink, Source};
 use crate::event::{Event, LineError, parse_line};
 
 /// Longest line accepted; a longer one is reported, not loaded, so a corrupt file cannot make
@@ -141,6 +144,61 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                 error,
             })));
         }
+    }
+}
+
+/// Events streamed to the running agent as JSON lines, from a file, a FIFO or standard input
+/// (`-`): the [`Source`] behind `vigilo run --events`. A malformed line is logged and skipped.
+pub struct JsonlFile {
+    path: std::path::PathBuf,
+}
+
+impl JsonlFile {
+    /// The events in `path` (`-`: standard input).
+    pub fn new(path: std::path::PathBuf) -> JsonlFile {
+        JsonlFile { path }
+    }
+}
+
+impl Source for JsonlFile {
+    /// The file is opened on the source's own thread: opening a FIFO waits for its writer,
+    /// which must not hold up the agent's start.
+    fn start(self: Box<Self>, sink: Arc<dyn Sink>) -> std::io::Result<Running> {
+        let (path, name) = (self.path.clone(), self.path.display().to_string());
+        sink.status("events", true, format!("JSON lines from {name}"));
+        std::thread::Builder::new()
+            .name("vigilo-source-jsonl".into())
+            .spawn(move || {
+                let reader: Box<dyn BufRead + Send> = if name == "-" {
+                    Box::new(std::io::BufReader::new(std::io::stdin()))
+                } else {
+                    match std::fs::File::open(&path) {
+                        Ok(f) => Box::new(std::io::BufReader::new(f)),
+                        Err(e) => {
+                            sink.status("events", false, format!("cannot open {name}: {e}"));
+                            tracing::error!("cannot open {name}: {e}");
+                            eprintln!("vigilo: cannot open {name}: {e}; events from it are off");
+                            return;
+                        }
+                    }
+                };
+                for item in JsonlReader::new(reader, name.clone()) {
+                    match item {
+                        Ok(Ok(event)) => {
+                            if !sink.event(event) {
+                                return;
+                            }
+                        }
+                        Ok(Err(bad)) => tracing::warn!("skipped {bad}"),
+                        Err(e) => {
+                            tracing::error!("cannot read {name}: {e}");
+                            return;
+                        }
+                    }
+                }
+                tracing::info!(source = %name, "end of input");
+            })?;
+        Ok(Running::threads())
     }
 }
 

@@ -18,6 +18,9 @@ use x11rb::protocol::xproto::{
 };
 use x11rb::rust_connection::RustConnection;
 
+use std::sync::Arc;
+
+use super::{Running, Sink, Source};
 use crate::event::{Event, EventKind, Field};
 
 use crate::os::apps::AppNames;
@@ -32,7 +35,7 @@ struct Atoms {
 }
 
 /// A connection to an X display, watching focus.
-pub struct X11Source {
+pub struct FocusWatch {
     conn: RustConnection,
     root: Window,
     atoms: Atoms,
@@ -49,10 +52,10 @@ pub struct X11Source {
     facts: Option<WindowFacts>,
 }
 
-impl X11Source {
+impl FocusWatch {
     /// Connects to `display` (or `$DISPLAY`). The error says, for the admin, why there is no
     /// activity source.
-    pub fn connect(display: Option<&str>) -> Result<X11Source, String> {
+    pub fn connect(display: Option<&str>) -> Result<FocusWatch, String> {
         let shown = display
             .map(str::to_string)
             .or_else(|| std::env::var("DISPLAY").ok())
@@ -83,7 +86,7 @@ impl X11Source {
             .map_err(|e| cannot_watch(&e))?
             .check()
             .map_err(|e| cannot_watch(&e))?;
-        Ok(X11Source {
+        Ok(FocusWatch {
             conn,
             root,
             atoms,
@@ -357,5 +360,67 @@ impl IdleWatch {
         Ok(std::time::Duration::from_millis(u64::from(
             info.ms_since_user_input,
         )))
+    }
+}
+
+/// An X11 desktop: the focused window and its title as activity, idle time as presence, and the
+/// wall clock that makes spans grow — the [`Source`] `vigilo run` starts unless `--no-x11`.
+pub struct X11Desktop {
+    /// After this long without keyboard or mouse input, the person counts as away.
+    pub idle_after: std::time::Duration,
+}
+
+impl Source for X11Desktop {
+    /// Without an X display the agent says so and runs on with its other sources.
+    fn start(self: Box<Self>, sink: Arc<dyn Sink>) -> std::io::Result<Running> {
+        let watch = match FocusWatch::connect(None) {
+            Ok(w) => w,
+            Err(why) => {
+                sink.off("x11", why, "activity from windows is off");
+                return Ok(Running::threads());
+            }
+        };
+        let display = std::env::var("DISPLAY").unwrap_or_default();
+        sink.status("x11", true, format!("focused window on display {display}"));
+        // A live source stamps events with the wall clock, so the wall clock drives the spans:
+        // once a second, whether or not anything happens. The same beat checks for idleness.
+        let idle = match IdleWatch::connect(None) {
+            Ok(w) => Some(w),
+            Err(why) => {
+                tracing::warn!("idle time unknown, spans count while idle: {why}");
+                None
+            }
+        };
+        let (ticks, idle_after) = (sink.clone(), self.idle_after);
+        std::thread::Builder::new()
+            .name("vigilo-clock".into())
+            .spawn(move || {
+                let mut away = false;
+                loop {
+                    let now = chrono::Utc::now().fixed_offset();
+                    if !ticks.tick(now) {
+                        return;
+                    }
+                    if let Some(quiet) = idle.as_ref().and_then(|w| w.idle().ok()) {
+                        let idle_now = quiet >= idle_after;
+                        if idle_now != away {
+                            away = idle_now;
+                            tracing::debug!(idle = away, "presence changed");
+                            ticks.idle(now, away);
+                        }
+                    }
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                }
+            })?;
+        std::thread::Builder::new()
+            .name("vigilo-source-x11".into())
+            .spawn(move || {
+                if let Err(why) = watch.run(|event, seen| sink.observed(event, seen)) {
+                    sink.status("x11", false, why.clone());
+                    tracing::error!("activity source stopped: {why}");
+                    eprintln!("vigilo: {why}; activity from windows is off");
+                }
+            })?;
+        Ok(Running::threads())
     }
 }

@@ -17,6 +17,7 @@ use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
 
 use super::{MAX_MESSAGE, TabMessage};
 use crate::os::process;
+use crate::sources::{Running, Sink, Source};
 use crate::tabs::TabReport;
 
 /// At most this many browser hosts at once (each is one browser profile).
@@ -91,6 +92,37 @@ impl BrowserListener {
                 tracing::error!("cannot start a thread for a browser host: {e}");
             }
         }
+    }
+}
+
+/// The browser extension's reports, heard on a socket in the data folder: the [`Source`]
+/// `vigilo run` starts unless `--no-browser`. The socket file is removed when the agent stops.
+pub struct BrowserTabs {
+    /// Where to listen (`DATA_DIR/browser.sock`).
+    pub socket: PathBuf,
+}
+
+impl Source for BrowserTabs {
+    /// A socket that cannot be made is said and the agent runs on without URLs.
+    fn start(self: Box<Self>, sink: Arc<dyn Sink>) -> std::io::Result<Running> {
+        let listener = match BrowserListener::bind(&self.socket) {
+            Ok(l) => l,
+            Err(why) => {
+                sink.off("browser", why, "URLs from browsers are off");
+                return Ok(Running::threads());
+            }
+        };
+        tracing::info!(socket = %listener.path().display(), "listening for browser hosts");
+        sink.status(
+            "browser",
+            true,
+            format!("tab reports on {}", listener.path().display()),
+        );
+        let file = listener.file();
+        std::thread::Builder::new()
+            .name("vigilo-source-browser".into())
+            .spawn(move || listener.serve(move |report| sink.tab(report)))?;
+        Ok(Running::with_cleanup(move || file.remove()))
     }
 }
 

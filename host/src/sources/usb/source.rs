@@ -17,6 +17,7 @@ use super::uevent::{Uevent, UeventSocket};
 use super::writes::{FileWrites, Written};
 use crate::event::{Event, EventKind, Field};
 use crate::os::process;
+use crate::sources::{Running, Sink, Source};
 
 /// The USB devices present, by device path, and what their uevents mean.
 pub struct Devices {
@@ -130,8 +131,10 @@ pub fn file_written(
     event
 }
 
-/// What the USB source needs to know.
-pub struct Options {
+/// USB devices plugged in and out, and files written to removable storage: the [`Source`]
+/// `vigilo run` starts unless `--no-usb`. What cannot run (no netlink, no fanotify rights) is
+/// said, and the rest runs.
+pub struct UsbStorage {
     /// Where sysfs is.
     pub sysfs: Sysfs,
     /// Mount points to treat as removable besides those on USB or removable disks.
@@ -140,17 +143,34 @@ pub struct Options {
     pub computer: String,
 }
 
-/// Where the source's output goes: events, and a count of what the kernel dropped.
-pub struct Sink {
-    /// Queues an event; false once the agent is stopping.
-    pub emit: Box<dyn Fn(Event) -> bool + Send + Sync>,
-    /// Counts events lost before they could be read (`what` names them).
-    pub lost: Box<dyn Fn(&'static str, u64) + Send + Sync>,
+impl Source for UsbStorage {
+    fn start(self: Box<Self>, sink: Arc<dyn Sink>) -> std::io::Result<Running> {
+        let problems = spawn(*self, sink.clone());
+        let devices_down = problems.iter().find(|p| p.contains("device events"));
+        let files_down = problems.iter().find(|p| !p.contains("device events"));
+        sink.status(
+            "usb",
+            devices_down.is_none(),
+            devices_down.map_or("USB devices from kernel uevents".into(), Clone::clone),
+        );
+        sink.status(
+            "files",
+            files_down.is_none(),
+            files_down.map_or(
+                "files written to removable mounts (fanotify)".into(),
+                Clone::clone,
+            ),
+        );
+        for problem in problems {
+            tracing::warn!("{problem}");
+            eprintln!("vigilo: {problem}");
+        }
+        Ok(Running::threads())
+    }
 }
 
 /// Starts the threads. Returns, for the admin, what could not start (the rest runs).
-pub fn spawn(options: Options, sink: Sink) -> Vec<String> {
-    let sink = Arc::new(sink);
+fn spawn(options: UsbStorage, sink: Arc<dyn Sink>) -> Vec<String> {
     let mut problems = Vec::new();
     let computer = Arc::new(options.computer);
     let now = || chrono::Utc::now().fixed_offset();
@@ -178,7 +198,7 @@ pub fn spawn(options: Options, sink: Sink) -> Vec<String> {
                             if let Some(u) = &user {
                                 event.set_text(Field::Username, u);
                             }
-                            if !(sink.emit)(event) {
+                            if !sink.event(event) {
                                 return;
                             }
                         }
@@ -247,7 +267,7 @@ pub fn spawn(options: Options, sink: Sink) -> Vec<String> {
                         overflows = batch.overflows,
                         "the kernel dropped file-write events (its queue was full)"
                     );
-                    (sink.lost)("file_written", batch.overflows);
+                    sink.lost("file_written", batch.overflows);
                 }
                 for written in batch.written.iter().filter(|w| w.pid != me) {
                     let event = {
@@ -255,7 +275,7 @@ pub fn spawn(options: Options, sink: Sink) -> Vec<String> {
                         let mount = mounts::mount_of(&written.path, &mounted);
                         file_written(written, mount, now(), &computer)
                     };
-                    if !(sink.emit)(event) {
+                    if !sink.event(event) {
                         return;
                     }
                 }
