@@ -15,7 +15,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use super::stats::{ProgramStatus, Stats};
 use crate::alarms::FiredAlarm;
 use crate::event::Event;
-use crate::pipeline::{Mode, Pipeline};
+use crate::pipeline::{Keeper, Mode, Pipeline};
 use crate::rule_set::RuleSet;
 use crate::store::Store;
 use crate::tabs::{TabReport, Tabs};
@@ -71,11 +71,14 @@ pub struct Output {
 pub fn run(
     rules: Arc<RuleSet>,
     rx: Receiver<Msg>,
-    mut store: Store,
+    store: Store,
     stats: Arc<Stats>,
     output: Output,
 ) {
-    let states = store.plugin_states().unwrap_or_else(|e| {
+    // Alarms committed before anything acts, activity records for risk scores: the same
+    // assembly a back-test runs.
+    let mut keeper = Keeper::live(store);
+    let states = keeper.plugin_states().unwrap_or_else(|e| {
         tracing::error!("cannot read saved plugin states, starting empty: {e:#}");
         Default::default()
     });
@@ -85,13 +88,10 @@ pub fn run(
     let mut handover = None;
     // Account events describing the last swap: the new rules see them first.
     let mut pending: Vec<Event> = Vec::new();
-    let mut fired = Vec::new();
     // Browser tabs outlive rule sets: they describe the desktop, not the rules.
     let mut tabs = Tabs::new();
     // When the programs' counts were last published for the status.
     let mut published = std::time::Instant::now();
-    // Activity records for risk scores, written every minute (and when stopping).
-    let mut activity = Activity::default();
     loop {
         if let Some(recorder) = &output.recorder {
             recorder.want(rules.video_preroll());
@@ -108,7 +108,10 @@ pub fn run(
             };
             // A program switched off stays off, restarts and new rule sets included, until an
             // admin turns its pack back on.
-            match store.quarantined() {
+            match keeper
+                .store()
+                .map_or(Ok(Vec::new()), |store| store.quarantined())
+            {
                 Ok(off) => {
                     for (pack, program, why) in off {
                         pipeline.switch_off(&pack, &program, why);
@@ -119,66 +122,67 @@ pub fn run(
             publish_programs(&stats, &pipeline);
             let mut take = |pipeline: &mut Pipeline<'_>, input: Input| {
                 let mut seen = None;
-                let event = match input {
+                let mut performs = false;
+                let see = |fired: &[FiredAlarm]| performs = show(fired, &output);
+                let kept = match input {
                     Input::Event(mut event, at) => {
                         tabs.enrich(&mut event);
                         output.presence.saw(&event);
-                        activity.tally.count(&event);
-                        activity.write_if_due(&mut store);
-                        pipeline.push(event, &mut fired);
                         seen = Some(at);
-                        true
+                        keeper.event(pipeline, event, see)
                     }
                     Input::Tab(report) => {
                         let now = chrono::Utc::now().fixed_offset();
-                        if let Some(event) = tabs.report(report, now) {
-                            pipeline.push(event, &mut fired);
+                        match tabs.report(report, now) {
+                            Some(event) => keeper.step(pipeline, |p, out| p.push(event, out), see),
+                            None => Ok(0),
                         }
-                        false
                     }
-                    Input::Tick(now) => {
-                        pipeline.tick(now, &mut fired);
-                        activity.write_if_due(&mut store);
-                        false
-                    }
-                    Input::Quiet => {
-                        activity.write_if_due(&mut store);
-                        false
-                    }
+                    Input::Tick(now) => keeper
+                        .step(pipeline, |p, out| p.tick(now, out), see)
+                        .and_then(|n| keeper.quiet().map(|()| n)),
+                    Input::Quiet => keeper.quiet().map(|()| 0),
                     Input::Idle(at, true) => {
                         output.presence.idle(true);
-                        pipeline.idle(at, &mut fired);
-                        false
+                        keeper.step(pipeline, |p, out| p.idle(at, out), see)
                     }
                     Input::Idle(at, false) => {
                         output.presence.idle(false);
-                        pipeline.back(at, &mut fired);
-                        false
+                        keeper.step(pipeline, |p, out| p.back(at, out), see)
                     }
                 };
+                let stored = kept.unwrap_or_else(|e| {
+                    tracing::error!("{e:#}");
+                    0
+                });
+                stats.alarms.fetch_add(stored as u64, Ordering::Relaxed);
+                if stored > 0
+                    && performs
+                    && let Some(wake) = &output.wake
+                {
+                    // Full means a wake-up is already pending: that one will see these too.
+                    let _ = wake.try_send(());
+                }
                 let evicted = pipeline.take_evicted();
                 if evicted > 0 {
                     stats.shed("open spans of people not seen lately", evicted);
                 }
                 let notices = pipeline.drain_notices();
-                for notice in &notices {
-                    audit_notice(&mut store, notice);
-                    remember_quarantine(&mut store, notice);
+                if let Some(store) = keeper.store() {
+                    for notice in &notices {
+                        audit_notice(store, notice);
+                        remember_quarantine(store, notice);
+                    }
                 }
                 if !notices.is_empty() || published.elapsed() >= PUBLISH_EVERY {
                     publish_programs(&stats, pipeline);
                     published = std::time::Instant::now();
                 }
-                let stored = keep(&mut store, &mut fired, &stats, &output);
-                // After the alarms: a fold adds to an alarm already stored.
-                if let Err(e) = store.fold(&pipeline.drain_folds()) {
-                    tracing::error!("cannot add folded matches to their alarms: {e:#}");
-                }
                 if let Some(at) = seen.filter(|_| stored > 0) {
                     stats.record_latency(at.elapsed());
                 }
                 // Counted once all it caused is stored: the count says what is done.
-                if event {
+                if seen.is_some() {
                     stats.events.fetch_add(1, Ordering::Relaxed);
                 }
             };
@@ -199,8 +203,7 @@ pub fn run(
                         continue;
                     }
                     Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                        save(&mut store, &pipeline);
-                        activity.write(&mut store);
+                        close(&mut keeper, &pipeline);
                         return;
                     }
                 };
@@ -214,8 +217,7 @@ pub fn run(
                         break Some((new, notices));
                     }
                     Msg::Stop(done) => {
-                        save(&mut store, &pipeline);
-                        activity.write(&mut store);
+                        close(&mut keeper, &pipeline);
                         let _ = done.send(());
                         return;
                     }
@@ -230,89 +232,30 @@ pub fn run(
     }
 }
 
-/// Stores what fired (then prints it): a record is committed before anything acts on it.
-/// Returns how many alarms were stored.
-fn keep(store: &mut Store, fired: &mut Vec<FiredAlarm>, stats: &Stats, output: &Output) -> usize {
-    if fired.is_empty() {
-        return 0;
-    }
-    let stored = match store.record(fired.iter().map(|f| &f.record), crate::store::LIVE) {
-        Ok(n) => {
-            stats.alarms.fetch_add(n as u64, Ordering::Relaxed);
-            n
-        }
-        Err(e) => {
-            tracing::error!("cannot store {} alarms: {e:#}", fired.len());
-            0
-        }
-    };
-    if output.json {
+/// Prints what was stored, as JSON lines when asked. Says whether any of it has an action the
+/// worker performs (most alarms only record).
+fn show(fired: &[FiredAlarm], output: &Output) -> bool {
+    if output.json && !fired.is_empty() {
         let mut out = std::io::stdout().lock();
-        for f in fired.iter() {
+        for f in fired {
             if serde_json::to_writer(&mut out, f).is_ok() {
                 let _ = writeln!(out);
             }
         }
         let _ = out.flush();
     }
-    // Only alarms with something to perform wake the worker (most alarms only record).
-    let performs = fired.iter().any(|f| {
+    fired.iter().any(|f| {
         f.record
             .actions
             .iter()
             .any(|a| crate::model::action::PERFORMED.contains(&a.name()))
-    });
-    fired.clear();
-    if stored > 0
-        && performs
-        && let Some(wake) = &output.wake
-    {
-        // Full means a wake-up is already pending: that one will see these alarms too.
-        let _ = wake.try_send(());
-    }
-    stored
+    })
 }
 
-/// Activity records counted since they were last written to the store.
-#[derive(Default)]
-struct Activity {
-    tally: crate::risk::ActivityTally,
-    written: Option<std::time::Instant>,
-}
-
-impl Activity {
-    /// How often the counts are written: risk scores are read over days, and one small
-    /// transaction a minute costs nothing.
-    const EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-    /// Users counted before the counts are written whatever the time: many people passing
-    /// through must not make the tally grow without bound.
-    const MAX_USERS: usize = 10_000;
-
-    fn write_if_due(&mut self, store: &mut Store) {
-        if self.tally.users() >= Activity::MAX_USERS
-            || self
-                .written
-                .is_none_or(|at| at.elapsed() >= Activity::EVERY)
-        {
-            self.write(store);
-        }
-    }
-
-    fn write(&mut self, store: &mut Store) {
-        self.written = Some(std::time::Instant::now());
-        if self.tally.is_empty() {
-            return;
-        }
-        if let Err(e) = store.add_activity(crate::store::LIVE, &self.tally.take()) {
-            tracing::error!("cannot store activity records: {e:#}");
-        }
-    }
-}
-
-fn save(store: &mut Store, pipeline: &Pipeline<'_>) {
-    if let Err(e) = store.save_plugin_states(&pipeline.plugin_states()) {
-        tracing::error!("cannot save plugin states: {e:#}");
+/// Saves what must survive a restart: programs' state, activity records, alarms waiting.
+fn close(keeper: &mut Keeper, pipeline: &Pipeline<'_>) {
+    if let Err(e) = keeper.close(pipeline) {
+        tracing::error!("{e:#}");
     }
 }
 

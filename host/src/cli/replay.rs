@@ -15,7 +15,7 @@ use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::alarms::{FiredAlarm, Source};
-use crate::pipeline::{Mode, Pipeline};
+use crate::pipeline::{Keeper, Mode, Pipeline};
 use crate::sources::jsonl::JsonlReader;
 use crate::store::Store;
 
@@ -24,8 +24,6 @@ use super::{EXIT_INVALID, EXIT_OK, EXIT_SKIPPED, load_rules};
 
 /// Bad lines printed one by one before only counting the rest.
 const SHOWN_BAD_LINES: u64 = 50;
-/// Fired alarms written to the store per transaction.
-const STORE_BATCH: usize = 1000;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -64,11 +62,6 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
-    let mut store = if args.store {
-        Some(Store::open(data_dir)?)
-    } else {
-        None
-    };
     let name = args.file.display().to_string();
     let (input, size): (Box<dyn BufRead>, Option<u64>) = if name == "-" {
         (Box::new(io::stdin().lock()), None)
@@ -78,7 +71,14 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         (Box::new(BufReader::with_capacity(1 << 16, f)), size)
     };
     let progress = progress_bar(size, args.quiet);
-    let origin = format!("replay:{name}");
+    let store = if args.store {
+        Some(Store::open(data_dir)?)
+    } else {
+        None
+    };
+    // Alarms kept as history (in batches), the file's activity records, programs' state: the
+    // same assembly the running agent uses, with a back-test's policy.
+    let mut keeper = Keeper::replay(store, format!("replay:{name}"));
 
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
@@ -91,29 +91,15 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     } else {
         Mode::Spans
     };
-    let states = match store.as_ref() {
-        Some(s) => s.plugin_states()?,
-        None => Default::default(),
-    };
+    let states = keeper.plugin_states()?;
     let mut pipeline = Pipeline::with_plugin_state(&rules, mode, &states);
     let mut counts = vec![0u64; rules.alarms().count()];
     // Plugin alarms are named by the plugin as it runs: counted as `pack:alarm` when they fire.
     let mut plugin_counts: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut events, mut bad, mut fired_total, mut stored) = (0u64, 0u64, 0u64, 0usize);
-    let mut fired = Vec::new();
-    let mut pending = Vec::new();
-    // Matches folded into alarms within their cooldowns: added to the stored alarms once those
-    // are written.
-    let mut folds = Vec::new();
-    let mut folded_total = 0u64;
-
-    let mut emit = |fired: &mut Vec<FiredAlarm>,
-                    pending: &mut Vec<FiredAlarm>,
-                    folds: &mut Vec<crate::model::alarm::Fold>,
-                    out: &mut BufWriter<_>,
-                    force: bool|
-     -> Result<()> {
-        for f in fired.iter() {
+    let (mut events, mut bad, mut fired_total) = (0u64, 0u64, 0u64);
+    // What fired, counted and listed (a listing error ends the run).
+    let mut see = |fired: &[FiredAlarm], listed: &mut Result<()>| {
+        for f in fired {
             tracing::debug!(alarm = %f.record.alarm, user = ?f.record.user, at = %f.record.fired_at, "alarm fired");
             match f.source {
                 Source::Builtin(i) => counts[i as usize] += 1,
@@ -124,40 +110,21 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                 }
             }
             fired_total += 1;
-            if list {
-                print_alarm(out, f, args.json)?;
+            if list && listed.is_ok() {
+                *listed = print_alarm(&mut out, f, args.json);
             }
         }
-        if let Some(store) = store.as_mut() {
-            pending.append(fired);
-            if force || pending.len() >= STORE_BATCH || folds.len() >= STORE_BATCH {
-                stored += store.record(pending.iter().map(|f| &f.record), &origin)?;
-                pending.clear();
-                store.fold(folds)?;
-                folds.clear();
-            }
-        } else {
-            fired.clear();
-        }
-        Ok(())
     };
 
-    // Activity records for risk scores: the whole file's, replacing an earlier replay's.
-    let mut activity = crate::risk::ActivityTally::default();
     let mut reader = JsonlReader::new(input, name.clone());
     let mut last_progress = 0;
     while let Some(item) = reader.next() {
         match item.with_context(|| format!("cannot read {name}"))? {
             Ok(event) => {
                 events += 1;
-                if args.store {
-                    activity.count(&event);
-                }
-                pipeline.push(event, &mut fired);
-                take_folds(&mut pipeline, args.store, &mut folds, &mut folded_total);
-                if !fired.is_empty() || folds.len() >= STORE_BATCH {
-                    emit(&mut fired, &mut pending, &mut folds, &mut out, false)?;
-                }
+                let mut listed = Ok(());
+                keeper.event(&mut pipeline, event, |f| see(f, &mut listed))?;
+                listed?;
             }
             Err(line) => {
                 bad += 1;
@@ -177,13 +144,14 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             progress.set_position(last_progress);
         }
     }
-    pipeline.finish(&mut fired);
-    take_folds(&mut pipeline, args.store, &mut folds, &mut folded_total);
-    emit(&mut fired, &mut pending, &mut folds, &mut out, true)?;
-    if let Some(store) = store.as_mut() {
-        store.save_plugin_states(&pipeline.plugin_states())?;
-        store.replace_activity(&origin, &activity.take())?;
-    }
+    let mut listed = Ok(());
+    keeper.step(
+        &mut pipeline,
+        |p, out| p.finish(out),
+        |f| see(f, &mut listed),
+    )?;
+    listed?;
+    keeper.close(&pipeline)?;
     out.flush()?;
     progress.finish_and_clear();
 
@@ -205,11 +173,11 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                 bad - SHOWN_BAD_LINES
             );
         }
-        let store_note = match &store {
-            Some(s) => format!(", {stored} new in {}", s.path().display()),
+        let store_note = match keeper.store_path() {
+            Some(path) => format!(", {} new in {}", keeper.stored(), path.display()),
             None => "; not stored (--store keeps them)".to_string(),
         };
-        let folded_note = match folded_total {
+        let folded_note = match keeper.folded() {
             0 => String::new(),
             n => format!(" (and {n} more matches folded into them within their cooldowns)"),
         };
@@ -219,20 +187,6 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         );
     }
     Ok(if bad > 0 { EXIT_SKIPPED } else { EXIT_OK })
-}
-
-/// Counts the matches the pipeline folded into alarms, keeping them for the store when storing.
-fn take_folds(
-    pipeline: &mut Pipeline<'_>,
-    storing: bool,
-    folds: &mut Vec<crate::model::alarm::Fold>,
-    total: &mut u64,
-) {
-    let new = pipeline.drain_folds();
-    *total += new.len() as u64;
-    if storing {
-        folds.extend(new);
-    }
 }
 
 fn progress_bar(size: Option<u64>, quiet: bool) -> ProgressBar {

@@ -9,12 +9,15 @@ use std::collections::HashMap;
 use chrono::{DateTime, FixedOffset};
 
 use crate::alarms::FiredAlarm;
+
+mod keeper;
 use crate::event::Event;
 use crate::model::program_state::PluginStates;
 use crate::rule_set::RuleSet;
 use crate::rules::program::Program;
 use crate::rules::{AlarmIndex, Repeat, Scratch};
 use crate::sessions::{Sessions, SpanMemo};
+pub use keeper::{Keeper, REPLAY_BATCH};
 
 /// One plugin or script as [`Pipeline::programs`] reports it.
 #[derive(Clone, Debug)]
