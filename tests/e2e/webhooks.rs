@@ -256,3 +256,35 @@ fn a_receiver_that_keeps_failing_gets_the_alarm_given_up_and_shown_dead() {
     let table = vigilo(&data, &["alarms", "--alarm", "Copy posted"]);
     assert!(stdout(&table).contains("webhook✗"), "{}", stdout(&table));
 }
+
+#[test]
+fn a_receiver_that_refuses_the_request_is_not_asked_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let receiver = Receiver::start(listener);
+    // 400: the receiver will not take this request however often it is sent.
+    receiver.status.store(400, Ordering::SeqCst);
+    let mut agent = Agent::start_with(
+        &data,
+        None,
+        &["--retry-after", "1", "--action-attempts", "8"],
+    );
+    hook_pack(&agent, &data, port);
+    agent.send(&[copy(7)]);
+    receiver.wait_for(1);
+    let outcome = &settled_outcome(&data, "Copy posted");
+    // Given a chance to make a second attempt (the first retry would be 1 s later).
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    agent.stop();
+    assert_eq!(receiver.deliveries().len(), 1, "a 400 is not retried");
+    assert_eq!(outcome["state"], "dead");
+    assert_eq!(outcome["attempts"], 1);
+    assert!(
+        outcome["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("400") && d.contains("not retried")),
+        "{outcome}"
+    );
+}

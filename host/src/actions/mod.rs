@@ -6,6 +6,7 @@
 //! [`screenshot`], [`video`] (from the [`recorder`]), [`popup`] and [`terminate`].
 
 pub mod email;
+pub mod failure;
 pub mod popup;
 pub mod presence;
 pub mod recorder;

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{KeyInit, Mac};
 use serde_json::json;
 
+use super::failure::{self, Failure};
 use crate::model::alarm::StoredAlarm;
 
 /// The secret's file in the data folder.
@@ -97,14 +98,15 @@ pub fn client() -> Result<reqwest::blocking::Client> {
         .build()?)
 }
 
-/// Posts one delivery. `Ok` with the status line on a 2xx answer; `Err` says why not.
+/// Posts one delivery. `Ok` with the status line on a 2xx answer; `Err` says why not, and
+/// whether another attempt can help.
 pub fn deliver(
     client: &reqwest::blocking::Client,
     signer: &Signer,
     url: &str,
     id: &str,
     body: &[u8],
-) -> Result<String, String> {
+) -> Result<String, Failure> {
     let timestamp = chrono::Utc::now().timestamp();
     let response = client
         .post(url)
@@ -114,12 +116,23 @@ pub fn deliver(
         .header("webhook-signature", signer.sign(id, timestamp, body))
         .body(body.to_vec())
         .send()
-        .map_err(|e| format!("{url}: {}", root_cause(&e)))?;
+        .map_err(|e| {
+            let why = format!("{url}: {}", root_cause(&e));
+            // A request that cannot even be built (a URL reqwest refuses) stays unbuildable.
+            if e.is_builder() {
+                Failure::Permanent(why)
+            } else {
+                Failure::Transient(why)
+            }
+        })?;
     let status = response.status();
     if status.is_success() {
         Ok(format!("{url}: {status}"))
     } else {
-        Err(format!("{url}: answered {status}"))
+        Err(failure::of_http_status(
+            status.as_u16(),
+            format!("{url}: answered {status}"),
+        ))
     }
 }
 
@@ -158,6 +171,8 @@ mod tests {
             b"{}",
         )
         .expect_err("nothing there");
+        assert!(err.is_transient(), "{err}");
+        let err = err.to_string();
         assert!(
             err.contains("Connection refused") && !err.contains("scheme"),
             "{err}"

@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
+use super::failure::Failure;
 use super::presence::SharedPresence;
 use super::recorder::Recorder;
 use super::screenshot::{Screen, save_private};
@@ -263,7 +264,10 @@ impl Worker {
         };
         match result {
             Ok(detail) => Settle::Done(detail),
-            Err(why) => {
+            Err(Failure::Permanent(why)) => {
+                Settle::Dead(format!("{why} (not retried: the answer would be the same)"))
+            }
+            Err(Failure::Transient(why)) => {
                 let failed = run.attempts + 1;
                 if failed >= self.retry.attempts {
                     Settle::Dead(format!("{why} (after {failed} attempts)"))

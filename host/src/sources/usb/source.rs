@@ -145,9 +145,8 @@ pub struct UsbStorage {
 
 impl Source for UsbStorage {
     fn start(self: Box<Self>, sink: Arc<dyn Sink>) -> std::io::Result<Running> {
-        let problems = spawn(*self, sink.clone());
-        let devices_down = problems.iter().find(|p| p.contains("device events"));
-        let files_down = problems.iter().find(|p| !p.contains("device events"));
+        let down = spawn(*self, sink.clone());
+        let (devices_down, files_down) = (down.devices.as_ref(), down.files.as_ref());
         sink.status(
             "usb",
             devices_down.is_none(),
@@ -161,7 +160,7 @@ impl Source for UsbStorage {
                 Clone::clone,
             ),
         );
-        for problem in problems {
+        for problem in down.devices.iter().chain(&down.files) {
             tracing::warn!("{problem}");
             eprintln!("vigilo: {problem}");
         }
@@ -169,9 +168,18 @@ impl Source for UsbStorage {
     }
 }
 
-/// Starts the threads. Returns, for the admin, what could not start (the rest runs).
-fn spawn(options: UsbStorage, sink: Arc<dyn Sink>) -> Vec<String> {
-    let mut problems = Vec::new();
+/// What could not start, for the admin, by half of the source (the rest runs).
+#[derive(Default)]
+struct Down {
+    /// Devices plugged in and out.
+    devices: Option<String>,
+    /// Files written to removable mounts.
+    files: Option<String>,
+}
+
+/// Starts the threads.
+fn spawn(options: UsbStorage, sink: Arc<dyn Sink>) -> Down {
+    let mut down = Down::default();
     let computer = Arc::new(options.computer);
     let now = || chrono::Utc::now().fixed_offset();
     // The user at this desktop: the agent's own user (it runs in their session).
@@ -205,24 +213,24 @@ fn spawn(options: UsbStorage, sink: Arc<dyn Sink>) -> Vec<String> {
                     }
                 });
             if let Err(e) = spawned {
-                problems.push(format!("cannot start the USB device thread: {e}"));
+                down.devices = Some(format!("cannot start the USB device thread: {e}"));
             }
         }
-        Err(e) => problems.push(e),
+        Err(e) => down.devices = Some(e),
     }
 
     let writes = match FileWrites::new() {
         Ok(w) => Arc::new(w),
         Err(e) => {
-            problems.push(e);
-            return problems;
+            down.files = Some(e);
+            return down;
         }
     };
     let mut watch = match MountWatch::open() {
         Ok(w) => w,
         Err(e) => {
-            problems.push(format!("cannot read the mount table: {e}"));
-            return problems;
+            down.files = Some(format!("cannot read the mount table: {e}"));
+            return down;
         }
     };
     let mounted: Arc<Mutex<Vec<Removable>>> = Arc::default();
@@ -247,7 +255,7 @@ fn spawn(options: UsbStorage, sink: Arc<dyn Sink>) -> Vec<String> {
                 }
             });
         if let Err(e) = spawned {
-            problems.push(format!("cannot start the mount thread: {e}"));
+            down.files = Some(format!("cannot start the mount thread: {e}"));
         }
     }
     let spawned = std::thread::Builder::new()
@@ -282,9 +290,9 @@ fn spawn(options: UsbStorage, sink: Arc<dyn Sink>) -> Vec<String> {
             }
         });
     if let Err(e) = spawned {
-        problems.push(format!("cannot start the file-write thread: {e}"));
+        down.files = Some(format!("cannot start the file-write thread: {e}"));
     }
-    problems
+    down
 }
 
 /// Marks newly mounted removable file systems and remembers them all (for naming devices).
