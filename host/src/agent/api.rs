@@ -31,6 +31,7 @@ use serde_json::json;
 
 use super::packs::{PackSet, Refusal};
 use super::stats::Stats;
+use crate::model::report::{OutboxFigures, StatusReport, StoreSize};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -180,22 +181,27 @@ async fn status(State(state): State<AppState>) -> Response {
 
 /// How the agent is doing, as `GET /api/v1/status` answers (the console's agent page and
 /// `/metrics` show the same).
-pub async fn status_report(state: &AppState) -> Result<serde_json::Value, String> {
+pub async fn status_report(state: &AppState) -> Result<StatusReport, String> {
     let stats = &state.stats;
     let figures = store_figures(state).await?;
-    Ok(json!({
-        "events": stats.events.load(Ordering::Relaxed),
-        "events_per_second": (stats.events_per_second() * 10.0).round() / 10.0,
-        "alarms": stats.alarms.load(Ordering::Relaxed),
-        "alarms_today": figures.alarms_today,
-        "generation": stats.generation.load(Ordering::Relaxed),
-        "sources": stats.sources(),
-        "programs": stats.programs(),
-        "latency": stats.latency(),
-        "shed": stats.shed_counts(),
-        "outbox": { "pending": figures.outbox_pending, "dead": figures.outbox_dead },
-        "store": { "bytes": figures.store_bytes },
-    }))
+    Ok(StatusReport {
+        events: stats.events.load(Ordering::Relaxed),
+        events_per_second: (stats.events_per_second() * 10.0).round() / 10.0,
+        alarms: stats.alarms.load(Ordering::Relaxed),
+        alarms_today: figures.alarms_today,
+        generation: stats.generation.load(Ordering::Relaxed),
+        sources: stats.sources(),
+        programs: stats.programs(),
+        latency: stats.latency(),
+        shed: stats.shed_counts(),
+        outbox: OutboxFigures {
+            pending: figures.outbox_pending,
+            dead: figures.outbox_dead,
+        },
+        store: StoreSize {
+            bytes: figures.store_bytes,
+        },
+    })
 }
 
 /// The store's figures, read off the async threads.
@@ -423,6 +429,80 @@ async fn metrics(State(state): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fields the document lists for `schema`, and those `value` serialises with.
+    fn fields(
+        doc: &serde_json::Value,
+        schema: &str,
+        value: impl serde::Serialize,
+    ) -> [Vec<String>; 2] {
+        let keys = |v: &serde_json::Value| {
+            let mut k: Vec<String> = v
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, _)| k.clone())
+                .collect();
+            k.sort();
+            k
+        };
+        let listed = keys(&doc["components"]["schemas"][schema]["properties"]);
+        let sent = keys(&serde_json::to_value(value).expect("serialises"));
+        [listed, sent]
+    }
+
+    #[test]
+    fn the_documented_schemas_list_exactly_what_the_model_types_send() {
+        use crate::model::report::{AuditEntry, PackInfo};
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        let status = StatusReport {
+            events: 1,
+            events_per_second: 0.5,
+            alarms: 1,
+            alarms_today: 1,
+            generation: 1,
+            sources: Default::default(),
+            programs: Vec::new(),
+            latency: None,
+            shed: Default::default(),
+            outbox: OutboxFigures {
+                pending: 0,
+                dead: 0,
+            },
+            store: StoreSize { bytes: 0 },
+        };
+        let pack = PackInfo {
+            name: "p".into(),
+            version: "1.0.0".into(),
+            enabled: true,
+            publisher: None,
+            description: None,
+            signature: "unsigned".into(),
+            grants: String::new(),
+            alarms: Vec::new(),
+            plugins: Vec::new(),
+            scripts: Vec::new(),
+            versions: Vec::new(),
+        };
+        let audit = AuditEntry {
+            id: 1,
+            at: "2026-11-02T09:00:00.000Z".into(),
+            actor: "admin".into(),
+            action: "pack_uploaded".into(),
+            object: "p 1.0.0".into(),
+            detail: None,
+        };
+        for (schema, [listed, sent]) in [
+            ("Status", fields(&doc, "Status", &status)),
+            ("Pack", fields(&doc, "Pack", &pack)),
+            ("AuditEntry", fields(&doc, "AuditEntry", &audit)),
+        ] {
+            assert_eq!(listed, sent, "{schema}: documented vs sent");
+        }
+        let back: StatusReport =
+            serde_json::from_value(serde_json::to_value(&status).expect("json")).expect("reads");
+        assert_eq!(back, status, "the CLI reads back what the API sends");
+    }
 
     #[test]
     fn the_openapi_document_describes_every_route_and_nothing_else() {

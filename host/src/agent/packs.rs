@@ -9,9 +9,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use crate::event::{Event, EventKind, Field};
+use crate::model::report::PackInfo;
 use crate::packs::{Pack, PackError, TrustedKeys};
 use crate::rule_set::RuleSet;
 use crate::store::{PackRow, Store};
@@ -52,33 +51,6 @@ enum Broken {
     Refuse,
     /// Leave it out: the agent must start.
     Skip,
-}
-
-/// A pack as the API lists it.
-#[derive(Debug, Serialize)]
-pub struct PackInfo {
-    /// Name.
-    pub name: String,
-    /// The running (or, when disabled, the selected) version.
-    pub version: String,
-    /// Whether it runs.
-    pub enabled: bool,
-    /// Who publishes it.
-    pub publisher: Option<String>,
-    /// What it is for.
-    pub description: Option<String>,
-    /// Signature state, in words.
-    pub signature: String,
-    /// Its grants, in words.
-    pub grants: String,
-    /// Alarm names.
-    pub alarms: Vec<String>,
-    /// Plugin files.
-    pub plugins: Vec<String>,
-    /// Script files.
-    pub scripts: Vec<String>,
-    /// Every uploaded version, oldest first (none for the built-in pack).
-    pub versions: Vec<crate::store::PackVersion>,
 }
 
 /// The managed packs of one agent.
@@ -459,7 +431,10 @@ impl PackSet {
     }
 
     /// The audit trail, newest first.
-    pub fn audit_trail(&self, limit: u32) -> Result<Vec<crate::store::AuditEntry>, Refusal> {
+    pub fn audit_trail(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<crate::model::report::AuditEntry>, Refusal> {
         self.store
             .audit_trail(limit)
             .map_err(|e| Refusal::Failed(format!("{e:#}")))

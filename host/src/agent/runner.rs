@@ -12,9 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 
-use super::stats::{ProgramStatus, Stats};
+use super::stats::Stats;
 use crate::alarms::FiredAlarm;
 use crate::event::Event;
+use crate::model::report::ProgramStatus;
 use crate::pipeline::{Keeper, Mode, Pipeline};
 use crate::rule_set::RuleSet;
 use crate::store::Store;

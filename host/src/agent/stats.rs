@@ -8,55 +8,10 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use serde::Serialize;
+use crate::model::report::{Latency, ProgramStatus, SourceStatus};
 
 /// How long the events-per-second figure looks back.
 const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Whether a source runs, and what it says about itself.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SourceStatus {
-    /// Running.
-    pub up: bool,
-    /// What it watches, or why it does not.
-    pub detail: String,
-}
-
-/// A plugin's or script's state.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ProgramStatus {
-    /// Its pack.
-    pub pack: String,
-    /// Its name.
-    pub name: String,
-    /// `plugin` or `script`.
-    pub kind: String,
-    /// Switched off: after faults, or for its time.
-    pub quarantined: bool,
-    /// Why it was switched off.
-    pub switched_off: Option<String>,
-    /// The last fault of a call, switched off or not.
-    pub last_fault: Option<String>,
-    /// Calls made since it started.
-    pub calls: u64,
-    /// Calls that faulted.
-    pub faults: u64,
-    /// Mean time per call, in microseconds.
-    pub us_per_call: u64,
-}
-
-/// How long from a source seeing something to the alarm it caused being stored.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Latency {
-    /// Alarm-raising events measured.
-    pub count: u64,
-    /// Median, milliseconds.
-    pub p50_ms: f64,
-    /// 99th percentile, milliseconds.
-    pub p99_ms: f64,
-    /// Slowest, milliseconds.
-    pub max_ms: f64,
-}
 
 /// The agent's counters and states.
 #[derive(Default)]

@@ -115,4 +115,28 @@ impl Client {
             super::EXIT_FAILURE
         })
     }
+
+    /// [`Client::send`] for an answer of a known shape: `show` gets it typed, and the raw JSON
+    /// for `--json`. An answer this vigilo cannot read (an agent of another release) is said,
+    /// not shown as blanks (exit 1).
+    pub fn send_as<T: serde::de::DeserializeOwned>(
+        &self,
+        request: reqwest::blocking::RequestBuilder,
+        show: impl FnOnce(&T, &serde_json::Value),
+    ) -> Result<u8> {
+        let mut unreadable = None;
+        let code = self.send(request, |body| {
+            match serde_json::from_value::<T>(body.clone()) {
+                Ok(answer) => show(&answer, body),
+                Err(e) => unreadable = Some(e),
+            }
+        })?;
+        match unreadable {
+            Some(e) => {
+                eprintln!("error: the agent's answer is not one this vigilo reads: {e}");
+                Ok(super::EXIT_FAILURE)
+            }
+            None => Ok(code),
+        }
+    }
 }

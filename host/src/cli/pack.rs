@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
+use crate::model::report::{AuditEntry, PackInfo};
 use crate::packs::signature::{TrustedKeys, signature_path};
 use crate::packs::{Pack, archive};
 use crate::rule_set::RuleSet;
@@ -155,41 +156,37 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             if let Some(sig) = sig {
                 form = form.text("signature", sig);
             }
-            client.send(client.post("/api/v1/packs").multipart(form), |info| {
-                println!(
-                    "uploaded {} {} — {}; running",
-                    info["name"].as_str().unwrap_or_default(),
-                    info["version"].as_str().unwrap_or_default(),
-                    info["signature"].as_str().unwrap_or_default()
-                )
-            })
+            client.send_as(
+                client.post("/api/v1/packs").multipart(form),
+                |info: &PackInfo, _| {
+                    println!(
+                        "uploaded {} {} — {}; running",
+                        info.name, info.version, info.signature
+                    )
+                },
+            )
         }
         What::List { json, api } => {
             let client = Client::new(&api, data_dir)?;
-            client.send(client.get("/api/v1/packs"), |packs| {
+            client.send_as(client.get("/api/v1/packs"), |packs: &Vec<PackInfo>, raw| {
                 if json {
-                    println!("{packs}");
+                    println!("{raw}");
                     return;
                 }
                 println!(
                     "{:<20} {:<10} {:<8} {:<7} {:<8} {:<8} SIGNATURE",
                     "PACK", "VERSION", "STATE", "ALARMS", "PLUGINS", "SCRIPTS"
                 );
-                for p in packs.as_array().into_iter().flatten() {
-                    let n = |k: &str| p[k].as_array().map_or(0, |a| a.len());
+                for p in packs {
                     println!(
                         "{:<20} {:<10} {:<8} {:<7} {:<8} {:<8} {}",
-                        p["name"].as_str().unwrap_or_default(),
-                        p["version"].as_str().unwrap_or_default(),
-                        if p["enabled"].as_bool() == Some(true) {
-                            "enabled"
-                        } else {
-                            "disabled"
-                        },
-                        n("alarms"),
-                        n("plugins"),
-                        n("scripts"),
-                        p["signature"].as_str().unwrap_or_default(),
+                        p.name,
+                        p.version,
+                        if p.enabled { "enabled" } else { "disabled" },
+                        p.alarms.len(),
+                        p.plugins.len(),
+                        p.scripts.len(),
+                        p.signature,
                     );
                 }
             })
@@ -199,25 +196,27 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         What::Rollback { name, api } => change(&api, data_dir, &name, "rollback"),
         What::Audit { limit, json, api } => {
             let client = Client::new(&api, data_dir)?;
-            client.send(
+            client.send_as(
                 client.get(&format!("/api/v1/audit?limit={limit}")),
-                |entries| {
-                    for e in entries.as_array().into_iter().flatten() {
-                        if json {
+                |entries: &Vec<AuditEntry>, raw| {
+                    if json {
+                        for e in raw.as_array().into_iter().flatten() {
                             println!("{e}");
-                        } else {
-                            println!(
-                                "{}  {:<18} {:<24} {}{}",
-                                e["at"].as_str().unwrap_or_default(),
-                                e["action"].as_str().unwrap_or_default(),
-                                e["object"].as_str().unwrap_or_default(),
-                                e["actor"].as_str().unwrap_or_default(),
-                                e["detail"]
-                                    .as_str()
-                                    .map(|d| format!(" — {d}"))
-                                    .unwrap_or_default()
-                            );
                         }
+                        return;
+                    }
+                    for e in entries {
+                        println!(
+                            "{}  {:<18} {:<24} {}{}",
+                            e.at,
+                            e.action,
+                            e.object,
+                            e.actor,
+                            e.detail
+                                .as_deref()
+                                .map(|d| format!(" — {d}"))
+                                .unwrap_or_default()
+                        );
                     }
                 },
             )
@@ -229,16 +228,12 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
 fn change(api: &ApiArgs, data_dir: &Path, name: &str, action: &str) -> Result<u8> {
     let client = Client::new(api, data_dir)?;
     let path = format!("/api/v1/packs/{name}/{action}");
-    client.send(client.post(&path), |info| {
+    client.send_as(client.post(&path), |info: &PackInfo, _| {
         println!(
             "{} {} — {}",
-            info["name"].as_str().unwrap_or_default(),
-            info["version"].as_str().unwrap_or_default(),
-            if info["enabled"].as_bool() == Some(true) {
-                "enabled"
-            } else {
-                "disabled"
-            }
+            info.name,
+            info.version,
+            if info.enabled { "enabled" } else { "disabled" }
         )
     })
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::client::{ApiArgs, Client};
+use crate::model::report::StatusReport;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -17,54 +18,44 @@ pub struct Args {
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     let client = Client::new(&args.api, data_dir)?;
-    client.send(client.get("/api/v1/status"), |s| {
+    client.send_as(client.get("/api/v1/status"), |s: &StatusReport, raw| {
         if args.json {
-            println!("{s}");
+            println!("{raw}");
             return;
         }
         println!("SOURCES");
-        for (name, source) in s["sources"].as_object().into_iter().flatten() {
-            let state = if source["up"] == true { "up" } else { "DOWN" };
-            println!(
-                "  {name:<8} {state:<5} {}",
-                source["detail"].as_str().unwrap_or_default()
-            );
+        for (name, source) in &s.sources {
+            let state = if source.up { "up" } else { "DOWN" };
+            println!("  {name:<8} {state:<5} {}", source.detail);
         }
         println!(
-            "EVENTS   {} evaluated, {}/s over the last minute",
-            s["events"], s["events_per_second"]
+            "EVENTS   {} evaluated, {:.1}/s over the last minute",
+            s.events, s.events_per_second
         );
         println!(
             "ALARMS   {} today, {} since start",
-            s["alarms_today"], s["alarms"]
+            s.alarms_today, s.alarms
         );
-        let shed = s["shed"].as_object().filter(|m| !m.is_empty());
-        match shed {
-            None => println!("SHED     nothing"),
-            Some(shed) => {
-                let parts: Vec<String> = shed.iter().map(|(k, v)| format!("{v} {k}")).collect();
-                println!("SHED     {}", parts.join(", "));
-            }
+        if s.shed.is_empty() {
+            println!("SHED     nothing");
+        } else {
+            let parts: Vec<String> = s.shed.iter().map(|(k, v)| format!("{v} {k}")).collect();
+            println!("SHED     {}", parts.join(", "));
         }
-        let programs = s["programs"].as_array().cloned().unwrap_or_default();
-        println!("PROGRAMS{}", if programs.is_empty() { " none" } else { "" });
-        for p in &programs {
-            let state = if p["quarantined"] == true {
-                format!(
-                    "QUARANTINED: {}",
-                    p["switched_off"].as_str().unwrap_or("repeated faults")
-                )
+        println!(
+            "PROGRAMS{}",
+            if s.programs.is_empty() { " none" } else { "" }
+        );
+        for p in &s.programs {
+            let state = if p.quarantined {
+                let why = p.switched_off.as_deref().unwrap_or("repeated faults");
+                format!("QUARANTINED: {why}")
             } else {
                 "running".into()
             };
             println!(
                 "  {}/{} ({}) {state}; {} calls, {} faults, {} µs a call",
-                p["pack"].as_str().unwrap_or_default(),
-                p["name"].as_str().unwrap_or_default(),
-                p["kind"].as_str().unwrap_or_default(),
-                p["calls"],
-                p["faults"],
-                p["us_per_call"]
+                p.pack, p.name, p.kind, p.calls, p.faults, p.us_per_call
             );
         }
     })

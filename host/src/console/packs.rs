@@ -14,8 +14,8 @@ use super::page::{csrf_field, flash, page as shell, time};
 use super::session::Session;
 use super::{ConsoleState, csrf_refused};
 use crate::agent::api::on_packs;
-use crate::agent::packs::{PackInfo, Refusal};
-use crate::store::AuditEntry;
+use crate::agent::packs::Refusal;
+use crate::model::report::{AuditEntry, PackInfo};
 
 /// Audit entries shown.
 const AUDIT_SHOWN: u32 = 50;

@@ -315,6 +315,41 @@ mod tests {
 mod folded_tests {
     use super::*;
 
+    /// The record's form is what the store keeps and (with the fleet) what a hub reads: a
+    /// change here is a change of [`super::super::FORM_VERSION`] or a field with a default.
+    #[test]
+    fn a_record_has_a_pinned_serde_form_that_reads_back() {
+        let ts = DateTime::parse_from_rfc3339("2026-11-02T10:00:00+01:00").expect("ts");
+        let event = Event::new(EventKind::Usb, ts)
+            .with_text(Field::Username, "dave")
+            .with_text(Field::Action, "inserted");
+        let mut record = AlarmRecord::of(
+            ("std", "1.0.0"),
+            "USB storage".into(),
+            6,
+            vec![PlannedAction::Webhook {
+                url: "https://siem.example/h".into(),
+            }],
+            Some("new device".into()),
+            &event,
+            ts,
+        );
+        record.refused = vec![RefusedAction {
+            action: PlannedAction::Popup {
+                title: "t".into(),
+                message: "m".into(),
+            },
+            reason: "popup is not granted".into(),
+        }];
+        let json = serde_json::to_string(&record).expect("json");
+        assert_eq!(
+            json,
+            r#"{"fired_at":"2026-11-02T09:00:00.000Z","alarm":"USB storage","pack":"std","pack_version":"1.0.0","risk":6,"user":"dave","computer":null,"summary":"inserted","actions":[{"webhook":{"url":"https://siem.example/h"}}],"event":{"ts":"2026-11-02T10:00:00+01:00","kind":"usb","username":"dave","action":"inserted"},"note":"new device","refused":[{"action":{"popup":{"title":"t","message":"m"}},"reason":"popup is not granted"}]}"#
+        );
+        let back: AlarmRecord = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(serde_json::to_string(&back).expect("json"), json);
+    }
+
     #[test]
     fn folded_matches_read_in_peoples_units() {
         let files = Folded {

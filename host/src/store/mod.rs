@@ -21,7 +21,7 @@ mod risk;
 
 pub use captures::{Capture, Retention};
 pub use outbox::{ActionRun, Settle};
-pub use packs::{AuditEntry, PackRow, PackVersion};
+pub use packs::PackRow;
 
 /// The origin of alarms the running agent stores: only these have their actions performed
 /// (a replayed day is history, not something to act on now).

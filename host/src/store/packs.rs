@@ -12,23 +12,9 @@ use serde::Serialize;
 use sha2::Digest;
 
 use crate::event::Event;
+use crate::model::report::{AuditEntry, PackVersion};
 
 use super::Store;
-
-/// One uploaded version of a pack.
-#[derive(Clone, Debug, Serialize)]
-pub struct PackVersion {
-    /// Row id.
-    pub id: i64,
-    /// The pack's version.
-    pub version: String,
-    /// SHA-256 of the archive, hex.
-    pub sha256: String,
-    /// When it was uploaded (UTC).
-    pub uploaded_at: String,
-    /// Who uploaded it.
-    pub uploaded_by: String,
-}
 
 /// A pack the agent knows: whether it runs, and which version.
 #[derive(Clone, Debug, Serialize)]
@@ -48,24 +34,6 @@ impl PackRow {
     pub fn active_version(&self) -> Option<&PackVersion> {
         self.versions.iter().find(|v| Some(v.id) == self.active)
     }
-}
-
-/// One change to the monitoring setup.
-#[derive(Clone, Debug, Serialize)]
-pub struct AuditEntry {
-    /// Row id.
-    pub id: i64,
-    /// When (UTC, RFC 3339 with milliseconds).
-    pub at: String,
-    /// Who.
-    pub actor: String,
-    /// What: `pack_uploaded`, `pack_enabled`, `pack_disabled`, `pack_rolled_back`,
-    /// `pack_rejected`, `plugin_quarantined`, `script_quarantined`.
-    pub action: String,
-    /// On what: a pack (`acme-dlp 1.4.0`), a plugin (`pack/plugin`).
-    pub object: String,
-    /// More, in words.
-    pub detail: Option<String>,
 }
 
 impl Store {

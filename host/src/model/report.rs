@@ -1,0 +1,157 @@
+//! What the agent reports about itself: how it is doing (`GET /api/v1/status`), its packs
+//! (`GET /api/v1/packs`), the audit trail of its setup. One struct each, serialised for the
+//! API and read back by the CLI, used as they are by the console: a renamed field is a
+//! compile error, not a blank column.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How the agent is doing, as `GET /api/v1/status` answers (the console's agent page and
+/// `vigilo status` show it; `/metrics` the same figures).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StatusReport {
+    /// Events evaluated since start (what they caused stored).
+    pub events: u64,
+    /// Events per second over the last minute, one decimal.
+    pub events_per_second: f64,
+    /// Alarms stored since start.
+    pub alarms: u64,
+    /// Alarms fired since local midnight (from the store: restarts included).
+    pub alarms_today: u64,
+    /// Rule sets installed since start (1: the one it started with).
+    pub generation: u64,
+    /// Each source (or half of one) by name: whether it runs, and what it does or why not.
+    pub sources: BTreeMap<String, SourceStatus>,
+    /// Plugins and scripts loaded, with their counts and whether they are switched off.
+    pub programs: Vec<ProgramStatus>,
+    /// From a source seeing something to its alarm being stored (none measured yet: `null`).
+    pub latency: Option<Latency>,
+    /// What was dropped under load, by what it was.
+    pub shed: BTreeMap<String, u64>,
+    /// The actions' outbox.
+    pub outbox: OutboxFigures,
+    /// The store.
+    pub store: StoreSize,
+}
+
+/// The outbox in a status report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxFigures {
+    /// Actions waiting to be performed (or retried).
+    pub pending: u64,
+    /// Actions given up.
+    pub dead: u64,
+}
+
+/// The store in a status report.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StoreSize {
+    /// The database's size on disk, its write-ahead log included.
+    pub bytes: u64,
+}
+
+/// Whether a source runs, and what it says about itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceStatus {
+    /// Running.
+    pub up: bool,
+    /// What it watches, or why it does not.
+    pub detail: String,
+}
+
+/// A plugin's or script's state.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProgramStatus {
+    /// Its pack.
+    pub pack: String,
+    /// Its name.
+    pub name: String,
+    /// `plugin` or `script`.
+    pub kind: String,
+    /// Switched off: after faults, or for its time.
+    pub quarantined: bool,
+    /// Why it was switched off.
+    pub switched_off: Option<String>,
+    /// The last fault of a call, switched off or not.
+    pub last_fault: Option<String>,
+    /// Calls made since it started.
+    pub calls: u64,
+    /// Calls that faulted.
+    pub faults: u64,
+    /// Mean time per call, in microseconds.
+    pub us_per_call: u64,
+}
+
+/// How long from a source seeing something to the alarm it caused being stored.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Latency {
+    /// Alarm-raising events measured.
+    pub count: u64,
+    /// Median, milliseconds.
+    pub p50_ms: f64,
+    /// 99th percentile, milliseconds.
+    pub p99_ms: f64,
+    /// Slowest, milliseconds.
+    pub max_ms: f64,
+}
+
+/// A pack as the API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PackInfo {
+    /// Name.
+    pub name: String,
+    /// The running (or, when disabled, the selected) version.
+    pub version: String,
+    /// Whether it runs.
+    pub enabled: bool,
+    /// Who publishes it.
+    pub publisher: Option<String>,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Signature state, in words.
+    pub signature: String,
+    /// Its grants, in words.
+    pub grants: String,
+    /// Alarm names.
+    pub alarms: Vec<String>,
+    /// Plugin files.
+    pub plugins: Vec<String>,
+    /// Script files.
+    pub scripts: Vec<String>,
+    /// Every uploaded version, oldest first (none for the built-in pack).
+    pub versions: Vec<PackVersion>,
+}
+
+/// One uploaded version of a pack.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PackVersion {
+    /// Row id.
+    pub id: i64,
+    /// The pack's version.
+    pub version: String,
+    /// SHA-256 of the archive, hex.
+    pub sha256: String,
+    /// When it was uploaded (UTC).
+    pub uploaded_at: String,
+    /// Who uploaded it.
+    pub uploaded_by: String,
+}
+
+/// One change to the monitoring setup.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Row id.
+    pub id: i64,
+    /// When (UTC, RFC 3339 with milliseconds).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What: `pack_uploaded`, `pack_enabled`, `pack_disabled`, `pack_rolled_back`,
+    /// `pack_rejected`, `plugin_quarantined`, `script_quarantined`.
+    pub action: String,
+    /// On what: a pack (`acme-dlp 1.4.0`), a plugin (`pack/plugin`).
+    pub object: String,
+    /// More, in words.
+    pub detail: Option<String>,
+}
