@@ -12,8 +12,28 @@ use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 
-/// The lock file inside the data folder; it holds the PID of the agent that has the lock.
-pub const LOCK_FILE: &str = "agent.lock";
+// What a data folder holds, each name said once (owner-only, as the folder is):
+
+/// The store: alarms, the outbox, packs, the audit trail, activity (SQLite, with its `-wal`).
+pub const STORE: &str = "vigilo.db";
+/// The admin token the API and the console ask for (0600, made on first run).
+pub const ADMIN_TOKEN: &str = "admin-token";
+/// Where the running agent's API listens, for the CLI to find it (0600; removed on stop).
+pub const ADMIN_ADDRESS: &str = "admin-address";
+/// The agent's own settings: the mail server, the video frame rate (optional).
+pub const SETTINGS: &str = "agent.toml";
+/// The key webhooks are signed with (`whsec_…`, 0600, made on first run).
+pub const WEBHOOK_SECRET: &str = "webhook-secret";
+/// The public keys packs must be signed with; none there: unsigned packs are accepted.
+pub const TRUSTED_KEYS: &str = "trusted-keys";
+/// Compiled plugins, so that the next start skips compiling them.
+pub const PLUGIN_CACHE: &str = "plugin-cache";
+/// Screenshots and videos taken for alarms, kept as long as the retention says.
+pub const CAPTURES: &str = "captures";
+/// The socket browser hosts report the tab in front on.
+pub const BROWSER_SOCKET: &str = "browser.sock";
+/// The lock that keeps a second agent off the folder; it holds the holder's PID.
+pub const LOCK: &str = "agent.lock";
 
 /// The default data folder: `$XDG_DATA_HOME/vigilo` (usually `~/.local/share/vigilo`).
 pub fn default() -> PathBuf {
@@ -117,7 +137,7 @@ pub struct AgentLock {
 /// [`DataDirError::Held`], naming the holder's PID, when another agent has it. Nothing else in
 /// the folder is touched either way.
 pub fn lock(dir: &Path) -> Result<AgentLock, DataDirError> {
-    let path = dir.join(LOCK_FILE);
+    let path = dir.join(LOCK);
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]

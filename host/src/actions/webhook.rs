@@ -19,9 +19,6 @@ use serde_json::json;
 use super::failure::{self, Failure};
 use crate::model::alarm::StoredAlarm;
 
-/// The secret's file in the data folder.
-pub const SECRET_FILE: &str = "webhook-secret";
-
 /// Signs deliveries.
 pub struct Signer {
     key: Vec<u8>,
@@ -44,7 +41,7 @@ impl Signer {
     /// The agent's signer: the secret in the data folder, made on first run.
     pub fn load_or_create(data_dir: &Path) -> Result<Signer> {
         let secret = crate::secret::load_or_create(
-            &data_dir.join(SECRET_FILE),
+            &data_dir.join(crate::data_dir::WEBHOOK_SECRET),
             "webhook secret",
             |bytes| format!("whsec_{}", STANDARD.encode(bytes)),
         )?;

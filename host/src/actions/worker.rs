@@ -383,7 +383,7 @@ impl Worker {
         name: &str,
         bytes: &[u8],
     ) -> Result<PathBuf, String> {
-        let path = save_private(&self.data_dir.join("captures"), name, bytes)?;
+        let path = save_private(&self.data_dir.join(crate::data_dir::CAPTURES), name, bytes)?;
         if let Err(e) = self
             .store
             .add_capture(alarm_id, kind, &path, bytes.len() as u64)

@@ -23,9 +23,6 @@ use serde::Deserialize;
 use crate::actions::email::EmailConfig;
 use crate::actions::recorder::VideoConfig;
 
-/// The settings file's name in the data folder.
-pub const CONFIG_FILE: &str = "agent.toml";
-
 /// The agent's settings.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +39,7 @@ impl AgentConfig {
     pub fn load(path: Option<&Path>, data_dir: &Path) -> Result<AgentConfig, String> {
         let (path, required): (PathBuf, bool) = match path {
             Some(p) => (p.to_path_buf(), true),
-            None => (data_dir.join(CONFIG_FILE), false),
+            None => (data_dir.join(crate::data_dir::SETTINGS), false),
         };
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -107,7 +104,7 @@ mod tests {
                 .is_err_and(|e| e.contains("cannot read"))
         );
         std::fs::write(
-            dir.path().join(CONFIG_FILE),
+            dir.path().join(crate::data_dir::SETTINGS),
             "[email]\nurl = \"smtp://127.0.0.1:2525\"\nfrom = \"vigilo <v@example.com>\"\nport = 3\n",
         )
         .expect("write");
@@ -117,27 +114,35 @@ mod tests {
             "{err}"
         );
         std::fs::write(
-            dir.path().join(CONFIG_FILE),
+            dir.path().join(crate::data_dir::SETTINGS),
             "[email]\nurl = \"gopher://x\"\nfrom = \"v@example.com\"\n",
         )
         .expect("write");
         let err = AgentConfig::load(None, dir.path()).expect_err("bad url");
         assert!(err.contains("[email]"), "{err}");
         std::fs::write(
-            dir.path().join(CONFIG_FILE),
+            dir.path().join(crate::data_dir::SETTINGS),
             "[email]\nurl = \"smtp://127.0.0.1:2525\"\nfrom = \"vigilo <v@example.com>\"\n",
         )
         .expect("write");
         let ok = AgentConfig::load(None, dir.path()).expect("good");
         assert_eq!(ok.video_fps(), 2);
         assert!(ok.email.is_some_and(|e| e.attach_screenshots));
-        std::fs::write(dir.path().join(CONFIG_FILE), "[video]\nfps = 60\n").expect("write");
+        std::fs::write(
+            dir.path().join(crate::data_dir::SETTINGS),
+            "[video]\nfps = 60\n",
+        )
+        .expect("write");
         let err = AgentConfig::load(None, dir.path()).expect_err("too fast");
         assert!(
             err.contains("[video] fps: must be 1 to 10, found 60"),
             "{err}"
         );
-        std::fs::write(dir.path().join(CONFIG_FILE), "[video]\nfps = 5\n").expect("write");
+        std::fs::write(
+            dir.path().join(crate::data_dir::SETTINGS),
+            "[video]\nfps = 5\n",
+        )
+        .expect("write");
         let ok = AgentConfig::load(None, dir.path()).expect("good");
         assert_eq!(ok.video_fps(), 5);
     }

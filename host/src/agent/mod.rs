@@ -32,9 +32,6 @@ use crate::sources::x11::X11Desktop;
 use crate::sources::{Sink, Source};
 use crate::store::Store;
 
-/// The file in the data folder where a running agent writes the address its API listens on.
-pub const ADDRESS_FILE: &str = "admin-address";
-
 /// How `vigilo run` was asked to run.
 pub struct Options {
     /// The data folder.
@@ -111,7 +108,7 @@ pub fn run(options: Options) -> Result<()> {
     let mut set = packs::PackSet::open(
         store,
         trusted,
-        data_dir.join("plugin-cache"),
+        data_dir.join(crate::data_dir::PLUGIN_CACHE),
         pipeline.clone(),
         crate::os::process::hostname(),
     )?;
@@ -194,7 +191,7 @@ pub fn run(options: Options) -> Result<()> {
     }
     if browser {
         sources.push(Box::new(BrowserTabs {
-            socket: data_dir.join(crate::sources::browser::SOCKET),
+            socket: data_dir.join(crate::data_dir::BROWSER_SOCKET),
         }));
     }
     let sink: Arc<dyn Sink> = Arc::new(pipeline.clone());
@@ -249,7 +246,7 @@ pub fn run(options: Options) -> Result<()> {
     })?;
     pipeline.stop();
     let _ = runner.join();
-    let _ = std::fs::remove_file(data_dir.join(ADDRESS_FILE));
+    let _ = std::fs::remove_file(data_dir.join(crate::data_dir::ADMIN_ADDRESS));
     drop(running);
     eprintln!("vigilo: stopped");
     Ok(())
@@ -301,7 +298,7 @@ async fn shutdown_signal() {
 /// Tells clients (`vigilo pack upload`…) where the API is: written once listening. Owner-only:
 /// the CLI sends the admin token to whatever address this file names.
 fn write_address(data_dir: &Path, address: SocketAddr) -> Result<()> {
-    let path = data_dir.join(ADDRESS_FILE);
+    let path = data_dir.join(crate::data_dir::ADMIN_ADDRESS);
     let tmp = path.with_extension("tmp");
     let _ = std::fs::remove_file(&tmp);
     crate::owner_only::create(&tmp, format!("{address}\n").as_bytes())

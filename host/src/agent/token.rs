@@ -7,12 +7,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-/// The token file's name inside the data folder.
-pub const TOKEN_FILE: &str = "admin-token";
-
 /// Where the token of the agent using `data_dir` is.
 pub fn token_path(data_dir: &Path) -> PathBuf {
-    data_dir.join(TOKEN_FILE)
+    data_dir.join(crate::data_dir::ADMIN_TOKEN)
 }
 
 /// Reads the token, creating it first if there is none.

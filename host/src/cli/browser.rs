@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 
 use super::{EXIT_INVALID, EXIT_OK};
 use crate::sources::browser::install::{self, Target};
-use crate::sources::browser::{SOCKET, native};
+use crate::sources::browser::native;
 
 #[derive(clap::Args, Debug)]
 pub struct HostArgs {
@@ -21,7 +21,9 @@ pub struct HostArgs {
 
 /// Relays the extension's reports until the browser closes the port.
 pub fn host(args: HostArgs, data_dir: &Path) -> Result<u8> {
-    let socket = args.socket.unwrap_or_else(|| data_dir.join(SOCKET));
+    let socket = args
+        .socket
+        .unwrap_or_else(|| data_dir.join(crate::data_dir::BROWSER_SOCKET));
     let relayed = native::relay(
         &mut std::io::stdin().lock(),
         &socket,

@@ -53,7 +53,7 @@ impl Client {
         let base = match &api.url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => {
-                let path = data_dir.join(crate::agent::ADDRESS_FILE);
+                let path = data_dir.join(crate::data_dir::ADMIN_ADDRESS);
                 let addr = std::fs::read_to_string(&path).with_context(|| {
                     format!(
                         "no running agent found ({} is missing; start `vigilo run`, or give --url)",

@@ -210,13 +210,13 @@ fn load_rules(paths: &[PathBuf], default_pack: bool, data_dir: &Path) -> Result<
 /// Where compiled plugins are cached: under the data folder, so `replay`, `check` and
 /// `plugin test` share one cache.
 fn plugin_cache(data_dir: &Path) -> PathBuf {
-    data_dir.join("plugin-cache")
+    data_dir.join(crate::data_dir::PLUGIN_CACHE)
 }
 
 /// The data folder's store, for commands that read what is there (it must exist: an empty
 /// new one would only hide a wrong `--data-dir`).
 fn existing_store(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Store> {
-    let db = data_dir.join(crate::store::DB_FILE);
+    let db = data_dir.join(crate::data_dir::STORE);
     if !db.exists() {
         anyhow::bail!(
             "no database at {} yet: run `vigilo replay` (or the agent) first",

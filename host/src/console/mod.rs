@@ -212,7 +212,7 @@ fn login_form(next: Option<&str>, error: Option<&str>, status: StatusCode) -> Re
                 input type="hidden" name="next" value=(next.unwrap_or("/console/alarms"));
                 input type="submit" value="Log in";
             }
-            p.muted { "The token is in the agent's data folder: " code { "admin-token" } "." }
+            p.muted { "The token is in the agent's data folder: " code { (crate::data_dir::ADMIN_TOKEN) } "." }
         }
     };
     (status, page::bare("Log in", body)).into_response()

@@ -48,9 +48,6 @@ impl std::fmt::Display for SignatureState {
     }
 }
 
-/// The folder of an agent's data folder that holds the keys it trusts.
-pub const TRUSTED_KEYS_DIR: &str = "trusted-keys";
-
 /// The public keys an agent trusts to sign packs.
 #[derive(Clone, Default)]
 pub struct TrustedKeys {
@@ -67,7 +64,7 @@ impl TrustedKeys {
     /// A folder beside it whose name is a near miss (`trusted_keys`, `trusted-key`…) is warned
     /// about: its keys are not read, so its owner may believe signing is on when it is off.
     pub fn of_data_dir(data_dir: &Path) -> Result<TrustedKeys, String> {
-        let keys = TrustedKeys::from_dir(&data_dir.join(TRUSTED_KEYS_DIR))?;
+        let keys = TrustedKeys::from_dir(&data_dir.join(crate::data_dir::TRUSTED_KEYS))?;
         let squash = |n: &str| -> String {
             n.chars()
                 .filter(char::is_ascii_alphanumeric)
@@ -80,11 +77,11 @@ impl TrustedKeys {
                 squash(&name).as_str(),
                 "trustedkeys" | "trustedkey" | "trustkeys" | "trustedkeyss"
             );
-            if near && name != TRUSTED_KEYS_DIR {
+            if near && name != crate::data_dir::TRUSTED_KEYS {
                 tracing::warn!(
                     "{} is not read: trusted keys go in {}",
                     data_dir.join(&name).display(),
-                    data_dir.join(TRUSTED_KEYS_DIR).display()
+                    data_dir.join(crate::data_dir::TRUSTED_KEYS).display()
                 );
             }
         }

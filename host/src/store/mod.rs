@@ -27,9 +27,6 @@ pub use packs::PackRow;
 /// (a replayed day is history, not something to act on now).
 pub const LIVE: &str = "live";
 
-/// The database file's name inside the data folder.
-pub const DB_FILE: &str = "vigilo.db";
-
 /// Schema migrations, in order; the store's `user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
     // 1: alarms.
@@ -176,17 +173,13 @@ impl Store {
     /// Opens (creating if needed) the store in `data_dir`, migrating the schema forward.
     pub fn open(data_dir: &Path) -> Result<Store> {
         crate::data_dir::prepare(data_dir)?;
-        let path = data_dir.join(DB_FILE);
+        let path = data_dir.join(crate::data_dir::STORE);
         let mut conn = Connection::open(&path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         // Alarms hold what people did on their computers: owner-only, whatever the umask.
         // (SQLite gives its -wal and -shm files the database file's permissions.)
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                .with_context(|| format!("cannot restrict {}", path.display()))?;
-        }
+        crate::owner_only::restrict(&path)
+            .with_context(|| format!("cannot restrict {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -816,7 +809,7 @@ mod tests {
     #[test]
     fn refuses_a_database_from_the_future() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let conn = Connection::open(dir.path().join(DB_FILE)).expect("open");
+        let conn = Connection::open(dir.path().join(crate::data_dir::STORE)).expect("open");
         conn.pragma_update(None, "user_version", 99).expect("set");
         drop(conn);
         let err = format!("{:#}", Store::open(dir.path()).err().expect("refused"));

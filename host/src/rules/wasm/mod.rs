@@ -81,11 +81,7 @@ impl PluginRuntime {
     /// A runtime that keeps compiled components in `dir` (created owner-only), so a plugin is
     /// compiled once, not at every start.
     pub fn with_cache(dir: &Path) -> anyhow::Result<PluginRuntime> {
-        let mut builder = std::fs::DirBuilder::new();
-        builder.recursive(true);
-        #[cfg(unix)]
-        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-        builder.create(dir)?;
+        crate::owner_only::create_dir(dir)?;
         let mut runtime = PluginRuntime::new()?;
         runtime.cache = Some(dir.to_path_buf());
         Ok(runtime)

@@ -7,7 +7,7 @@
 //! which is how [`crate::tabs`] ties it to the browser's window.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::MetadataExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -48,7 +48,7 @@ impl BrowserListener {
         }
         let listener = UnixListener::bind(path)
             .map_err(|e| format!("cannot listen on {}: {e}", path.display()))?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        crate::owner_only::restrict(path)
             .map_err(|e| format!("cannot make {} owner-only: {e}", path.display()))?;
         Ok(BrowserListener {
             listener,
@@ -197,6 +197,7 @@ fn read_host(stream: UnixStream, deliver: &(dyn Fn(TabReport) -> bool + Send + S
 mod tests {
     use super::*;
     use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
     use std::sync::mpsc;
 
     #[test]

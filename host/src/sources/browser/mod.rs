@@ -30,9 +30,6 @@ pub const CHROMIUM_EXTENSION_ID: &str = "bgcjdbgebgbbnoebkgbmppadnmelmiim";
 /// The extension's ID in Firefox (`browser_specific_settings.gecko.id`).
 pub const FIREFOX_EXTENSION_ID: &str = "browser-extension@vigilo";
 
-/// The socket in the data folder where the agent hears from browser hosts.
-pub const SOCKET: &str = "browser.sock";
-
 /// The longest message or line accepted from a browser or a host. A URL is cut to
 /// [`crate::tabs::MAX_URL`]; this bounds what is read before that.
 pub const MAX_MESSAGE: usize = 64 * 1024;
