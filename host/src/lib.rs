@@ -18,28 +18,28 @@
 
 #![warn(missing_docs)]
 
-pub mod actions;
-pub mod agent;
-pub mod alarms;
+pub(crate) mod actions;
+pub(crate) mod agent;
+pub(crate) mod alarms;
 pub mod cli;
-pub mod console;
-pub mod data_dir;
+pub(crate) mod console;
+pub(crate) mod data_dir;
 pub mod event;
-pub mod hex;
+pub(crate) mod hex;
 pub mod model;
-pub mod os;
-pub mod owner_only;
+pub(crate) mod os;
+pub(crate) mod owner_only;
 pub mod packs;
 pub mod pipeline;
-pub mod risk;
+pub(crate) mod risk;
 pub mod rule_set;
 pub mod rules;
-pub mod secret;
-pub mod sessions;
-pub mod sources;
-pub mod store;
+pub(crate) mod secret;
+pub(crate) mod sessions;
+pub(crate) mod sources;
+pub(crate) mod store;
 pub mod synth;
-pub mod tabs;
+pub(crate) mod tabs;
 
 /// Hand-written WAT test plugins, shared with the end-to-end tests and benches.
 #[cfg(test)]

@@ -206,7 +206,8 @@ impl Sessions {
     }
 
     /// How many spans are open.
-    pub fn open_spans(&self) -> usize {
+    #[cfg(test)]
+    fn open_spans(&self) -> usize {
         self.spans.len()
     }
 

@@ -94,11 +94,6 @@ impl Ring {
         self.frames.len()
     }
 
-    /// Whether no frame is kept.
-    pub fn is_empty(&self) -> bool {
-        self.frames.is_empty()
-    }
-
     /// The compressed size of what is kept.
     pub fn bytes(&self) -> usize {
         self.bytes
@@ -312,7 +307,7 @@ mod tests {
         // A clip asked from before the recording began starts at its first key frame.
         assert_eq!(ring.clip(at(-30), at(11)).len(), 1);
         ring.clear();
-        assert!(ring.is_empty() && ring.bytes() == 0);
+        assert!(ring.len() == 0 && ring.bytes() == 0);
     }
 
     /// Plays an APNG back: each frame's display time and the screen after it.

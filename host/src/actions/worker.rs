@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use super::failure::Failure;
 use super::presence::SharedPresence;
 use super::recorder::Recorder;
 use super::screenshot::{Screen, save_private};
@@ -264,10 +263,10 @@ impl Worker {
         };
         match result {
             Ok(detail) => Settle::Done(detail),
-            Err(Failure::Permanent(why)) => {
+            Err(why) if !why.is_transient() => {
                 Settle::Dead(format!("{why} (not retried: the answer would be the same)"))
             }
-            Err(Failure::Transient(why)) => {
+            Err(why) => {
                 let failed = run.attempts + 1;
                 if failed >= self.retry.attempts {
                     Settle::Dead(format!("{why} (after {failed} attempts)"))

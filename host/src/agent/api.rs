@@ -47,7 +47,8 @@ pub struct AppState {
 }
 
 /// Every route, for the test that holds the OpenAPI document to them: (method, path).
-pub const ROUTES: &[(&str, &str)] = &[
+#[cfg(test)]
+const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/status"),
     ("get", "/api/v1/packs"),
     ("post", "/api/v1/packs"),

@@ -168,7 +168,7 @@ pub fn run(options: Options) -> Result<()> {
             json,
             wake: Some(wake),
             presence,
-            recorder: Some(recorder),
+            recorder: Some(recorder.clone()),
         };
         std::thread::Builder::new()
             .name("vigilo-pipeline".into())
@@ -246,6 +246,7 @@ pub fn run(options: Options) -> Result<()> {
     })?;
     pipeline.stop();
     let _ = runner.join();
+    recorder.stop();
     let _ = std::fs::remove_file(data_dir.join(crate::data_dir::ADMIN_ADDRESS));
     drop(running);
     eprintln!("vigilo: stopped");

@@ -330,11 +330,6 @@ impl Handle {
         (Handle { tx, stats }, rx)
     }
 
-    /// The agent's counters, for sources to report their state.
-    pub fn stats(&self) -> &Arc<Stats> {
-        &self.stats
-    }
-
     /// Queues an event, waiting while the queue is full. False once the pipeline is gone.
     pub fn event(&self, event: Event) -> bool {
         self.observed(event, std::time::Instant::now())

@@ -53,7 +53,8 @@ impl ArchiveFiles {
     }
 
     /// The files' paths inside the pack, sorted.
-    pub fn names(&self) -> Vec<&str> {
+    #[cfg(test)]
+    fn names(&self) -> Vec<&str> {
         let mut names: Vec<&str> = self.files.keys().map(String::as_str).collect();
         names.sort_unstable();
         names

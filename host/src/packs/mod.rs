@@ -4,17 +4,17 @@
 //! at `file:line:column`: a pack that half-loads would leave an admin guessing which alarms run.
 
 mod action_toml;
-pub mod archive;
+pub(crate) mod archive;
 mod diagnostic;
 mod grants;
 mod manifest;
-pub mod regex_budget;
-pub mod signature;
+pub(crate) mod regex_budget;
+pub(crate) mod signature;
 mod unknown_keys;
 
-pub use diagnostic::{Diagnostic, LineIndex};
-pub use grants::Grants;
-pub use signature::{SignatureState, TrustedKeys};
+pub(crate) use diagnostic::Diagnostic;
+pub(crate) use grants::Grants;
+pub(crate) use signature::{SignatureState, TrustedKeys};
 
 use std::collections::HashMap;
 use std::fmt;

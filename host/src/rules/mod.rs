@@ -14,6 +14,7 @@ mod scan;
 pub mod script;
 pub mod wasm;
 
-pub use alarm::{AlarmDef, Repeat};
-pub use condition::{Condition, Leaf, Op, Operand, Subject, fold_case};
-pub use engine::{AlarmIndex, Engine, Scratch};
+pub(crate) use alarm::{AlarmDef, Repeat};
+pub(crate) use condition::{Condition, Leaf, Op, Operand, Subject, fold_case};
+pub use engine::Scratch;
+pub(crate) use engine::{AlarmIndex, Engine};

@@ -37,8 +37,9 @@ pub fn read_message(input: &mut impl Read) -> io::Result<Option<Vec<u8>>> {
     Ok(Some(body))
 }
 
-/// Writes one native message (length, then the bytes).
-pub fn write_message(output: &mut impl Write, body: &[u8]) -> io::Result<()> {
+/// Writes one native message (length, then the bytes), as a browser does.
+#[cfg(test)]
+fn write_message(output: &mut impl Write, body: &[u8]) -> io::Result<()> {
     let len = u32::try_from(body.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "message too long"))?;
     output.write_all(&len.to_ne_bytes())?;

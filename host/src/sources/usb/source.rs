@@ -43,11 +43,6 @@ impl Devices {
         self.known.len()
     }
 
-    /// Whether no device is known.
-    pub fn is_empty(&self) -> bool {
-        self.known.is_empty()
-    }
-
     /// The `inserted` or `removed` event a uevent means, if any. A device whose class is
     /// decided by its interfaces is announced once the first of them exists (the kernel adds
     /// the device before its interfaces) or, at the latest, when a driver binds to it.
@@ -380,7 +375,7 @@ mod tests {
             .expect("removed");
         assert_eq!(removed.text(Field::Action), Some("removed"));
         assert_eq!(removed.text(Field::Product), Some("Cruzer Blade"));
-        assert!(devices.is_empty());
+        assert!(devices.len() == 0);
     }
 
     #[test]
