@@ -5,7 +5,7 @@ use crate::{STANDARD_ALARMS, root, stderr, stdout, vigilo};
 #[test]
 fn the_standard_pack_checks_clean_from_its_folder_and_embedded() {
     let data = tempfile::tempdir().expect("tempdir");
-    let folder = root().join("plugins/standard");
+    let folder = root().join("packs/standard");
     for args in [vec!["check"], vec!["check", folder.to_str().expect("path")]] {
         let out = vigilo(data.path(), &args);
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -29,7 +29,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::packs::{PackSet, Refusal};
+use super::pack_set::{PackSet, Refusal};
 use super::stats::Stats;
 use crate::model::report::{OutboxFigures, StatusReport, StoreSize};
 

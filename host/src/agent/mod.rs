@@ -3,14 +3,14 @@
 //!
 //! Threads: the pipeline ([`runner`]) owns the rules and evaluates every event; each source
 //! reads on its own thread and feeds the pipeline's bounded queue; the admin API runs on a small
-//! tokio runtime and changes packs through [`packs::PackSet`], which swaps whole rule sets into
+//! tokio runtime and changes packs through [`pack_set::PackSet`], which swaps whole rule sets into
 //! the pipeline. SIGTERM or SIGINT stops the API, lets the pipeline save what must survive
 //! (programs' state) and exits.
 
 pub mod api;
 pub mod config;
 pub mod metrics;
-pub mod packs;
+pub mod pack_set;
 pub mod query;
 pub mod runner;
 pub mod serve;
@@ -105,7 +105,7 @@ pub fn run(options: Options) -> Result<()> {
     let trusted = TrustedKeys::of_data_dir(&data_dir).map_err(anyhow::Error::msg)?;
     let stats = Arc::new(stats::Stats::default());
     let (pipeline, queue) = runner::Handle::channel(stats.clone());
-    let mut set = packs::PackSet::open(
+    let mut set = pack_set::PackSet::open(
         store,
         trusted,
         data_dir.join(crate::data_dir::PLUGIN_CACHE),

@@ -14,7 +14,7 @@ use super::page::{csrf_field, flash, page as shell, time};
 use super::session::Session;
 use super::{ConsoleState, csrf_refused};
 use crate::agent::api::on_packs;
-use crate::agent::packs::Refusal;
+use crate::agent::pack_set::Refusal;
 use crate::model::report::{AuditEntry, PackInfo};
 
 /// Audit entries shown.

@@ -29,7 +29,7 @@ use manifest::{RawAlarmFile, RawManifest};
 pub const MANIFEST: &str = "pack.toml";
 
 /// The standard pack's manifest, compiled into the binary so a new install works with no files.
-const STANDARD_MANIFEST: &str = include_str!("../../../plugins/standard/pack.toml");
+const STANDARD_MANIFEST: &str = include_str!("../../../packs/standard/pack.toml");
 
 /// A loaded, validated pack.
 #[derive(Clone, Debug)]
@@ -228,7 +228,7 @@ impl Pack {
 
     /// The standard pack every install starts with.
     pub fn standard() -> Result<Pack, PackError> {
-        let mut pack = Pack::from_manifest_text("plugins/standard", STANDARD_MANIFEST, "embedded")?;
+        let mut pack = Pack::from_manifest_text("packs/standard", STANDARD_MANIFEST, "embedded")?;
         pack.signature = SignatureState::Embedded;
         Ok(pack)
     }

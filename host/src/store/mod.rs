@@ -14,14 +14,15 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use crate::event::Event;
 use crate::model::alarm::{AlarmRecord, StoredAlarm};
 
+mod audit;
 mod captures;
 mod outbox;
-mod packs;
+mod pack_versions;
 mod risk;
 
 pub use captures::{Capture, Retention};
 pub use outbox::{ActionRun, Settle};
-pub use packs::PackRow;
+pub use pack_versions::PackRow;
 
 /// The origin of alarms the running agent stores: only these have their actions performed
 /// (a replayed day is history, not something to act on now).

@@ -1,4 +1,4 @@
-//! Uploaded packs and the audit trail.
+//! Uploaded packs: every version kept, which one runs, rollback.
 //!
 //! Every uploaded version of a pack is kept (archive and signature, as received), so a rollback
 //! needs nothing from the network and a running agent can be rebuilt from the store alone. One
@@ -12,7 +12,7 @@ use serde::Serialize;
 use sha2::Digest;
 
 use crate::event::Event;
-use crate::model::report::{AuditEntry, PackVersion};
+use crate::model::report::PackVersion;
 
 use super::Store;
 
@@ -208,51 +208,9 @@ impl Store {
             .execute("DELETE FROM packs WHERE name = ?1", [name])?;
         Ok(())
     }
-
-    /// Writes an audit entry; returns it.
-    pub fn audit(
-        &mut self,
-        actor: &str,
-        action: &str,
-        object: &str,
-        detail: Option<&str>,
-    ) -> Result<AuditEntry> {
-        let at = now();
-        self.conn.execute(
-            "INSERT INTO audit (at, actor, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![at, actor, action, object, detail],
-        )?;
-        Ok(AuditEntry {
-            id: self.conn.last_insert_rowid(),
-            at,
-            actor: actor.to_string(),
-            action: action.to_string(),
-            object: object.to_string(),
-            detail: detail.map(str::to_string),
-        })
-    }
-
-    /// The latest audit entries, newest first.
-    pub fn audit_trail(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, at, actor, action, object, detail FROM audit ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit], |r| {
-                Ok(AuditEntry {
-                    id: r.get(0)?,
-                    at: r.get(1)?,
-                    actor: r.get(2)?,
-                    action: r.get(3)?,
-                    object: r.get(4)?,
-                    detail: r.get(5)?,
-                })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    }
 }
 
-fn now() -> String {
+/// Now, in the store's UTC form.
+pub(super) fn now() -> String {
     Event::utc_string(Utc::now().fixed_offset())
 }
