@@ -1,20 +1,23 @@
 //! vigilo: an endpoint agent that watches activity, USB storage and its own setup, raises
-//! alarms when a pack's conditions match, and plans the actions those alarms ask for.
+//! alarms when a pack's conditions match, and performs the actions those alarms ask for.
 //!
-//! The crate follows the pipeline, one module per stage:
+//! The crate follows the pipeline, one module per stage, in floors: a module imports only from
+//! floors below its own.
 //!
 //! ```text
 //! sources ──► sessions ──► rules ──► alarms (stored) ──► actions
 //! ```
 //!
-//! - [`sources`] turn the outside world (today: recorded JSONL) into [`event::Event`]s;
-//! - [`sessions`] turn focus events into spans whose `duration` grows with the clock;
-//! - [`rules`] decide which alarms an event triggers ([`packs`] supply them);
-//! - [`alarms`] are the triggered alarms, written to the [`store`] before anything acts;
-//! - [`actions`] are what alarms ask for.
+//! | floor | modules | what they are |
+//! |---|---|---|
+//! | ground | [`event`], [`model`], `data_dir`, `os`, `owner_only`, `secret`, `hex` | events; alarm records, actions, templates, reports (the wire format); the data folder's layout; OS lookups; owner-only files |
+//! | 1 | `sources`, `sessions`, `tabs`, `risk`, `store` | the OS turned into events; focus spans; which tab is in front; risk scores; SQLite |
+//! | 2 | `actions`, [`rules`] | what performs actions (the outbox's worker); the engine, plugins and scripts |
+//! | 3 | [`packs`], [`rule_set`] | packs read, checked and signed; the loaded packs assembled into one rule set |
+//! | 4 | `alarms`, [`pipeline`] | fired alarms built from the rules; sessions → rules → store, one assembly for live and replay |
+//! | 5 | `agent`, `console`, [`cli`] | `vigilo run` (sources, pipeline thread, worker, admin API); the web pages; one file per subcommand |
 //!
-//! [`pipeline`] wires the stages together; [`agent`] runs them as a service with an admin API
-//! that manages packs; the `vigilo` binary is a thin CLI over both.
+//! The `vigilo` binary is a thin `main` over [`cli`].
 
 #![warn(missing_docs)]
 

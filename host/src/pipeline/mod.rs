@@ -1,8 +1,9 @@
-//! Wires sessions → rules → fired alarms for a stream of events.
+//! Wires sessions → rules → fired alarms for a stream of events, and keeps what fired.
 //!
-//! The pipeline is synchronous and clock-agnostic: replay drives it with recorded events (their
-//! timestamps are the clock), the live agent will drive it from its sources. It returns fired
-//! alarms; storing them, and only then acting, is the caller's job.
+//! The [`Pipeline`] is synchronous and clock-agnostic: a back-test drives it with recorded events
+//! (their timestamps are the clock), the running agent from its sources and the wall clock. It
+//! returns fired alarms; the [`Keeper`] (one for both) commits them to the store before anything
+//! acts on them.
 
 use std::collections::HashMap;
 

@@ -2,8 +2,10 @@
 //! outbox, captures, and the activity records risk scores are computed from.
 //!
 //! One file in the data folder, write-ahead log, schema versioned with `PRAGMA user_version` and
-//! migrated forward on open. An alarm is committed here before any of its actions is dispatched,
-//! so a crash between the two loses an action, never the record of why it was due.
+//! migrated forward on open. An alarm is committed here before any of its actions is performed,
+//! and the actions it asks for are queued in the outbox in the same transaction: a crash at any
+//! point loses neither the record nor an action (at worst one is performed twice, with the same
+//! id, see `outbox`).
 
 use std::path::{Path, PathBuf};
 
