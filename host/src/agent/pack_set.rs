@@ -13,7 +13,7 @@ use crate::event::{Event, EventKind, Field};
 use crate::model::report::PackInfo;
 use crate::packs::{Pack, PackError, TrustedKeys};
 use crate::rule_set::RuleSet;
-use crate::store::{PackRow, Store};
+use crate::store::{PackRow, RollBackError, Store};
 
 use super::runner::Handle;
 
@@ -316,7 +316,10 @@ impl PackSet {
             ));
         };
         let from = self.object(name);
-        let version = self.store.roll_back_pack(name).map_err(Refusal::Conflict)?;
+        let version = self.store.roll_back_pack(name).map_err(|e| match e {
+            RollBackError::Nothing(why) => Refusal::Conflict(why),
+            RollBackError::Store(e) => Refusal::Failed(format!("database: {e}")),
+        })?;
         let detail = format!("from {from} to {version}");
         let object = format!("{name} {version}");
         self.apply(

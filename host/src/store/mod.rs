@@ -24,7 +24,7 @@ mod risk;
 
 pub use captures::{Capture, Retention};
 pub use outbox::{ActionRun, Settle};
-pub use pack_versions::PackRow;
+pub use pack_versions::{PackRow, RollBackError};
 
 /// The origin of alarms the running agent stores: only these have their actions performed
 /// (a replayed day is history, not something to act on now).

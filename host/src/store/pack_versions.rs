@@ -16,6 +16,18 @@ use crate::model::report::PackVersion;
 
 use super::Store;
 
+/// Why a pack cannot be rolled back: there is nothing to go back to (the admin's request
+/// conflicts with what is stored), or the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RollBackError {
+    /// No older version.
+    #[error("{0}")]
+    Nothing(String),
+    /// The database failed.
+    #[error("database: {0}")]
+    Store(#[from] rusqlite::Error),
+}
+
 /// A pack the agent knows: whether it runs, and which version.
 #[derive(Clone, Debug, Serialize)]
 pub struct PackRow {
@@ -157,18 +169,18 @@ impl Store {
     }
 
     /// Makes the version uploaded before the active one active; returns its version number.
-    pub fn roll_back_pack(&mut self, name: &str) -> Result<String, String> {
-        let db = |e: rusqlite::Error| format!("database: {e}");
+    pub fn roll_back_pack(&mut self, name: &str) -> Result<String, RollBackError> {
         let active: Option<i64> = self
             .conn
             .query_row("SELECT active FROM packs WHERE name = ?1", [name], |r| {
                 r.get(0)
             })
-            .optional()
-            .map_err(db)?
+            .optional()?
             .flatten();
         let Some(active) = active else {
-            return Err(format!("{name} has no uploaded version to roll back from"));
+            return Err(RollBackError::Nothing(format!(
+                "{name} has no uploaded version to roll back from"
+            )));
         };
         let previous: Option<(i64, String)> = self
             .conn
@@ -178,17 +190,16 @@ impl Store {
                 params![name, active],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .optional()
-            .map_err(db)?;
+            .optional()?;
         let Some((id, version)) = previous else {
-            return Err(format!("{name} has no version older than the running one"));
+            return Err(RollBackError::Nothing(format!(
+                "{name} has no version older than the running one"
+            )));
         };
-        self.conn
-            .execute(
-                "UPDATE packs SET active = ?1 WHERE name = ?2",
-                params![id, name],
-            )
-            .map_err(db)?;
+        self.conn.execute(
+            "UPDATE packs SET active = ?1 WHERE name = ?2",
+            params![id, name],
+        )?;
         Ok(version)
     }
 
