@@ -221,21 +221,29 @@ fn webhooks_are_signed_and_arrive_once_each_through_downtime_and_a_killed_agent(
     );
 }
 
-#[test]
-fn a_receiver_that_keeps_failing_gets_the_alarm_given_up_and_shown_dead() {
+/// An agent whose webhook receiver answers every delivery with `status`, retrying a second
+/// after a failure, up to `attempts` times; one alarm's delivery is under way.
+fn failing_receiver(status: u16, attempts: &str) -> (tempfile::TempDir, Receiver, Agent) {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let receiver = Receiver::start(listener);
-    receiver.status.store(503, Ordering::SeqCst);
+    receiver.status.store(status, Ordering::SeqCst);
     let mut agent = Agent::start_with(
         &data,
         None,
-        &["--retry-after", "1", "--action-attempts", "2"],
+        &["--retry-after", "1", "--action-attempts", attempts],
     );
     hook_pack(&agent, &data, port);
     agent.send(&[copy(7)]);
+    (dir, receiver, agent)
+}
+
+#[test]
+fn a_receiver_that_keeps_failing_gets_the_alarm_given_up_and_shown_dead() {
+    let (dir, receiver, agent) = failing_receiver(503, "2");
+    let data = dir.path().join("data");
     let got = receiver.wait_for(2);
     // The same message both times.
     assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
@@ -259,20 +267,9 @@ fn a_receiver_that_keeps_failing_gets_the_alarm_given_up_and_shown_dead() {
 
 #[test]
 fn a_receiver_that_refuses_the_request_is_not_asked_again() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let data = dir.path().join("data");
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let receiver = Receiver::start(listener);
     // 400: the receiver will not take this request however often it is sent.
-    receiver.status.store(400, Ordering::SeqCst);
-    let mut agent = Agent::start_with(
-        &data,
-        None,
-        &["--retry-after", "1", "--action-attempts", "8"],
-    );
-    hook_pack(&agent, &data, port);
-    agent.send(&[copy(7)]);
+    let (dir, receiver, agent) = failing_receiver(400, "8");
+    let data = dir.path().join("data");
     receiver.wait_for(1);
     let outcome = &settled_outcome(&data, "Copy posted");
     // Given a chance to make a second attempt (the first retry would be 1 s later).
