@@ -133,7 +133,7 @@ impl RuleSet {
         (&self.packs[p], &self.packs[p].alarms[a])
     }
 
-    /// Every alarm, in [`AlarmIndex`] order.
+    /// Every alarm, in `AlarmIndex` order.
     pub fn alarms(&self) -> impl Iterator<Item = (&Pack, &AlarmDef)> {
         self.index
             .iter()

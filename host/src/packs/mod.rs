@@ -55,7 +55,7 @@ pub struct Pack {
     /// Whether, and by whom, it is signed.
     pub signature: SignatureState,
     /// What its `matches` regexes hold compiled, caches at their largest (see
-    /// [`regex_budget`]): measured once when it loads, summed when a rule set is built.
+    /// `regex_budget`): measured once when it loads, summed when a rule set is built.
     pub regex_bytes: usize,
     /// Every file it is made of, by path inside the pack: `pack.toml`, its alarm files,
     /// plugins and scripts. What `vigilo pack build` puts in an archive.

@@ -230,7 +230,7 @@ impl<'r> Pipeline<'r> {
         std::mem::take(&mut self.decider.folds)
     }
 
-    /// Open spans closed to bound memory since the last call (see [`crate::sessions`]).
+    /// Open spans closed to bound memory since the last call (see `sessions`).
     pub fn take_evicted(&mut self) -> u64 {
         self.sessions.take_evicted()
     }

@@ -53,7 +53,7 @@ struct CompiledAlarm {
 }
 
 /// Per-evaluation working memory, kept between events so evaluation does not allocate.
-/// One per thread; the [`Engine`] itself is shared read-only.
+/// One per thread; the `Engine` itself is shared read-only.
 #[derive(Default)]
 pub struct Scratch {
     /// Comparisons known true by scanning, one bit each.

@@ -1,7 +1,7 @@
 //! Rules decide which alarms an event triggers. They never act: they return triggered alarms
 //! with their planned actions, and later stages store and perform them.
 //!
-//! Built-in conditions ([`Condition`]) are compiled into one [`Engine`]; WASM plugins
+//! Built-in conditions (`Condition`) are compiled into one `Engine`; WASM plugins
 //! ([`wasm`]) and Rhai scripts ([`script`]) run under one supervisor as [`program`]s. Packs
 //! (a floor up) supply them; `rule_set`, above both, assembles the loaded packs into one set.
 

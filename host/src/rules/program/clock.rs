@@ -33,8 +33,8 @@ std::thread_local! {
 /// When a call started, on both clocks. Read on the thread that makes the call.
 ///
 /// Starting one costs a wall-clock read: the CPU time at the start is estimated from the last
-/// reading (at most [`RESYNC`] old) as if the thread had run all the time since, which can only
-/// make the call's own CPU time look smaller — by at most [`RESYNC`] — never larger. The CPU clock
+/// reading (at most `RESYNC` old) as if the thread had run all the time since, which can only
+/// make the call's own CPU time look smaller — by at most `RESYNC` — never larger. The CPU clock
 /// is read for real only once a call has run its deadline on the wall clock.
 #[derive(Clone, Copy, Debug)]
 pub struct CallClock {
@@ -60,7 +60,7 @@ impl CallClock {
         }
     }
 
-    /// CPU time the call has used (at most [`RESYNC`] too little).
+    /// CPU time the call has used (at most `RESYNC` too little).
     pub fn cpu(&self) -> Duration {
         thread_cpu().saturating_sub(self.cpu)
     }
