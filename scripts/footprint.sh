@@ -3,6 +3,7 @@
 # and the latency from a window title changing to its alarm being stored.
 #
 #   scripts/footprint.sh [IDLE_SECONDS] [TITLE_CHANGES] [BUSY_SECONDS]
+#   VIGILO=OLD/vigilo scripts/footprint.sh …    # another build, to compare side by side
 #
 # Then the screen recorder's cost: a terminal scrolling text for BUSY_SECONDS with the standard
 # pack loaded (its anonymiser alarm wants 15 s of video, so the screen is recorded), and the
@@ -16,8 +17,10 @@ IDLE=${1:-60}
 CHANGES=${2:-1000}
 BUSY=${3:-30}
 cd "$(dirname "$0")/.."
-cargo build --release -q
-VIGILO=$PWD/target/release/vigilo
+if [[ -z "${VIGILO:-}" ]]; then
+    cargo build --release -q
+    VIGILO=$PWD/target/release/vigilo
+fi
 WORK=$(mktemp -d)
 PIDS=()
 cleanup() {

@@ -146,13 +146,54 @@ pub struct ActionOutcome {
     pub position: usize,
     /// The action's name.
     pub kind: String,
-    /// `pending`, `done`, `partial` (some of it: a series stopped early), `dead`, `limited`
-    /// (over the rate limit: not performed) or `skipped` (not for this desktop).
-    pub state: String,
+    /// Where it stands.
+    pub state: ActionState,
     /// Attempts made.
     pub attempts: u32,
     /// The last outcome, for people.
     pub detail: Option<String>,
+}
+
+/// Where an action stands, as the outbox's `state` column and the API spell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionState {
+    /// Waiting for its first attempt, its next retry, or the next step of a series.
+    Pending,
+    /// Performed.
+    Done,
+    /// Performed in part: a series of screenshots stopped early (the person moved on).
+    Partial,
+    /// Given up: failed for good, or as often as the retries allow.
+    Dead,
+    /// Not performed: over the rate limit of this action for this alarm and user.
+    Limited,
+    /// Not performed: not for this desktop (a setup change made elsewhere).
+    Skipped,
+    /// A state this release does not know (written by a newer one).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ActionState {
+    /// Its name, as stored and sent.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionState::Pending => "pending",
+            ActionState::Done => "done",
+            ActionState::Partial => "partial",
+            ActionState::Dead => "dead",
+            ActionState::Limited => "limited",
+            ActionState::Skipped => "skipped",
+            ActionState::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for ActionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `screenshot×3, popup, webhook✓` from a list of planned actions and what became of those
@@ -168,18 +209,14 @@ pub fn action_labels(actions: &[PlannedAction], outcomes: &[ActionOutcome]) -> S
                 }
                 _ => a.name().to_string(),
             };
-            let mark = match outcomes
-                .iter()
-                .find(|o| o.position == i)
-                .map(|o| o.state.as_str())
-            {
-                Some("done") => "✓",
-                Some("pending") => "…",
-                Some("dead") => "✗",
-                Some("limited") => "⊘",
-                Some("skipped") => " skipped",
-                Some("partial") => "◐",
-                _ => "",
+            let mark = match outcomes.iter().find(|o| o.position == i).map(|o| o.state) {
+                Some(ActionState::Done) => "✓",
+                Some(ActionState::Pending) => "…",
+                Some(ActionState::Dead) => "✗",
+                Some(ActionState::Limited) => "⊘",
+                Some(ActionState::Skipped) => " skipped",
+                Some(ActionState::Partial) => "◐",
+                Some(ActionState::Unknown) | None => "",
             };
             format!("{label}{mark}")
         })

@@ -547,7 +547,7 @@ fn migrate(conn: &mut Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::alarm::ActionOutcome;
+    use crate::model::alarm::{ActionOutcome, ActionState};
     use crate::packs::Pack;
 
     fn fired(pack: &Pack, n: usize, user: &str) -> AlarmRecord {
@@ -659,14 +659,14 @@ mod tests {
                 ActionOutcome {
                     position: 0,
                     kind: "screenshot".into(),
-                    state: "dead".into(),
+                    state: ActionState::Dead,
                     attempts: 2,
                     detail: Some("no X display".into()),
                 },
                 ActionOutcome {
                     position: 1,
                     kind: "popup".into(),
-                    state: "done".into(),
+                    state: ActionState::Done,
                     attempts: 1,
                     detail: Some("shown".into()),
                 }
@@ -707,7 +707,10 @@ mod tests {
                 })
                 .expect("alarms");
             alarms.reverse();
-            alarms.iter().map(|a| a.outcomes[0].state.clone()).collect()
+            alarms
+                .iter()
+                .map(|a| a.outcomes[0].state.to_string())
+                .collect()
         };
         assert_eq!(states("bob"), ["pending", "pending", "limited", "limited"]);
         assert_eq!(
