@@ -3,6 +3,7 @@
 mod admin;
 mod alarms;
 mod api;
+mod backtest;
 mod browser;
 mod check;
 mod console;

@@ -7,16 +7,21 @@
 //! to the next.
 
 use std::collections::BTreeMap;
-use std::fs::File;
-use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::alarms::{FiredAlarm, Source};
-use crate::pipeline::{Keeper, Mode, Pipeline};
-use crate::sources::jsonl::JsonlReader;
+use crate::alarms::FiredAlarm;
+use crate::event::Event;
+use crate::pipeline::{Counts, Keeper, Mode, Pipeline, parallel};
+use crate::rule_set::RuleSet;
+use crate::sources::jsonl::compressed;
+use crate::sources::jsonl::{BadLine, JsonlReader};
 use crate::store::Store;
 
 use super::table;
@@ -27,7 +32,7 @@ const SHOWN_BAD_LINES: u64 = 50;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A JSONL file of events (`-` for standard input).
+    /// A JSONL file of events, plain, gzip or zstd (`-` for standard input).
     file: PathBuf,
     /// Also load this pack (a folder with pack.toml); repeat for several.
     #[arg(long = "pack", value_name = "DIR")]
@@ -52,6 +57,10 @@ pub struct Args {
     /// the day's activity records and programs' state. Without it the store is not touched.
     #[arg(long, conflicts_with = "every_match")]
     store: bool,
+    /// Threads for a counting back-test (`--every-match --counts` without plugins or
+    /// scripts); default: one per core.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// No progress bar and no summary on stderr.
     #[arg(short, long)]
     quiet: bool,
@@ -63,14 +72,141 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         Err(code) => return Ok(code),
     };
     let name = args.file.display().to_string();
-    let (input, size): (Box<dyn BufRead>, Option<u64>) = if name == "-" {
-        (Box::new(io::stdin().lock()), None)
+    let input = compressed::open(&args.file).with_context(|| format!("cannot open {name}"))?;
+    let progress = Progress::start(input.size, input.read.clone(), args.quiet);
+    let ran = if args.counts.is_some() && !args.store {
+        count(&args, &rules, input.reader, &name, &progress)?
     } else {
-        let f = File::open(&args.file).with_context(|| format!("cannot open {name}"))?;
-        let size = f.metadata().ok().map(|m| m.len());
-        (Box::new(BufReader::with_capacity(1 << 16, f)), size)
+        list(&args, &rules, input.reader, &name, &progress, data_dir)?
     };
-    let progress = progress_bar(size, args.quiet);
+    progress.bar.finish_and_clear();
+    let ran = match ran {
+        Ran::Done(ran) => ran,
+        Ran::Stopped(line) => {
+            eprintln!("error: {line}");
+            eprintln!("stopped at the first malformed line (--strict)");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if let Some(path) = &args.counts {
+        write_counts(path, &rules, &ran.counts, ran.events, ran.bad)?;
+    }
+    if !args.quiet {
+        if ran.bad > SHOWN_BAD_LINES {
+            eprintln!(
+                "warning: {} more malformed lines not shown",
+                ran.bad - SHOWN_BAD_LINES
+            );
+        }
+        let store_note = match &ran.stored {
+            Some((n, path)) => format!(", {n} new in {}", path.display()),
+            None => "; not stored (--store keeps them)".to_string(),
+        };
+        let folded_note = match ran.folded {
+            0 => String::new(),
+            n => format!(" (and {n} more matches folded into them within their cooldowns)"),
+        };
+        eprintln!(
+            "{} events, {} malformed lines skipped, {} alarms fired{folded_note}{store_note}",
+            ran.events, ran.bad, ran.counts.total
+        );
+    }
+    Ok(if ran.bad > 0 { EXIT_SKIPPED } else { EXIT_OK })
+}
+
+/// How a back-test ended.
+enum Ran {
+    /// Through the whole recording.
+    Done(Summary),
+    /// At this malformed line (`--strict`).
+    Stopped(BadLine),
+}
+
+/// What a back-test found.
+struct Summary {
+    counts: Counts,
+    events: u64,
+    bad: u64,
+    /// Matches folded into alarms within their cooldowns.
+    folded: u64,
+    /// New alarms stored, and where (`--store`).
+    stored: Option<(usize, PathBuf)>,
+}
+
+/// `--counts` without `--store`: how often each alarm fires, no record built. In every-match
+/// mode without programs, on every core (`--threads`); otherwise on one thread, in order.
+fn count(
+    args: &Args,
+    rules: &RuleSet,
+    input: Box<dyn BufRead + Send>,
+    name: &str,
+    progress: &Progress,
+) -> Result<Ran> {
+    let threads = args.threads.map_or_else(
+        || std::thread::available_parallelism().map_or(1, usize::from),
+        usize::from,
+    );
+    if args.every_match && !args.strict && threads > 1 && parallel::can_run_in_parallel(rules) {
+        let tally = parallel::count_every_match(
+            rules,
+            input,
+            name,
+            threads,
+            SHOWN_BAD_LINES as usize,
+            |lines| progress.update(lines),
+        )
+        .with_context(|| format!("cannot read {name}"))?;
+        for line in &tally.first_bad {
+            progress
+                .bar
+                .suspend(|| eprintln!("warning: skipped {line}"));
+        }
+        return Ok(Ran::Done(Summary {
+            counts: tally.counts,
+            events: tally.events,
+            bad: tally.bad,
+            folded: 0,
+            stored: None,
+        }));
+    }
+    let mode = if args.every_match {
+        Mode::EveryMatch
+    } else {
+        Mode::Spans
+    };
+    let mut pipeline = Pipeline::new(rules, mode);
+    let mut counts = Counts::for_rules(rules);
+    let mut folded = 0u64;
+    let read = read_events(input, name, args.strict, progress, |event| {
+        pipeline.push(event, &mut counts);
+        folded += pipeline.drain_folds().len() as u64;
+        Ok(())
+    })?;
+    let (events, bad) = match read {
+        Read::Done { events, bad } => (events, bad),
+        Read::Stopped(line) => return Ok(Ran::Stopped(line)),
+    };
+    pipeline.finish(&mut counts);
+    folded += pipeline.drain_folds().len() as u64;
+    Ok(Ran::Done(Summary {
+        counts,
+        events,
+        bad,
+        folded,
+        stored: None,
+    }))
+}
+
+/// Every fired alarm listed (a table, or JSON lines) and, with `--store`, kept as history;
+/// counted too, for `--counts`.
+fn list(
+    args: &Args,
+    rules: &RuleSet,
+    input: Box<dyn BufRead + Send>,
+    name: &str,
+    progress: &Progress,
+    data_dir: &Path,
+) -> Result<Ran> {
     let store = if args.store {
         Some(Store::open(data_dir)?)
     } else {
@@ -79,11 +215,10 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     // Alarms kept as history (in batches), the file's activity records, programs' state: the
     // same assembly the running agent uses, with a back-test's policy.
     let mut keeper = Keeper::replay(store, format!("replay:{name}"));
-
     let stdout = io::stdout();
     let mut out = BufWriter::new(stdout.lock());
-    let list = args.counts.is_none();
-    if list && !args.json {
+    let listing = args.counts.is_none();
+    if listing && !args.json {
         table::header(&mut out, table::Zone::Utc)?;
     }
     let mode = if args.every_match {
@@ -92,58 +227,30 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         Mode::Spans
     };
     let states = keeper.plugin_states()?;
-    let mut pipeline = Pipeline::with_plugin_state(&rules, mode, &states);
-    let mut counts = vec![0u64; rules.alarms().count()];
-    // Plugin alarms are named by the plugin as it runs: counted as `pack:alarm` when they fire.
-    let mut plugin_counts: BTreeMap<String, u64> = BTreeMap::new();
-    let (mut events, mut bad, mut fired_total) = (0u64, 0u64, 0u64);
+    let mut pipeline = Pipeline::with_plugin_state(rules, mode, &states);
+    let mut counts = Counts::for_rules(rules);
     // What fired, counted and listed (a listing error ends the run).
     let mut see = |fired: &[FiredAlarm], listed: &mut Result<()>| {
         for f in fired {
             tracing::debug!(alarm = %f.record.alarm, user = ?f.record.user, at = %f.record.fired_at, "alarm fired");
-            match f.source {
-                Source::Builtin(i) => counts[i as usize] += 1,
-                Source::Program(_) => {
-                    *plugin_counts
-                        .entry(format!("{}:{}", f.record.pack, f.record.alarm))
-                        .or_default() += 1
-                }
-            }
-            fired_total += 1;
-            if list && listed.is_ok() {
+            counts.count(f);
+            if listing && listed.is_ok() {
                 *listed = print_alarm(&mut out, f, args.json);
             }
         }
     };
-
-    let mut reader = JsonlReader::new(input, name.clone());
-    let mut last_progress = 0;
-    while let Some(item) = reader.next() {
-        match item.with_context(|| format!("cannot read {name}"))? {
-            Ok(event) => {
-                events += 1;
-                let mut listed = Ok(());
-                keeper.event(&mut pipeline, event, |f| see(f, &mut listed))?;
-                listed?;
-            }
-            Err(line) => {
-                bad += 1;
-                if args.strict {
-                    out.flush()?;
-                    eprintln!("error: {line}");
-                    eprintln!("stopped at the first malformed line (--strict)");
-                    return Ok(EXIT_INVALID);
-                }
-                if bad <= SHOWN_BAD_LINES {
-                    progress.suspend(|| eprintln!("warning: skipped {line}"));
-                }
-            }
+    let read = read_events(input, name, args.strict, progress, |event| {
+        let mut listed = Ok(());
+        keeper.event(&mut pipeline, event, |f| see(f, &mut listed))?;
+        listed
+    })?;
+    let (events, bad) = match read {
+        Read::Done { events, bad } => (events, bad),
+        Read::Stopped(line) => {
+            out.flush()?;
+            return Ok(Ran::Stopped(line));
         }
-        if reader.bytes_read() - last_progress > 1 << 20 {
-            last_progress = reader.bytes_read();
-            progress.set_position(last_progress);
-        }
-    }
+    };
     let mut listed = Ok(());
     keeper.step(
         &mut pipeline,
@@ -153,58 +260,102 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     listed?;
     keeper.close(&pipeline)?;
     out.flush()?;
-    progress.finish_and_clear();
-
-    if let Some(path) = &args.counts {
-        write_counts(
-            path,
-            &rules,
-            &counts,
-            &plugin_counts,
-            events,
-            bad,
-            fired_total,
-        )?;
-    }
-    if !args.quiet {
-        if bad > SHOWN_BAD_LINES {
-            eprintln!(
-                "warning: {} more malformed lines not shown",
-                bad - SHOWN_BAD_LINES
-            );
-        }
-        let store_note = match keeper.store_path() {
-            Some(path) => format!(", {} new in {}", keeper.stored(), path.display()),
-            None => "; not stored (--store keeps them)".to_string(),
-        };
-        let folded_note = match keeper.folded() {
-            0 => String::new(),
-            n => format!(" (and {n} more matches folded into them within their cooldowns)"),
-        };
-        eprintln!(
-            "{events} events, {bad} malformed lines skipped, {fired_total} alarms fired\
-             {folded_note}{store_note}"
-        );
-    }
-    Ok(if bad > 0 { EXIT_SKIPPED } else { EXIT_OK })
+    let stored = keeper
+        .store_path()
+        .map(|path| (keeper.stored(), path.to_path_buf()));
+    Ok(Ran::Done(Summary {
+        counts,
+        events,
+        bad,
+        folded: keeper.folded(),
+        stored,
+    }))
 }
 
-fn progress_bar(size: Option<u64>, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+/// How reading ended.
+enum Read {
+    /// At the end of the recording.
+    Done { events: u64, bad: u64 },
+    /// At this malformed line (`--strict`).
+    Stopped(BadLine),
+}
+
+/// Reads every event of `input` (named `name`) in order, handing each to `take`; malformed lines
+/// are warned about (the first [`SHOWN_BAD_LINES`]) and counted, or end the read with `strict`.
+fn read_events(
+    input: impl BufRead,
+    name: &str,
+    strict: bool,
+    progress: &Progress,
+    mut take: impl FnMut(Event) -> Result<()>,
+) -> Result<Read> {
+    let (mut events, mut bad) = (0u64, 0u64);
+    for item in JsonlReader::new(input, name) {
+        match item.with_context(|| format!("cannot read {name}"))? {
+            Ok(event) => {
+                events += 1;
+                take(event)?;
+                if events % Progress::EVERY == 0 {
+                    progress.update(events);
+                }
+            }
+            Err(line) if strict => return Ok(Read::Stopped(line)),
+            Err(line) => {
+                bad += 1;
+                if bad <= SHOWN_BAD_LINES {
+                    progress
+                        .bar
+                        .suspend(|| eprintln!("warning: skipped {line}"));
+                }
+            }
+        }
     }
-    let bar = match size {
-        Some(len) => ProgressBar::new(len).with_style(
-            ProgressStyle::with_template(
-                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-        ),
-        None => ProgressBar::new_spinner(),
-    };
-    // Draws only when stderr is a terminal, so logs and pipes stay clean.
-    bar.set_draw_target(ProgressDrawTarget::stderr());
-    bar
+    Ok(Read::Done { events, bad })
+}
+
+/// The progress bar on a terminal: how far through the file (compressed bytes, for a
+/// compressed one), events a second, the time left.
+struct Progress {
+    bar: ProgressBar,
+    read: Arc<AtomicU64>,
+    started: Instant,
+}
+
+impl Progress {
+    /// Events between two updates.
+    const EVERY: u64 = 1 << 16;
+
+    fn start(size: Option<u64>, read: Arc<AtomicU64>, quiet: bool) -> Progress {
+        let bar = if quiet {
+            ProgressBar::hidden()
+        } else {
+            let bar = match size {
+                Some(len) => ProgressBar::new(len).with_style(
+                    ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {msg} eta {eta}")
+                        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ),
+                None => ProgressBar::new_spinner(),
+            };
+            // Draws only when stderr is a terminal, so logs and pipes stay clean.
+            bar.set_draw_target(ProgressDrawTarget::stderr());
+            bar
+        };
+        Progress {
+            bar,
+            read,
+            started: Instant::now(),
+        }
+    }
+
+    /// `events` read so far.
+    fn update(&self, events: u64) {
+        self.bar.set_position(self.read.load(Ordering::Relaxed));
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "{events} events, {:.0} events/s",
+            events as f64 / secs
+        ));
+    }
 }
 
 fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
@@ -219,16 +370,14 @@ fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
 
 fn write_counts(
     path: &Path,
-    rules: &crate::rule_set::RuleSet,
-    counts: &[u64],
-    plugin_counts: &BTreeMap<String, u64>,
+    rules: &RuleSet,
+    counts: &Counts,
     events: u64,
     bad: u64,
-    fired: u64,
 ) -> Result<()> {
     // An alarm is counted under its name, or `pack:name` when two loaded packs share the name.
     let mut all: BTreeMap<String, u64> = BTreeMap::new();
-    for ((pack, alarm), count) in rules.alarms().zip(counts) {
+    for ((pack, alarm), count) in rules.alarms().zip(&counts.builtin) {
         let shared = rules
             .alarms()
             .filter(|(_, a)| a.name == alarm.name)
@@ -241,7 +390,8 @@ fn write_counts(
         };
         all.insert(key, *count);
     }
-    all.extend(plugin_counts.iter().map(|(k, v)| (k.clone(), *v)));
+    all.extend(counts.programs.iter().map(|(k, v)| (k.clone(), *v)));
+    let fired = counts.total;
     let mut text = String::new();
     for (name, count) in &all {
         text.push_str(&format!("{name}\t{count}\n"));

@@ -9,15 +9,16 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset};
 
-use crate::alarms::FiredAlarm;
-
+mod firings;
 mod keeper;
+pub mod parallel;
 use crate::event::Event;
 use crate::model::program_state::PluginStates;
 use crate::rule_set::RuleSet;
 use crate::rules::program::Program;
 use crate::rules::{AlarmIndex, Repeat, Scratch};
 use crate::sessions::{Sessions, SpanMemo};
+pub use firings::{Counts, Firings};
 pub use keeper::{Keeper, REPLAY_BATCH};
 
 /// One plugin or script as [`Pipeline::programs`] reports it.
@@ -205,7 +206,7 @@ impl<'r> Pipeline<'r> {
 
     /// Feeds one event; appends what fired (possibly for earlier spans whose duration crossed a
     /// threshold before this event's time) to `out`.
-    pub fn push(&mut self, event: Event, out: &mut Vec<FiredAlarm>) {
+    pub fn push(&mut self, event: Event, out: &mut impl Firings) {
         // Plugins and scripts see each event once, as it arrives (not the span's later
         // re-evaluations): what happens over time is theirs to track, in their own state.
         let quarantined = self.decider.run_programs(&event, out);
@@ -242,7 +243,7 @@ impl<'r> Pipeline<'r> {
 
     /// The clock moved to `now` without an event (the live agent's tick): open spans that
     /// crossed a duration threshold are evaluated.
-    pub fn tick(&mut self, now: DateTime<FixedOffset>, out: &mut Vec<FiredAlarm>) {
+    pub fn tick(&mut self, now: DateTime<FixedOffset>, out: &mut impl Firings) {
         if self.mode == Mode::EveryMatch {
             return;
         }
@@ -253,7 +254,7 @@ impl<'r> Pipeline<'r> {
     }
 
     /// The person went idle at `at`: open spans stop counting.
-    pub fn idle(&mut self, at: DateTime<FixedOffset>, out: &mut Vec<FiredAlarm>) {
+    pub fn idle(&mut self, at: DateTime<FixedOffset>, out: &mut impl Firings) {
         let decider = &mut self.decider;
         self.sessions.pause(at, &mut |e, t, memo| {
             decider.evaluate(e, t, Some(memo), out)
@@ -261,7 +262,7 @@ impl<'r> Pipeline<'r> {
     }
 
     /// The person is back at `at`: the windows in front of them start new spans.
-    pub fn back(&mut self, at: DateTime<FixedOffset>, out: &mut Vec<FiredAlarm>) {
+    pub fn back(&mut self, at: DateTime<FixedOffset>, out: &mut impl Firings) {
         let decider = &mut self.decider;
         self.sessions.resume(at, &mut |e, t, memo| {
             decider.evaluate(e, t, Some(memo), out)
@@ -269,7 +270,7 @@ impl<'r> Pipeline<'r> {
     }
 
     /// Ends the stream: spans with a recorded length are played out to their end.
-    pub fn finish(&mut self, out: &mut Vec<FiredAlarm>) {
+    pub fn finish(&mut self, out: &mut impl Firings) {
         let decider = &mut self.decider;
         self.sessions
             .finish(&mut |e, at, memo| decider.evaluate(e, at, Some(memo), out));
@@ -301,7 +302,7 @@ fn quarantine_notice(
 impl Decider<'_> {
     /// Hands `event` to every plugin and script; returns an account event for each one that
     /// this event got switched off.
-    fn run_programs(&mut self, event: &Event, out: &mut Vec<FiredAlarm>) -> Vec<Event> {
+    fn run_programs(&mut self, event: &Event, out: &mut impl Firings) -> Vec<Event> {
         let mut notices = Vec::new();
         for (i, pack, running) in self.programs.iter_mut() {
             let (i, pack) = (*i, *pack);
@@ -310,11 +311,9 @@ impl Decider<'_> {
             }
             // A fault is logged by the supervisor, and the next event goes on.
             if let Ok(alarms) = running.on_event(event, event.ts().timestamp_millis()) {
-                out.extend(
-                    alarms
-                        .into_iter()
-                        .map(|a| FiredAlarm::from_program(i, pack, a, event)),
-                );
+                for a in alarms {
+                    out.program(i, pack, a, event);
+                }
             }
             if let Some(why) = running.switched_off() {
                 notices.push(quarantine_notice(
@@ -335,7 +334,7 @@ impl Decider<'_> {
         event: &Event,
         at: DateTime<FixedOffset>,
         memo: Option<&mut SpanMemo>,
-        out: &mut Vec<FiredAlarm>,
+        out: &mut impl Firings,
     ) {
         self.hits.clear();
         self.rules
@@ -363,8 +362,7 @@ impl Decider<'_> {
                 }
             };
             if fire {
-                let (pack, alarm) = self.rules.alarm(id);
-                out.push(FiredAlarm::new(id, pack, alarm, event, at));
+                out.builtin(self.rules, id, event, at);
             }
         }
     }

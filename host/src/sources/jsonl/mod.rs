@@ -2,6 +2,11 @@
 //!
 //! A bad line is returned as an error naming the file, the line, the field and what was
 //! expected; the caller decides to skip it (and count it) or stop. Reading goes on after it.
+//! Recorded days may arrive compressed ([`compressed`]); a back-test on several threads reads
+//! them as numbered blocks of whole lines ([`blocks`]).
+
+pub mod blocks;
+pub mod compressed;
 
 use std::fmt;
 use std::io::{BufRead, Read};
@@ -34,13 +39,32 @@ impl fmt::Display for BadLine {
 
 impl std::error::Error for BadLine {}
 
+/// One line's event: `None` for a blank line, else the event or what is wrong with the line
+/// (not UTF-8, not an event). Both readers ([`JsonlReader`], [`blocks::Block`]) parse lines
+/// with it, so a line reads the same whichever reads it.
+pub fn parse_bytes(line: &[u8]) -> Option<Result<Event, LineError>> {
+    let text = match std::str::from_utf8(line) {
+        Ok(t) => t.trim(),
+        Err(e) => {
+            return Some(Err(LineError {
+                field: None,
+                column: None,
+                message: format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1),
+            }));
+        }
+    };
+    if text.is_empty() {
+        return None;
+    }
+    Some(parse_line(text))
+}
+
 /// Iterates over the events of a JSONL stream: `Ok(Ok(event))`, `Ok(Err(bad line))`, or
 /// `Err(io error)` (after which iteration ends).
 pub struct JsonlReader<R> {
     input: R,
     file: String,
     line: u64,
-    bytes: u64,
     buf: Vec<u8>,
     failed: bool,
 }
@@ -52,15 +76,9 @@ impl<R: BufRead> JsonlReader<R> {
             input,
             file: file.into(),
             line: 0,
-            bytes: 0,
             buf: Vec::with_capacity(1024),
             failed: false,
         }
-    }
-
-    /// Bytes consumed so far (for progress).
-    pub fn bytes_read(&self) -> u64 {
-        self.bytes
     }
 
     fn bad(&self, message: String) -> BadLine {
@@ -89,7 +107,6 @@ impl<R: BufRead> JsonlReader<R> {
                 }
             };
             self.input.consume(used);
-            self.bytes += used as u64;
             if done {
                 return Ok(());
             }
@@ -107,18 +124,17 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
         loop {
             self.buf.clear();
             let limit = MAX_LINE_BYTES as u64 + 1;
-            let n = match (&mut self.input)
+            match (&mut self.input)
                 .take(limit)
                 .read_until(b'\n', &mut self.buf)
             {
                 Ok(0) => return None,
-                Ok(n) => n,
+                Ok(_) => {}
                 Err(e) => {
                     self.failed = true;
                     return Some(Err(e));
                 }
             };
-            self.bytes += n as u64;
             self.line += 1;
             if self.buf.len() > MAX_LINE_BYTES && self.buf.last() != Some(&b'\n') {
                 if let Err(e) = self.skip_line() {
@@ -128,21 +144,17 @@ impl<R: BufRead> Iterator for JsonlReader<R> {
                 let msg = format!("line longer than {MAX_LINE_BYTES} bytes");
                 return Some(Ok(Err(self.bad(msg))));
             }
-            let text = match std::str::from_utf8(&self.buf) {
-                Ok(t) => t.trim(),
-                Err(e) => {
-                    let msg = format!("not valid UTF-8 (byte {})", e.valid_up_to() + 1);
-                    return Some(Ok(Err(self.bad(msg))));
+            match parse_bytes(&self.buf) {
+                // Blank lines separate nothing and carry nothing.
+                None => continue,
+                Some(parsed) => {
+                    return Some(Ok(parsed.map_err(|error| BadLine {
+                        file: self.file.clone(),
+                        line: self.line,
+                        error,
+                    })));
                 }
-            };
-            if text.is_empty() {
-                continue; // blank lines separate nothing and carry nothing
             }
-            return Some(Ok(parse_line(text).map_err(|error| BadLine {
-                file: self.file.clone(),
-                line: self.line,
-                error,
-            })));
         }
     }
 }
