@@ -49,16 +49,23 @@ fn zstd(from: &Path, to: &Path) {
 }
 
 #[test]
-fn every_core_counts_what_one_thread_counts() {
+fn every_core_counts_what_one_thread_counts_in_both_modes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (day, pack) = generated(dir.path(), 150_000);
     let pack = pack.to_str().expect("path");
-    for (file, packs) in [
-        (workday(), vec![]),
-        (day.clone(), vec!["--pack", pack]),
-        (day, vec!["--pack", pack, "--no-default-pack"]),
+    for (file, packs, mode) in [
+        (workday(), vec![], "--every-match"),
+        (workday(), vec![], "spans"),
+        (day.clone(), vec!["--pack", pack], "--every-match"),
+        (day.clone(), vec!["--pack", pack], "spans"),
+        (day, vec![], "--every-match"),
     ] {
-        let mut args = vec!["--every-match"];
+        // Without --every-match: spans mode, people sharded over the threads.
+        let mut args = if mode == "--every-match" {
+            vec![mode]
+        } else {
+            vec![]
+        };
         args.extend(&packs);
         let one = counts(
             dir.path(),

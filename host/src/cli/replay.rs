@@ -133,8 +133,9 @@ struct Summary {
     stored: Option<(usize, PathBuf)>,
 }
 
-/// `--counts` without `--store`: how often each alarm fires, no record built. In every-match
-/// mode without programs, on every core (`--threads`); otherwise on one thread, in order.
+/// `--counts` without `--store`: how often each alarm fires, no record built. Without programs,
+/// on every core (`--threads`; spans mode sharded by user and computer); with any, or with
+/// `--strict`, on one thread in file order.
 fn count(
     args: &Args,
     rules: &RuleSet,
@@ -166,6 +167,29 @@ fn count(
             events: tally.events,
             bad: tally.bad,
             folded: 0,
+            stored: None,
+        }));
+    }
+    if !args.every_match && !args.strict && threads > 1 && parallel::can_run_in_parallel(rules) {
+        let (tally, folded) = parallel::count_by_person(
+            rules,
+            input,
+            name,
+            threads,
+            SHOWN_BAD_LINES as usize,
+            |lines| progress.update(lines),
+        )
+        .with_context(|| format!("cannot read {name}"))?;
+        for line in &tally.first_bad {
+            progress
+                .bar
+                .suspend(|| eprintln!("warning: skipped {line}"));
+        }
+        return Ok(Ran::Done(Summary {
+            counts: tally.counts,
+            events: tally.events,
+            bad: tally.bad,
+            folded,
             stored: None,
         }));
     }

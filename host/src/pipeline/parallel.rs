@@ -1,18 +1,31 @@
-//! A counting back-test on every core: `vigilo replay --every-match --counts`.
+//! A counting back-test on every core: `vigilo replay --counts` (with or without
+//! `--every-match`).
 //!
-//! In every-match mode each event is evaluated on its own — no spans, no once-per-span, no
-//! cooldowns — so the built-in alarms' counts do not depend on which thread sees an event or in
-//! which order: one thread reads (and decompresses) the recording and cuts it into blocks of
-//! whole lines ([`Blocks`]), and each worker parses a block and evaluates its events in a
-//! [`Pipeline`] of its own, counting ([`Counts`]) without building a record. Their counts are
-//! summed at the end. Programs (plugins, scripts) keep state across events and need one global
-//! order: with any loaded, the caller runs the single-thread path instead.
+//! One thread reads (and decompresses) the recording and cuts it into blocks of whole lines
+//! ([`Blocks`]); workers parse the blocks and evaluate their events, counting ([`Counts`])
+//! without building a record. Their counts are summed at the end.
+//!
+//! - **Every match** ([`count_every_match`]): each event is judged alone, so any worker may take
+//!   any block, in any order; each worker evaluates what it parsed.
+//! - **Spans** ([`count_by_person`]): a span, its once-per-span memory and an alarm's cooldown
+//!   belong to one user on one computer, so events are sharded by (user, computer): a parsing
+//!   worker sends each event to its person's shard, and each shard evaluates its people's events
+//!   in file order (blocks are put back in order before they are evaluated). What holds across
+//!   people does not carry across shards: the memory bounds (open spans, cooldowns kept) are per
+//!   shard, and so is the clock a span's URL update is measured against — the same as one thread
+//!   for a recording in time order, as recorded days are.
+//!
+//! Programs (plugins, scripts) keep state across every event and need one global order: with
+//! any loaded, the caller runs the single-thread path instead.
 
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
 use std::io::BufRead;
-use std::sync::mpsc::{Receiver, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 
 use super::{Counts, Mode, Pipeline};
+use crate::event::{Event, Field};
 use crate::rule_set::RuleSet;
 use crate::sources::jsonl::BadLine;
 use crate::sources::jsonl::blocks::{Block, Blocks};
@@ -31,6 +44,13 @@ pub struct Tally {
 }
 
 impl Tally {
+    fn of(rules: &RuleSet) -> Tally {
+        Tally {
+            counts: Counts::for_rules(rules),
+            ..Tally::default()
+        }
+    }
+
     fn add(&mut self, other: Tally, shown: usize) {
         self.counts.add(&other.counts);
         self.events += other.events;
@@ -60,89 +80,266 @@ pub fn count_every_match(
     file: &str,
     threads: usize,
     shown: usize,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> std::io::Result<Tally> {
     // Two blocks waiting per worker: the reader stays ahead without holding the file in memory.
-    let (tx, rx) = sync_channel::<Block>(threads * 2);
+    let (tx, rx) = sync_channel::<(u64, Block)>(threads * 2);
     let rx = Arc::new(Mutex::new(rx));
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
                 let rx = rx.clone();
-                scope.spawn(move || work(rules, &rx, file, shown))
+                scope.spawn(move || {
+                    let mut pipeline = Pipeline::new(rules, Mode::EveryMatch);
+                    let mut tally = Tally::of(rules);
+                    while let Some((_, block)) = next_block(&rx) {
+                        for event in
+                            parse(&block, file, (&mut tally.bad, &mut tally.first_bad), shown)
+                        {
+                            tally.events += 1;
+                            pipeline.push(event, &mut tally.counts);
+                        }
+                    }
+                    tally
+                })
             })
             .collect();
-        let mut read = Ok(());
-        for block in Blocks::new(input) {
-            match block {
-                Ok(block) => {
-                    let lines = block.last_line();
-                    if tx.send(block).is_err() {
-                        break;
-                    }
-                    progress(lines);
-                }
-                Err(e) => {
-                    read = Err(e);
-                    break;
-                }
-            }
-        }
+        let read = read_blocks(input, &tx, progress);
         drop(tx);
-        let mut tally = Tally {
-            counts: Counts::for_rules(rules),
-            ..Tally::default()
-        };
-        for worker in workers {
-            match worker.join() {
-                Ok(part) => tally.add(part, shown),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        }
+        let tally = join(rules, workers, shown);
         read.map(|()| tally)
     })
 }
 
-/// One worker: blocks until the reader is done, each parsed and evaluated.
-fn work(rules: &RuleSet, blocks: &Mutex<Receiver<Block>>, file: &str, shown: usize) -> Tally {
-    let mut pipeline = Pipeline::new(rules, Mode::EveryMatch);
-    let mut tally = Tally {
-        counts: Counts::for_rules(rules),
-        ..Tally::default()
-    };
-    loop {
-        // The lock is held only to take a block, not while it is worked on.
-        let block = match blocks.lock() {
-            Ok(rx) => rx.recv(),
-            Err(poisoned) => poisoned.into_inner().recv(),
-        };
-        let Ok(block) = block else {
-            return tally;
-        };
-        for item in block.events(file) {
-            match item {
-                Ok(event) => {
-                    tally.events += 1;
-                    pipeline.push(event, &mut tally.counts);
-                }
-                Err(bad) => {
-                    tally.bad += 1;
-                    if tally.first_bad.len() < shown {
-                        tally.first_bad.push(bad);
-                    } else if tally.first_bad.last().is_some_and(|l| l.line > bad.line) {
-                        tally.first_bad.push(bad);
-                        keep_first(&mut tally.first_bad, shown);
+/// Counts the matches of `rules` in `input` in spans mode (spans, once-per-span, cooldowns), the
+/// events sharded by user and computer over `threads` shards, each evaluating its people's
+/// events in file order; `threads` workers parse. Otherwise as [`count_every_match`].
+pub fn count_by_person(
+    rules: &RuleSet,
+    input: impl BufRead,
+    file: &str,
+    threads: usize,
+    shown: usize,
+    progress: impl FnMut(u64),
+) -> std::io::Result<(Tally, u64)> {
+    let (tx, rx) = sync_channel::<(u64, Block)>(threads * 2);
+    let rx = Arc::new(Mutex::new(rx));
+    let (to_shards, from_parsers): (Vec<_>, Vec<_>) =
+        (0..threads).map(|_| sync_channel::<Batch>(8)).unzip();
+    std::thread::scope(|scope| {
+        let shards: Vec<_> = from_parsers
+            .into_iter()
+            .map(|batches| scope.spawn(move || shard(rules, batches)))
+            .collect();
+        let parsers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (rx, to_shards) = (rx.clone(), to_shards.clone());
+                scope.spawn(move || {
+                    let mut tally = Tally::of(rules);
+                    while let Some((seq, block)) = next_block(&rx) {
+                        let mut batches: Vec<Vec<Event>> = vec![Vec::new(); to_shards.len()];
+                        for event in
+                            parse(&block, file, (&mut tally.bad, &mut tally.first_bad), shown)
+                        {
+                            batches[shard_of(&event, to_shards.len())].push(event);
+                        }
+                        for (to, events) in to_shards.iter().zip(batches) {
+                            if to.send(Batch { seq, events }).is_err() {
+                                return tally;
+                            }
+                        }
                     }
+                    tally
+                })
+            })
+            .collect();
+        drop(to_shards);
+        let read = read_blocks(input, &tx, progress);
+        drop(tx);
+        // The parsers' tallies hold the malformed lines; the shards', the counts and events.
+        let mut tally = join(rules, parsers, shown);
+        let mut folded = 0;
+        for shard in shards {
+            match shard.join() {
+                Ok((part, folds)) => {
+                    tally.add(part, shown);
+                    folded += folds;
                 }
+                Err(panic) => std::panic::resume_unwind(panic),
             }
         }
+        read.map(|()| (tally, folded))
+    })
+}
+
+/// The events of one block for one shard.
+struct Batch {
+    /// The block's place in the file.
+    seq: u64,
+    events: Vec<Event>,
+}
+
+/// Which of `shards` a person's events go to: by the user (`username`, or an account event's
+/// `actor`) and the computer, the keys of spans and cooldowns.
+fn shard_of(event: &Event, shards: usize) -> usize {
+    let mut hasher = std::hash::DefaultHasher::new();
+    event.user().unwrap_or_default().hash(&mut hasher);
+    event
+        .text(Field::Computer)
+        .unwrap_or_default()
+        .hash(&mut hasher);
+    (hasher.finish() % shards as u64) as usize
+}
+
+/// One shard: its people's events, block by block in file order, through a spans-mode
+/// pipeline. Returns its counts and how many matches cooldowns folded.
+fn shard(rules: &RuleSet, batches: Receiver<Batch>) -> (Tally, u64) {
+    let mut pipeline = Pipeline::new(rules, Mode::Spans);
+    let mut tally = Tally::of(rules);
+    let mut folded = 0;
+    // Blocks parsed ahead of the one due next, until it comes.
+    let mut waiting: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
+    let mut next = 0;
+    for batch in batches {
+        waiting.insert(batch.seq, batch.events);
+        while let Some(events) = waiting.remove(&next) {
+            for event in events {
+                tally.events += 1;
+                pipeline.push(event, &mut tally.counts);
+            }
+            folded += pipeline.drain_folds().len() as u64;
+            next += 1;
+        }
     }
+    pipeline.finish(&mut tally.counts);
+    folded += pipeline.drain_folds().len() as u64;
+    (tally, folded)
+}
+
+/// Cuts `input` into blocks, numbered in file order, for the workers; `progress` hears how many
+/// lines were read.
+fn read_blocks(
+    input: impl BufRead,
+    tx: &SyncSender<(u64, Block)>,
+    mut progress: impl FnMut(u64),
+) -> std::io::Result<()> {
+    for (seq, block) in (0..).zip(Blocks::new(input)) {
+        let block = block?;
+        let lines = block.last_line();
+        if tx.send((seq, block)).is_err() {
+            break;
+        }
+        progress(lines);
+    }
+    Ok(())
+}
+
+/// The next block for a worker; none once the reader is done. The lock is held only to take a
+/// block, not while it is worked on.
+fn next_block(blocks: &Mutex<Receiver<(u64, Block)>>) -> Option<(u64, Block)> {
+    match blocks.lock() {
+        Ok(rx) => rx.recv(),
+        Err(poisoned) => poisoned.into_inner().recv(),
+    }
+    .ok()
+}
+
+/// The events of `block`; its malformed lines counted in `bad`, the first `shown` kept in
+/// `first_bad`.
+fn parse<'a>(
+    block: &'a Block,
+    file: &'a str,
+    (bad, first_bad): (&'a mut u64, &'a mut Vec<BadLine>),
+    shown: usize,
+) -> impl Iterator<Item = Event> + 'a {
+    block.events(file).filter_map(move |item| match item {
+        Ok(event) => Some(event),
+        Err(line) => {
+            *bad += 1;
+            if first_bad.len() < shown {
+                first_bad.push(line);
+            } else if first_bad.last().is_some_and(|l| l.line > line.line) {
+                first_bad.push(line);
+                keep_first(first_bad, shown);
+            }
+            None
+        }
+    })
+}
+
+/// The workers' tallies summed.
+fn join(
+    rules: &RuleSet,
+    workers: Vec<std::thread::ScopedJoinHandle<'_, Tally>>,
+    shown: usize,
+) -> Tally {
+    let mut tally = Tally::of(rules);
+    for worker in workers {
+        match worker.join() {
+            Ok(part) => tally.add(part, shown),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+    tally
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::packs::Pack;
+
+    /// Spans mode on one thread, in file order: counts, events, folded matches.
+    fn spans_one_thread(rules: &RuleSet, text: &str) -> (Counts, u64, u64) {
+        let mut pipeline = Pipeline::new(rules, Mode::Spans);
+        let mut counts = Counts::for_rules(rules);
+        let mut events = 0;
+        for item in crate::sources::jsonl::JsonlReader::new(text.as_bytes(), "f") {
+            if let Ok(Ok(e)) = item {
+                events += 1;
+                pipeline.push(e, &mut counts);
+            }
+        }
+        pipeline.finish(&mut counts);
+        (counts, events, pipeline.drain_folds().len() as u64)
+    }
+
+    #[test]
+    fn people_sharded_over_threads_count_what_one_thread_counts() {
+        let day = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/events/workday.jsonl"
+        ))
+        .expect("the example day");
+        let standard = RuleSet::new(vec![Pack::standard().expect("standard")]).expect("rules");
+        let generated = RuleSet::new(vec![
+            Pack::standard().expect("standard"),
+            crate::synth::generated_pack(120, 3),
+        ])
+        .expect("rules");
+        let mut synthetic = String::new();
+        for event in crate::synth::mixed_events(30_000, 13) {
+            synthetic.push_str(&event.to_json());
+            synthetic.push('\n');
+        }
+        for (rules, text) in [(&standard, &day), (&generated, &synthetic)] {
+            let (counts, events, folded) = spans_one_thread(rules, text);
+            assert!(counts.total > 10, "the rules fire: {}", counts.total);
+            for threads in [1, 2, 3] {
+                let (tally, folds) =
+                    count_by_person(rules, text.as_bytes(), "f", threads, 5, |_| {})
+                        .expect("count");
+                assert_eq!(tally.counts, counts, "{threads} shards");
+                assert_eq!((tally.events, folds), (events, folded));
+            }
+        }
+        // Every standard alarm fires on the example day, spans and cooldowns included.
+        let (tally, _) = count_by_person(&standard, day.as_bytes(), "f", 2, 5, |_| {}).expect("n");
+        assert!(
+            tally.counts.builtin.iter().all(|&n| n > 0),
+            "{:?}",
+            tally.counts
+        );
+    }
 
     /// The single-thread path's counts for the same input: the reference.
     fn one_thread(rules: &RuleSet, text: &str) -> (Counts, u64, Vec<u64>) {
