@@ -1,4 +1,5 @@
-//! `vigilo bench`: throughput, latency and memory of the rules stage, on one core.
+//! `vigilo bench`: throughput, latency and memory of the rules stage, on one core, and the
+//! back-test command as users run it, whole process.
 //!
 //! The input is generated (seeded), so the numbers are comparable between machines and
 //! commits: the standard pack plus N generated alarms over a stream of mixed events.
@@ -143,6 +144,7 @@ pub fn run(args: Args) -> Result<u8> {
             .unwrap_or(0)
     };
     let (rss_peak, rss_now) = memory();
+    let whole = whole_process(&jsonl, args.alarms, args.seed, args.runs, events.len())?;
 
     let report = json!({
         "events": events.len(),
@@ -161,6 +163,10 @@ pub fn run(args: Args) -> Result<u8> {
         "latency_ns": { "p50": q(0.5), "p99": q(0.99), "p999": q(0.999), "max": q(1.0) },
         "rss_peak_kib": rss_peak,
         "rss_kib": rss_now,
+        "whole_process": whole
+            .iter()
+            .map(|w| json!({ "command": w.command, "events_per_s": w.rate }))
+            .collect::<Vec<_>>(),
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -206,7 +212,65 @@ pub fn run(args: Args) -> Result<u8> {
         rss_peak / 1024,
         rss_now / 1024
     );
+    println!("whole process, the same events and alarms from a file (EVENTS.jsonl, pack P):");
+    for w in &whole {
+        println!("  {}  {}", per_sec(w.rate), w.command);
+    }
     Ok(EXIT_OK)
+}
+
+/// A back-test command timed as a whole process.
+struct WholeProcess {
+    /// The command, as a user would type it.
+    command: String,
+    /// Events per second, the median of the runs.
+    rate: f64,
+}
+
+/// The back-test as users run it: this `vigilo` started as `vigilo replay … EVENTS.jsonl` on the
+/// generated events written to a file, timed from start to exit, the median of `runs`.
+fn whole_process(
+    jsonl: &str,
+    alarms: usize,
+    seed: u64,
+    runs: usize,
+    events: usize,
+) -> Result<Vec<WholeProcess>> {
+    let dir = std::env::temp_dir().join(format!("vigilo-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("pack"))?;
+    let file = dir.join("EVENTS.jsonl");
+    std::fs::write(&file, jsonl)?;
+    std::fs::write(
+        dir.join("pack/pack.toml"),
+        synth::generated_pack_text(alarms, seed),
+    )?;
+    let exe = std::env::current_exe()?;
+    let commands: [&[&str]; 3] = [
+        &["--every-match"],
+        &["--every-match", "--threads", "1"],
+        &[],
+    ];
+    let mut measured = Vec::new();
+    for extra in commands {
+        let mut args = vec!["replay", "--pack", "P", "--counts", "/dev/null", "-q"];
+        args.extend_from_slice(extra);
+        let (rate, succeeded) = throughput(events, runs, || {
+            let status = std::process::Command::new(&exe)
+                .args(args.iter().map(|a| match *a {
+                    "P" => dir.join("pack").into_os_string(),
+                    other => other.into(),
+                }))
+                .arg(&file)
+                .env("VIGILO_DATA_DIR", &dir)
+                .status();
+            usize::from(status.is_ok_and(|s| s.success()))
+        });
+        let command = format!("vigilo {} EVENTS.jsonl", args.join(" "));
+        anyhow::ensure!(succeeded == 1, "`{command}` failed");
+        measured.push(WholeProcess { command, rate });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(measured)
 }
 
 /// What one screenshot costs: medians over `n`.
