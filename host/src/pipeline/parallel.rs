@@ -18,7 +18,6 @@
 //! Programs (plugins, scripts) keep state across every event and need one global order: with
 //! any loaded, the caller runs the single-thread path instead.
 
-use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::io::BufRead;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -112,55 +111,48 @@ pub fn count_every_match(
 }
 
 /// Counts the matches of `rules` in `input` in spans mode (spans, once-per-span, cooldowns), the
-/// events sharded by user and computer over `threads` shards, each evaluating its people's
-/// events in file order; `threads` workers parse. Otherwise as [`count_every_match`].
+/// events sharded by user and computer over `threads` workers. Every worker reads every block;
+/// it finds each line's person with a scan for three keys ([`PersonFinder`]), and parses and
+/// evaluates in full, in file order, only its own people's lines — so no event crosses threads. Returns the
+/// tally and how many matches cooldowns folded. Otherwise as [`count_every_match`].
 pub fn count_by_person(
     rules: &RuleSet,
     input: impl BufRead,
     file: &str,
     threads: usize,
     shown: usize,
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> std::io::Result<(Tally, u64)> {
-    let (tx, rx) = sync_channel::<(u64, Block)>(threads * 2);
-    let rx = Arc::new(Mutex::new(rx));
-    let (to_shards, from_parsers): (Vec<_>, Vec<_>) =
-        (0..threads).map(|_| sync_channel::<Batch>(8)).unzip();
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..threads).map(|_| sync_channel::<Arc<Block>>(4)).unzip();
     std::thread::scope(|scope| {
-        let shards: Vec<_> = from_parsers
+        let workers: Vec<_> = receivers
             .into_iter()
-            .map(|batches| scope.spawn(move || shard(rules, batches)))
-            .collect();
-        let parsers: Vec<_> = (0..threads)
-            .map(|_| {
-                let (rx, to_shards) = (rx.clone(), to_shards.clone());
-                scope.spawn(move || {
-                    let mut tally = Tally::of(rules);
-                    while let Some((seq, block)) = next_block(&rx) {
-                        let mut batches: Vec<Vec<Event>> = vec![Vec::new(); to_shards.len()];
-                        for event in
-                            parse(&block, file, (&mut tally.bad, &mut tally.first_bad), shown)
-                        {
-                            batches[shard_of(&event, to_shards.len())].push(event);
-                        }
-                        for (to, events) in to_shards.iter().zip(batches) {
-                            if to.send(Batch { seq, events }).is_err() {
-                                return tally;
-                            }
-                        }
-                    }
-                    tally
-                })
+            .enumerate()
+            .map(|(me, blocks)| {
+                scope.spawn(move || person_worker(rules, me, threads, blocks, file, shown))
             })
             .collect();
-        drop(to_shards);
-        let read = read_blocks(input, &tx, progress);
-        drop(tx);
-        // The parsers' tallies hold the malformed lines; the shards', the counts and events.
-        let mut tally = join(rules, parsers, shown);
+        let mut read = Ok(());
+        for block in Blocks::new(input) {
+            let block = match block {
+                Ok(b) => Arc::new(b),
+                Err(e) => {
+                    read = Err(e);
+                    break;
+                }
+            };
+            let lines = block.last_line();
+            if senders.iter().any(|to| to.send(block.clone()).is_err()) {
+                break;
+            }
+            progress(lines);
+        }
+        drop(senders);
+        let mut tally = Tally::of(rules);
         let mut folded = 0;
-        for shard in shards {
-            match shard.join() {
+        for worker in workers {
+            match worker.join() {
                 Ok((part, folds)) => {
                     tally.add(part, shown);
                     folded += folds;
@@ -172,44 +164,127 @@ pub fn count_by_person(
     })
 }
 
-/// The events of one block for one shard.
-struct Batch {
-    /// The block's place in the file.
-    seq: u64,
-    events: Vec<Event>,
-}
-
 /// Which of `shards` a person's events go to: by the user (`username`, or an account event's
 /// `actor`) and the computer, the keys of spans and cooldowns.
-fn shard_of(event: &Event, shards: usize) -> usize {
+fn shard_of(user: &str, computer: &str, shards: usize) -> usize {
     let mut hasher = std::hash::DefaultHasher::new();
-    event.user().unwrap_or_default().hash(&mut hasher);
-    event
-        .text(Field::Computer)
-        .unwrap_or_default()
-        .hash(&mut hasher);
+    user.hash(&mut hasher);
+    computer.hash(&mut hasher);
     (hasher.finish() % shards as u64) as usize
 }
 
-/// One shard: its people's events, block by block in file order, through a spans-mode
-/// pipeline. Returns its counts and how many matches cooldowns folded.
-fn shard(rules: &RuleSet, batches: Receiver<Batch>) -> (Tally, u64) {
+/// Finds a line's person without parsing it: the values of its `username`, `actor` and
+/// `computer` keys, found as `"key"` followed by `:` (in JSON text that byte sequence is a key:
+/// inside a string a quote is escaped). A value that is not a plain string (escapes, `null`, a
+/// number) or a line that is not an object gives no answer: then the line is parsed in full to
+/// know.
+struct PersonFinder {
+    keys: [memchr::memmem::Finder<'static>; 3],
+}
+
+impl PersonFinder {
+    fn new() -> PersonFinder {
+        PersonFinder {
+            keys: [
+                memchr::memmem::Finder::new(b"\"username\""),
+                memchr::memmem::Finder::new(b"\"actor\""),
+                memchr::memmem::Finder::new(b"\"computer\""),
+            ],
+        }
+    }
+
+    /// The shard of the line's person, if the scan can tell.
+    fn shard(&self, line: &[u8], shards: usize) -> Option<usize> {
+        if line.trim_ascii_start().first() != Some(&b'{') {
+            return None;
+        }
+        let [username, actor, computer] = &self.keys;
+        let username = string_after(line, username)?;
+        // As `Event::user`: the username, else an account event's actor.
+        let user = match username {
+            Some(u) => Some(u),
+            None => string_after(line, actor)?,
+        };
+        let computer = string_after(line, computer)?;
+        Some(shard_of(
+            user.unwrap_or_default(),
+            computer.unwrap_or_default(),
+            shards,
+        ))
+    }
+}
+
+/// The plain string value of the key `finder` finds in `line`: `Some(None)` when the key is
+/// absent, `None` when its value is not a plain string.
+fn string_after<'a>(
+    line: &'a [u8],
+    finder: &memchr::memmem::Finder<'_>,
+) -> Option<Option<&'a str>> {
+    let mut from = 0;
+    while let Some(at) = finder.find(&line[from..]) {
+        let after = from + at + finder.needle().len();
+        let rest = line[after..].trim_ascii_start();
+        let Some(value) = rest.strip_prefix(b":") else {
+            // A value that happens to read "username", not a key: look further.
+            from = after;
+            continue;
+        };
+        let value = value.trim_ascii_start().strip_prefix(b"\"")?;
+        let end = memchr::memchr2(b'"', b'\\', value)?;
+        if value[end] != b'"' {
+            return None;
+        }
+        return std::str::from_utf8(&value[..end]).ok().map(Some);
+    }
+    Some(None)
+}
+
+/// Worker `me` of `shards` in [`count_by_person`]: its people's events, in file order, through a
+/// spans-mode pipeline. A malformed line is counted by one worker: its person's, or when the
+/// person cannot be read, worker `line % shards`.
+fn person_worker(
+    rules: &RuleSet,
+    me: usize,
+    shards: usize,
+    blocks: Receiver<Arc<Block>>,
+    file: &str,
+    shown: usize,
+) -> (Tally, u64) {
     let mut pipeline = Pipeline::new(rules, Mode::Spans);
     let mut tally = Tally::of(rules);
     let mut folded = 0;
-    // Blocks parsed ahead of the one due next, until it comes.
-    let mut waiting: BTreeMap<u64, Vec<Event>> = BTreeMap::new();
-    let mut next = 0;
-    for batch in batches {
-        waiting.insert(batch.seq, batch.events);
-        while let Some(events) = waiting.remove(&next) {
-            for event in events {
-                tally.events += 1;
-                pipeline.push(event, &mut tally.counts);
+    let mut bad = Vec::new();
+    let finder = PersonFinder::new();
+    for block in blocks {
+        for (line, text) in block.lines() {
+            let owner = finder.shard(text, shards);
+            if owner.is_some_and(|o| o != me) {
+                continue;
             }
-            folded += pipeline.drain_folds().len() as u64;
-            next += 1;
+            match block.event_of(line, text, file) {
+                None => {}
+                Some(Ok(event)) => {
+                    let mine = owner.is_some()
+                        || shard_of(
+                            event.user().unwrap_or_default(),
+                            event.text(Field::Computer).unwrap_or_default(),
+                            shards,
+                        ) == me;
+                    if mine {
+                        tally.events += 1;
+                        pipeline.push(event, &mut tally.counts);
+                    }
+                }
+                Some(Err(line_error)) if owner.is_some() || line % shards as u64 == me as u64 => {
+                    bad.push(line_error);
+                }
+                Some(Err(_)) => {}
+            }
         }
+        folded += pipeline.drain_folds().len() as u64;
+        tally.bad += bad.len() as u64;
+        tally.first_bad.append(&mut bad);
+        keep_first(&mut tally.first_bad, shown);
     }
     pipeline.finish(&mut tally.counts);
     folded += pipeline.drain_folds().len() as u64;
@@ -301,6 +376,35 @@ mod tests {
         }
         pipeline.finish(&mut counts);
         (counts, events, pipeline.drain_folds().len() as u64)
+    }
+
+    #[test]
+    fn a_line_s_person_is_found_without_parsing_it_or_not_at_all() {
+        let finder = PersonFinder::new();
+        let of = |line: &str| finder.shard(line.as_bytes(), 1_000_003);
+        let alice = Some(shard_of("alice", "pc1", 1_000_003));
+        assert_eq!(
+            of(r#"{"username":"alice","computer":"pc1","kind":"usb"}"#),
+            alice
+        );
+        assert_eq!(
+            of(r#" { "computer" : "pc1", "username" :  "alice" }"#),
+            alice
+        );
+        assert_eq!(
+            of(r#"{"title":"\"username\": bob","username":"alice","computer":"pc1"}"#),
+            alice
+        );
+        assert_eq!(
+            of(r#"{"actor":"alice","computer":"pc1","kind":"account"}"#),
+            alice
+        );
+        assert_eq!(of(r#"{"kind":"usb"}"#), Some(shard_of("", "", 1_000_003)));
+        // Escapes, nulls, numbers and non-objects: parsed in full instead.
+        assert_eq!(of(r#"{"username":"al\u0069ce","computer":"pc1"}"#), None);
+        assert_eq!(of(r#"{"username":null}"#), None);
+        assert_eq!(of(r#"{"username":5}"#), None);
+        assert_eq!(of("not json"), None);
     }
 
     #[test]

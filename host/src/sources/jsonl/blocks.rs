@@ -38,28 +38,33 @@ impl Block {
         &'a self,
         file: &'a str,
     ) -> impl Iterator<Item = Result<Event, BadLine>> + 'a {
-        let bad = move |line, error| BadLine {
+        self.lines()
+            .filter_map(move |(line, text)| self.event_of(line, text, file))
+    }
+
+    /// Its lines as they are, with their numbers.
+    pub fn lines(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        // Every line ends in a newline: the empty piece after the last one is not a line.
+        (self.first_line..=self.last_line).zip(self.bytes.split(|&b| b == b'\n'))
+    }
+
+    /// Line `line` (its `text`, as [`Block::lines`] gives it): its event, what is wrong with it
+    /// (named after `file`), or nothing for a blank line.
+    pub fn event_of(&self, line: u64, text: &[u8], file: &str) -> Option<Result<Event, BadLine>> {
+        let bad = |error| BadLine {
             file: file.to_string(),
             line,
             error,
         };
-        self.bytes
-            .split(|&b| b == b'\n')
-            .zip(self.first_line..)
-            .filter_map(move |(text, line)| {
-                if self.overlong.contains(&line) {
-                    let message = format!("line longer than {MAX_LINE_BYTES} bytes");
-                    return Some(Err(bad(
-                        line,
-                        LineError {
-                            field: None,
-                            column: None,
-                            message,
-                        },
-                    )));
-                }
-                parse_bytes(text).map(|parsed| parsed.map_err(|e| bad(line, e)))
-            })
+        if self.overlong.contains(&line) {
+            let message = format!("line longer than {MAX_LINE_BYTES} bytes");
+            return Some(Err(bad(LineError {
+                field: None,
+                column: None,
+                message,
+            })));
+        }
+        parse_bytes(text).map(|parsed| parsed.map_err(bad))
     }
 }
 
