@@ -2,7 +2,7 @@
 //! `--every-match`).
 //!
 //! One thread reads (and decompresses) the recording and cuts it into blocks of whole lines
-//! ([`Blocks`]); workers parse the blocks and evaluate their events, counting ([`Counts`])
+//! (`Blocks`); workers parse the blocks and evaluate their events, counting ([`Counts`])
 //! without building a record. Their counts are summed at the end.
 //!
 //! - **Every match** ([`count_every_match`]): each event is judged alone, so any worker may take
@@ -112,7 +112,7 @@ pub fn count_every_match(
 
 /// Counts the matches of `rules` in `input` in spans mode (spans, once-per-span, cooldowns), the
 /// events sharded by user and computer over `threads` workers. Every worker reads every block;
-/// it finds each line's person with a scan for three keys ([`PersonFinder`]), and parses and
+/// it finds each line's person with a scan for three keys (`PersonFinder`), and parses and
 /// evaluates in full, in file order, only its own people's lines — so no event crosses threads. Returns the
 /// tally and how many matches cooldowns folded. Otherwise as [`count_every_match`].
 pub fn count_by_person(
