@@ -147,39 +147,16 @@ fn count(
         || std::thread::available_parallelism().map_or(1, usize::from),
         usize::from,
     );
-    if args.every_match && !args.strict && threads > 1 && parallel::can_run_in_parallel(rules) {
-        let tally = parallel::count_every_match(
-            rules,
-            input,
-            name,
-            threads,
-            SHOWN_BAD_LINES as usize,
-            |lines| progress.update(lines),
-        )
-        .with_context(|| format!("cannot read {name}"))?;
-        for line in &tally.first_bad {
-            progress
-                .bar
-                .suspend(|| eprintln!("warning: skipped {line}"));
-        }
-        return Ok(Ran::Done(Summary {
-            counts: tally.counts,
-            events: tally.events,
-            bad: tally.bad,
-            folded: 0,
-            stored: None,
-        }));
-    }
-    if !args.every_match && !args.strict && threads > 1 && parallel::can_run_in_parallel(rules) {
-        let (tally, folded) = parallel::count_by_person(
-            rules,
-            input,
-            name,
-            threads,
-            SHOWN_BAD_LINES as usize,
-            |lines| progress.update(lines),
-        )
-        .with_context(|| format!("cannot read {name}"))?;
+    if !args.strict && threads > 1 && parallel::can_run_in_parallel(rules) {
+        let shown = SHOWN_BAD_LINES as usize;
+        let progress_to = |lines| progress.update(lines);
+        let counted = if args.every_match {
+            parallel::count_every_match(rules, input, name, threads, shown, progress_to)
+                .map(|tally| (tally, 0))
+        } else {
+            parallel::count_by_person(rules, input, name, threads, shown, progress_to)
+        };
+        let (tally, folded) = counted.with_context(|| format!("cannot read {name}"))?;
         for line in &tally.first_bad {
             progress
                 .bar
