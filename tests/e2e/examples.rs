@@ -49,13 +49,11 @@ fn run_plugin_over(
     )
 }
 
-#[test]
-fn a_plugin_built_for_contract_0_1_0_still_loads_and_catches_the_same_copies() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let wasm = root().join("tests/fixtures/wit-0.1.0/usb-exfil.wasm");
-    let out = run_plugin(dir.path(), &wasm, "limit_mb = 100\nwindow_minutes = 10\n");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
+/// usb-exfil's answer over the example day with a 100 MB / 10 min limit: one alarm per burst,
+/// for dave and judy.
+fn catches_dave_and_judy(out: &std::process::Output) {
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+    let text = stdout(out);
     assert!(
         text.starts_with("plugin usb-exfil 1.0.0 — subscribes to usb"),
         "{text}"
@@ -72,27 +70,21 @@ fn a_plugin_built_for_contract_0_1_0_still_loads_and_catches_the_same_copies() {
 }
 
 #[test]
+fn a_plugin_built_for_contract_0_1_0_still_loads_and_catches_the_same_copies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = root().join("tests/fixtures/wit-0.1.0/usb-exfil.wasm");
+    let out = run_plugin(dir.path(), &wasm, "limit_mb = 100\nwindow_minutes = 10\n");
+    catches_dave_and_judy(&out);
+}
+
+#[test]
 fn the_usb_exfiltration_example_builds_and_catches_big_copies() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wasm = build_example(dir.path(), "usb-exfil");
     let run = |config: &str| run_plugin(dir.path(), &wasm, config);
 
     let out = run("limit_mb = 100\nwindow_minutes = 10\n");
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = stdout(&out);
-    assert!(
-        text.starts_with("plugin usb-exfil 1.0.0 — subscribes to usb"),
-        "{text}"
-    );
-    let alarms: Vec<&str> = text
-        .lines()
-        .filter(|l| l.contains("USB exfiltration (risk 8)"))
-        .collect();
-    assert_eq!(alarms.len(), 2, "one per burst, for dave and judy:\n{text}");
-    assert!(
-        alarms[0].contains("— dave wrote") && alarms[1].contains("— judy wrote"),
-        "{text}"
-    );
+    catches_dave_and_judy(&out);
 
     // Allow-listing dave's device leaves judy's copy.
     let dave_serial = workday_events()

@@ -139,10 +139,15 @@ pub fn run(
                             None => Ok(0),
                         }
                     }
-                    Input::Tick(now) => keeper
-                        .step(pipeline, |p, out| p.tick(now, out), see)
-                        .and_then(|n| keeper.quiet().map(|()| n)),
-                    Input::Quiet => keeper.quiet().map(|()| 0),
+                    Input::Tick(now) => {
+                        let kept = keeper.step(pipeline, |p, out| p.tick(now, out), see);
+                        keeper.quiet();
+                        kept
+                    }
+                    Input::Quiet => {
+                        keeper.quiet();
+                        Ok(0)
+                    }
                     Input::Idle(at, true) => {
                         output.presence.idle(true);
                         keeper.step(pipeline, |p, out| p.idle(at, out), see)
@@ -152,9 +157,10 @@ pub fn run(
                         keeper.step(pipeline, |p, out| p.back(at, out), see)
                     }
                 };
+                // What was stored before a failure is acted on all the same.
                 let stored = kept.unwrap_or_else(|e| {
-                    tracing::error!("{e:#}");
-                    0
+                    tracing::error!("{e}");
+                    e.stored
                 });
                 stats.alarms.fetch_add(stored as u64, Ordering::Relaxed);
                 if stored > 0

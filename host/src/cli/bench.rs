@@ -237,6 +237,21 @@ fn whole_process(
     events: usize,
 ) -> Result<Vec<WholeProcess>> {
     let dir = std::env::temp_dir().join(format!("vigilo-bench-{}", std::process::id()));
+    let measured = time_commands(&dir, jsonl, alarms, seed, runs, events);
+    // Removed whatever happened: the events file is hundreds of MB.
+    let _ = std::fs::remove_dir_all(&dir);
+    measured
+}
+
+/// [`whole_process`]'s work, in `dir`.
+fn time_commands(
+    dir: &std::path::Path,
+    jsonl: &str,
+    alarms: usize,
+    seed: u64,
+    runs: usize,
+    events: usize,
+) -> Result<Vec<WholeProcess>> {
     std::fs::create_dir_all(dir.join("pack"))?;
     let file = dir.join("EVENTS.jsonl");
     std::fs::write(&file, jsonl)?;
@@ -261,7 +276,7 @@ fn whole_process(
                     other => other.into(),
                 }))
                 .arg(&file)
-                .env("VIGILO_DATA_DIR", &dir)
+                .env("VIGILO_DATA_DIR", dir)
                 .status();
             usize::from(status.is_ok_and(|s| s.success()))
         });
@@ -269,7 +284,6 @@ fn whole_process(
         anyhow::ensure!(succeeded == 1, "`{command}` failed");
         measured.push(WholeProcess { command, rate });
     }
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(measured)
 }
 

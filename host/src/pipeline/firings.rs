@@ -80,30 +80,32 @@ impl Counts {
     /// Counts one fired alarm, as [`Firings`] would have.
     pub fn count(&mut self, fired: &FiredAlarm) {
         match fired.source {
-            crate::alarms::Source::Builtin(id) => self.builtin[id as usize] += 1,
+            crate::alarms::Source::Builtin(id) => self.add_builtin(id),
             crate::alarms::Source::Program(_) => {
-                *self
-                    .programs
-                    .entry(format!("{}:{}", fired.record.pack, fired.record.alarm))
-                    .or_default() += 1;
+                self.add_program(&fired.record.pack, &fired.record.alarm)
             }
         }
+    }
+
+    fn add_builtin(&mut self, id: AlarmIndex) {
+        self.builtin[id as usize] += 1;
+        self.total += 1;
+    }
+
+    /// Programs name their alarms as they run: counted as `pack:alarm`.
+    fn add_program(&mut self, pack: &str, alarm: &str) {
+        *self.programs.entry(format!("{pack}:{alarm}")).or_default() += 1;
         self.total += 1;
     }
 }
 
 impl Firings for Counts {
     fn builtin(&mut self, _: &RuleSet, id: AlarmIndex, _: &Event, _: DateTime<FixedOffset>) {
-        self.builtin[id as usize] += 1;
-        self.total += 1;
+        self.add_builtin(id);
     }
 
     fn program(&mut self, _: usize, pack: &Pack, alarm: PluginAlarm, _: &Event) {
         // Counted as a record would be: actions outside the grants are refused, the alarm is not.
-        *self
-            .programs
-            .entry(format!("{}:{}", pack.name, alarm.alarm))
-            .or_default() += 1;
-        self.total += 1;
+        self.add_program(&pack.name, &alarm.alarm);
     }
 }

@@ -26,6 +26,17 @@ use crate::store::{LIVE, Store};
 /// Alarms a back-test commits per transaction.
 pub const REPLAY_BATCH: usize = 1000;
 
+/// Alarms could not all be kept: `stored` new ones were committed before `why` (the alarms'
+/// transaction, or adding folds to them afterwards). The caller still acts on those stored.
+#[derive(Debug, thiserror::Error)]
+#[error("{why:#}")]
+pub struct KeepError {
+    /// New alarms committed before the failure.
+    pub stored: usize,
+    /// What failed.
+    pub why: anyhow::Error,
+}
+
 /// Keeps what a pipeline produces; see the module docs.
 pub struct Keeper {
     store: Option<Store>,
@@ -159,13 +170,12 @@ impl Keeper {
         pipeline: &mut Pipeline<'_>,
         event: Event,
         see: impl FnOnce(&[FiredAlarm]),
-    ) -> Result<usize> {
+    ) -> Result<usize, KeepError> {
         if let Some(activity) = &mut self.activity {
             activity.tally.count(&event);
         }
-        let written = self.write_activity_if_due();
-        let kept = self.step(pipeline, |p, out| p.push(event, out), see);
-        written.and(kept)
+        self.quiet();
+        self.step(pipeline, |p, out| p.push(event, out), see)
     }
 
     /// The pipeline moved without a recorded event (a clock tick, idle or back, a browser
@@ -175,7 +185,7 @@ impl Keeper {
         pipeline: &mut Pipeline<'_>,
         op: impl FnOnce(&mut Pipeline<'_>, &mut Vec<FiredAlarm>),
         see: impl FnOnce(&[FiredAlarm]),
-    ) -> Result<usize> {
+    ) -> Result<usize, KeepError> {
         let start = self.pending.len();
         op(pipeline, &mut self.pending);
         let folds = pipeline.drain_folds();
@@ -187,26 +197,33 @@ impl Keeper {
         };
         self.folds.extend(folds);
         let due = self.pending.len() >= self.batch || self.folds.len() >= self.batch;
-        let committed = if due {
-            commit(store, &self.origin, &self.pending, &self.folds)
-        } else {
-            Ok(0)
-        };
-        see(&self.pending[start..]);
-        if due {
-            // Committed or not, they are done with: a store that refuses them now would refuse
-            // them again, and the agent must not hold what it cannot write without bound.
-            self.pending.clear();
-            self.folds.clear();
+        if !due {
+            see(&self.pending[start..]);
+            return Ok(0);
         }
-        let committed = committed?;
-        self.stored += committed;
-        Ok(committed)
+        let (stored, failed) = commit(store, &self.origin, &self.pending, &self.folds);
+        self.stored += stored;
+        see(&self.pending[start..]);
+        // Committed or not, they are done with: a store that refuses them now would refuse
+        // them again, and the agent must not hold what it cannot write without bound.
+        self.pending.clear();
+        self.folds.clear();
+        match failed {
+            None => Ok(stored),
+            Some(why) => Err(KeepError { stored, why }),
+        }
     }
 
-    /// Nothing happened for a while: writes the activity records if they are due.
-    pub fn quiet(&mut self) -> Result<()> {
-        self.write_activity_if_due()
+    /// Nothing happened for a while: a live agent writes its activity records when they are
+    /// due. A store that refuses them is logged and those counts are dropped: risk scores
+    /// lose a minute of activity, the agent goes on.
+    pub fn quiet(&mut self) {
+        if let (Some(activity), Some(store)) = (&mut self.activity, self.store.as_mut())
+            && activity.due()
+            && let Err(e) = activity.write(store, &self.origin)
+        {
+            tracing::error!("{e:#}");
+        }
     }
 
     /// At the end of a stream, or when the agent stops: commits what waits, saves the
@@ -216,12 +233,11 @@ impl Keeper {
         let Some(store) = self.store.as_mut() else {
             return Ok(());
         };
-        let committed = commit(store, &self.origin, &self.pending, &self.folds);
+        let (stored, failed) = commit(store, &self.origin, &self.pending, &self.folds);
         self.pending.clear();
         self.folds.clear();
-        if let Ok(n) = committed {
-            self.stored += n;
-        }
+        self.stored += stored;
+        let committed = failed.map_or(Ok(()), Err);
         let saved = store
             .save_plugin_states(&pipeline.plugin_states())
             .context("cannot save plugin states");
@@ -229,31 +245,37 @@ impl Keeper {
             Some(activity) => activity.write(store, &self.origin),
             None => Ok(()),
         };
-        committed.map(drop).and(saved).and(written)
-    }
-
-    fn write_activity_if_due(&mut self) -> Result<()> {
-        match (&mut self.activity, self.store.as_mut()) {
-            (Some(activity), Some(store)) if activity.due() => activity.write(store, &self.origin),
-            _ => Ok(()),
-        }
+        committed.and(saved).and(written)
     }
 }
 
 /// Commits `alarms`, then adds `folds` to the alarms they were folded into (which may be among
-/// these). Returns how many alarms were new.
-fn commit(store: &mut Store, origin: &str, alarms: &[FiredAlarm], folds: &[Fold]) -> Result<usize> {
+/// these). Returns how many alarms were new, and what failed, if anything did.
+fn commit(
+    store: &mut Store,
+    origin: &str,
+    alarms: &[FiredAlarm],
+    folds: &[Fold],
+) -> (usize, Option<anyhow::Error>) {
     let stored = if alarms.is_empty() {
         0
     } else {
-        store
-            .record(alarms.iter().map(|f| &f.record), origin)
-            .with_context(|| format!("cannot store {} alarms", alarms.len()))?
+        match store.record(alarms.iter().map(|f| &f.record), origin) {
+            Ok(n) => n,
+            Err(e) => {
+                return (
+                    0,
+                    Some(e.context(format!("cannot store {} alarms", alarms.len()))),
+                );
+            }
+        }
     };
-    if !folds.is_empty() {
+    let folded = if folds.is_empty() {
+        Ok(())
+    } else {
         store
             .fold(folds)
-            .context("cannot add folded matches to their alarms")?;
-    }
-    Ok(stored)
+            .context("cannot add folded matches to their alarms")
+    };
+    (stored, folded.err())
 }

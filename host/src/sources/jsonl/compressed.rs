@@ -118,5 +118,29 @@ mod tests {
         let mut input = open(&path).expect("open");
         let mut text = String::new();
         assert!(input.reader.read_to_string(&mut text).is_err());
+        // A zstd stream cut in half, and one whose frame header asks for a 2 GiB window (past
+        // the decoder's 128 MiB limit: refused rather than allocated).
+        let zst = zstd::encode_all("{\"a\":1}\n".repeat(10_000).as_bytes(), 3).expect("zstd");
+        let cut = dir.path().join("cut.zst");
+        std::fs::write(&cut, &zst[..zst.len() / 2]).expect("w");
+        let mut text = String::new();
+        assert!(
+            open(&cut)
+                .expect("open")
+                .reader
+                .read_to_string(&mut text)
+                .is_err()
+        );
+        let huge = dir.path().join("huge.zst");
+        // Magic, frame header descriptor (no checksum, window descriptor present), window
+        // descriptor 0xA8: exponent 21 → 2^(10+21) = 2 GiB.
+        std::fs::write(&huge, [0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xa8, 0, 0, 0, 0]).expect("w");
+        let mut text = String::new();
+        let refused = open(&huge)
+            .expect("open")
+            .reader
+            .read_to_string(&mut text)
+            .expect_err("window too large");
+        assert!(refused.to_string().contains("too much memory"), "{refused}");
     }
 }
