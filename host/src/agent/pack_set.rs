@@ -16,6 +16,7 @@ use crate::rule_set::RuleSet;
 use crate::store::{PackRow, RollBackError, Store};
 
 use super::runner::Handle;
+use crate::sources::Sink;
 
 /// The name of the built-in pack; uploads may not take it.
 pub const STANDARD: &str = "standard";

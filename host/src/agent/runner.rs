@@ -336,40 +336,6 @@ impl Handle {
         (Handle { tx, stats }, rx)
     }
 
-    /// Queues an event, waiting while the queue is full. False once the pipeline is gone.
-    pub fn event(&self, event: Event) -> bool {
-        self.observed(event, std::time::Instant::now())
-    }
-
-    /// Queues an event its source saw at `seen` (the status's latency counts from then).
-    pub fn observed(&self, event: Event, seen: std::time::Instant) -> bool {
-        self.tx.send(Msg::Event(event, seen)).is_ok()
-    }
-
-    /// Queues a clock tick, unless the queue is full: a busy pipeline is not kept waiting by
-    /// the clock (the next tick carries the time just as well); the skipped tick is counted.
-    /// False once the pipeline is gone.
-    pub fn tick(&self, now: chrono::DateTime<chrono::FixedOffset>) -> bool {
-        match self.tx.try_send(Msg::Tick(now)) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                self.stats.shed("tick", 1);
-                true
-            }
-            Err(TrySendError::Disconnected(_)) => false,
-        }
-    }
-
-    /// Queues a change of presence: idle (true) or back (false) at `at`.
-    pub fn idle(&self, at: chrono::DateTime<chrono::FixedOffset>, idle: bool) -> bool {
-        self.tx.send(Msg::Idle(at, idle)).is_ok()
-    }
-
-    /// Queues a browser's tab report. False once the pipeline is gone.
-    pub fn tab(&self, report: TabReport) -> bool {
-        self.tx.send(Msg::Tab(report)).is_ok()
-    }
-
     /// Queues a rule swap and the account events that describe it.
     pub fn swap(&self, rules: Arc<RuleSet>, notices: Vec<Event>) -> bool {
         self.tx.send(Msg::Swap(rules, notices)).is_ok()
@@ -387,20 +353,30 @@ impl Handle {
 /// The sources' way into the pipeline: events, the clock, presence and tabs on the queue;
 /// what they lost and how they are doing in the agent's status.
 impl crate::sources::Sink for Handle {
+    /// Waits while the queue is full: back-pressure, nothing dropped.
     fn observed(&self, event: Event, seen: std::time::Instant) -> bool {
-        Handle::observed(self, event, seen)
+        self.tx.send(Msg::Event(event, seen)).is_ok()
     }
 
+    /// Skipped, and counted, when the queue is full: a busy pipeline is not kept waiting by the
+    /// clock (the next tick carries the time just as well).
     fn tick(&self, now: chrono::DateTime<chrono::FixedOffset>) -> bool {
-        Handle::tick(self, now)
+        match self.tx.try_send(Msg::Tick(now)) {
+            Ok(()) => true,
+            Err(TrySendError::Full(_)) => {
+                self.stats.shed("tick", 1);
+                true
+            }
+            Err(TrySendError::Disconnected(_)) => false,
+        }
     }
 
     fn idle(&self, at: chrono::DateTime<chrono::FixedOffset>, idle: bool) -> bool {
-        Handle::idle(self, at, idle)
+        self.tx.send(Msg::Idle(at, idle)).is_ok()
     }
 
     fn tab(&self, report: TabReport) -> bool {
-        Handle::tab(self, report)
+        self.tx.send(Msg::Tab(report)).is_ok()
     }
 
     fn lost(&self, what: &str, n: u64) {

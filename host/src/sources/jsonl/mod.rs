@@ -187,9 +187,8 @@ impl Source for JsonlFile {
                     match std::fs::File::open(&path) {
                         Ok(f) => Box::new(std::io::BufReader::new(f)),
                         Err(e) => {
-                            sink.status("events", false, format!("cannot open {name}: {e}"));
-                            tracing::error!("cannot open {name}: {e}");
-                            eprintln!("vigilo: cannot open {name}: {e}; events from it are off");
+                            let why = format!("cannot open {name}: {e}");
+                            sink.off("events", why, "events from it are off");
                             return;
                         }
                     }
