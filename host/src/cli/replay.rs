@@ -57,8 +57,8 @@ pub struct Args {
     /// the day's activity records and programs' state. Without it the store is not touched.
     #[arg(long, conflicts_with = "every_match")]
     store: bool,
-    /// Threads for a counting back-test (`--every-match --counts` without plugins or
-    /// scripts); default: one per core.
+    /// Threads for a counting back-test (`--counts` without `--store`; one thread with
+    /// `--strict` or when a plugin or script is loaded); default: one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
     /// No progress bar and no summary on stderr.
