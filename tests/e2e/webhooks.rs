@@ -73,25 +73,53 @@ impl Receiver {
         self.got.lock().expect("lock").clone()
     }
 
-    fn wait_for(&self, n: usize) -> Vec<Delivery> {
+    /// The first `n` deliveries, waiting up to a minute; `agent`'s log tells why when not.
+    fn wait_for(&self, n: usize, agent: &Agent) -> Vec<Delivery> {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let got = self.deliveries();
             if got.len() >= n {
                 return got;
             }
-            assert!(Instant::now() < deadline, "{} of {n} deliveries", got.len());
+            assert!(
+                Instant::now() < deadline,
+                "{} of {n} deliveries; the agent's log:\n{}",
+                got.len(),
+                agent.stderr()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 }
 
-/// A free loopback port, not listening yet (the receiver is "down").
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a port")
-        .port()
+/// A loopback port held for this test but not listening yet: the receiver is "down" (a
+/// connection is refused) and no other test's listener can take the port meanwhile, as one
+/// could between freeing a port and binding it again — then the alarms went to that listener.
+struct DownPort(socket2::Socket);
+
+impl DownPort {
+    fn hold() -> DownPort {
+        let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)
+            .expect("a socket");
+        let any: std::net::SocketAddr = "127.0.0.1:0".parse().expect("address");
+        socket.bind(&any.into()).expect("bind");
+        DownPort(socket)
+    }
+
+    fn port(&self) -> u16 {
+        self.0
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .expect("an IP address")
+            .port()
+    }
+
+    /// The receiver comes up on the held port.
+    fn listen(self) -> TcpListener {
+        self.0.listen(128).expect("listen");
+        self.0.into()
+    }
 }
 
 /// Uploads a pack whose alarm posts every file written to USB to the receiver at `port`.
@@ -167,7 +195,8 @@ fn path_of(d: &Delivery) -> String {
 fn webhooks_are_signed_and_arrive_once_each_through_downtime_and_a_killed_agent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
-    let port = free_port();
+    let down = DownPort::hold();
+    let port = down.port();
     let retry = ["--retry-after", "1"];
     let mut agent = Agent::start_with(&data, None, &retry);
     hook_pack(&agent, &data, port);
@@ -182,11 +211,11 @@ fn webhooks_are_signed_and_arrive_once_each_through_downtime_and_a_killed_agent(
     // Killed, not stopped: nothing gets a chance to be saved on the way out.
     agent.kill();
 
-    let receiver = Receiver::start(TcpListener::bind(("127.0.0.1", port)).expect("bind"));
+    let receiver = Receiver::start(down.listen());
     let mut agent = Agent::start_with(&data, None, &retry);
-    receiver.wait_for(2);
+    receiver.wait_for(2, &agent);
     agent.send(&[copy(3)]);
-    let got = receiver.wait_for(3);
+    let got = receiver.wait_for(3, &agent);
     // Nothing more comes: each alarm once.
     std::thread::sleep(Duration::from_millis(1500));
     let got_all = receiver.deliveries();
@@ -244,7 +273,7 @@ fn failing_receiver(status: u16, attempts: &str) -> (tempfile::TempDir, Receiver
 fn a_receiver_that_keeps_failing_gets_the_alarm_given_up_and_shown_dead() {
     let (dir, receiver, agent) = failing_receiver(503, "2");
     let data = dir.path().join("data");
-    let got = receiver.wait_for(2);
+    let got = receiver.wait_for(2, &agent);
     // The same message both times.
     assert_eq!(got[0].headers["webhook-id"], got[1].headers["webhook-id"]);
     assert_eq!(got[0].body, got[1].body);
@@ -270,7 +299,7 @@ fn a_receiver_that_refuses_the_request_is_not_asked_again() {
     // 400: the receiver will not take this request however often it is sent.
     let (dir, receiver, agent) = failing_receiver(400, "8");
     let data = dir.path().join("data");
-    receiver.wait_for(1);
+    receiver.wait_for(1, &agent);
     let outcome = &settled_outcome(&data, "Copy posted");
     // Given a chance to make a second attempt (the first retry would be 1 s later).
     std::thread::sleep(std::time::Duration::from_secs(3));

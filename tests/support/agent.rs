@@ -58,7 +58,14 @@ impl Agent {
             .env_remove("RUST_LOG")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(data.with_extension("stderr")).expect("stderr file"))
+            // Appended: an agent started again on the same folder keeps the log before it.
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(data.with_extension("stderr"))
+                    .expect("stderr file"),
+            )
             .spawn()
             .expect("vigilo run starts");
         let stdout = child.stdout.take().expect("stdout");
