@@ -161,6 +161,19 @@ fn the_off_hours_example_flags_sensitive_apps_outside_the_schedule() {
 fn the_c_example_remembers_devices_and_flags_only_new_ones() {
     let dir = tempfile::tempdir().expect("tempdir");
     let wasm = build_example(dir.path(), "usb-first-seen");
+    remembers_devices_and_flags_only_new_ones(dir.path(), &wasm);
+}
+
+#[test]
+fn a_c_plugin_built_for_contract_0_1_0_still_keeps_its_state_and_flags_new_devices() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = root().join("tests/fixtures/wit-0.1.0/usb-first-seen.wasm");
+    remembers_devices_and_flags_only_new_ones(dir.path(), &wasm);
+}
+
+/// usb-first-seen's behaviour over the example day, checked against an independent count: each
+/// new device once, remembered in the host-kept state, configurable, bad configurations refused.
+fn remembers_devices_and_flags_only_new_ones(dir: &std::path::Path, wasm: &std::path::Path) {
     let alarms = |out: &std::process::Output| -> Vec<String> {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
         stdout(out)
@@ -185,7 +198,7 @@ fn the_c_example_remembers_devices_and_flags_only_new_ones() {
     let storage = inserted("mass_storage");
     assert_eq!(storage.len(), 2, "the example day has two USB drives");
 
-    let out = run_plugin(dir.path(), &wasm, "");
+    let out = run_plugin(dir, wasm, "");
     let fired = alarms(&out);
     assert_eq!(fired.len(), storage.len(), "{}", stdout(&out));
     for (line, serial) in fired.iter().zip(&storage) {
@@ -197,17 +210,14 @@ fn the_c_example_remembers_devices_and_flags_only_new_ones() {
 
     // The same day twice: the devices are remembered, nothing fires again.
     let text = std::fs::read_to_string(workday()).expect("day");
-    let twice = dir.path().join("twice.jsonl");
+    let twice = dir.join("twice.jsonl");
     std::fs::write(&twice, format!("{text}{text}")).expect("write");
-    assert_eq!(
-        alarms(&run_plugin_over(dir.path(), &wasm, "", &twice)).len(),
-        2
-    );
+    assert_eq!(alarms(&run_plugin_over(dir, wasm, "", &twice)).len(), 2);
 
     // Configured: more classes, another risk.
     let out = run_plugin(
-        dir.path(),
-        &wasm,
+        dir,
+        wasm,
         "classes = [\"mass_storage\", \"hid\"]\nrisk = 9\n",
     );
     let fired = alarms(&out);
@@ -226,7 +236,7 @@ fn the_c_example_remembers_devices_and_flags_only_new_ones() {
             "`classes` must be a list of device classes",
         ),
     ] {
-        let out = run_plugin(dir.path(), &wasm, config);
+        let out = run_plugin(dir, wasm, config);
         assert_eq!(out.status.code(), Some(2), "{config}");
         assert!(stderr(&out).contains(says), "{config}: {}", stderr(&out));
     }
