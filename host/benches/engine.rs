@@ -78,8 +78,9 @@ fn benches(c: &mut Criterion) {
 mod support;
 
 /// One call per event into a plugin, so this is the host's own cost: lowering the event,
-/// lifting the answer, checking it. `quiet` answers nothing (most events, for most rules);
-/// `hello` logs a line and returns one alarm for every event.
+/// lifting the answer, checking it. `quiet` answers nothing (most events, for most rules) and
+/// reads every field, `quiet_reads_one` reads only `username`, `quiet_0_1` is built for contract
+/// 0.1.0 (every field, always); `hello` logs a line and returns one alarm for every event.
 fn plugin_calls(c: &mut Criterion) {
     use vigilo::rules::program::Program;
     use vigilo::rules::wasm::{Limits, Plugin, PluginRuntime};
@@ -90,11 +91,15 @@ fn plugin_calls(c: &mut Criterion) {
         "",
     ));
     // An empty list<triggered>: pointer 0, length 0.
-    let quiet = support::component(&support::plugin_wat(
-        "\\00\\01\\02",
+    let (none, empty) = (
         "(i32.const 2100)",
         "(data (i32.const 2100) \"\\00\\00\\00\\00\\00\\00\\00\\00\")",
-    ));
+    );
+    let kinds = "\\00\\01\\02";
+    let quiet = support::component(&support::plugin_wat(kinds, none, empty));
+    let quiet_reads_one =
+        support::component(&support::plugin_wat_reading(kinds, "\\00", none, empty));
+    let quiet_0_1 = support::component(&support::plugin_wat_0_1(kinds, none, empty));
     let events = synth::mixed_events(EVENTS, 7);
     let mut group = c.benchmark_group("plugin");
     group.throughput(Throughput::Elements(EVENTS as u64));
@@ -108,7 +113,12 @@ fn plugin_calls(c: &mut Criterion) {
     group.bench_function("load_cached", |b| {
         b.iter(|| Plugin::load(&cached, &bytes, "", Limits::default()).expect("loads"))
     });
-    for (name, bytes) in [("on_event_quiet", &quiet), ("on_event_hello", &bytes)] {
+    for (name, bytes) in [
+        ("on_event_quiet", &quiet),
+        ("on_event_quiet_reads_one", &quiet_reads_one),
+        ("on_event_quiet_0_1", &quiet_0_1),
+        ("on_event_hello", &bytes),
+    ] {
         let plugin = Plugin::load(&runtime, bytes, "", Limits::default()).expect("loads");
         let mut instance = plugin.instantiate(Default::default()).expect("instance");
         group.bench_function(name, |b| {

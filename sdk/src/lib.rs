@@ -6,14 +6,15 @@
 //! also survives restarts.
 //!
 //! ```ignore
-//! use vigilo_sdk::{Event, EventKind, Plugin, PluginInfo, Triggered, action};
+//! use vigilo_sdk::{Event, EventKind, Field, Plugin, PluginInfo, Triggered, action};
 //!
 //! #[derive(Default)]
 //! struct BigCopies { limit: u64 }
 //!
 //! impl Plugin for BigCopies {
 //!     fn describe() -> PluginInfo {
-//!         vigilo_sdk::info("big-copies", "1.0.0", &[EventKind::Usb], "limit: bytes (default 1e8)")
+//!         vigilo_sdk::info("big-copies", "1.0.0", &[EventKind::Usb], &[Field::Bytes],
+//!             "limit: bytes (default 1e8)")
 //!     }
 //!     fn configure(&mut self, config: &str) -> Result<(), String> {
 //!         self.limit = vigilo_sdk::config::number(config, "limit")?.unwrap_or(1e8) as u64;
@@ -31,6 +32,10 @@
 //! vigilo_sdk::export!(BigCopies);
 //! ```
 //!
+//! `describe` names the fields of [`Event`] that `on_event` reads: the agent copies only those
+//! into the plugin for each event (the others are `None`), so a plugin pays for what it reads,
+//! not for every text of every event. [`EVERY_FIELD`] reads them all.
+//!
 //! Build it for `wasm32-unknown-unknown` (`rustup target add wasm32-unknown-unknown`, then
 //! `vigilo plugin build DIR`, which also turns the module into a component).
 
@@ -46,11 +51,43 @@ pub mod bindings {
 }
 
 pub use bindings::vigilo::alarms::host::LogLevel;
-pub use bindings::vigilo::alarms::types::{Action, Event, EventKind, PluginInfo, Triggered};
+pub use bindings::vigilo::alarms::types::{
+    Action, Event, EventKind, Field, PluginInfo, Triggered,
+};
+
+/// Every field of [`Event`], for a plugin that reads them all (or has not narrowed it down yet).
+pub const EVERY_FIELD: &[Field] = &[
+    Field::Username,
+    Field::LogonDomain,
+    Field::Computer,
+    Field::PrivateIp,
+    Field::Executable,
+    Field::Title,
+    Field::Description,
+    Field::Url,
+    Field::PrimaryDomain,
+    Field::Duration,
+    Field::Pid,
+    Field::Action,
+    Field::VendorId,
+    Field::ProductId,
+    Field::Vendor,
+    Field::Product,
+    Field::Serial,
+    Field::DeviceClass,
+    Field::MountPoint,
+    Field::Path,
+    Field::Bytes,
+    Field::Actor,
+    Field::EventName,
+    Field::ActionType,
+    Field::ActionObject,
+    Field::Detail,
+];
 
 /// A rule plugin: say what you are, accept a configuration, judge events.
 pub trait Plugin: Default {
-    /// Name, version, the event kinds wanted, and help for the configuration.
+    /// Name, version, the event kinds wanted, the fields read, and help for the configuration.
     fn describe() -> PluginInfo;
 
     /// Applies the pack's configuration (TOML text, possibly empty); an `Err` explains what is
@@ -63,13 +100,21 @@ pub trait Plugin: Default {
     fn on_event(&mut self, event: &Event) -> Vec<Triggered>;
 }
 
-/// A [`PluginInfo`] in one line.
-pub fn info(name: &str, version: &str, subscribes: &[EventKind], config_help: &str) -> PluginInfo {
+/// A [`PluginInfo`] in one line: `reads` names every field of [`Event`] that `on_event` looks
+/// at (the others arrive as `None`).
+pub fn info(
+    name: &str,
+    version: &str,
+    subscribes: &[EventKind],
+    reads: &[Field],
+    config_help: &str,
+) -> PluginInfo {
     PluginInfo {
         name: name.into(),
         version: version.into(),
         subscribes: subscribes.to_vec(),
         config_help: config_help.into(),
+        reads: reads.to_vec(),
     }
 }
 

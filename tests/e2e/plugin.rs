@@ -1,6 +1,6 @@
 //! `vigilo plugin test`: a plugin over recorded events, as its author runs it.
 
-use crate::support::{component, hello_body, plugin_wat};
+use crate::support::{component, hello_body, plugin_wat, plugin_wat_0_1, plugin_wat_reading};
 use crate::{alarms_on, stderr, stdout, vigilo, workday, workday_count};
 
 fn write_plugin(dir: &std::path::Path, name: &str, wat: &str) -> String {
@@ -25,8 +25,35 @@ fn a_plugin_runs_over_a_recorded_day_with_its_log() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
-        text.starts_with("plugin hello 1.0.0 — subscribes to activity"),
+        text.starts_with("plugin hello 1.0.0 — subscribes to activity; reads every field\n"),
         "{text}"
+    );
+    // The same plugin built for contract 0.1.0 runs the same (it is handed every field), and
+    // one that reads two fields says so.
+    let old = write_plugin(
+        dir.path(),
+        "old.wasm",
+        &plugin_wat_0_1("\\00", hello_body(), ""),
+    );
+    let out_old = vigilo(
+        dir.path(),
+        &["plugin", "test", &old, day.to_str().expect("p")],
+    );
+    assert_eq!(stdout(&out_old), text);
+    let narrow = write_plugin(
+        dir.path(),
+        "narrow.wasm",
+        &plugin_wat_reading("\\00", "\\13\\00", hello_body(), ""),
+    );
+    let out_narrow = vigilo(
+        dir.path(),
+        &["plugin", "test", &narrow, day.to_str().expect("p")],
+    );
+    assert!(
+        stdout(&out_narrow)
+            .starts_with("plugin hello 1.0.0 — subscribes to activity; reads username, path\n"),
+        "{}",
+        stdout(&out_narrow)
     );
     let activity = workday_count("activity");
     assert_eq!(

@@ -4,12 +4,21 @@
 /// The contract, embedded into test components.
 pub const WIT: &str = include_str!("../../wit/vigilo-alarms.wit");
 
-/// Turns a core module in WAT into a `rule-plugin` component.
+/// The first contract, for components as plugins built for it look.
+pub const WIT_0_1: &str = include_str!("../../wit/0.1.0/vigilo-alarms.wit");
+
+/// Turns a core module in WAT into a `rule-plugin` component of the contract version it imports
+/// (`vigilo:alarms/host@0.1.0` or the current one).
 pub fn component(wat: &str) -> Vec<u8> {
     let mut module = wat::parse_str(wat).expect("valid WAT");
+    let wit = if wat.contains("vigilo:alarms/host@0.1.0") {
+        WIT_0_1
+    } else {
+        WIT
+    };
     let mut resolve = wit_parser::Resolve::default();
     let pkg = resolve
-        .push_str("vigilo-alarms.wit", WIT)
+        .push_str("vigilo-alarms.wit", wit)
         .expect("WIT parses");
     let world = resolve
         .select_world(&[pkg], Some("rule-plugin"))
@@ -32,15 +41,44 @@ pub fn component(wat: &str) -> Vec<u8> {
 
 /// A plugin named `hello` subscribed to activity (or `kinds`, as bytes of the WIT enum) whose
 /// `on-event` has `body` (it receives the event pointer as local 0 and returns a pointer to a
-/// `list<triggered>`; the one at 2048 holds one alarm "hello", risk 3).
+/// `list<triggered>`; the one at 2048 holds one alarm "hello", risk 3). It reads every field.
 pub fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
+    let every: String = (0..26).map(|i| format!("\\{i:02x}")).collect();
+    plugin_wat_reading(kinds, &every, body, extra)
+}
+
+/// [`plugin_wat`] reading only `reads` (bytes of the WIT `field` enum, as WAT escapes).
+pub fn plugin_wat_reading(kinds: &str, reads: &str, body: &str, extra: &str) -> String {
+    let fields = reads.matches('\\').count();
+    // plugin-info { name "hello", version "1.0.0", subscribes, config-help "help", reads }
+    let info = format!(
+        "{}\\96\\00\\00\\00\\{fields:02x}\\00\\00\\00",
+        info_0_1(kinds)
+    );
+    module("0.2.0", kinds, &info, reads, body, extra)
+}
+
+/// [`plugin_wat`] as built for contract 0.1.0 (whose plugin-info has no `reads`).
+pub fn plugin_wat_0_1(kinds: &str, body: &str, extra: &str) -> String {
+    module("0.1.0", kinds, &info_0_1(kinds), "", body, extra)
+}
+
+/// plugin-info { name "hello", version "1.0.0", subscribes, config-help "help" } as 0.1.0 lays
+/// it out (0.2.0 adds `reads` after it).
+fn info_0_1(kinds: &str) -> String {
     // `kinds` is WAT string escapes, one `\NN` per subscribed kind.
     let count = kinds.matches('\\').count();
     format!(
+        "\\00\\00\\00\\00\\05\\00\\00\\00\\05\\00\\00\\00\\05\\00\\00\\00\\64\\00\\00\\00\\{count:02x}\\00\\00\\00\\0a\\00\\00\\00\\04\\00\\00\\00"
+    )
+}
+
+fn module(version: &str, kinds: &str, info: &str, reads: &str, body: &str, extra: &str) -> String {
+    format!(
         r#"(module
-  (import "vigilo:alarms/host@0.1.0" "now" (func $now (result i64)))
-  (import "vigilo:alarms/host@0.1.0" "log" (func $log (param i32 i32 i32)))
-  (import "vigilo:alarms/host@0.1.0" "state-set" (func $state_set (param i32 i32 i32 i32 i32)))
+  (import "vigilo:alarms/host@{version}" "now" (func $now (result i64)))
+  (import "vigilo:alarms/host@{version}" "log" (func $log (param i32 i32 i32)))
+  (import "vigilo:alarms/host@{version}" "state-set" (func $state_set (param i32 i32 i32 i32 i32)))
   (memory (export "memory") 2)
   (global $heap (mut i32) (i32.const 72000))
   (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
@@ -52,8 +90,8 @@ pub fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
     (local.get $p))
   (data (i32.const 0) "hello1.0.0help")
   (data (i32.const 100) "{kinds}")
-  ;; plugin-info {{ name "hello", version "1.0.0", subscribes, config-help "help" }}
-  (data (i32.const 256) "\00\00\00\00\05\00\00\00\05\00\00\00\05\00\00\00\64\00\00\00\{count:02x}\00\00\00\0a\00\00\00\04\00\00\00")
+  (data (i32.const 150) "{reads}")
+  (data (i32.const 256) "{info}")
   (func (export "describe") (result i32) (i32.const 256))
   ;; result<_, string>: ok
   (data (i32.const 512) "\00")

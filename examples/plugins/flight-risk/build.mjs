@@ -7,7 +7,7 @@ import { writeFile } from 'node:fs/promises';
 const output = process.argv[2] ?? 'target/flight-risk.wasm';
 const { component } = await componentize({
   sourcePath: 'plugin.js',
-  witPath: '../../../wit',
+  witPath: '../../../wit/vigilo-alarms.wit',
   worldName: 'rule-plugin',
   disableFeatures: ['random', 'stdio', 'clocks', 'http', 'fetch-event'],
 });

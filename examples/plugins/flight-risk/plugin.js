@@ -4,7 +4,7 @@
 // A JavaScript plugin, made a component by componentize-js (see build.mjs). The exports follow
 // wit/vigilo-alarms.wit in camelCase; a `result` error is thrown as a string; `list<u8>` is a
 // Uint8Array. What a plugin remembers goes in the host's state, so it survives agent restarts.
-import { log, stateGet, stateSet } from 'vigilo:alarms/host@0.1.0';
+import { log, stateGet, stateSet } from 'vigilo:alarms/host@0.2.0';
 
 let threshold = 3;
 let sites = ['linkedin.com', 'indeed.com', 'glassdoor.com', 'monster.com', 'stepstone.de',
@@ -15,6 +15,8 @@ export function describe() {
     name: 'flight-risk',
     version: '1.0.0',
     subscribes: ['activity'],
+    // The fields onEvent reads: the agent copies only these into the plugin.
+    reads: ['primary-domain', 'username'],
     configHelp: 'threshold = 3                          # different job sites in one day\n' +
       'sites = ["linkedin.com", "indeed.com", ...]  # registrable domains of job sites',
   };

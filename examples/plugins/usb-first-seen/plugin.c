@@ -170,6 +170,18 @@ void exports_rule_plugin_describe(rule_plugin_plugin_info_t *ret) {
   ret->subscribes.ptr = malloc(sizeof(vigilo_alarms_types_event_kind_t));
   if (!ret->subscribes.ptr) abort();
   ret->subscribes.ptr[0] = VIGILO_ALARMS_TYPES_EVENT_KIND_USB;
+  /* The fields on_event reads: the agent copies only these into the plugin. */
+  static const vigilo_alarms_types_field_t reads[] = {
+      VIGILO_ALARMS_TYPES_FIELD_ACTION,  VIGILO_ALARMS_TYPES_FIELD_DEVICE_CLASS,
+      VIGILO_ALARMS_TYPES_FIELD_VENDOR_ID, VIGILO_ALARMS_TYPES_FIELD_PRODUCT_ID,
+      VIGILO_ALARMS_TYPES_FIELD_SERIAL,  VIGILO_ALARMS_TYPES_FIELD_COMPUTER,
+      VIGILO_ALARMS_TYPES_FIELD_VENDOR,  VIGILO_ALARMS_TYPES_FIELD_PRODUCT,
+      VIGILO_ALARMS_TYPES_FIELD_USERNAME,
+  };
+  ret->reads.len = sizeof reads / sizeof reads[0];
+  ret->reads.ptr = malloc(sizeof reads);
+  if (!ret->reads.ptr) abort();
+  memcpy(ret->reads.ptr, reads, sizeof reads);
   rule_plugin_string_dup(&ret->config_help,
                          "classes = [\"mass_storage\"]  # device classes to watch\n"
                          "risk = 6                     # the alarm's risk, 1-10");

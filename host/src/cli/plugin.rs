@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde_json::json;
 
+use crate::event::FieldSet;
 use crate::rules::program::Loaded;
 use crate::rules::script::Script;
 use crate::rules::wasm::{Fault, Limits, Plugin, PluginRuntime};
@@ -152,7 +153,7 @@ panic = "abort"
         r#"//! {name}: a vigilo rule plugin. Build it with `vigilo plugin build {name}` and try it
 //! with `vigilo plugin test {name}/target/{name}.wasm EVENTS.jsonl`.
 
-use vigilo_sdk::{{Event, EventKind, Plugin, PluginInfo, Triggered, action, config}};
+use vigilo_sdk::{{Event, EventKind, Field, Plugin, PluginInfo, Triggered, action, config}};
 
 /// The plugin's state: plain fields live as long as the agent runs.
 struct {type_name} {{
@@ -172,6 +173,8 @@ impl Plugin for {type_name} {{
             "{name}",
             env!("CARGO_PKG_VERSION"),
             &[EventKind::Activity],
+            // Every field on_event reads; the others arrive as None.
+            &[Field::Duration, Field::Title],
             "limit_secs = 3600   # focus time that raises the alarm",
         )
     }}
@@ -449,13 +452,20 @@ fn run_test(args: TestArgs, data_dir: &std::path::Path) -> Result<u8> {
     if !json {
         writeln!(
             out,
-            "{kind} {} {} — subscribes to {}",
+            "{kind} {} {} — subscribes to {}; reads {}",
             info.name,
             info.version,
             if info.subscribes.is_empty() {
                 "nothing".to_string()
             } else {
                 info.subscribes.to_string()
+            },
+            if info.reads == FieldSet::ALL {
+                "every field".to_string()
+            } else if info.reads == FieldSet::EMPTY {
+                "no field".to_string()
+            } else {
+                info.reads.to_string()
             }
         )?;
     }

@@ -190,6 +190,51 @@ impl Field {
     }
 }
 
+/// A set of fields, as a bit mask: the fields a plugin reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FieldSet(u32);
+
+// One bit per field.
+const _: () = assert!(FIELD_COUNT <= 32);
+
+impl FieldSet {
+    /// No field.
+    pub const EMPTY: FieldSet = FieldSet(0);
+    /// Every field.
+    pub const ALL: FieldSet = FieldSet(u32::MAX >> (32 - FIELD_COUNT));
+
+    /// Whether `field` is in the set.
+    pub fn contains(self, field: Field) -> bool {
+        self.0 & (1 << field.index()) != 0
+    }
+
+    /// The set with `field` added.
+    pub fn with(self, field: Field) -> FieldSet {
+        FieldSet(self.0 | 1 << field.index())
+    }
+
+    /// The fields in the set, in [`Field::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Field> {
+        Field::ALL
+            .iter()
+            .copied()
+            .filter(move |f| self.contains(*f))
+    }
+}
+
+impl FromIterator<Field> for FieldSet {
+    fn from_iter<I: IntoIterator<Item = Field>>(fields: I) -> FieldSet {
+        fields.into_iter().fold(FieldSet::EMPTY, FieldSet::with)
+    }
+}
+
+impl fmt::Display for FieldSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(Field::name).collect();
+        f.write_str(&names.join(", "))
+    }
+}
+
 impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -202,6 +247,21 @@ pub const USB_ACTIONS: [&str; 3] = ["inserted", "removed", "file_written"];
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_field_set_holds_exactly_the_fields_put_in() {
+        let set: FieldSet = [Field::Path, Field::Username, Field::Detail]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            [Field::Username, Field::Path, Field::Detail]
+        );
+        assert_eq!(set.to_string(), "username, path, detail");
+        assert!(!set.contains(Field::Title));
+        assert_eq!(FieldSet::ALL.iter().count(), FIELD_COUNT);
+        assert_eq!(FieldSet::EMPTY.iter().count(), 0);
+    }
 
     #[test]
     fn every_field_round_trips_by_name() {

@@ -7,7 +7,7 @@
 mod field;
 mod jsonl;
 
-pub use field::{EventKind, FIELD_COUNT, Field, FieldType, KindSet, USB_ACTIONS};
+pub use field::{EventKind, FIELD_COUNT, Field, FieldSet, FieldType, KindSet, USB_ACTIONS};
 pub use jsonl::{LineError, parse_line};
 
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};

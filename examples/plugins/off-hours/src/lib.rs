@@ -3,7 +3,7 @@
 //!
 //! Built-in conditions have no notion of the clock; a plugin has `ts-ms` and ordinary Rust.
 
-use vigilo_sdk::{Event, EventKind, Plugin, PluginInfo, Triggered, action, config};
+use vigilo_sdk::{Event, EventKind, Field, Plugin, PluginInfo, Triggered, action, config};
 
 struct OffHours {
     /// Working hours, `[start, end)` in minutes after local midnight.
@@ -50,6 +50,7 @@ impl Plugin for OffHours {
             "off-hours",
             env!("CARGO_PKG_VERSION"),
             &[EventKind::Activity],
+            &[Field::Executable, Field::Description, Field::Username],
             "hours = [\"08:00\", \"18:00\"]                    # working hours, local time\n\
              days = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\"]   # working days\n\
              utc_offset_minutes = 0                          # the site's time zone\n\

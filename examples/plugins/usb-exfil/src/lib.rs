@@ -6,7 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use vigilo_sdk::{Event, EventKind, Plugin, PluginInfo, Triggered, action, config};
+use vigilo_sdk::{Event, EventKind, Field, Plugin, PluginInfo, Triggered, action, config};
 
 /// Writes of one user inside the window: (time in ms, bytes), oldest first.
 #[derive(Default)]
@@ -40,6 +40,14 @@ impl Plugin for UsbExfil {
             "usb-exfil",
             env!("CARGO_PKG_VERSION"),
             &[EventKind::Usb],
+            &[
+                Field::Action,
+                Field::Bytes,
+                Field::Serial,
+                Field::Username,
+                Field::Vendor,
+                Field::Product,
+            ],
             "limit_mb = 100          # megabytes per user within the window\n\
              window_minutes = 10     # the sliding window\n\
              allowed_serials = []    # devices whose writes do not count",

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::time::Duration;
 
-use crate::event::{Event, KindSet};
+use crate::event::{Event, FieldSet, KindSet};
 use crate::model::action::PlannedAction;
 
 /// What a program says it is (`describe`).
@@ -34,6 +34,8 @@ pub struct ProgramInfo {
     pub subscribes: KindSet,
     /// What its configuration accepts.
     pub config_help: String,
+    /// The fields of an event it is given (the others are left out for it).
+    pub reads: FieldSet,
 }
 
 impl ProgramInfo {
@@ -419,6 +421,7 @@ mod tests {
             version: "1.0.0".into(),
             subscribes: KindSet::ALL,
             config_help: String::new(),
+            reads: FieldSet::ALL,
         };
         let runner = Fake {
             n: 0,

@@ -200,6 +200,8 @@ fn describe(value: Dynamic) -> Result<ProgramInfo, String> {
         version,
         subscribes,
         config_help,
+        // A script sees the event as a map of every field it has.
+        reads: crate::event::FieldSet::ALL,
     }
     .check()
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::event::{Event, EventKind, Field};
+use crate::event::{Event, EventKind, Field, FieldSet};
 use crate::model::action::{Action, PlannedAction};
 
 use super::bindings::vigilo::alarms::types;
@@ -28,40 +28,71 @@ pub(super) fn kind_from_wit(kind: types::EventKind) -> EventKind {
     }
 }
 
-/// The event as the contract describes it, borrowing its texts.
-pub(super) fn event_to_wit(e: &Event) -> types::Event<'_> {
-    let t = |f| e.text(f);
-    types::Event {
-        ts_ms: e.ts().timestamp_millis(),
-        kind: kind_to_wit(e.kind()),
-        username: t(Field::Username),
-        logon_domain: t(Field::LogonDomain),
-        computer: t(Field::Computer),
-        private_ip: t(Field::PrivateIp),
-        executable: t(Field::Executable),
-        title: t(Field::Title),
-        description: t(Field::Description),
-        url: t(Field::Url),
-        primary_domain: t(Field::PrimaryDomain),
-        duration: e.number(Field::Duration),
-        // Validated events hold finite non-negative numbers; `as` saturates the rest.
-        pid: e.number(Field::Pid).map(|n| n as u32),
-        action: t(Field::Action),
-        vendor_id: t(Field::VendorId),
-        product_id: t(Field::ProductId),
-        vendor: t(Field::Vendor),
-        product: t(Field::Product),
-        serial: t(Field::Serial),
-        device_class: t(Field::DeviceClass),
-        mount_point: t(Field::MountPoint),
-        path: t(Field::Path),
-        bytes: e.number(Field::Bytes).map(|n| n as u64),
-        actor: t(Field::Actor),
-        event_name: t(Field::EventName),
-        action_type: t(Field::ActionType),
-        action_object: t(Field::ActionObject),
-        detail: t(Field::Detail),
-    }
+/// An event as a contract version's `event` record (`$types`), borrowing its texts: the fields
+/// in `reads`, the others `none`. A macro because each version has its own generated types.
+macro_rules! wit_event {
+    ($types:ident, $event:expr, $reads:expr, $kind:expr) => {{
+        use crate::event::Field;
+        let (e, reads): (&crate::event::Event, crate::event::FieldSet) = ($event, $reads);
+        let t = |f| if reads.contains(f) { e.text(f) } else { None };
+        let n = |f| if reads.contains(f) { e.number(f) } else { None };
+        $types::Event {
+            ts_ms: e.ts().timestamp_millis(),
+            kind: $kind,
+            username: t(Field::Username),
+            logon_domain: t(Field::LogonDomain),
+            computer: t(Field::Computer),
+            private_ip: t(Field::PrivateIp),
+            executable: t(Field::Executable),
+            title: t(Field::Title),
+            description: t(Field::Description),
+            url: t(Field::Url),
+            primary_domain: t(Field::PrimaryDomain),
+            duration: n(Field::Duration),
+            // Validated events hold finite non-negative numbers; `as` saturates the rest.
+            pid: n(Field::Pid).map(|n| n as u32),
+            action: t(Field::Action),
+            vendor_id: t(Field::VendorId),
+            product_id: t(Field::ProductId),
+            vendor: t(Field::Vendor),
+            product: t(Field::Product),
+            serial: t(Field::Serial),
+            device_class: t(Field::DeviceClass),
+            mount_point: t(Field::MountPoint),
+            path: t(Field::Path),
+            bytes: n(Field::Bytes).map(|n| n as u64),
+            actor: t(Field::Actor),
+            event_name: t(Field::EventName),
+            action_type: t(Field::ActionType),
+            action_object: t(Field::ActionObject),
+            detail: t(Field::Detail),
+        }
+    }};
+}
+pub(super) use wit_event;
+
+/// The event as the contract describes it, borrowing its texts; only the fields in `reads`.
+pub(super) fn event_to_wit(e: &Event, reads: FieldSet) -> types::Event<'_> {
+    wit_event!(types, e, reads, kind_to_wit(e.kind()))
+}
+
+/// The agent's fields and the contract's `field` enum: the same names, in the same order.
+macro_rules! fields {
+    ($($name:ident),+ $(,)?) => {
+        pub(super) fn field_to_wit(f: Field) -> types::Field {
+            match f { $(Field::$name => types::Field::$name,)+ }
+        }
+
+        pub(super) fn field_from_wit(f: types::Field) -> Field {
+            match f { $(types::Field::$name => Field::$name,)+ }
+        }
+    };
+}
+
+fields! {
+    Username, LogonDomain, Computer, PrivateIp, Executable, Title, Description, Url,
+    PrimaryDomain, Duration, Pid, Action, VendorId, ProductId, Vendor, Product, Serial,
+    DeviceClass, MountPoint, Path, Bytes, Actor, EventName, ActionType, ActionObject, Detail,
 }
 
 /// Checks what a plugin returned from `on-event`.

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use wasmtime::{ResourceLimiter, StoreLimits, StoreLimitsBuilder};
 
-use super::bindings::vigilo::alarms::{host, types};
 use crate::rules::program::{CallLog, Limits, LogLine};
 
 /// Everything a plugin's store holds besides the instance: its state, its clock, its log.
@@ -52,44 +51,58 @@ impl HostState {
     }
 }
 
-impl types::Host for HostState {}
+/// The host functions, once for every contract version (their signatures are the same; only the
+/// generated types' paths differ).
+macro_rules! host_functions {
+    ($contract:path) => {
+        const _: () = {
+            use contract::vigilo::alarms::host;
+            use $contract as contract;
 
-impl host::Host for HostState {
-    fn log(&mut self, level: host::LogLevel, message: String) {
-        let level = match level {
-            host::LogLevel::Debug => "debug",
-            host::LogLevel::Info => "info",
-            host::LogLevel::Warn => "warn",
-            host::LogLevel::Error => "error",
+            impl contract::vigilo::alarms::types::Host for HostState {}
+
+            impl host::Host for HostState {
+                fn log(&mut self, level: host::LogLevel, message: String) {
+                    let level = match level {
+                        host::LogLevel::Debug => "debug",
+                        host::LogLevel::Info => "info",
+                        host::LogLevel::Warn => "warn",
+                        host::LogLevel::Error => "error",
+                    };
+                    self.log.push(&self.plugin, level, message, &self.limits);
+                }
+
+                fn now(&mut self) -> i64 {
+                    self.now_ms
+                }
+
+                fn state_get(&mut self, key: String) -> Option<Vec<u8>> {
+                    self.state.get(&key).cloned()
+                }
+
+                fn state_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
+                    let old = self.state.get(&key).map_or(0, |v| key.len() + v.len());
+                    let used = self.state_used - old + key.len() + value.len();
+                    if used > self.limits.state_bytes {
+                        return Err(format!(
+                            "state would hold {used} bytes, over this plugin's limit of {}",
+                            self.limits.state_bytes
+                        ));
+                    }
+                    self.state_used = used;
+                    self.state.insert(key, value);
+                    Ok(())
+                }
+
+                fn state_delete(&mut self, key: String) {
+                    if let Some(v) = self.state.remove(&key) {
+                        self.state_used -= key.len() + v.len();
+                    }
+                }
+            }
         };
-        self.log.push(&self.plugin, level, message, &self.limits);
-    }
-
-    fn now(&mut self) -> i64 {
-        self.now_ms
-    }
-
-    fn state_get(&mut self, key: String) -> Option<Vec<u8>> {
-        self.state.get(&key).cloned()
-    }
-
-    fn state_set(&mut self, key: String, value: Vec<u8>) -> Result<(), String> {
-        let old = self.state.get(&key).map_or(0, |v| key.len() + v.len());
-        let used = self.state_used - old + key.len() + value.len();
-        if used > self.limits.state_bytes {
-            return Err(format!(
-                "state would hold {used} bytes, over this plugin's limit of {}",
-                self.limits.state_bytes
-            ));
-        }
-        self.state_used = used;
-        self.state.insert(key, value);
-        Ok(())
-    }
-
-    fn state_delete(&mut self, key: String) {
-        if let Some(v) = self.state.remove(&key) {
-            self.state_used -= key.len() + v.len();
-        }
-    }
+    };
 }
+
+host_functions!(super::bindings);
+host_functions!(super::v0_1::bindings);

@@ -11,7 +11,9 @@
 //! ([`crate::rules::program`]) switches a plugin off after repeated faults.
 
 pub(crate) mod convert;
+mod exports;
 mod host;
+mod v0_1;
 
 pub use crate::rules::program::{Fault, Limits, LogLine, PluginAlarm, ProgramInfo};
 
@@ -25,16 +27,16 @@ use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, Store, Trap};
 
-use crate::event::{Event, KindSet};
+use crate::event::{Event, FieldSet, KindSet};
 use crate::rules::program::{Loaded, Program, Runner, State, Supervised};
 
 use host::HostState;
 
-/// Code generated from the WIT contract.
+/// Code generated from the WIT contract, the current version (older ones: [`v0_1`]).
 pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         world: "rule-plugin",
-        path: "../wit",
+        path: "../wit/vigilo-alarms.wit",
         ownership: Borrowing { duplicate_if_necessary: true },
     });
 }
@@ -58,7 +60,12 @@ impl PluginRuntime {
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
+        // Every contract version's host functions: a component finds the ones it was built for.
         bindings::RulePlugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        v0_1::bindings::RulePlugin::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
         let ticking = engine.weak();
         std::thread::Builder::new()
             .name("vigilo-plugin-epoch".into())
@@ -144,7 +151,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// A compiled plugin that described and configured itself.
 pub struct Plugin {
     info: ProgramInfo,
-    pre: bindings::RulePluginPre<HostState>,
+    pre: exports::Pre,
     engine: Engine,
     limits: Limits,
     config: String,
@@ -165,7 +172,7 @@ impl Plugin {
         let instance_pre = runtime.linker.instantiate_pre(&component).map_err(|e| {
             anyhow::anyhow!("does not fit the vigilo:alarms contract (imports): {e:#}")
         })?;
-        let pre = bindings::RulePluginPre::new(instance_pre).map_err(|e| {
+        let pre = exports::Pre::new(instance_pre).map_err(|e| {
             anyhow::anyhow!("does not fit the vigilo:alarms contract (exports): {e:#}")
         })?;
         let mut plugin = Plugin {
@@ -174,6 +181,7 @@ impl Plugin {
                 version: String::new(),
                 subscribes: KindSet::EMPTY,
                 config_help: String::new(),
+                reads: FieldSet::EMPTY,
             },
             pre,
             engine: runtime.engine.clone(),
@@ -182,7 +190,7 @@ impl Plugin {
         };
         let mut instance = plugin.fresh_instance("(loading)", BTreeMap::new())?;
         let info = instance
-            .call(|b, s| b.call_describe(s))
+            .call(|b, s| b.describe(s))
             .map_err(|f| anyhow::anyhow!("describe {f}"))?;
         plugin.info = ProgramInfo {
             name: info.name,
@@ -192,6 +200,11 @@ impl Plugin {
                 .into_iter()
                 .fold(KindSet::EMPTY, |k, s| k.or(convert::kind_from_wit(s).bit())),
             config_help: info.config_help,
+            reads: info
+                .reads
+                .into_iter()
+                .map(convert::field_from_wit)
+                .collect(),
         }
         .check()
         .map_err(anyhow::Error::msg)?;
@@ -203,6 +216,11 @@ impl Plugin {
     /// What the plugin said it is.
     pub fn info(&self) -> &ProgramInfo {
         &self.info
+    }
+
+    /// The version of the `vigilo:alarms` contract it was built for.
+    pub fn contract(&self) -> &'static str {
+        self.pre.contract()
     }
 
     /// A new instance, configured, with `state` as its key-value state, under supervision.
@@ -231,7 +249,7 @@ impl Plugin {
 
     fn configure(&self, instance: &mut Live) -> anyhow::Result<()> {
         let config = self.config.clone();
-        match instance.call(|b, s| b.call_configure(s, &config)) {
+        match instance.call(|b, s| b.configure(s, &config)) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(why)) => anyhow::bail!("rejected its configuration: {why}"),
             Err(f) => anyhow::bail!("configure {f}"),
@@ -267,7 +285,7 @@ impl Plugin {
 /// An instance and its store.
 struct Live {
     store: Store<HostState>,
-    bindings: bindings::RulePlugin,
+    bindings: exports::Exports,
     deadline: Duration,
     memory: usize,
 }
@@ -276,7 +294,7 @@ impl Live {
     /// Runs one export under the deadline, turning failures into [`Fault`]s.
     fn call<R>(
         &mut self,
-        f: impl FnOnce(&bindings::RulePlugin, &mut Store<HostState>) -> wasmtime::Result<R>,
+        f: impl FnOnce(&exports::Exports, &mut Store<HostState>) -> wasmtime::Result<R>,
     ) -> Result<R, Fault> {
         let ticks = self.deadline.as_millis().max(1) as u64;
         self.store.data_mut().clock = crate::rules::program::clock::CallClock::start();
@@ -417,8 +435,8 @@ impl Runner for WasmRunner<'_> {
             // Lines from `configure` are not this event's.
             data.take_log();
         }
-        let wit_event = convert::event_to_wit(event);
-        let returned = live.call(|b, s| b.call_on_event(s, wit_event));
+        let reads = self.plugin.info.reads;
+        let returned = live.call(|b, s| b.on_event(s, event, reads));
         // Taken before any rebuild: the lines leading up to a trap are what an author needs.
         self.log = live.store.data_mut().take_log();
         match returned {

@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::event::{Event, EventKind, Field};
+use crate::event::{Event, EventKind, Field, FieldSet};
 
-use crate::test_plugins::{component, hello_body, plugin_wat};
+use crate::test_plugins::{component, hello_body, plugin_wat, plugin_wat_0_1, plugin_wat_reading};
 
 fn load(wat: &str, limits: Limits) -> anyhow::Result<Plugin> {
     let runtime = PluginRuntime::new().expect("runtime");
@@ -61,6 +61,48 @@ fn a_plugin_describes_itself_and_returns_alarms() {
         instance.on_event(&usb(), 0).expect("not called").is_empty(),
         "not subscribed"
     );
+}
+
+/// An `on-event` body that fires `hello` when the event's `username` came (its option's tag,
+/// at offset 12 of the `event` record), and returns no alarm (the empty list at 3000) when not.
+const FIRES_ON_USERNAME: &str = "(if (result i32) (i32.load8_u offset=12 (local.get 0)) (then (i32.const 2048)) (else (i32.const 3000)))";
+
+#[test]
+fn a_plugin_gets_only_the_fields_it_says_it_reads() {
+    let fired = |wat: &str| {
+        let plugin = load(wat, Limits::default()).expect("loads");
+        let mut instance = plugin.instantiate(Default::default()).expect("instance");
+        let n = instance.on_event(&activity(), 0).expect("no fault").len();
+        (plugin.info().reads, plugin.contract(), n)
+    };
+    // username is field 0, url field 7.
+    let (reads, contract, n) = fired(&plugin_wat_reading("\\00", "\\00", FIRES_ON_USERNAME, ""));
+    assert_eq!(
+        (reads.to_string().as_str(), contract, n),
+        ("username", "0.2.0", 1)
+    );
+    let (reads, _, n) = fired(&plugin_wat_reading("\\00", "\\07", FIRES_ON_USERNAME, ""));
+    assert_eq!(
+        (reads.to_string().as_str(), n),
+        ("url", 0),
+        "username is not copied in"
+    );
+    // A plugin built for 0.1.0 could not say: it gets every field, as it always did.
+    let (reads, contract, n) = fired(&plugin_wat_0_1("\\00", FIRES_ON_USERNAME, ""));
+    assert_eq!((reads, contract, n), (FieldSet::ALL, "0.1.0", 1));
+}
+
+#[test]
+fn a_field_the_contract_does_not_know_is_refused_at_load() {
+    let err = load(
+        &plugin_wat_reading("\\00", "\\00\\63", hello_body(), ""),
+        Limits::default(),
+    )
+    .err()
+    .expect("rejected")
+    .to_string();
+    assert!(err.starts_with("describe "), "{err}");
+    assert!(err.contains("discriminant"), "{err}");
 }
 
 #[test]
