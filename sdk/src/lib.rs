@@ -51,9 +51,146 @@ pub mod bindings {
 }
 
 pub use bindings::vigilo::alarms::host::LogLevel;
-pub use bindings::vigilo::alarms::types::{
-    Action, Event, EventKind, Field, PluginInfo, Triggered,
-};
+pub use bindings::vigilo::alarms::types::{Action, EventKind, Field, PluginInfo, Triggered};
+
+/// One event, with a field for each of the contract's: `None` when the event does not have it
+/// or the plugin did not name it in `reads`. (The contract hands over a list of the fields read;
+/// this is that list laid out.)
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// When it happened, in milliseconds since 1970-01-01 UTC (activity: when focus came).
+    pub ts_ms: i64,
+    /// What kind of event it is.
+    pub kind: EventKind,
+    /// activity, usb: the user's login name.
+    pub username: Option<String>,
+    /// activity: the Windows domain or Kerberos realm of the logon.
+    pub logon_domain: Option<String>,
+    /// activity, usb, account: the computer's host name.
+    pub computer: Option<String>,
+    /// activity: the computer's primary private IP address.
+    pub private_ip: Option<String>,
+    /// activity: the focused application's executable; usb `file_written`: the writer's.
+    pub executable: Option<String>,
+    /// activity: the window title.
+    pub title: Option<String>,
+    /// activity: the application's human name.
+    pub description: Option<String>,
+    /// activity: the browser's URL, when a browser extension reported it.
+    pub url: Option<String>,
+    /// activity: the URL's registrable domain (`youtube.com`).
+    pub primary_domain: Option<String>,
+    /// activity: seconds the window has had focus so far.
+    pub duration: Option<f64>,
+    /// activity: process id of the focused application; usb `file_written`: of the writer.
+    pub pid: Option<u32>,
+    /// usb: `inserted`, `removed` or `file_written`.
+    pub action: Option<String>,
+    /// usb: vendor id, four hex digits.
+    pub vendor_id: Option<String>,
+    /// usb: product id, four hex digits.
+    pub product_id: Option<String>,
+    /// usb: vendor name.
+    pub vendor: Option<String>,
+    /// usb: product name.
+    pub product: Option<String>,
+    /// usb: the device's serial number.
+    pub serial: Option<String>,
+    /// usb: device class, e.g. `mass_storage`, `hid`.
+    pub device_class: Option<String>,
+    /// usb: where the device's file system is mounted.
+    pub mount_point: Option<String>,
+    /// usb `file_written`: the file's path.
+    pub path: Option<String>,
+    /// usb `file_written`: the file's size in bytes.
+    pub bytes: Option<u64>,
+    /// account: who made the change.
+    pub actor: Option<String>,
+    /// account: what happened, e.g. `pack_uploaded`.
+    pub event_name: Option<String>,
+    /// account: the category of the change.
+    pub action_type: Option<String>,
+    /// account: what was changed.
+    pub action_object: Option<String>,
+    /// account: free-form detail.
+    pub detail: Option<String>,
+}
+
+impl From<bindings::vigilo::alarms::types::Event> for Event {
+    fn from(raw: bindings::vigilo::alarms::types::Event) -> Event {
+        use bindings::vigilo::alarms::types::Value;
+        let mut e = Event {
+            ts_ms: raw.ts_ms,
+            kind: raw.kind,
+            username: None,
+            logon_domain: None,
+            computer: None,
+            private_ip: None,
+            executable: None,
+            title: None,
+            description: None,
+            url: None,
+            primary_domain: None,
+            duration: None,
+            pid: None,
+            action: None,
+            vendor_id: None,
+            product_id: None,
+            vendor: None,
+            product: None,
+            serial: None,
+            device_class: None,
+            mount_point: None,
+            path: None,
+            bytes: None,
+            actor: None,
+            event_name: None,
+            action_type: None,
+            action_object: None,
+            detail: None,
+        };
+        for fv in raw.fields {
+            match (fv.field, fv.value) {
+                (Field::Duration, Value::Number(n)) => e.duration = Some(n),
+                (Field::Pid, Value::Number(n)) => e.pid = Some(n as u32),
+                (Field::Bytes, Value::Number(n)) => e.bytes = Some(n as u64),
+                (field, Value::Text(t)) => {
+                    let slot = match field {
+                        Field::Username => &mut e.username,
+                        Field::LogonDomain => &mut e.logon_domain,
+                        Field::Computer => &mut e.computer,
+                        Field::PrivateIp => &mut e.private_ip,
+                        Field::Executable => &mut e.executable,
+                        Field::Title => &mut e.title,
+                        Field::Description => &mut e.description,
+                        Field::Url => &mut e.url,
+                        Field::PrimaryDomain => &mut e.primary_domain,
+                        Field::Action => &mut e.action,
+                        Field::VendorId => &mut e.vendor_id,
+                        Field::ProductId => &mut e.product_id,
+                        Field::Vendor => &mut e.vendor,
+                        Field::Product => &mut e.product,
+                        Field::Serial => &mut e.serial,
+                        Field::DeviceClass => &mut e.device_class,
+                        Field::MountPoint => &mut e.mount_point,
+                        Field::Path => &mut e.path,
+                        Field::Actor => &mut e.actor,
+                        Field::EventName => &mut e.event_name,
+                        Field::ActionType => &mut e.action_type,
+                        Field::ActionObject => &mut e.action_object,
+                        Field::Detail => &mut e.detail,
+                        // Numbers come as numbers; the agent sends nothing else.
+                        Field::Duration | Field::Pid | Field::Bytes => continue,
+                    };
+                    *slot = Some(t);
+                }
+                // A text field with a number: not what the contract says; left out.
+                (_, Value::Number(_)) => {}
+            }
+        }
+        e
+    }
+}
 
 /// Every field of [`Event`], for a plugin that reads them all (or has not narrowed it down yet).
 pub const EVERY_FIELD: &[Field] = &[
@@ -334,8 +471,11 @@ macro_rules! export {
                     $crate::__install_panic_hook();
                     PLUGIN.with(|p| $crate::Plugin::configure(&mut *p.borrow_mut(), &config))
                 }
-                fn on_event(event: $crate::Event) -> ::std::vec::Vec<$crate::Triggered> {
+                fn on_event(
+                    event: $crate::bindings::vigilo::alarms::types::Event,
+                ) -> ::std::vec::Vec<$crate::Triggered> {
                     $crate::__install_panic_hook();
+                    let event = $crate::Event::from(event);
                     PLUGIN.with(|p| $crate::Plugin::on_event(&mut *p.borrow_mut(), &event))
                 }
             }

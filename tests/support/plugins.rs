@@ -40,8 +40,9 @@ pub fn component(wat: &str) -> Vec<u8> {
 }
 
 /// A plugin named `hello` subscribed to activity (or `kinds`, as bytes of the WIT enum) whose
-/// `on-event` has `body` (it receives the event pointer as local 0 and returns a pointer to a
-/// `list<triggered>`; the one at 2048 holds one alarm "hello", risk 3). It reads every field.
+/// `on-event` has `body` (it returns a pointer to a `list<triggered>`; the one at 2048 holds one
+/// alarm "hello", risk 3). It reads every field. Its event comes as locals 0–3: `ts-ms`, `kind`,
+/// and the pointer to and length of `fields` (a `field-value` is 24 bytes, its field first).
 pub fn plugin_wat(kinds: &str, body: &str, extra: &str) -> String {
     let every: String = (0..26).map(|i| format!("\\{i:02x}")).collect();
     plugin_wat_reading(kinds, &every, body, extra)
@@ -58,7 +59,8 @@ pub fn plugin_wat_reading(kinds: &str, reads: &str, body: &str, extra: &str) -> 
     module("0.2.0", kinds, &info, reads, body, extra)
 }
 
-/// [`plugin_wat`] as built for contract 0.1.0 (whose plugin-info has no `reads`).
+/// [`plugin_wat`] as built for contract 0.1.0: its plugin-info has no `reads`, and its
+/// `on-event` gets a pointer to the whole event record (every field an option) as local 0.
 pub fn plugin_wat_0_1(kinds: &str, body: &str, extra: &str) -> String {
     module("0.1.0", kinds, &info_0_1(kinds), "", body, extra)
 }
@@ -74,6 +76,10 @@ fn info_0_1(kinds: &str) -> String {
 }
 
 fn module(version: &str, kinds: &str, info: &str, reads: &str, body: &str, extra: &str) -> String {
+    let event = match version {
+        "0.1.0" => "(param i32)",
+        _ => "(param i64 i32 i32 i32)",
+    };
     format!(
         r#"(module
   (import "vigilo:alarms/host@{version}" "now" (func $now (result i64)))
@@ -101,7 +107,7 @@ fn module(version: &str, kinds: &str, info: &str, reads: &str, body: &str, extra
   ;; list<triggered> of one, at 1024
   (data (i32.const 2048) "\00\04\00\00\01\00\00\00")
   {extra}
-  (func (export "on-event") (param i32) (result i32) {body})
+  (func (export "on-event") {event} (result i32) {body})
 )"#
     )
 }

@@ -55,13 +55,18 @@ export function configure(text) {
 const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
+// An event's field (a name of the contract's `field` enum), or undefined when it has none. The
+// agent sends only the fields named in `reads`, as a list of { field, value: { tag, val } }.
+const field = (event, name) => event.fields.find((f) => f.field === name)?.value.val;
+
 export function onEvent(event) {
-  const domain = (event.primaryDomain ?? '').toLowerCase();
-  if (!event.username || !sites.includes(domain)) return [];
+  const domain = (field(event, 'primary-domain') ?? '').toLowerCase();
+  const username = field(event, 'username');
+  if (!username || !sites.includes(domain)) return [];
 
   // One record per user per (UTC) day: the job sites seen, and whether the alarm was raised.
   const day = new Date(Number(event.tsMs)).toISOString().slice(0, 10);
-  const key = `${day}/${event.username}`;
+  const key = `${day}/${username}`;
   const saved = stateGet(key);
   const seen = saved ? JSON.parse(fromUtf8.decode(saved)) : { sites: [], raised: false };
   if (seen.sites.includes(domain)) return [];
@@ -74,11 +79,11 @@ export function onEvent(event) {
     log('warn', `cannot remember ${key}: ${full}`);
   }
   if (!raise) return [];
-  log('info', `${event.username}: ${seen.sites.length} job sites on ${day}`);
+  log('info', `${username}: ${seen.sites.length} job sites on ${day}`);
   return [{
     alarm: 'Job search',
     risk: 4,
     actions: [{ tag: 'screenshot', val: { count: 1, intervalMs: 10000 } }],
-    note: `${event.username} visited ${seen.sites.join(', ')} on ${day}`,
+    note: `${username} visited ${seen.sites.join(', ')} on ${day}`,
   }];
 }

@@ -46,17 +46,31 @@ static void buf_put(buf_t *b, const char *s, size_t n) {
 
 static void buf_str(buf_t *b, const char *s) { buf_put(b, s, strlen(s)); }
 
-/* Appends an optional event field, or `fallback` when the event lacks it. */
-static void buf_field(buf_t *b, const rule_plugin_option_string_t *f, const char *fallback) {
-  if (f->is_some && f->val.len > 0)
-    buf_put(b, (const char *)f->val.ptr, f->val.len);
+/* ---- the event's fields ---- */
+
+/* The event's text field `f`, or NULL when it has none (the agent sends only the fields the
+ * plugin reads, as a list: see `reads` in describe). */
+static const rule_plugin_string_t *text(const rule_plugin_event_t *e,
+                                        vigilo_alarms_types_field_t f) {
+  for (size_t i = 0; i < e->fields.len; i++) {
+    const vigilo_alarms_types_field_value_t *fv = &e->fields.ptr[i];
+    if (fv->field == f && fv->value.tag == VIGILO_ALARMS_TYPES_VALUE_TEXT)
+      return &fv->value.val.text;
+  }
+  return NULL;
+}
+
+/* Appends a text field, or `fallback` when the event lacks it. */
+static void buf_field(buf_t *b, const rule_plugin_string_t *f, const char *fallback) {
+  if (f && f->len > 0)
+    buf_put(b, (const char *)f->ptr, f->len);
   else
     buf_str(b, fallback);
 }
 
-static bool field_is(const rule_plugin_option_string_t *f, const char *s) {
+static bool field_is(const rule_plugin_string_t *f, const char *s) {
   size_t n = strlen(s);
-  return f->is_some && f->val.len == n && memcmp(f->val.ptr, s, n) == 0;
+  return f && f->len == n && memcmp(f->ptr, s, n) == 0;
 }
 
 static void log_line(vigilo_alarms_host_log_level_t level, const char *text) {
@@ -189,7 +203,7 @@ void exports_rule_plugin_describe(rule_plugin_plugin_info_t *ret) {
 
 /* ---- the rule ---- */
 
-static bool watched(const rule_plugin_option_string_t *device_class) {
+static bool watched(const rule_plugin_string_t *device_class) {
   for (size_t i = 0; i < class_count; i++)
     if (field_is(device_class, classes[i])) return true;
   return false;
@@ -198,20 +212,20 @@ static bool watched(const rule_plugin_option_string_t *device_class) {
 void exports_rule_plugin_on_event(rule_plugin_event_t *event, rule_plugin_list_triggered_t *ret) {
   ret->ptr = NULL;
   ret->len = 0;
-  if (!field_is(&event->action, "inserted") || !watched(&event->device_class)) {
+  if (!field_is(text(event, VIGILO_ALARMS_TYPES_FIELD_ACTION), "inserted") || !watched(text(event, VIGILO_ALARMS_TYPES_FIELD_DEVICE_CLASS))) {
     rule_plugin_event_free(event);
     return;
   }
 
   /* One key per device per computer: vendor:product:serial@computer. */
   buf_t key = {0};
-  buf_field(&key, &event->vendor_id, "?");
+  buf_field(&key, text(event, VIGILO_ALARMS_TYPES_FIELD_VENDOR_ID), "?");
   buf_str(&key, ":");
-  buf_field(&key, &event->product_id, "?");
+  buf_field(&key, text(event, VIGILO_ALARMS_TYPES_FIELD_PRODUCT_ID), "?");
   buf_str(&key, ":");
-  buf_field(&key, &event->serial, "");
+  buf_field(&key, text(event, VIGILO_ALARMS_TYPES_FIELD_SERIAL), "");
   buf_str(&key, "@");
-  buf_field(&key, &event->computer, "");
+  buf_field(&key, text(event, VIGILO_ALARMS_TYPES_FIELD_COMPUTER), "");
   rule_plugin_string_t state_key = {(uint8_t *)key.ptr, key.len};
 
   rule_plugin_list_u8_t seen;
@@ -228,15 +242,15 @@ void exports_rule_plugin_on_event(rule_plugin_event_t *event, rule_plugin_list_t
 
     buf_t note = {0};
     buf_str(&note, "first time on ");
-    buf_field(&note, &event->computer, "this computer");
+    buf_field(&note, text(event, VIGILO_ALARMS_TYPES_FIELD_COMPUTER), "this computer");
     buf_str(&note, ": ");
-    buf_field(&note, &event->vendor, "unknown vendor");
+    buf_field(&note, text(event, VIGILO_ALARMS_TYPES_FIELD_VENDOR), "unknown vendor");
     buf_str(&note, " ");
-    buf_field(&note, &event->product, "device");
+    buf_field(&note, text(event, VIGILO_ALARMS_TYPES_FIELD_PRODUCT), "device");
     buf_str(&note, " (serial ");
-    buf_field(&note, &event->serial, "none");
+    buf_field(&note, text(event, VIGILO_ALARMS_TYPES_FIELD_SERIAL), "none");
     buf_str(&note, "), plugged in by ");
-    buf_field(&note, &event->username, "an unknown user");
+    buf_field(&note, text(event, VIGILO_ALARMS_TYPES_FIELD_USERNAME), "an unknown user");
 
     rule_plugin_triggered_t *alarm = calloc(1, sizeof *alarm);
     vigilo_alarms_types_action_t *popup = calloc(1, sizeof *popup);

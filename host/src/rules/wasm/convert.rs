@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::event::{Event, EventKind, Field, FieldSet};
+use crate::event::{Event, EventKind, Field, FieldSet, FieldType};
 use crate::model::action::{Action, PlannedAction};
 
 use super::bindings::vigilo::alarms::types;
@@ -28,52 +28,21 @@ pub(super) fn kind_from_wit(kind: types::EventKind) -> EventKind {
     }
 }
 
-/// An event as a contract version's `event` record (`$types`), borrowing its texts: the fields
-/// in `reads`, the others `none`. A macro because each version has its own generated types.
-macro_rules! wit_event {
-    ($types:ident, $event:expr, $reads:expr, $kind:expr) => {{
-        use crate::event::Field;
-        let (e, reads): (&crate::event::Event, crate::event::FieldSet) = ($event, $reads);
-        let t = |f| if reads.contains(f) { e.text(f) } else { None };
-        let n = |f| if reads.contains(f) { e.number(f) } else { None };
-        $types::Event {
-            ts_ms: e.ts().timestamp_millis(),
-            kind: $kind,
-            username: t(Field::Username),
-            logon_domain: t(Field::LogonDomain),
-            computer: t(Field::Computer),
-            private_ip: t(Field::PrivateIp),
-            executable: t(Field::Executable),
-            title: t(Field::Title),
-            description: t(Field::Description),
-            url: t(Field::Url),
-            primary_domain: t(Field::PrimaryDomain),
-            duration: n(Field::Duration),
-            // Validated events hold finite non-negative numbers; `as` saturates the rest.
-            pid: n(Field::Pid).map(|n| n as u32),
-            action: t(Field::Action),
-            vendor_id: t(Field::VendorId),
-            product_id: t(Field::ProductId),
-            vendor: t(Field::Vendor),
-            product: t(Field::Product),
-            serial: t(Field::Serial),
-            device_class: t(Field::DeviceClass),
-            mount_point: t(Field::MountPoint),
-            path: t(Field::Path),
-            bytes: n(Field::Bytes).map(|n| n as u64),
-            actor: t(Field::Actor),
-            event_name: t(Field::EventName),
-            action_type: t(Field::ActionType),
-            action_object: t(Field::ActionObject),
-            detail: t(Field::Detail),
-        }
-    }};
-}
-pub(super) use wit_event;
-
-/// The event as the contract describes it, borrowing its texts; only the fields in `reads`.
-pub(super) fn event_to_wit(e: &Event, reads: FieldSet) -> types::Event<'_> {
-    wit_event!(types, e, reads, kind_to_wit(e.kind()))
+/// The fields of `e` that are in `reads`, as the contract lists them, borrowing the texts.
+pub(super) fn fields_to_wit(e: &Event, reads: FieldSet) -> Vec<types::FieldValue<'_>> {
+    reads
+        .iter()
+        .filter_map(|f| {
+            let value = match f.field_type() {
+                FieldType::Text => types::Value::Text(e.text(f)?),
+                FieldType::Number => types::Value::Number(e.number(f)?),
+            };
+            Some(types::FieldValue {
+                field: field_to_wit(f),
+                value,
+            })
+        })
+        .collect()
 }
 
 /// The agent's fields and the contract's `field` enum: the same names, in the same order.

@@ -82,7 +82,15 @@ impl Exports {
         reads: FieldSet,
     ) -> wasmtime::Result<Vec<current::Triggered>> {
         match self {
-            Exports::Current(b) => b.call_on_event(store, convert::event_to_wit(event, reads)),
+            Exports::Current(b) => {
+                let fields = convert::fields_to_wit(event, reads);
+                let event = current::Event {
+                    ts_ms: event.ts().timestamp_millis(),
+                    kind: convert::kind_to_wit(event.kind()),
+                    fields: &fields,
+                };
+                b.call_on_event(store, event)
+            }
             Exports::V0_1(b) => b
                 .call_on_event(store, v0_1::event(event))
                 .map(v0_1::triggered),

@@ -63,9 +63,15 @@ fn a_plugin_describes_itself_and_returns_alarms() {
     );
 }
 
-/// An `on-event` body that fires `hello` when the event's `username` came (its option's tag,
-/// at offset 12 of the `event` record), and returns no alarm (the empty list at 3000) when not.
-const FIRES_ON_USERNAME: &str = "(if (result i32) (i32.load8_u offset=12 (local.get 0)) (then (i32.const 2048)) (else (i32.const 3000)))";
+/// An `on-event` body that fires `hello` when the first of the event's fields is `username`
+/// (field 0), and returns no alarm (the empty list at 3000) when not.
+const FIRES_ON_USERNAME: &str = "(if (result i32) (i32.and (i32.ne (local.get 3) (i32.const 0)) \
+     (i32.eqz (i32.load8_u (local.get 2)))) (then (i32.const 2048)) (else (i32.const 3000)))";
+
+/// [`FIRES_ON_USERNAME`] for contract 0.1.0: `username`'s option tag is at offset 12 of the
+/// event record.
+const FIRES_ON_USERNAME_0_1: &str = "(if (result i32) (i32.load8_u offset=12 (local.get 0)) \
+     (then (i32.const 2048)) (else (i32.const 3000)))";
 
 #[test]
 fn a_plugin_gets_only_the_fields_it_says_it_reads() {
@@ -88,7 +94,7 @@ fn a_plugin_gets_only_the_fields_it_says_it_reads() {
         "username is not copied in"
     );
     // A plugin built for 0.1.0 could not say: it gets every field, as it always did.
-    let (reads, contract, n) = fired(&plugin_wat_0_1("\\00", FIRES_ON_USERNAME, ""));
+    let (reads, contract, n) = fired(&plugin_wat_0_1("\\00", FIRES_ON_USERNAME_0_1, ""));
     assert_eq!((reads, contract, n), (FieldSet::ALL, "0.1.0", 1));
 }
 

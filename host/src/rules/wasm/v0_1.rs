@@ -5,7 +5,7 @@
 //! edges: its description reads every field, its events carry every field, and what it returns
 //! is read into the current contract's types, to be checked by the same code as any plugin's.
 
-use crate::event::{Event, EventKind, FieldSet};
+use crate::event::{Event, EventKind, Field, FieldSet};
 
 use super::bindings::vigilo::alarms::types as current;
 use bindings::vigilo::alarms::types as old;
@@ -49,9 +49,41 @@ pub(super) fn info(info: old::PluginInfo) -> current::PluginInfo {
     }
 }
 
-/// The event with every field, as 0.1.0 hands it over.
+/// The event with every field, as 0.1.0 hands it over, borrowing its texts.
 pub(super) fn event(e: &Event) -> old::Event<'_> {
-    super::convert::wit_event!(old, e, FieldSet::ALL, kind_to_old(e.kind()))
+    let t = |f| e.text(f);
+    let n = |f| e.number(f);
+    old::Event {
+        ts_ms: e.ts().timestamp_millis(),
+        kind: kind_to_old(e.kind()),
+        username: t(Field::Username),
+        logon_domain: t(Field::LogonDomain),
+        computer: t(Field::Computer),
+        private_ip: t(Field::PrivateIp),
+        executable: t(Field::Executable),
+        title: t(Field::Title),
+        description: t(Field::Description),
+        url: t(Field::Url),
+        primary_domain: t(Field::PrimaryDomain),
+        duration: n(Field::Duration),
+        // Validated events hold finite non-negative numbers; `as` saturates the rest.
+        pid: n(Field::Pid).map(|n| n as u32),
+        action: t(Field::Action),
+        vendor_id: t(Field::VendorId),
+        product_id: t(Field::ProductId),
+        vendor: t(Field::Vendor),
+        product: t(Field::Product),
+        serial: t(Field::Serial),
+        device_class: t(Field::DeviceClass),
+        mount_point: t(Field::MountPoint),
+        path: t(Field::Path),
+        bytes: n(Field::Bytes).map(|n| n as u64),
+        actor: t(Field::Actor),
+        event_name: t(Field::EventName),
+        action_type: t(Field::ActionType),
+        action_object: t(Field::ActionObject),
+        detail: t(Field::Detail),
+    }
 }
 
 /// What a 0.1.0 plugin returned, in the current contract's types (the same shapes).
