@@ -32,6 +32,10 @@ done
 for pkg in e2fsprogs mount systemd dbus dunst; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# The fleet tests: a real NATS server with JetStream (the bus between agents and the hub).
+for pkg in nats-server; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
 # The JavaScript example plugin: componentize-js from the npm registry.
 command -v npm >/dev/null || missing+=(nodejs npm)
 if ! rustup target list --installed 2>/dev/null | grep -q wasm32-unknown-unknown; then

@@ -12,7 +12,7 @@
 //! |---|---|---|
 //! | ground | [`event`], [`model`], `data_dir`, `os`, `owner_only`, `secret`, `hex` | events; alarm records, actions, templates, reports (the wire format); the data folder's layout; OS lookups; owner-only files |
 //! | 1 | `sources`, `sessions`, `tabs`, `risk`, `store` | the OS turned into events; focus spans; which tab is in front; risk scores; SQLite |
-//! | 2 | `actions`, [`rules`] | what performs actions (the outbox's worker); the engine, plugins and scripts |
+//! | 2 | `actions`, `fleet`, [`rules`] | what performs actions (the outbox's worker); the bus to the fleet's hub (forwarding, ingest); the engine, plugins and scripts |
 //! | 3 | [`packs`], [`rule_set`] | packs read, checked and signed; the loaded packs assembled into one rule set |
 //! | 4 | `alarms`, [`pipeline`] | fired alarms built from the rules; sessions → rules → store, one assembly for live and replay |
 //! | 5 | `agent`, `console`, [`cli`] | `vigilo run` (sources, pipeline thread, worker, admin API); the web pages; one file per subcommand |
@@ -28,6 +28,7 @@ pub mod cli;
 pub(crate) mod console;
 pub(crate) mod data_dir;
 pub mod event;
+pub(crate) mod fleet;
 pub(crate) mod hex;
 pub mod model;
 pub(crate) mod os;

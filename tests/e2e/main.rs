@@ -10,6 +10,7 @@ mod console;
 mod desktop;
 mod email;
 mod examples;
+mod fleet;
 mod hardening;
 mod packs;
 mod plugin;
@@ -26,6 +27,8 @@ mod webhooks;
 // The harness: running the binary, a running agent, hand-written plugins.
 #[path = "../support/agent.rs"]
 mod agent;
+#[path = "../support/nats.rs"]
+mod nats;
 #[path = "../support/run.rs"]
 mod run;
 #[path = "../support/plugins.rs"]

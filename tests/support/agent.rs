@@ -43,6 +43,19 @@ impl Agent {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Agent {
+        let run = ["run", "--listen", "127.0.0.1:0", "--events", "-", "--json"];
+        let args: Vec<&str> = run.iter().chain(extra).copied().collect();
+        Agent::spawn(data, display, &args, env)
+    }
+
+    /// The fleet's hub (`vigilo hub`) on the bus at `fleet`, with its console on a free port.
+    pub fn start_hub(data: &Path, fleet: &str) -> Agent {
+        let args = ["hub", "--listen", "127.0.0.1:0", "--fleet", fleet];
+        Agent::spawn(data, None, &args, &[("RUST_LOG", "vigilo=info")])
+    }
+
+    /// `vigilo ARGS` as a child on data folder `data`, once it listens.
+    fn spawn(data: &Path, display: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Agent {
         // A killed agent leaves its address behind; wait for this one's.
         let _ = std::fs::remove_file(data.join("admin-address"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigilo"));
@@ -51,11 +64,10 @@ impl Agent {
             command.env("DISPLAY", d);
         }
         let mut child = command
-            .args(["run", "--listen", "127.0.0.1:0", "--events", "-", "--json"])
-            .args(extra)
+            .args(args)
             .env("VIGILO_DATA_DIR", data)
-            .envs(env.iter().copied())
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             // Appended: an agent started again on the same folder keeps the log before it.

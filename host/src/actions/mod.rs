@@ -3,10 +3,12 @@
 //! Rules only *plan* actions (the vocabulary is [`crate::model::action`]): a triggered alarm is
 //! stored with its planned actions queued in the store's outbox, and only then does the
 //! [`worker`] take due rows and perform them, one file per kind: [`webhook`], [`email`],
-//! [`screenshot`], [`video`] (from the [`recorder`]), [`popup`] and [`terminate`].
+//! [`screenshot`], [`video`] (from the [`recorder`]), [`popup`] and [`terminate`] — and, in a
+//! fleet, [`forward`] to the hub.
 
 pub mod email;
 pub mod failure;
+pub mod forward;
 pub mod popup;
 pub mod presence;
 pub mod recorder;

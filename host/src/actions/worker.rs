@@ -25,7 +25,7 @@ use super::screenshot::{Screen, save_private};
 use super::webhook::{self, Signer};
 use crate::model::action::Action;
 use crate::model::alarm::StoredAlarm;
-use crate::store::{ActionRun, Retention, Settle, Store};
+use crate::store::{ActionRun, FORWARD, Retention, Settle, Store};
 
 /// How the worker retries.
 #[derive(Debug, Clone, Copy)]
@@ -57,6 +57,12 @@ impl Retry {
     }
 }
 
+/// The longest wait between two attempts at forwarding an alarm to the hub.
+const FORWARD_LONGEST_WAIT: Duration = Duration::from_secs(30);
+
+/// How often the forwarding lane looks whether the bus is back.
+const BUS_AWAY_PAUSE: Duration = Duration::from_millis(500);
+
 /// What the workers need.
 pub struct Worker {
     /// A connection to the store (each lane opens its own).
@@ -77,6 +83,8 @@ pub struct Worker {
     pub mailer: Option<Arc<super::email::Mailer>>,
     /// The screen recorder videos are cut from.
     pub recorder: Recorder,
+    /// The fleet's bus, when alarms are forwarded to a hub.
+    pub fleet: Option<Arc<super::forward::Forwarder>>,
 }
 
 impl Worker {
@@ -125,6 +133,7 @@ impl Worker {
             screen: None,
             mailer: self.mailer.clone(),
             recorder: self.recorder.clone(),
+            fleet: self.fleet.clone(),
         };
         let name = lane.to_string();
         std::thread::Builder::new()
@@ -146,6 +155,13 @@ impl Worker {
             }
         };
         loop {
+            // While the bus is away the forwarding lane waits, not failing each alarm in turn.
+            if lane == FORWARD && self.fleet.as_ref().is_some_and(|f| !f.connected()) {
+                match wake.recv_timeout(BUS_AWAY_PAUSE) {
+                    Ok(()) | Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
             self.perform_due(lane, &client);
             let next = self.store.next_due_in_lane(Some(lane)).ok().flatten();
             let sleep = next
@@ -202,6 +218,9 @@ impl Worker {
             Ok(None) => return Settle::Dead(format!("alarm {} is gone", run.alarm_id)),
             Err(e) => return Settle::Dead(format!("alarm {} unreadable: {e:#}", run.alarm_id)),
         };
+        if run.kind == FORWARD {
+            return self.forward(run, &alarm);
+        }
         let result = match alarm.record.actions.get(run.position) {
             Some(Action::Screenshot { count, interval }) => {
                 return self.screenshot(run, &alarm, *count, *interval);
@@ -285,6 +304,32 @@ impl Worker {
 }
 
 impl Worker {
+    /// Forwards an alarm to the fleet's hub. Never given up: a hub's record is only complete
+    /// with every alarm, and the bus may be away for hours; the wait between attempts stops
+    /// growing at [`FORWARD_LONGEST_WAIT`].
+    fn forward(&self, run: &ActionRun, alarm: &StoredAlarm) -> Settle {
+        let Some(fleet) = &self.fleet else {
+            // Queued while this agent was in a fleet: it waits for the fleet to come back.
+            return Settle::Wait(
+                Utc::now() + chrono::Duration::minutes(10),
+                "not forwarded: this agent runs without --fleet now".into(),
+            );
+        };
+        match fleet.publish(run.alarm_id, &alarm.record) {
+            Ok(done) => Settle::Done(done),
+            Err(why) => {
+                let failed = run.attempts + 1;
+                let wait = self.retry.wait(failed).min(FORWARD_LONGEST_WAIT);
+                let at = Utc::now()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+                Settle::Retry(
+                    at,
+                    format!("{why} (attempt {failed}; next in {}s)", wait.as_secs()),
+                )
+            }
+        }
+    }
+
     /// One screenshot of a series: each attempt takes the next, `interval` after the last,
     /// until `count` are taken or the person moved on from the window that fired the alarm.
     fn screenshot(

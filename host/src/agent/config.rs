@@ -12,6 +12,12 @@
 //!
 //! [video]
 //! fps = 2        # frames a second the screen is recorded at while an alarm wants video (1–10)
+//!
+//! [fleet]
+//! url = "nats://bus.example.com:4222"   # the fleet's NATS server(s), comma-separated
+//! agent_id = "ws-dave-04"               # this agent's name in the fleet (default: host name)
+//! credentials = "/etc/vigilo/agent.creds"  # optional: NATS credentials (JWT + nkey seed)
+//! ca = "/etc/vigilo/bus-ca.pem"            # optional: CA of the server's TLS certificate
 //! ```
 //!
 //! The file may hold a password: it should be owner-only, and the agent says so when it is not.
@@ -22,6 +28,7 @@ use serde::Deserialize;
 
 use crate::actions::email::EmailConfig;
 use crate::actions::recorder::VideoConfig;
+use crate::fleet::FleetSettings;
 
 /// The agent's settings.
 #[derive(Debug, Default, Deserialize)]
@@ -31,6 +38,8 @@ pub struct AgentConfig {
     pub email: Option<EmailConfig>,
     /// How the screen is recorded for videos.
     pub video: Option<VideoConfig>,
+    /// The fleet this agent reports to (or, for `vigilo hub`, takes alarms from).
+    pub fleet: Option<FleetSettings>,
 }
 
 impl AgentConfig {
@@ -73,6 +82,10 @@ impl AgentConfig {
         if let Some(email) = &config.email {
             crate::actions::email::Mailer::new(email)
                 .map_err(|e| format!("{}: [email]: {e}", path.display()))?;
+        }
+        if let Some(id) = config.fleet.as_ref().and_then(|f| f.agent_id.as_deref()) {
+            crate::fleet::check_agent_id(id)
+                .map_err(|e| format!("{}: [fleet] {e}", path.display()))?;
         }
         if let Some(video) = &config.video {
             video

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 
+use crate::fleet::FleetSettings;
 use crate::packs::TrustedKeys;
 use crate::sources::browser::listener::BrowserTabs;
 use crate::sources::jsonl::JsonlFile;
@@ -67,6 +68,44 @@ pub struct Options {
     /// The web pages served beside the API on the same listener and behind the same token
     /// (the console, a floor up, which reads what the API reads).
     pub pages: fn(api::AppState) -> axum::Router,
+    /// This process's place in a fleet, over what the settings file's `[fleet]` says.
+    pub fleet: FleetOptions,
+}
+
+/// Where the fleet's bus is and who this process is there: from the command line, over the
+/// settings file's `[fleet]`.
+#[derive(Debug, Default)]
+pub struct FleetOptions {
+    /// The bus (`--fleet URL`).
+    pub url: Option<String>,
+    /// This agent's id in the fleet (`--agent-id`).
+    pub agent_id: Option<String>,
+    /// Run as the fleet's hub (`vigilo hub`): take every agent's alarms into this store.
+    pub hub: bool,
+}
+
+impl FleetOptions {
+    /// The fleet settings in force, if this process is in a fleet.
+    fn settings(&self, file: Option<FleetSettings>) -> Option<FleetSettings> {
+        match (&self.url, file) {
+            (Some(url), file) => Some(FleetSettings {
+                url: url.clone(),
+                agent_id: self
+                    .agent_id
+                    .clone()
+                    .or_else(|| file.as_ref().and_then(|f| f.agent_id.clone())),
+                credentials: file.as_ref().and_then(|f| f.credentials.clone()),
+                ca: file.and_then(|f| f.ca),
+            }),
+            (None, Some(mut file)) => {
+                if self.agent_id.is_some() {
+                    file.agent_id.clone_from(&self.agent_id);
+                }
+                Some(file)
+            }
+            (None, None) => None,
+        }
+    }
 }
 
 /// A pack given with `vigilo run --pack` was refused: the agent does not start (exit 2).
@@ -92,6 +131,7 @@ pub fn run(options: Options) -> Result<()> {
         action_limit,
         packs,
         pages,
+        fleet,
     } = options;
     // The data folder first: owner-only, and this agent's alone for as long as it runs. A
     // refused agent stops here, before it touches any file of the one that runs.
@@ -101,6 +141,15 @@ pub fn run(options: Options) -> Result<()> {
     let store = Store::open(&data_dir)?;
     let settings =
         config::AgentConfig::load(config.as_deref(), &data_dir).map_err(anyhow::Error::msg)?;
+    let fleet_settings = fleet.settings(settings.fleet.clone());
+    if fleet.hub && fleet_settings.is_none() {
+        anyhow::bail!("vigilo hub needs the fleet's bus: --fleet nats://HOST:4222 or [fleet] url");
+    }
+    let agent_id = match fleet_settings.as_ref().and_then(|f| f.agent_id.clone()) {
+        Some(id) => crate::fleet::check_agent_id(&id)?.to_string(),
+        None if fleet.hub => "hub".to_string(),
+        None => crate::fleet::default_agent_id(),
+    };
     let token = token::load_or_create(&data_dir)?;
     let trusted = TrustedKeys::of_data_dir(&data_dir).map_err(anyhow::Error::msg)?;
     let stats = Arc::new(stats::Stats::default());
@@ -125,6 +174,30 @@ pub fn run(options: Options) -> Result<()> {
         }
     }
     let rules = set.current();
+    // The runtime of the admin API, and of the fleet's client: before the worker, whose
+    // forwarding lane blocks on it.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("vigilo-api")
+        .enable_all()
+        .build()?;
+    let bus = match &fleet_settings {
+        Some(f) => {
+            let stats = stats.clone();
+            let on_change: crate::fleet::OnBusChange =
+                Arc::new(move |up, detail| stats.source("fleet", up, detail));
+            Some(runtime.block_on(crate::fleet::connect(f, &agent_id, on_change))?)
+        }
+        None => None,
+    };
+    let forwarder = match (&bus, fleet.hub) {
+        (Some(client), false) => Some(Arc::new(crate::actions::forward::Forwarder::new(
+            &agent_id,
+            client.clone(),
+            runtime.handle().clone(),
+        ))),
+        _ => None,
+    };
     // The action worker: woken by the pipeline after it stores alarms (a wake-up pending is
     // enough, so the channel holds one).
     let (wake, woken) = std::sync::mpsc::sync_channel(1);
@@ -157,6 +230,7 @@ pub fn run(options: Options) -> Result<()> {
             None => None,
         },
         recorder: recorder.clone(),
+        fleet: forwarder.clone(),
     };
     std::thread::Builder::new()
         .name("vigilo-actions".into())
@@ -164,9 +238,11 @@ pub fn run(options: Options) -> Result<()> {
     let runner = {
         let (mut store, stats) = (Store::open(&data_dir)?, stats.clone());
         store.set_action_limit(action_limit);
+        store.set_forward(forwarder.is_some());
         let output = runner::Output {
             json,
             wake: Some(wake),
+            forwards: forwarder.is_some(),
             presence,
             recorder: Some(recorder.clone()),
         };
@@ -200,11 +276,10 @@ pub fn run(options: Options) -> Result<()> {
         .map(|source| source.start(sink.clone()))
         .collect::<std::io::Result<Vec<_>>>()?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("vigilo-api")
-        .enable_all()
-        .build()?;
+    let ingest = match (&bus, fleet.hub) {
+        (Some(client), true) => Some((client.clone(), Store::open(&data_dir)?)),
+        _ => None,
+    };
     let state = api::AppState {
         packs: Arc::new(Mutex::new(set)),
         token: Arc::new(token),
@@ -225,6 +300,10 @@ pub fn run(options: Options) -> Result<()> {
                  computer, over plain HTTP: screenshots and the token cross the network \
                  unencrypted. Put a TLS reverse proxy in front, or listen on 127.0.0.1."
             );
+        }
+        if let Some((client, store)) = ingest {
+            let stats = Arc::new(crate::fleet::ingest::IngestStats::default());
+            tokio::spawn(crate::fleet::ingest::run(client, store, stats));
         }
         write_address(&api_dir, bound)?;
         tracing::info!(address = %bound, "admin API listening");

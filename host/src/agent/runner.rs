@@ -61,6 +61,8 @@ pub struct Output {
     pub json: bool,
     /// Told when alarms were stored: their actions are due.
     pub wake: Option<std::sync::mpsc::SyncSender<()>>,
+    /// Every live alarm is forwarded to the fleet's hub: each stored alarm has work queued.
+    pub forwards: bool,
     /// Kept up to date with the window in front, for actions that go on over time.
     pub presence: crate::actions::presence::SharedPresence,
     /// Told how much screen pre-roll each rule set wants.
@@ -164,7 +166,7 @@ pub fn run(
                 });
                 stats.alarms.fetch_add(stored as u64, Ordering::Relaxed);
                 if stored > 0
-                    && performs
+                    && (performs || output.forwards)
                     && let Some(wake) = &output.wake
                 {
                     // Full means a wake-up is already pending: that one will see these too.

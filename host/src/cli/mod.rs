@@ -10,6 +10,7 @@ mod bench;
 mod browser;
 mod check;
 mod client;
+mod hub;
 mod pack;
 mod plugin;
 mod replay;
@@ -60,6 +61,9 @@ enum Command {
     /// Run the agent: packs managed through the admin API, events from the sources, alarms
     /// stored, until SIGTERM or Ctrl-C.
     Run(run::Args),
+    /// Run the fleet's hub: every agent's alarms, forwarded through the bus (NATS JetStream),
+    /// in one store behind one console and API.
+    Hub(hub::Args),
     /// How a running agent is doing: sources up or down, events per second, alarms today,
     /// plugins and scripts, anything shed.
     Status(status::Args),
@@ -114,6 +118,7 @@ pub fn run(cli: Cli) -> ExitCode {
         .unwrap_or_else(crate::data_dir::default);
     let result = match cli.command {
         Command::Run(args) => run::run(args, &data_dir),
+        Command::Hub(args) => hub::run(args, &data_dir),
         Command::Status(args) => status::run(args, &data_dir),
         Command::Replay(args) => replay::run(args, &data_dir),
         Command::Alarms(args) => alarms::run(args, &data_dir),

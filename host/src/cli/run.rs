@@ -61,11 +61,20 @@ pub struct Args {
     /// Seconds without keyboard or mouse input after which time in a window stops counting.
     #[arg(long, default_value_t = 120, value_name = "SECS")]
     idle_after: u64,
+    /// Report to a fleet's hub through this NATS server (`nats://HOST:4222`; comma-separated
+    /// for a cluster): each alarm is forwarded, and kept until the bus acknowledges it
+    /// [default: [fleet] url in the settings file, if any].
+    #[arg(long, value_name = "URL")]
+    fleet: Option<String>,
+    /// This agent's name in the fleet: letters, digits, `-`, `_` [default: [fleet] agent_id,
+    /// else the host name].
+    #[arg(long, value_name = "NAME")]
+    agent_id: Option<String>,
 }
 
 /// `--listen`: a socket address, `localhost:PORT` or `:PORT` (both loopback), or a name that
 /// resolves.
-fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+pub(super) fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     if let Ok(a) = text.parse() {
         return Ok(a);
     }
@@ -115,7 +124,17 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             max_age: std::time::Duration::from_secs(args.captures_max_days * 24 * 3600),
             max_bytes: args.captures_max_mb << 20,
         },
+        fleet: crate::agent::FleetOptions {
+            url: args.fleet,
+            agent_id: args.agent_id,
+            hub: false,
+        },
     });
+    exit_code(ran)
+}
+
+/// How an agent's (or hub's) run ends, as an exit code: a refused `--pack` is invalid input.
+pub(super) fn exit_code(ran: Result<()>) -> Result<u8> {
     match ran {
         Ok(()) => Ok(EXIT_OK),
         Err(e) if e.downcast_ref::<crate::agent::RefusedPack>().is_some() => {

@@ -30,6 +30,9 @@ pub use pack_versions::{PackRow, RollBackError};
 /// (a replayed day is history, not something to act on now).
 pub const LIVE: &str = "live";
 
+/// The outbox kind and lane of an alarm's forwarding to the fleet's hub.
+pub const FORWARD: &str = "forward";
+
 /// Schema migrations, in order; the store's `user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
     // 1: alarms.
@@ -119,6 +122,47 @@ const MIGRATIONS: &[&str] = &[
     // 13: risk scores leave setup changes (account events) out: the index covers the kind.
     "DROP INDEX alarms_for_risk;
      CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk, kind);",
+    // 14: a hub keeps the alarms of many agents: which agent sent each, under which of its ids,
+    // and one alarm per agent (the same record from two agents is two alarms). SQLite cannot
+    // change a UNIQUE constraint in place: the table is rebuilt.
+    "CREATE TABLE alarms_14 (
+        id            INTEGER PRIMARY KEY,
+        fired_at      TEXT NOT NULL,
+        alarm         TEXT NOT NULL,
+        pack          TEXT NOT NULL,
+        pack_version  TEXT NOT NULL,
+        risk          INTEGER NOT NULL CHECK (risk BETWEEN 1 AND 10),
+        kind          TEXT NOT NULL,
+        username      TEXT,
+        computer      TEXT,
+        summary       TEXT NOT NULL,
+        actions       TEXT NOT NULL,
+        event         TEXT NOT NULL,
+        origin        TEXT NOT NULL,
+        recorded_at   TEXT NOT NULL,
+        note          TEXT,
+        refused       TEXT,
+        folded        INTEGER NOT NULL DEFAULT 0,
+        folded_bytes  INTEGER NOT NULL DEFAULT 0,
+        folded_paths  TEXT,
+        agent         TEXT NOT NULL DEFAULT '',  -- '' on an agent; the sender's id on a hub
+        agent_alarm   INTEGER,                   -- the alarm's id at its agent (hub only)
+        UNIQUE (agent, pack, alarm, fired_at, event)
+    );
+    INSERT INTO alarms_14 (id, fired_at, alarm, pack, pack_version, risk, kind, username,
+        computer, summary, actions, event, origin, recorded_at, note, refused, folded,
+        folded_bytes, folded_paths)
+    SELECT id, fired_at, alarm, pack, pack_version, risk, kind, username, computer, summary,
+        actions, event, origin, recorded_at, note, refused, folded, folded_bytes, folded_paths
+    FROM alarms;
+    DROP TABLE alarms;
+    ALTER TABLE alarms_14 RENAME TO alarms;
+    CREATE INDEX alarms_by_time ON alarms (fired_at);
+    CREATE INDEX alarms_by_user ON alarms (username, fired_at);
+    CREATE INDEX alarms_by_name ON alarms (alarm, fired_at);
+    CREATE INDEX alarms_by_pack ON alarms (pack, fired_at);
+    CREATE INDEX alarms_by_computer ON alarms (computer, fired_at);
+    CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk, kind);",
 ];
 
 /// An open store.
@@ -127,6 +171,8 @@ pub struct Store {
     path: PathBuf,
     /// At most this many of one action an hour for one alarm and user (`None`: no limit).
     action_limit: Option<u32>,
+    /// Live alarms are forwarded to a fleet's hub.
+    forward: bool,
 }
 
 /// Which alarms to list.
@@ -192,6 +238,7 @@ impl Store {
             conn,
             path,
             action_limit: None,
+            forward: false,
         })
     }
 
@@ -203,7 +250,8 @@ impl Store {
     /// Writes fired alarms in one transaction; returns how many were new (an alarm already
     /// stored — same pack, alarm, time and event, e.g. a day replayed twice — is not duplicated).
     /// Alarms of the [`LIVE`] origin have the actions vigilo performs queued in the same
-    /// transaction (the outbox), so none is lost between the commit and its worker.
+    /// transaction (the outbox), so none is lost between the commit and its worker — and, in a
+    /// fleet, their forwarding to the hub.
     pub fn record<'a>(
         &mut self,
         alarms: impl IntoIterator<Item = &'a AlarmRecord>,
@@ -211,63 +259,74 @@ impl Store {
     ) -> Result<usize> {
         let tx = self.conn.transaction()?;
         let mut inserted = 0;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT OR IGNORE INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
-                    username, computer, summary, actions, event, origin, recorded_at, note,
-                    refused)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )?;
-            let now = Event::utc_string(Utc::now().fixed_offset());
-            for a in alarms {
-                let added = stmt.execute(params![
-                    Event::utc_string(a.fired_at),
-                    a.alarm,
-                    a.pack,
-                    a.pack_version,
-                    a.risk,
-                    a.event.kind().name(),
-                    a.user,
-                    a.computer,
-                    a.summary,
-                    serde_json::to_string(&a.actions)?,
-                    a.event.to_json(),
-                    origin,
-                    now,
-                    a.note,
-                    (!a.refused.is_empty())
-                        .then(|| serde_json::to_string(&a.refused))
-                        .transpose()?,
-                ])?;
-                inserted += added;
-                if added == 1 && origin == LIVE {
-                    let alarm_id = tx.last_insert_rowid();
-                    for (position, action) in a.actions.iter().enumerate() {
-                        if crate::model::action::PERFORMED.contains(&action.name()) {
-                            let limit = self.action_limit;
-                            let (kind, lane) = (action.name(), action.lane());
-                            let skip = (a.event.kind() == crate::event::EventKind::Account
-                                && crate::model::action::ON_THIS_DESKTOP.contains(&kind))
-                            .then_some(
-                                "not performed: a setup change is not about the person at this \
-                                 desktop",
-                            );
-                            let queue = outbox::Queue {
-                                alarm_id,
-                                position,
-                                kind,
-                                lane: &lane,
-                                limit,
-                                skip,
-                            };
-                            outbox::enqueue(&tx, &queue)?;
-                        }
-                    }
+        for a in alarms {
+            let Some(alarm_id) = insert_alarm(&tx, a, origin, None)? else {
+                continue;
+            };
+            inserted += 1;
+            if origin != LIVE {
+                continue;
+            }
+            for (position, action) in a.actions.iter().enumerate() {
+                if crate::model::action::PERFORMED.contains(&action.name()) {
+                    let limit = self.action_limit;
+                    let (kind, lane) = (action.name(), action.lane());
+                    let skip = (a.event.kind() == crate::event::EventKind::Account
+                        && crate::model::action::ON_THIS_DESKTOP.contains(&kind))
+                    .then_some(
+                        "not performed: a setup change is not about the person at this desktop",
+                    );
+                    let queue = outbox::Queue {
+                        alarm_id,
+                        position,
+                        kind,
+                        lane: &lane,
+                        limit,
+                        skip,
+                    };
+                    outbox::enqueue(&tx, &queue)?;
                 }
+            }
+            if self.forward {
+                // After the alarm's own actions; its own lane, never waiting for them.
+                let queue = outbox::Queue {
+                    alarm_id,
+                    position: a.actions.len(),
+                    kind: FORWARD,
+                    lane: FORWARD,
+                    limit: None,
+                    skip: None,
+                };
+                outbox::enqueue(&tx, &queue)?;
             }
         }
         tx.commit()?;
         Ok(inserted)
+    }
+
+    /// Writes alarms another agent sent (a hub's store), in one transaction: each under its
+    /// agent and that agent's id for it, once — the same alarm arriving again (a publish
+    /// retried, a message delivered twice) changes nothing. Nothing is queued: the agent
+    /// performed the actions. Returns how many were new.
+    pub fn record_forwarded<'a>(
+        &mut self,
+        alarms: impl IntoIterator<Item = (&'a str, i64, &'a AlarmRecord)>,
+    ) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut inserted = 0;
+        for (agent, agent_alarm, a) in alarms {
+            let origin = format!("fleet:{agent}");
+            if insert_alarm(&tx, a, &origin, Some((agent, agent_alarm)))?.is_some() {
+                inserted += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(inserted)
+    }
+
+    /// Queues, with every live alarm from now on, its forwarding to the fleet's hub.
+    pub fn set_forward(&mut self, forward: bool) {
+        self.forward = forward;
     }
 
     /// How many alarms fired at or after `since` (by the time index).
@@ -524,6 +583,44 @@ impl Store {
             .optional()?
             .unwrap_or_default())
     }
+}
+
+/// Inserts one alarm unless it is already stored (same agent, pack, alarm, time and event);
+/// returns its new row id. `from`: the agent that sent it and its id there (a hub's store).
+fn insert_alarm(
+    tx: &rusqlite::Transaction<'_>,
+    a: &AlarmRecord,
+    origin: &str,
+    from: Option<(&str, i64)>,
+) -> Result<Option<i64>> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT OR IGNORE INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
+            username, computer, summary, actions, event, origin, recorded_at, note, refused,
+            agent, agent_alarm)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+    )?;
+    let added = stmt.execute(params![
+        Event::utc_string(a.fired_at),
+        a.alarm,
+        a.pack,
+        a.pack_version,
+        a.risk,
+        a.event.kind().name(),
+        a.user,
+        a.computer,
+        a.summary,
+        serde_json::to_string(&a.actions)?,
+        a.event.to_json(),
+        origin,
+        Event::utc_string(Utc::now().fixed_offset()),
+        a.note,
+        (!a.refused.is_empty())
+            .then(|| serde_json::to_string(&a.refused))
+            .transpose()?,
+        from.map_or("", |(agent, _)| agent),
+        from.map(|(_, id)| id),
+    ])?;
+    Ok((added == 1).then(|| tx.last_insert_rowid()))
 }
 
 fn migrate(conn: &mut Connection) -> Result<()> {

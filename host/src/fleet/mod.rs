@@ -1,0 +1,163 @@
+//! The fleet: agents report to one hub through NATS JetStream.
+//!
+//! The bus is an existing distributed engine, not a home-made server: JetStream persists what
+//! agents publish, acknowledges each publish, drops a publish it has seen under the same
+//! `Nats-Msg-Id`, and keeps a durable consumer's place for the hub across restarts. What vigilo
+//! adds is the discipline around it: an agent commits an alarm and its *forward* row in one
+//! transaction (the outbox, as webhooks), publishes until the server acknowledges, and the hub
+//! stores each agent's alarm once (keyed by agent and the agent's id) before it acknowledges the
+//! message — so a bus down for an hour, an agent restarted, or `kill -9` anywhere loses nothing
+//! and doubles nothing.
+//!
+//! - [`wire`]: the message an agent publishes, versioned like the model's forms.
+//! - `actions::forward`: the agent's side, a blocking publish for the outbox's `forward` lane.
+//! - [`ingest`]: the hub's side, the durable consumer into the store.
+//!
+//! Subjects: `vigilo.alarms.<agent>`. An agent's id is one subject token (letters, digits, `-`,
+//! `_`), so with per-agent credentials the bus lets an agent publish only under its own subject,
+//! and the hub believes the subject, not the payload.
+
+pub(crate) mod ingest;
+pub(crate) mod wire;
+
+use std::time::Duration;
+
+/// The JetStream stream every agent's alarms go to.
+pub const ALARMS_STREAM: &str = "VIGILO_ALARMS";
+
+/// The hub's durable consumer of [`ALARMS_STREAM`]: its place survives the hub's restarts.
+pub const HUB_CONSUMER: &str = "vigilo-hub";
+
+/// How long the stream keeps alarms the hub has not taken: a hub away longer loses them.
+pub const KEEP_FOR: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How long JetStream remembers a message id to drop a repeated publish (the hub's store
+/// drops repeats of any age; this spares it most of them).
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// The subject an agent publishes its alarms under.
+pub fn alarms_subject(agent: &str) -> String {
+    format!("vigilo.alarms.{agent}")
+}
+
+/// How to reach the bus, and who this process is on it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSettings {
+    /// The NATS server(s): `nats://host:4222` (`tls://` for TLS), comma-separated for a cluster.
+    pub url: String,
+    /// This agent's name in the fleet (default: the host name).
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// A NATS credentials file (JWT and nkey seed) for this agent or hub.
+    #[serde(default)]
+    pub credentials: Option<std::path::PathBuf>,
+    /// A PEM file of the certificate authority the server's TLS certificate is checked against.
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
+}
+
+/// An agent id that cannot be a subject token.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "agent id {0:?}: use 1 to 64 letters, digits, `-` or `_` (it is a NATS subject token; \
+     set one with --agent-id or [fleet] agent_id)"
+)]
+pub struct BadAgentId(pub String);
+
+/// Checks `id` is one subject token (and a sensible name).
+pub fn check_agent_id(id: &str) -> Result<&str, BadAgentId> {
+    let ok = (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(BadAgentId(id.to_string()))
+    }
+}
+
+/// The default agent id: the host name, with what a subject token cannot hold replaced.
+pub fn default_agent_id() -> String {
+    let host = crate::os::process::hostname();
+    let id: String = host
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    if id.is_empty() { "agent".into() } else { id }
+}
+
+/// Told when the bus comes and goes: whether it is there, and what to show about it.
+pub type OnBusChange = std::sync::Arc<dyn Fn(bool, String) + Send + Sync>;
+
+/// Connects to the bus in the background: the client returns at once and keeps connecting,
+/// so a process starts, and works alone, while the bus is away. `on_change` hears of every
+/// connection and disconnection.
+pub(crate) async fn connect(
+    settings: &FleetSettings,
+    name: &str,
+    on_change: OnBusChange,
+) -> anyhow::Result<async_nats::Client> {
+    crate::use_ring_for_tls();
+    let url = settings.url.clone();
+    on_change(false, format!("connecting to {url}"));
+    let mut options = async_nats::ConnectOptions::new()
+        .name(name)
+        .retry_on_initial_connect()
+        .connection_timeout(Duration::from_secs(5))
+        .event_callback(move |event| {
+            let (on_change, url) = (on_change.clone(), url.clone());
+            async move {
+                match event {
+                    async_nats::Event::Connected => {
+                        tracing::info!("fleet: connected to {url}");
+                        on_change(true, format!("connected to {url}"));
+                    }
+                    async_nats::Event::Disconnected => {
+                        tracing::warn!("fleet: disconnected from {url}; reconnecting");
+                        on_change(false, format!("disconnected from {url}; reconnecting"));
+                    }
+                    other => tracing::debug!("fleet: {other}"),
+                }
+            }
+        });
+    if let Some(path) = &settings.credentials {
+        options = options
+            .credentials_file(path)
+            .await
+            .map_err(|e| anyhow::anyhow!("fleet credentials {}: {e}", path.display()))?;
+    }
+    if let Some(ca) = &settings.ca {
+        options = options.add_root_certificates(ca.clone()).require_tls(true);
+    }
+    let urls: Vec<&str> = settings.url.split(',').map(str::trim).collect();
+    let servers = urls
+        .iter()
+        .map(|u| u.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| anyhow::anyhow!("fleet url {:?}: {e}", settings.url))?;
+    Ok(options.connect(servers).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_agent_id_is_one_subject_token() {
+        assert!(check_agent_id("ws-dave_04").is_ok());
+        for bad in ["", "a.b", "a b", "a*", ">", &"x".repeat(65)] {
+            assert!(check_agent_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_agent_id(&default_agent_id()).is_ok());
+        assert_eq!(alarms_subject("ws-1"), "vigilo.alarms.ws-1");
+    }
+}

@@ -1,0 +1,139 @@
+//! The fleet: agents forward their alarms through a real `nats-server -js` to a real hub
+//! (`vigilo hub`), which stores every agent's alarms once — through the bus killed mid-stream,
+//! the hub killed mid-stream, and agents that keep working while the bus is away.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::agent::{Agent, build, counter_pack};
+use crate::nats::Nats;
+use crate::{json_lines, stderr, vigilo};
+
+/// A file written to USB on `computer`, the `n`th of its day.
+fn copy_on(computer: &str, n: usize) -> String {
+    format!(
+        r#"{{"ts":"2026-11-03T09:{:02}:{:02}Z","kind":"usb","username":"dave","computer":"{computer}","action":"file_written","path":"/media/dave/USB/{n}.bin","bytes":{n}}}"#,
+        (n / 60) % 60,
+        n % 60
+    )
+}
+
+/// The "Copy seen" alarms in the store of data folder `data`: (computer, path) → how many.
+fn copies(data: &Path) -> BTreeMap<(String, String), usize> {
+    let out = vigilo(data, &["alarms", "--all", "--json", "--alarm", "Copy seen"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut seen = BTreeMap::new();
+    for a in json_lines(&out) {
+        let key = (
+            a["computer"].as_str().unwrap_or("?").to_string(),
+            a["event"]["path"].as_str().unwrap_or("?").to_string(),
+        );
+        *seen.entry(key).or_insert(0) += 1;
+    }
+    seen
+}
+
+/// Waits until the store of `data` holds `n` copies; the hub's and agents' logs say why when it
+/// does not.
+fn wait_for_copies(data: &Path, n: usize, hub: &Agent, agents: &[Agent], nats: &Nats) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let found: usize = copies(data).values().sum();
+        if found >= n {
+            return;
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = agents.iter().map(Agent::stderr).collect();
+            panic!(
+                "{found} of {n} alarms at the hub; its log:\n{}\nthe agents' logs:\n{}\n\
+                 the bus's log:\n{}",
+                hub.stderr(),
+                logs.join("\n"),
+                nats.log()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An agent in the fleet at `url` as `name`, with the counter pack.
+fn fleet_agent(dir: &Path, url: &str, name: &str) -> Agent {
+    let data = dir.join(name);
+    let agent = Agent::start_in(
+        &data,
+        None,
+        &["--fleet", url, "--agent-id", name, "--retry-after", "1"],
+        &[("RUST_LOG", "vigilo=info")],
+    );
+    let pack = counter_pack(&dir.join(format!("{name}-pack")), "1.0.0", 4, "");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    agent
+}
+
+#[test]
+fn every_alarm_of_every_agent_reaches_the_hub_once_through_a_killed_bus_and_a_killed_hub() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut nats = Nats::start(&dir.path().join("nats"));
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub(&hub_data, &nats.url());
+    let names = ["ws-ann", "ws-bob", "ws-cat"];
+    let mut agents: Vec<Agent> = names
+        .iter()
+        .map(|n| fleet_agent(dir.path(), &nats.url(), n))
+        .collect();
+    let send = |agents: &mut [Agent], from: usize, to: usize| {
+        for (agent, name) in agents.iter_mut().zip(names) {
+            let lines: Vec<String> = (from..to).map(|n| copy_on(name, n)).collect();
+            agent.send(&lines);
+        }
+    };
+
+    send(&mut agents, 0, 10);
+    wait_for_copies(&hub_data, 30, &hub, &agents, &nats);
+
+    // The bus killed mid-stream: the agents go on alone, keeping what they cannot forward.
+    nats.kill();
+    send(&mut agents, 10, 20);
+    for (agent, name) in agents.iter().zip(names) {
+        let data = dir.path().join(name);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while copies(&data).len() < 20 {
+            assert!(
+                Instant::now() < deadline,
+                "{name} stopped working without the bus"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(
+            agent.status()["outbox"]["pending"].as_u64() >= Some(1),
+            "{name} keeps its alarms for the hub: {}",
+            agent.status()
+        );
+    }
+    nats.restart();
+    wait_for_copies(&hub_data, 60, &hub, &agents, &nats);
+
+    // The hub killed mid-stream, and started again: it resumes from its consumer.
+    hub.kill();
+    send(&mut agents, 20, 30);
+    let hub = Agent::start_hub(&hub_data, &nats.url());
+    wait_for_copies(&hub_data, 90, &hub, &agents, &nats);
+
+    // Nothing more comes: every alarm of every agent, once.
+    std::thread::sleep(Duration::from_millis(1500));
+    let at_hub = copies(&hub_data);
+    assert_eq!(at_hub.len(), 90, "{at_hub:?}");
+    assert!(at_hub.values().all(|&n| n == 1), "twice: {at_hub:?}");
+    for name in names {
+        let theirs = at_hub.keys().filter(|(c, _)| c == name).count();
+        assert_eq!(theirs, 30, "{name}'s alarms at the hub");
+    }
+    for agent in agents {
+        let status = agent.status();
+        assert_eq!(status["outbox"]["pending"], 0, "all forwarded: {status}");
+        agent.stop();
+    }
+    hub.stop();
+}

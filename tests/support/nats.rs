@@ -1,0 +1,103 @@
+//! A real `nats-server -js` for end-to-end tests: a free loopback port it picks itself (and
+//! tells through its ports file, so no other test can take the port in between), a store in a
+//! temporary folder, and `kill -9` and restart on the same port and store.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running NATS server with JetStream.
+pub struct Nats {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Nats {
+    /// Starts one with its store and ports file under `dir`.
+    pub fn start(dir: &Path) -> Nats {
+        let ports = dir.join("ports");
+        std::fs::create_dir_all(&ports).expect("mkdir");
+        let child = Nats::spawn(dir, "-1");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let port = loop {
+            let found = std::fs::read_dir(&ports)
+                .ok()
+                .and_then(|mut d| d.next())
+                .and_then(|e| e.ok())
+                .and_then(|e| std::fs::read_to_string(e.path()).ok())
+                .and_then(|text| {
+                    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+                    let url = v["nats"][0].as_str()?.to_string();
+                    url.rsplit(':').next()?.parse::<u16>().ok()
+                });
+            if let Some(port) = found {
+                break port;
+            }
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let nats = Nats {
+            child,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        nats.wait_listening();
+        nats
+    }
+
+    fn spawn(dir: &Path, port: &str) -> Child {
+        Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", port])
+            .arg("-sd")
+            .arg(dir.join("store"))
+            .arg("--ports_file_dir")
+            .arg(dir.join("ports"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("nats.log"))
+                    .expect("log"),
+            ))
+            .spawn()
+            .expect("nats-server runs (Debian: nats-server; scripts/test.sh installs it)")
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// What the server logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default()
+    }
+
+    /// The URL clients connect to.
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    /// `kill -9`: nothing flushed, nothing said goodbye to.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port and store (after [`Nats::kill`]).
+    pub fn restart(&mut self) {
+        self.child = Nats::spawn(&self.dir, &self.port.to_string());
+        self.wait_listening();
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
