@@ -59,3 +59,42 @@ impl ForwardedAlarm {
         Ok(forwarded)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forwarded(agent: &str) -> ForwardedAlarm {
+        let pack = crate::packs::Pack::standard().expect("standard");
+        let ts = chrono::DateTime::parse_from_rfc3339("2026-11-02T10:00:00Z").expect("ts");
+        let event = crate::event::Event::new(crate::event::EventKind::Usb, ts)
+            .with_text(crate::event::Field::Action, "inserted");
+        ForwardedAlarm {
+            form: crate::model::FORM_VERSION,
+            agent: agent.into(),
+            id: 7,
+            alarm: crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts).record,
+        }
+    }
+
+    #[test]
+    fn the_hub_believes_the_subject_and_reads_only_its_form() {
+        let good = serde_json::to_vec(&forwarded("ws-1")).expect("json");
+        let read = ForwardedAlarm::read("vigilo.alarms.ws-1", &good).expect("read");
+        assert_eq!((read.agent.as_str(), read.id), ("ws-1", 7));
+        assert_eq!(ForwardedAlarm::message_id("ws-1", 7), "ws-1:7");
+
+        let err = ForwardedAlarm::read("vigilo.alarms.ws-2", &good).expect_err("impostor");
+        assert!(matches!(err, BadMessage::Impostor { .. }), "{err}");
+        assert!(err.to_string().contains("\"ws-1\""), "{err}");
+
+        let mut future = forwarded("ws-1");
+        future.form = crate::model::FORM_VERSION + 1;
+        let future = serde_json::to_vec(&future).expect("json");
+        let err = ForwardedAlarm::read("vigilo.alarms.ws-1", &future).expect_err("form");
+        assert!(err.to_string().contains("upgrade the hub"), "{err}");
+
+        let err = ForwardedAlarm::read("vigilo.alarms.ws-1", b"{\"form\":1}").expect_err("json");
+        assert!(matches!(err, BadMessage::Json(_)), "{err}");
+    }
+}

@@ -656,6 +656,86 @@ mod tests {
     }
 
     #[test]
+    fn a_hub_keeps_each_agents_alarm_once_and_an_agent_queues_its_forwarding() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = Pack::standard().expect("standard");
+        let mut store = Store::open(&dir.path().join("data")).expect("open");
+        let (a, b) = (fired(&pack, 0, "alice"), fired(&pack, 3, "bob"));
+        let sent = [
+            ("ws-1", 1, &a),
+            ("ws-1", 1, &a),
+            ("ws-2", 1, &a),
+            ("ws-1", 2, &b),
+        ];
+        assert_eq!(store.record_forwarded(sent).expect("record"), 3);
+        assert_eq!(
+            store.record_forwarded(sent).expect("again"),
+            0,
+            "repeats change nothing"
+        );
+        let all = store.alarms(&AlarmFilter::default()).expect("list");
+        let mut origins: Vec<&str> = all.iter().map(|s| s.origin.as_str()).collect();
+        origins.sort();
+        assert_eq!(origins, ["fleet:ws-1", "fleet:ws-1", "fleet:ws-2"]);
+        assert!(
+            store.due_actions(Utc::now(), 10).expect("due").is_empty(),
+            "nothing to do"
+        );
+
+        let mut agent = Store::open(&dir.path().join("agent")).expect("open");
+        agent.set_forward(true);
+        assert_eq!(agent.record([&a, &b], LIVE).expect("live"), 2);
+        assert_eq!(agent.record([&a], "replay:day").expect("replayed"), 0);
+        let due = agent.due_actions(Utc::now(), 10).expect("due");
+        let forwards: Vec<i64> = due
+            .iter()
+            .filter(|r| r.kind == FORWARD)
+            .map(|r| r.alarm_id)
+            .collect();
+        assert_eq!(forwards.len(), 2, "{due:?}");
+    }
+
+    #[test]
+    fn a_store_from_before_the_fleet_keeps_its_alarms() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        let pack = Pack::standard().expect("standard");
+        {
+            // Schema 13, written as that version did.
+            let mut conn = Connection::open(data.join(crate::data_dir::STORE)).expect("open");
+            for (i, sql) in MIGRATIONS[..13].iter().enumerate() {
+                let tx = conn.transaction().expect("tx");
+                tx.execute_batch(sql).expect("migrate");
+                tx.pragma_update(None, "user_version", (i + 1) as i64)
+                    .expect("version");
+                tx.commit().expect("commit");
+            }
+            let a = fired(&pack, 0, "alice");
+            conn.execute(
+                "INSERT INTO alarms (fired_at, alarm, pack, pack_version, risk, kind, username,
+                    summary, actions, event, origin, recorded_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'usb', 'alice', ?6, '[]', ?7, 'live', ?1)",
+                params![
+                    Event::utc_string(a.fired_at),
+                    a.alarm,
+                    a.pack,
+                    a.pack_version,
+                    a.risk,
+                    a.summary,
+                    a.event.to_json()
+                ],
+            )
+            .expect("insert");
+        }
+        let store = Store::open(&data).expect("migrates");
+        assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len());
+        let all = store.alarms(&AlarmFilter::default()).expect("list");
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].record.user.as_deref(), Some("alice"));
+    }
+
+    #[test]
     fn a_row_that_no_longer_reads_back_hides_no_other() {
         let dir = tempfile::tempdir().expect("tempdir");
         let pack = Pack::standard().expect("standard");
