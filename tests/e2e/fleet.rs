@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::agent::{Agent, build, counter_pack};
+use crate::agent::{Agent, build, counter_pack, http};
 use crate::nats::Nats;
-use crate::{json_lines, stderr, vigilo};
+use crate::{json_lines, stderr, stdout, vigilo};
 
 /// A file written to USB on `computer`, the `n`th of its day.
 fn copy_on(computer: &str, n: usize) -> String {
@@ -130,6 +130,45 @@ fn every_alarm_of_every_agent_reaches_the_hub_once_through_a_killed_bus_and_a_ki
         let theirs = at_hub.keys().filter(|(c, _)| c == name).count();
         assert_eq!(theirs, 30, "{name}'s alarms at the hub");
     }
+    // The hub shows where each came from, and keeps one computer's alarms apart.
+    let table = vigilo(
+        &hub_data,
+        &[
+            "alarms",
+            "--all",
+            "--computer",
+            "ws-bob",
+            "--alarm",
+            "Copy seen",
+        ],
+    );
+    let text = stdout(&table);
+    assert!(
+        text.starts_with("TIME (UTC)            USER        COMPUTER"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" ws-bob ")).count(),
+        30,
+        "{text}"
+    );
+    let page: serde_json::Value = http()
+        .get(format!(
+            "{}/api/v1/alarms?computer=ws-ann&alarm=Copy+seen&limit=1000",
+            hub.url
+        ))
+        .bearer_auth(&hub.token)
+        .send()
+        .expect("alarms")
+        .json()
+        .expect("json");
+    let listed = page["alarms"].as_array().expect("alarms");
+    assert_eq!(listed.len(), 30, "{page}");
+    assert!(
+        listed
+            .iter()
+            .all(|a| a["computer"] == "ws-ann" && a["origin"] == "fleet:ws-ann")
+    );
     for agent in agents {
         let status = agent.status();
         assert_eq!(status["outbox"]["pending"], 0, "all forwarded: {status}");

@@ -24,6 +24,8 @@ pub const MAX_PAGE: u32 = 1000;
 pub struct AlarmQuery {
     /// Only this user (exact).
     pub user: Option<String>,
+    /// Only this computer (exact): on a hub, one agent's alarms.
+    pub computer: Option<String>,
     /// Only alarms whose name contains this.
     pub alarm: Option<String>,
     /// Only this pack.
@@ -81,6 +83,7 @@ impl AlarmQuery {
             .transpose()?;
         Ok(AlarmFilter {
             user: given(&self.user),
+            computer: given(&self.computer),
             alarm: given(&self.alarm),
             pack: given(&self.pack),
             since: time("since", &self.since, crate::event::Bound::Start)?,
@@ -102,6 +105,7 @@ impl AlarmQuery {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         for (k, v) in [
             ("user", &self.user),
+            ("computer", &self.computer),
             ("alarm", &self.alarm),
             ("pack", &self.pack),
             ("since", &self.since),

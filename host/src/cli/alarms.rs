@@ -15,6 +15,9 @@ pub struct Args {
     /// Only alarms of this user (exact name).
     #[arg(long)]
     user: Option<String>,
+    /// Only alarms from this computer (exact name): on a hub, one agent's.
+    #[arg(long)]
+    computer: Option<String>,
     /// Only alarms whose name contains this text (case-insensitive).
     #[arg(long)]
     alarm: Option<String>,
@@ -56,6 +59,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
     let filter = AlarmFilter {
         id: None,
         user: args.user,
+        computer: args.computer,
         alarm: args.alarm,
         since,
         until,
@@ -76,9 +80,14 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         } else {
             table::Zone::Utc
         };
-        table::header(&mut out, zone)?;
+        // A hub's alarms come from many computers: which one is a column of its own.
+        let layout = table::Layout {
+            zone,
+            computer: alarms.iter().any(|a| a.origin.starts_with("fleet:")),
+        };
+        table::header(&mut out, layout)?;
         for a in &alarms {
-            table::row(&mut out, &a.record, &a.outcomes, a.folded.as_ref(), zone)?;
+            table::row(&mut out, &a.record, &a.outcomes, a.folded.as_ref(), layout)?;
         }
     }
     out.flush()?;

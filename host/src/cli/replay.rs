@@ -220,7 +220,7 @@ fn list(
     let mut out = BufWriter::new(stdout.lock());
     let listing = args.counts.is_none();
     if listing && !args.json {
-        table::header(&mut out, table::Zone::Utc)?;
+        table::header(&mut out, table::Layout::default())?;
     }
     let mode = if args.every_match {
         Mode::EveryMatch
@@ -365,7 +365,7 @@ fn print_alarm(out: &mut impl Write, f: &FiredAlarm, json: bool) -> Result<()> {
         writeln!(out)?;
         return Ok(());
     }
-    table::row(out, &f.record, &[], None, table::Zone::Utc)?;
+    table::row(out, &f.record, &[], None, table::Layout::default())?;
     Ok(())
 }
 

@@ -6,6 +6,18 @@ use crate::model::alarm::{ActionOutcome, AlarmRecord, action_labels};
 
 const WIDTHS: [usize; 5] = [20, 10, 4, 30, 22];
 
+/// The width of the COMPUTER column, shown on a hub.
+const COMPUTER_WIDTH: usize = 14;
+
+/// How the table is laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Layout {
+    /// The zone times are shown in.
+    pub zone: Zone,
+    /// A COMPUTER column after USER: where the alarms come from many computers (a hub).
+    pub computer: bool,
+}
+
 /// The zone times are shown in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Zone {
@@ -40,15 +52,15 @@ impl Zone {
 }
 
 /// Writes the header line.
-pub fn header(out: &mut impl Write, zone: Zone) -> std::io::Result<()> {
-    let time = match zone {
+pub fn header(out: &mut impl Write, layout: Layout) -> std::io::Result<()> {
+    let time = match layout.zone {
         Zone::Utc => "TIME (UTC)",
         Zone::Local => "TIME (local)",
     };
     line(
         out,
-        zone,
-        [time, "USER", "RISK", "ALARM", "ACTIONS"],
+        layout,
+        [time, "USER", "COMPUTER", "RISK", "ALARM", "ACTIONS"],
         "WHAT",
     )
 }
@@ -61,9 +73,10 @@ pub fn row(
     a: &AlarmRecord,
     outcomes: &[ActionOutcome],
     folded: Option<&crate::model::alarm::Folded>,
-    zone: Zone,
+    layout: Layout,
 ) -> std::io::Result<()> {
-    let time = zone.show(a.fired_at);
+    let time = layout.zone.show(a.fired_at);
+    let computer = a.computer.as_deref().unwrap_or("-");
     let risk = a.risk.to_string();
     let user = a.user.as_deref().unwrap_or("-");
     // Refusals first, so a narrow column still shows them.
@@ -75,13 +88,24 @@ pub fn row(
         Some(f) => format!("{} · {}", f.label(), a.summary),
         None => a.summary.clone(),
     };
-    line(out, zone, [&time, user, &risk, &a.alarm, &actions], &what)
+    line(
+        out,
+        layout,
+        [&time, user, computer, &risk, &a.alarm, &actions],
+        &what,
+    )
 }
 
-fn line(out: &mut impl Write, zone: Zone, cells: [&str; 5], last: &str) -> std::io::Result<()> {
-    let mut widths = WIDTHS;
-    widths[0] = zone.width();
-    for (cell, width) in cells.iter().zip(widths) {
+/// One line: `cells` are time, user, computer (left out unless the layout shows it), risk,
+/// alarm, actions; `last` is the long column, cut at 80.
+fn line(out: &mut impl Write, layout: Layout, cells: [&str; 6], last: &str) -> std::io::Result<()> {
+    let [time, user, computer, rest @ ..] = cells;
+    let mut columns = vec![(time, layout.zone.width()), (user, WIDTHS[1])];
+    if layout.computer {
+        columns.push((computer, COMPUTER_WIDTH));
+    }
+    columns.extend(rest.into_iter().zip(WIDTHS[2..].iter().copied()));
+    for (cell, width) in columns {
         write!(out, "{:<width$}  ", fit(cell, width))?;
     }
     writeln!(out, "{}", fit(last, 80))
@@ -111,7 +135,7 @@ mod tests {
             .with_text(crate::event::Field::PrimaryDomain, "youtube.com");
         let fired = crate::alarms::FiredAlarm::new(0, &pack, youtube, &event, ts);
         let mut out = Vec::new();
-        row(&mut out, &fired.record, &[], None, Zone::Utc).expect("write");
+        row(&mut out, &fired.record, &[], None, Layout::default()).expect("write");
         let text = String::from_utf8(out).expect("utf8");
         assert!(
             text.starts_with("2026-11-02T12:50:01Z  alice       2     YouTube over 20 minutes"),
@@ -119,5 +143,23 @@ mod tests {
         );
         assert!(text.contains("screenshot×3, popup"), "{text}");
         assert_eq!(fit("abcdef", 4), "abc…");
+        let hub = Layout {
+            computer: true,
+            ..Layout::default()
+        };
+        let mut out = Vec::new();
+        header(&mut out, hub).expect("write");
+        let mut record = fired.record.clone();
+        record.computer = Some("ws-alice".into());
+        row(&mut out, &record, &[], None, hub).expect("write");
+        let text = String::from_utf8(out).expect("utf8");
+        assert!(
+            text.starts_with("TIME (UTC)            USER        COMPUTER        RISK  ALARM"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2026-11-02T12:50:01Z  alice       ws-alice        2     YouTube"),
+            "{text}"
+        );
     }
 }

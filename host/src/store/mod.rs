@@ -182,6 +182,8 @@ pub struct AlarmFilter {
     pub id: Option<i64>,
     /// Only this user (exact).
     pub user: Option<String>,
+    /// Only this computer (exact).
+    pub computer: Option<String>,
     /// Only alarms whose name contains this (case-insensitive).
     pub alarm: Option<String>,
     /// Fired at or after (UTC RFC 3339).
@@ -365,6 +367,10 @@ impl Store {
         if let Some(u) = &filter.user {
             sql.push_str(" AND username = ?");
             args.push(u.clone());
+        }
+        if let Some(c) = &filter.computer {
+            sql.push_str(" AND computer = ?");
+            args.push(c.clone());
         }
         if let Some(a) = &filter.alarm {
             sql.push_str(" AND instr(lower(alarm), lower(?)) > 0");
