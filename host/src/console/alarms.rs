@@ -46,7 +46,8 @@ pub async fn list(
         } @else {
             table #alarms {
                 thead { tr {
-                    th { "Fired (UTC)" } th { "User" } th.num { "Risk" } th { "Alarm" }
+                    th { "Fired (UTC)" } th { "User" } th { "Computer" } th.num { "Risk" }
+                    th { "Alarm" }
                     th { "Pack" } th { "What happened" } th { "Actions" }
                 } }
                 tbody {
@@ -55,6 +56,7 @@ pub async fn list(
                             td.mono { a href={ "/console/alarms/" (a.id) } {
                                 (time(&Event::utc_string(a.record.fired_at))) } }
                             td { (a.record.user.as_deref().unwrap_or("—")) }
+                            td.muted { (a.record.computer.as_deref().unwrap_or("—")) }
                             td.num { (risk_badge(a.record.risk)) }
                             td { a href={ "/console/alarms/" (a.id) } { (a.record.alarm) } }
                             td.muted { (a.record.pack) }
@@ -80,6 +82,7 @@ fn form(f: &AlarmQuery) -> Markup {
     html! {
         form.filters.card method="get" action="/console/alarms" {
             label { "User" input name="user" value=(v(&f.user)); }
+            label { "Computer" input name="computer" value=(v(&f.computer)); }
             label { "Alarm contains" input name="alarm" value=(v(&f.alarm)); }
             label { "Pack" input name="pack" value=(v(&f.pack)); }
             label { "From" input type="date" name="since" value=(v(&f.since)); }
