@@ -11,7 +11,7 @@ fn the_standard_pack_checks_clean_from_its_folder_and_embedded() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let text = stdout(&out);
         assert!(
-            text.starts_with("pack standard 1.0.0 by vigilo — 8 alarms, ok"),
+            text.starts_with("pack standard 1.0.0 by vigilo — 9 alarms, ok"),
             "{text}"
         );
         for alarm in STANDARD_ALARMS {

@@ -176,3 +176,118 @@ fn every_alarm_of_every_agent_reaches_the_hub_once_through_a_killed_bus_and_a_ki
     }
     hub.stop();
 }
+
+/// Waits until the hub's `GET /api/v1/agents` satisfies `done`; says what it last saw if not.
+fn wait_for_agents(
+    hub: &Agent,
+    what: &str,
+    done: impl Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = hub.get("/api/v1/agents");
+        let agents = answer["agents"].as_array().cloned().unwrap_or_default();
+        if done(&agents) {
+            return agents;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {answer}\n{}",
+            hub.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn agents_report_their_health_and_one_gone_silent_is_not_reporting_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = Nats::start(&dir.path().join("nats"));
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub_with(&hub_data, &nats.url(), &["--not-reporting-after", "2"]);
+    let start = |name: &str| {
+        Agent::start_with(
+            &dir.path().join(name),
+            None,
+            &[
+                "--fleet",
+                &nats.url(),
+                "--agent-id",
+                name,
+                "--heartbeat",
+                "1",
+            ],
+        )
+    };
+    let (ann, bob) = (start("ws-ann"), start("ws-bob"));
+
+    // Heartbeats say how each agent is doing, the bus included (up once it is connected).
+    let agents = wait_for_agents(&hub, "both agents heard from", |a| {
+        a.len() == 2
+            && a.iter().all(|a| {
+                a["reporting"] == true && a["heartbeat"]["status"]["sources"]["fleet"]["up"] == true
+            })
+    });
+    let names: Vec<&str> = agents.iter().filter_map(|a| a["agent"].as_str()).collect();
+    assert_eq!(names, ["ws-ann", "ws-bob"]);
+    for a in &agents {
+        let beat = &a["heartbeat"];
+        assert_eq!(beat["agent"], a["agent"]);
+        assert_eq!(beat["version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(beat["os"], std::env::consts::OS);
+        assert!(
+            beat["packs"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|p| p[0] == "standard")),
+            "{beat}"
+        );
+    }
+
+    // One stops: after the hub's wait it is not reporting, first on the list, alarmed once.
+    bob.stop();
+    let agents = wait_for_agents(&hub, "ws-bob not reporting", |a| {
+        a.first()
+            .is_some_and(|a| a["agent"] == "ws-bob" && a["reporting"] == false)
+    });
+    assert_eq!(agents[1]["reporting"], true, "ws-ann still reports");
+    let alarmed = || {
+        let out = vigilo(
+            &hub_data,
+            &[
+                "alarms",
+                "--all",
+                "--json",
+                "--alarm",
+                "Computer not reporting",
+            ],
+        );
+        json_lines(&out)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while alarmed().is_empty() {
+        assert!(Instant::now() < deadline, "no alarm: {}", hub.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let alarms = alarmed();
+    assert_eq!(alarms.len(), 1, "once, not at every check: {alarms:?}");
+    assert_eq!(alarms[0]["computer"], "ws-bob");
+    assert_eq!(alarms[0]["event"]["event_name"], "agent_not_reporting");
+    assert!(
+        alarms[0]["event"]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("last heard from at")),
+        "{}",
+        alarms[0]
+    );
+
+    // Back again: reporting, and no second alarm for the first silence.
+    let bob = start("ws-bob");
+    wait_for_agents(&hub, "ws-bob reporting again", |a| {
+        a.iter().all(|a| a["reporting"] == true) && a.len() == 2
+    });
+    assert_eq!(alarmed().len(), 1);
+    bob.stop();
+    ann.stop();
+    hub.stop();
+}

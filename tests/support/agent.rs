@@ -50,8 +50,25 @@ impl Agent {
 
     /// The fleet's hub (`vigilo hub`) on the bus at `fleet`, with its console on a free port.
     pub fn start_hub(data: &Path, fleet: &str) -> Agent {
-        let args = ["hub", "--listen", "127.0.0.1:0", "--fleet", fleet];
+        Agent::start_hub_with(data, fleet, &[])
+    }
+
+    /// [`Agent::start_hub`] with more `vigilo hub` arguments.
+    pub fn start_hub_with(data: &Path, fleet: &str, extra: &[&str]) -> Agent {
+        let hub = ["hub", "--listen", "127.0.0.1:0", "--fleet", fleet];
+        let args: Vec<&str> = hub.iter().chain(extra).copied().collect();
         Agent::spawn(data, None, &args, &[("RUST_LOG", "vigilo=info")])
+    }
+
+    /// `GET PATH` on its API, as JSON.
+    pub fn get(&self, path: &str) -> serde_json::Value {
+        http()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .expect("request")
+            .json()
+            .expect("json")
     }
 
     /// `vigilo ARGS` as a child on data folder `data`, once it listens.

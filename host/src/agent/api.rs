@@ -11,10 +11,11 @@
 //! | `POST /api/v1/packs` | upload a pack: multipart fields `archive` and (optional) `signature` |
 //! | `POST /api/v1/packs/{name}/enable`, `/disable`, `/rollback` | change a pack |
 //! | `GET /api/v1/audit?limit=N` | the audit trail, newest first |
-//! | `GET /api/v1/alarms?user=&alarm=&pack=&since=&until=&risk=&limit=&after=` | alarms, newest first, a page at a time (`next` gives the following page's `after`) |
+//! | `GET /api/v1/alarms?user=&computer=&alarm=&pack=&since=&until=&risk=&limit=&after=` | alarms, newest first, a page at a time (`next` gives the following page's `after`) |
 //! | `GET /api/v1/alarms/{id}` | one alarm, its outcomes and its captures |
 //! | `GET /api/v1/alarms/{id}/captures/{n}` | a screenshot (PNG) or video (APNG) |
 //! | `GET /api/v1/risk?days=&until=` | users ranked by risk score, with trend |
+//! | `GET /api/v1/agents` | on a fleet's hub: every agent, not reporting first, with its last heartbeat |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
 //! | `GET /api/v1/openapi.json` | this API described in OpenAPI 3.1 (no token needed) |
 
@@ -60,6 +61,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/alarms/{id}"),
     ("get", "/api/v1/alarms/{id}/captures/{n}"),
     ("get", "/api/v1/risk"),
+    ("get", "/api/v1/agents"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
 ];
@@ -78,6 +80,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alarms/{id}", get(alarm))
         .route("/api/v1/alarms/{id}/captures/{n}", get(capture))
         .route("/api/v1/risk", get(risk))
+        .route("/api/v1/agents", get(agents))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -407,6 +410,10 @@ async fn risk(State(state): State<AppState>, Query(q): Query<super::query::RiskQ
         }))
     })
     .await
+}
+
+async fn agents(State(state): State<AppState>) -> Response {
+    read_store(&state, |store| Ok(json!({ "agents": store.agents()? }))).await
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {

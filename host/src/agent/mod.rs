@@ -82,6 +82,11 @@ pub struct FleetOptions {
     pub agent_id: Option<String>,
     /// Run as the fleet's hub (`vigilo hub`): take every agent's alarms into this store.
     pub hub: bool,
+    /// How often an agent sends its heartbeat (default: [`crate::fleet::heartbeat::EVERY`]).
+    pub heartbeat: Option<std::time::Duration>,
+    /// How long a hub waits after an agent's last heartbeat before it counts it as not
+    /// reporting (default: [`crate::fleet::heartbeat::QUIET_AFTER`]).
+    pub quiet_after: Option<std::time::Duration>,
 }
 
 impl FleetOptions {
@@ -209,7 +214,11 @@ pub fn run(options: Options) -> Result<()> {
             stats.source("video", up, what)
         })?
     } else {
-        let why = "no screen recording: the agent runs without X11 (--no-x11)";
+        let why = if fleet.hub {
+            "no screen recording: a hub watches no desktop"
+        } else {
+            "no screen recording: the agent runs without X11 (--no-x11)"
+        };
         stats.source("video", false, why);
         crate::actions::recorder::Recorder::off(why)
     };
@@ -303,7 +312,24 @@ pub fn run(options: Options) -> Result<()> {
         }
         if let Some((client, store)) = ingest {
             let stats = Arc::new(crate::fleet::ingest::IngestStats::default());
-            tokio::spawn(crate::fleet::ingest::run(client, store, stats));
+            tokio::spawn(crate::fleet::ingest::run(client.clone(), store, stats));
+            tokio::spawn(crate::fleet::heartbeat::watch(client, state.store.clone()));
+            let quiet_after = fleet
+                .quiet_after
+                .unwrap_or(crate::fleet::heartbeat::QUIET_AFTER);
+            tokio::spawn(not_reporting(
+                state.store.clone(),
+                quiet_after,
+                sink.clone(),
+            ));
+        } else if let Some(client) = &bus {
+            let every = fleet.heartbeat.unwrap_or(crate::fleet::heartbeat::EVERY);
+            tokio::spawn(heartbeats(
+                client.clone(),
+                agent_id.clone(),
+                every,
+                state.clone(),
+            ));
         }
         write_address(&api_dir, bound)?;
         tracing::info!(address = %bound, "admin API listening");
@@ -330,6 +356,132 @@ pub fn run(options: Options) -> Result<()> {
     drop(running);
     eprintln!("vigilo: stopped");
     Ok(())
+}
+
+/// Sends this agent's heartbeat every `every` until the process ends (the bus away: the next one
+/// goes when it is back).
+async fn heartbeats(
+    client: async_nats::Client,
+    agent: String,
+    every: std::time::Duration,
+    state: api::AppState,
+) {
+    let mut sender = crate::fleet::heartbeat::Sender::new(client);
+    let mut tick = tokio::time::interval(every);
+    loop {
+        tick.tick().await;
+        let beat = match heartbeat(&agent, &state).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("fleet: no heartbeat: {e}");
+                continue;
+            }
+        };
+        if let Err(e) = sender.send(&beat).await {
+            tracing::debug!("fleet: {e:#}");
+        }
+    }
+}
+
+/// What this agent says about itself to the hub.
+async fn heartbeat(agent: &str, state: &api::AppState) -> Result<crate::model::report::Heartbeat> {
+    let status = api::status_report(state)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let (packs, store) = (state.packs.clone(), state.store.clone());
+    let (packs, last_alarm) = tokio::task::spawn_blocking(move || -> Result<_> {
+        let packs = packs
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the packs' lock is poisoned"))?
+            .list()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let store = store
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+        let latest = store.alarms(&crate::store::AlarmFilter {
+            limit: Some(1),
+            ..Default::default()
+        })?;
+        Ok((
+            packs,
+            latest
+                .first()
+                .map(|a| crate::event::Event::utc_string(a.record.fired_at)),
+        ))
+    })
+    .await??;
+    Ok(crate::model::report::Heartbeat {
+        form: crate::model::FORM_VERSION,
+        agent: agent.to_string(),
+        host: crate::os::process::hostname(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        os: std::env::consts::OS.to_string(),
+        at: crate::event::Event::utc_string(chrono::Utc::now().fixed_offset()),
+        packs: packs
+            .into_iter()
+            .filter(|p| p.enabled)
+            .map(|p| (p.name, p.version))
+            .collect(),
+        last_alarm,
+        status,
+    })
+}
+
+/// The hub's watch over its agents: one silent longer than `quiet_after` is marked not
+/// reporting, and a setup-change event says so through the hub's own rules (the standard pack's
+/// "Computer not reporting"), once until it reports again.
+async fn not_reporting(
+    store: Arc<Mutex<Store>>,
+    quiet_after: std::time::Duration,
+    sink: Arc<dyn Sink>,
+) {
+    let mut tick = tokio::time::interval((quiet_after / 4).clamp(
+        std::time::Duration::from_millis(250),
+        std::time::Duration::from_secs(10),
+    ));
+    loop {
+        tick.tick().await;
+        let now = chrono::Utc::now();
+        let cutoff = crate::event::Event::utc_string(
+            (now - chrono::Duration::from_std(quiet_after).unwrap_or(chrono::Duration::MAX))
+                .fixed_offset(),
+        );
+        let store = store.clone();
+        let quiet = tokio::task::spawn_blocking(move || match store.lock() {
+            Ok(mut s) => s.agents_gone_quiet(&cutoff),
+            Err(_) => Err(anyhow::anyhow!("the store's lock is poisoned")),
+        })
+        .await;
+        let quiet = match quiet {
+            Ok(Ok(q)) => q,
+            Ok(Err(e)) => {
+                tracing::error!("fleet: cannot check the agents: {e:#}");
+                continue;
+            }
+            Err(e) => {
+                tracing::error!("fleet: cannot check the agents: {e}");
+                continue;
+            }
+        };
+        for (agent, last_seen) in quiet {
+            tracing::warn!(agent, last_seen, "fleet: not reporting");
+            let event =
+                crate::event::Event::new(crate::event::EventKind::Account, now.fixed_offset())
+                    .with_text(crate::event::Field::Computer, &agent)
+                    .with_text(crate::event::Field::Actor, "hub")
+                    .with_text(crate::event::Field::EventName, "agent_not_reporting")
+                    .with_text(crate::event::Field::ActionType, "agent")
+                    .with_text(crate::event::Field::ActionObject, &agent)
+                    .with_text(
+                        crate::event::Field::Detail,
+                        &format!(
+                            "last heard from at {last_seen}; silent for more than {} s",
+                            quiet_after.as_secs()
+                        ),
+                    );
+            sink.event(event);
+        }
+    }
 }
 
 /// Says on stderr what the agent watches and what it cannot, where its console is and where the

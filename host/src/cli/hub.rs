@@ -27,6 +27,10 @@ pub struct Args {
     /// Also run this pack (a folder or an archive; repeatable), as `vigilo run --pack`.
     #[arg(long = "pack", value_name = "DIR")]
     packs: Vec<PathBuf>,
+    /// Seconds after an agent's last heartbeat before it counts as not reporting (an alarm,
+    /// "Computer not reporting", and first place on the Agents page).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    not_reporting_after: u64,
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
@@ -50,6 +54,10 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             url: args.fleet,
             agent_id: None,
             hub: true,
+            heartbeat: None,
+            quiet_after: Some(std::time::Duration::from_secs(
+                args.not_reporting_after.max(1),
+            )),
         },
     });
     super::run::exit_code(ran)

@@ -70,6 +70,10 @@ pub struct Args {
     /// else the host name].
     #[arg(long, value_name = "NAME")]
     agent_id: Option<String>,
+    /// In a fleet, seconds between two heartbeats to the hub (its Agents page; an agent silent
+    /// for long is "not reporting").
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    heartbeat: u64,
 }
 
 /// `--listen`: a socket address, `localhost:PORT` or `:PORT` (both loopback), or a name that
@@ -128,6 +132,8 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             url: args.fleet,
             agent_id: args.agent_id,
             hub: false,
+            heartbeat: Some(std::time::Duration::from_secs(args.heartbeat.max(1))),
+            quiet_after: None,
         },
     });
     exit_code(ran)

@@ -14,8 +14,10 @@
 //! | `/console/risk` | users ranked by risk score, with a chart of the trend |
 //! | `/console/packs` | packs: upload, enable, disable, roll back; the audit trail |
 //! | `/console/agent` | sources, events/s, plugins, store, outbox |
+//! | `/console/agents` | on a fleet's hub: every agent, not reporting first |
 
 mod agent;
+mod agents;
 mod alarms;
 mod packs;
 mod page;
@@ -61,6 +63,7 @@ pub fn router(api: AppState) -> Router {
         .route("/console/packs", get(packs::page).post(packs::upload))
         .route("/console/packs/{name}/{change}", post(packs::change))
         .route("/console/agent", get(agent::page))
+        .route("/console/agents", get(agents::page))
         .route("/console/logout", post(logout))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .route_layer(axum::middleware::from_fn_with_state(

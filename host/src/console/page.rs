@@ -9,11 +9,12 @@ use super::session::Session;
 const STYLE: &str = include_str!("console.css");
 
 /// The console's sections, in the navigation's order: (path, label).
-const SECTIONS: [(&str, &str); 4] = [
+const SECTIONS: [(&str, &str); 5] = [
     ("/console/alarms", "Alarms"),
     ("/console/risk", "Risk"),
     ("/console/packs", "Packs"),
     ("/console/agent", "Agent"),
+    ("/console/agents", "Agents"),
 ];
 
 /// A whole page: `here` is the current section's path.

@@ -12,11 +12,13 @@
 //! - [`wire`]: the message an agent publishes, versioned like the model's forms.
 //! - `actions::forward`: the agent's side, a blocking publish for the outbox's `forward` lane.
 //! - [`ingest`]: the hub's side, the durable consumer into the store.
+//! - [`heartbeat`]: agents' heartbeats in a key-value bucket, watched by the hub.
 //!
 //! Subjects: `vigilo.alarms.<agent>`. An agent's id is one subject token (letters, digits, `-`,
 //! `_`), so with per-agent credentials the bus lets an agent publish only under its own subject,
 //! and the hub believes the subject, not the payload.
 
+pub(crate) mod heartbeat;
 pub(crate) mod ingest;
 pub(crate) mod wire;
 
@@ -99,8 +101,9 @@ pub fn default_agent_id() -> String {
 pub type OnBusChange = std::sync::Arc<dyn Fn(bool, String) + Send + Sync>;
 
 /// Connects to the bus in the background: the client returns at once and keeps connecting,
-/// so a process starts, and works alone, while the bus is away. `on_change` hears of every
-/// connection and disconnection.
+/// so a process starts, and works alone, while the bus is away. `on_change` hears whether the
+/// connection is up, from the client's own state (looked at twice a second: its events can be
+/// missed around the first connection).
 pub(crate) async fn connect(
     settings: &FleetSettings,
     name: &str,
@@ -109,21 +112,18 @@ pub(crate) async fn connect(
     crate::use_ring_for_tls();
     let url = settings.url.clone();
     on_change(false, format!("connecting to {url}"));
+    let logged = url.clone();
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .event_callback(move |event| {
-            let (on_change, url) = (on_change.clone(), url.clone());
+            let url = logged.clone();
             async move {
                 match event {
-                    async_nats::Event::Connected => {
-                        tracing::info!("fleet: connected to {url}");
-                        on_change(true, format!("connected to {url}"));
-                    }
+                    async_nats::Event::Connected => tracing::info!("fleet: connected to {url}"),
                     async_nats::Event::Disconnected => {
-                        tracing::warn!("fleet: disconnected from {url}; reconnecting");
-                        on_change(false, format!("disconnected from {url}; reconnecting"));
+                        tracing::warn!("fleet: disconnected from {url}; reconnecting")
                     }
                     other => tracing::debug!("fleet: {other}"),
                 }
@@ -144,7 +144,25 @@ pub(crate) async fn connect(
         .map(|u| u.parse::<async_nats::ServerAddr>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| anyhow::anyhow!("fleet url {:?}: {e}", settings.url))?;
-    Ok(options.connect(servers).await?)
+    let client = options.connect(servers).await?;
+    let watched = client.clone();
+    tokio::spawn(async move {
+        let mut was = None;
+        loop {
+            let up = watched.connection_state() == async_nats::connection::State::Connected;
+            if was != Some(up) {
+                let detail = if up {
+                    format!("connected to {url}")
+                } else {
+                    format!("not connected to {url}; reconnecting")
+                };
+                on_change(up, detail);
+                was = Some(up);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    Ok(client)
 }
 
 #[cfg(test)]

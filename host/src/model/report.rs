@@ -155,3 +155,42 @@ pub struct AuditEntry {
     /// More, in words.
     pub detail: Option<String>,
 }
+
+/// What an agent in a fleet says about itself every little while (a heartbeat): the hub's
+/// Agents page, and how it knows who stopped reporting.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Heartbeat {
+    /// The form version ([`crate::model::FORM_VERSION`]) the sender wrote.
+    pub form: u32,
+    /// The agent's id in the fleet.
+    pub agent: String,
+    /// Its computer's host name.
+    pub host: String,
+    /// The agent's version.
+    pub version: String,
+    /// The operating system it runs on (`linux`, `windows`…).
+    pub os: String,
+    /// When it was sent (UTC, RFC 3339).
+    pub at: String,
+    /// Each running pack: name and version.
+    pub packs: Vec<(String, String)>,
+    /// When its latest alarm fired, if it has any (UTC, RFC 3339).
+    #[serde(default)]
+    pub last_alarm: Option<String>,
+    /// How it is doing: sources, programs, outbox (its own alarms waiting for the bus too).
+    pub status: StatusReport,
+}
+
+/// An agent as the hub knows it: its last heartbeat, when that came, and whether it still
+/// reports.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AgentSeen {
+    /// The agent's id.
+    pub agent: String,
+    /// When the hub last heard from it (UTC, RFC 3339).
+    pub last_seen: String,
+    /// False once it has been silent longer than the hub allows (until it reports again).
+    pub reporting: bool,
+    /// What it said last.
+    pub heartbeat: Heartbeat,
+}

@@ -53,10 +53,10 @@ actions = [ {{ screenshot = {{ count = 3, interval = "10s" }} }},
 }
 
 #[test]
-fn the_standard_pack_loads_with_its_eight_alarms() {
+fn the_standard_pack_loads_with_its_nine_alarms() {
     let pack = Pack::standard().expect("standard pack is valid");
     let names: Vec<&str> = pack.alarms.iter().map(|a| a.name.as_str()).collect();
-    assert_eq!(names.len(), 8, "{names:?}");
+    assert_eq!(names.len(), 9, "{names:?}");
     for expected in [
         "YouTube over 20 minutes",
         "USB storage device inserted",
@@ -66,6 +66,7 @@ fn the_standard_pack_loads_with_its_eight_alarms() {
         "Job-search sites",
         "Social media over 60 minutes",
         "Monitoring setup changed",
+        "Computer not reporting",
     ] {
         assert!(names.contains(&expected), "missing {expected}");
     }

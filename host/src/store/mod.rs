@@ -16,6 +16,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use crate::event::Event;
 use crate::model::alarm::{AlarmRecord, StoredAlarm};
 
+mod agents;
 mod audit;
 mod captures;
 mod outbox;
@@ -163,6 +164,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alarms_by_pack ON alarms (pack, fired_at);
     CREATE INDEX alarms_by_computer ON alarms (computer, fired_at);
     CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk, kind);",
+    // 15: a hub's agents and their heartbeats.
+    agents::MIGRATION,
 ];
 
 /// An open store.
