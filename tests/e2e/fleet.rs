@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::agent::{Agent, build, counter_pack, http};
+use crate::agent::{Agent, build, counter_pack};
 use crate::nats::Nats;
 use crate::{json_lines, stderr, stdout, vigilo};
 
@@ -152,16 +152,7 @@ fn every_alarm_of_every_agent_reaches_the_hub_once_through_a_killed_bus_and_a_ki
         30,
         "{text}"
     );
-    let page: serde_json::Value = http()
-        .get(format!(
-            "{}/api/v1/alarms?computer=ws-ann&alarm=Copy+seen&limit=1000",
-            hub.url
-        ))
-        .bearer_auth(&hub.token)
-        .send()
-        .expect("alarms")
-        .json()
-        .expect("json");
+    let page = hub.get("/api/v1/alarms?computer=ws-ann&alarm=Copy+seen&limit=1000");
     let listed = page["alarms"].as_array().expect("alarms");
     assert_eq!(listed.len(), 30, "{page}");
     assert!(

@@ -127,7 +127,8 @@ pub fn json_lines(o: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The eight alarms of the standard pack.
+/// The eight alarms of the standard pack an agent raises (every one fires on the example day);
+/// its ninth, "Computer not reporting", only a fleet's hub raises.
 pub const STANDARD_ALARMS: [&str; 8] = [
     "File written to USB storage",
     "Job-search sites",
