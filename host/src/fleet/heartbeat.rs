@@ -96,6 +96,27 @@ pub async fn watch(client: async_nats::Client, store: Arc<Mutex<Store>>) {
     }
 }
 
+/// Reads the heartbeat stored under `key`, believing the key (what the bus lets an agent
+/// write) about who sent it, not the payload.
+fn read(key: &str, value: &[u8]) -> Result<Heartbeat, String> {
+    let beat: Heartbeat =
+        serde_json::from_slice(value).map_err(|e| format!("not a heartbeat: {e}"))?;
+    if beat.form != crate::model::FORM_VERSION {
+        return Err(format!(
+            "form {}, this hub reads form {}",
+            beat.form,
+            crate::model::FORM_VERSION
+        ));
+    }
+    if beat.agent != key {
+        return Err(format!(
+            "under {key:?} but says it is from agent {:?}",
+            beat.agent
+        ));
+    }
+    Ok(beat)
+}
+
 async fn watch_once(js: &jetstream::Context, store: &Arc<Mutex<Store>>) -> anyhow::Result<()> {
     let bucket = prepare(js).await?;
     let mut entries = bucket
@@ -107,18 +128,13 @@ async fn watch_once(js: &jetstream::Context, store: &Arc<Mutex<Store>>) -> anyho
         if entry.operation != kv::Operation::Put {
             continue;
         }
-        let beat: Heartbeat = match serde_json::from_slice(&entry.value) {
+        let beat = match read(&entry.key, &entry.value) {
             Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(key = %entry.key, "fleet: not a heartbeat: {e}");
+            Err(why) => {
+                tracing::warn!(key = %entry.key, "fleet: heartbeat refused: {why}");
                 continue;
             }
         };
-        // The key is what the bus lets an agent write; the payload is only what it says.
-        if beat.agent != entry.key {
-            tracing::warn!(key = %entry.key, claimed = %beat.agent, "fleet: heartbeat refused");
-            continue;
-        }
         let store = store.clone();
         let now = crate::event::Event::utc_string(chrono::Utc::now().fixed_offset());
         let back = tokio::task::spawn_blocking(move || {
@@ -133,4 +149,32 @@ async fn watch_once(js: &jetstream::Context, store: &Arc<Mutex<Store>>) -> anyho
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_heartbeat_is_believed_only_under_its_own_key_and_form() {
+        let report = r#"{"events":0,"events_per_second":0.0,"alarms":0,"alarms_today":0,
+            "generation":1,"sources":{},"programs":[],"latency":null,"shed":{},
+            "outbox":{"pending":0,"dead":0},"store":{"bytes":0}}"#;
+        let beat = |agent: &str, form: u32| {
+            format!(
+                r#"{{"form":{form},"agent":"{agent}","host":"h","version":"0.1.0","os":"linux",
+                "at":"2026-12-01T00:00:00.000Z","packs":[["standard","1.0.0"]],"status":{report}}}"#
+            )
+        };
+        let good = read("ws-1", beat("ws-1", crate::model::FORM_VERSION).as_bytes()).expect("read");
+        assert_eq!(good.packs, [("standard".to_string(), "1.0.0".to_string())]);
+        let other = read("ws-2", beat("ws-1", crate::model::FORM_VERSION).as_bytes());
+        assert!(other.is_err_and(|e| e.contains("\"ws-1\"")));
+        let future = read(
+            "ws-1",
+            beat("ws-1", crate::model::FORM_VERSION + 1).as_bytes(),
+        );
+        assert!(future.is_err_and(|e| e.contains("form")));
+        assert!(read("ws-1", b"\xff{not json").is_err_and(|e| e.starts_with("not a heartbeat")));
+    }
 }

@@ -14,6 +14,10 @@ use crate::store::Store;
 /// At most this many messages are stored in one transaction.
 const BATCH: usize = 512;
 
+/// At most this many bytes of messages are held at once (the server caps one message at its
+/// `max_payload`, 1 MiB by default: 512 of those would be half a gigabyte).
+const BATCH_BYTES: usize = 16 << 20;
+
 /// How long an unacknowledged message waits before it is delivered again.
 const ACK_WAIT: Duration = Duration::from_secs(30);
 
@@ -95,6 +99,7 @@ async fn take_batch(
     let mut batch = consumer
         .fetch()
         .max_messages(BATCH)
+        .max_bytes(BATCH_BYTES)
         .expires(Duration::from_secs(1))
         .messages()
         .await
