@@ -38,6 +38,15 @@ pub fn create_dir(dir: &Path) -> std::io::Result<()> {
     builder.create(dir)
 }
 
+/// Writes `bytes` as a new owner-only file `name` in `dir` (made owner-only if missing), and
+/// says which file failed when one does: captures of people's screens go through here.
+pub fn save_in(dir: &Path, name: &str, bytes: &[u8]) -> Result<std::path::PathBuf, String> {
+    create_dir(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(name);
+    create(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::agent::{Agent, build, counter_pack};
+use crate::desktop::{Desktop, upload_pack};
 use crate::nats::Nats;
 use crate::{json_lines, stderr, stdout, vigilo};
 
@@ -280,5 +281,150 @@ fn agents_report_their_health_and_one_gone_silent_is_not_reporting_once() {
     assert_eq!(alarmed().len(), 1);
     bob.stop();
     ann.stop();
+    hub.stop();
+}
+
+/// One alarm's captures as its API lists them: (kind, bytes of the file).
+fn captures_of(agent: &Agent, alarm: &serde_json::Value) -> Vec<(String, Vec<u8>)> {
+    let one = agent.get(&format!("/api/v1/alarms/{}", alarm["id"]));
+    let listed = one["captures"].as_array().cloned().unwrap_or_default();
+    listed
+        .iter()
+        .map(|c| {
+            let url = c["url"].as_str().expect("a capture's url");
+            (
+                c["kind"].as_str().unwrap_or("?").to_string(),
+                agent.get_bytes(url),
+            )
+        })
+        .collect()
+}
+
+/// The alarms named `name` that `agent`'s API lists (with `filter`).
+fn listed(agent: &Agent, name: &str, filter: &str) -> Vec<serde_json::Value> {
+    let page = agent.get(&format!("/api/v1/alarms?alarm={name}{filter}"));
+    page["alarms"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn screenshots_and_videos_travel_with_their_alarms_to_the_hub() {
+    let desktop = Desktop::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = Nats::start(&dir.path().join("nats"));
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub(&hub_data, &nats.url());
+    let names = ["ws-dee", "ws-eve"];
+    let mut agents: Vec<Agent> = names
+        .iter()
+        .map(|name| {
+            let data = dir.path().join(name);
+            let flags = [
+                "--fleet",
+                &nats.url(),
+                "--agent-id",
+                name,
+                "--retry-after",
+                "1",
+            ];
+            let agent = Agent::start_in(
+                &data,
+                Some(&desktop.display),
+                &flags,
+                &[("RUST_LOG", "vigilo=info")],
+            );
+            upload_pack(
+                &agent,
+                &data,
+                "shots",
+                r#"[grants]
+actions = ["screenshot", "video"]
+
+[[alarm]]
+name = "Copy captured"
+conditions = [ { field = "action", op = "eq", value = "file_written" } ]
+risk = 4
+actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
+"#,
+            );
+            agent
+        })
+        .collect();
+    // Now, so the video has frames from around it.
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    for (agent, name) in agents.iter_mut().zip(names) {
+        agent.send(&[format!(
+            r#"{{"ts":"{now}","kind":"usb","username":"dee","computer":"{name}","action":"file_written","path":"/media/dee/USB/plan.pdf","bytes":5}}"#
+        )]);
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    for (agent, name) in agents.iter().zip(names) {
+        let filter = format!("&computer={name}");
+        let at_hub = loop {
+            let found = listed(&hub, "Copy+captured", &filter);
+            if let Some(alarm) = found.first()
+                && captures_of(&hub, alarm).len() == 2
+            {
+                assert_eq!(found.len(), 1, "{found:?}");
+                break alarm.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}'s captures at the hub: {found:?}\nthe hub:\n{}\nthe agent:\n{}",
+                hub.stderr(),
+                agent.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let theirs = listed(agent, "Copy+captured", "");
+        assert_eq!(theirs.len(), 1, "{theirs:?}");
+        let (sent, kept) = (captures_of(agent, &theirs[0]), captures_of(&hub, &at_hub));
+        let kinds: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["screenshot", "video"], "{name}");
+        assert!(kept[0].1.starts_with(b"\x89PNG"), "a PNG");
+        assert!(
+            kept[1].1.len() > 1000,
+            "a real clip: {} bytes",
+            kept[1].1.len()
+        );
+        assert!(
+            sent == kept,
+            "{name}: the hub keeps the very files the agent took"
+        );
+    }
+    // The hub's copies are as private as the agent's (the standard pack's USB alarm took a
+    // screenshot too).
+    let mut kept = 0;
+    for entry in std::fs::read_dir(hub_data.join("captures")).expect("the hub's captures") {
+        let mode = entry
+            .expect("entry")
+            .metadata()
+            .expect("meta")
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+        kept += 1;
+    }
+    assert_eq!(kept, 6, "three captures of each agent");
+    // Taken, each is deleted from the bucket: what stays is one small marker per object.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (messages, bytes) = nats.stream_state("OBJ_vigilo_captures");
+        if messages == kept && bytes < 4096 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the bucket keeps {messages} messages, {bytes} bytes, for {kept} captures"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for agent in agents {
+        let status = agent.status();
+        assert_eq!(status["outbox"]["pending"], 0, "all forwarded: {status}");
+        agent.stop();
+    }
     hub.stop();
 }

@@ -71,6 +71,17 @@ impl Agent {
             .expect("json")
     }
 
+    /// `GET PATH` on its API, as bytes (a capture), asserting it answers 200.
+    pub fn get_bytes(&self, path: &str) -> Vec<u8> {
+        let answer = http()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .expect("request");
+        assert_eq!(answer.status(), 200, "GET {path}");
+        answer.bytes().expect("body").to_vec()
+    }
+
     /// `vigilo ARGS` as a child on data folder `data`, once it listens.
     fn spawn(data: &Path, display: Option<&str>, args: &[&str], env: &[(&str, &str)]) -> Agent {
         // A killed agent leaves its address behind; wait for this one's.

@@ -73,6 +73,21 @@ impl Nats {
         }
     }
 
+    /// What JetStream stream `name` holds now: (messages, bytes), asked with a client of its own.
+    pub fn stream_state(&self, name: &str) -> (u64, u64) {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let client = async_nats::connect(self.url()).await.expect("connect");
+            let js = async_nats::jetstream::new(client);
+            let mut stream = js.get_stream(name).await.expect("the stream");
+            let info = stream.info().await.expect("its info");
+            (info.state.messages, info.state.bytes)
+        })
+    }
+
     /// What the server logged.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default()

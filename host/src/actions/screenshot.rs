@@ -6,7 +6,6 @@
 //! request on X11; the agent already speaks X11 through x11rb, with no C library.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
 
 use x11rb::connection::Connection;
 use x11rb::image::{BitsPerPixel, Image, ImageOrder, PixelLayout};
@@ -228,17 +227,6 @@ impl Write for SharedBuf {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-/// Writes `bytes` as a new owner-only file `name` in `dir` (made owner-only if missing).
-/// Screens show whatever was on them: no one else may read them.
-pub fn save_private(dir: &Path, name: &str, bytes: &[u8]) -> Result<PathBuf, String> {
-    crate::owner_only::create_dir(dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let path = dir.join(name);
-    crate::owner_only::create(&path, bytes)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    Ok(path)
 }
 
 #[cfg(test)]

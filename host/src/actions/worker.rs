@@ -21,11 +21,11 @@ use chrono::Utc;
 
 use super::presence::SharedPresence;
 use super::recorder::Recorder;
-use super::screenshot::{Screen, save_private};
+use super::screenshot::Screen;
 use super::webhook::{self, Signer};
 use crate::model::action::Action;
 use crate::model::alarm::StoredAlarm;
-use crate::store::{ActionRun, FORWARD, Retention, Settle, Store};
+use crate::store::{ActionRun, FORWARD, FORWARD_CAPTURE, Retention, Settle, Store};
 
 /// How the worker retries.
 #[derive(Debug, Clone, Copy)]
@@ -85,27 +85,28 @@ pub struct Worker {
     pub recorder: Recorder,
     /// The fleet's bus, when alarms are forwarded to a hub.
     pub fleet: Option<Arc<super::forward::Forwarder>>,
+    /// The lanes started so far, each with what wakes it: shared, so a lane can wake another
+    /// (a screenshot kept wakes the forwarding lane that sends it to the hub).
+    pub lanes: Lanes,
 }
+
+/// The lanes started, by name, and what wakes each.
+pub type Lanes = Arc<std::sync::Mutex<HashMap<String, SyncSender<()>>>>;
 
 impl Worker {
     /// The dispatcher: runs until every sender of `wake` is gone, starting and waking the lanes
     /// that have work.
     pub fn run(self, wake: Receiver<()>) {
-        let mut lanes: HashMap<String, SyncSender<()>> = HashMap::new();
         loop {
             match self.store.pending_lanes() {
                 Ok(pending) => {
                     for lane in pending {
-                        let woken = match lanes.get(&lane) {
-                            Some(tx) => {
-                                !matches!(tx.try_send(()), Err(TrySendError::Disconnected(_)))
-                            }
-                            None => false,
-                        };
-                        if !woken {
+                        if !self.wake_lane(&lane) {
                             match self.start_lane(&lane) {
                                 Ok(tx) => {
-                                    lanes.insert(lane, tx);
+                                    if let Ok(mut lanes) = self.lanes.lock() {
+                                        lanes.insert(lane, tx);
+                                    }
                                 }
                                 Err(e) => tracing::error!("cannot start the {lane} lane: {e:#}"),
                             }
@@ -115,8 +116,23 @@ impl Worker {
                 Err(e) => tracing::error!("cannot read the outbox: {e:#}"),
             }
             if wake.recv().is_err() {
+                // The lanes end with the dispatcher: their wakers go.
+                if let Ok(mut lanes) = self.lanes.lock() {
+                    lanes.clear();
+                }
                 return;
             }
+        }
+    }
+
+    /// Wakes `lane` if it runs; `false` if it does not (not started yet, or ended).
+    fn wake_lane(&self, lane: &str) -> bool {
+        let Ok(lanes) = self.lanes.lock() else {
+            return false;
+        };
+        match lanes.get(lane) {
+            Some(tx) => !matches!(tx.try_send(()), Err(TrySendError::Disconnected(_))),
+            None => false,
         }
     }
 
@@ -134,6 +150,7 @@ impl Worker {
             mailer: self.mailer.clone(),
             recorder: self.recorder.clone(),
             fleet: self.fleet.clone(),
+            lanes: self.lanes.clone(),
         };
         let name = lane.to_string();
         std::thread::Builder::new()
@@ -219,7 +236,15 @@ impl Worker {
             Err(e) => return Settle::Dead(format!("alarm {} unreadable: {e:#}", run.alarm_id)),
         };
         if run.kind == FORWARD {
-            return self.forward(run, &alarm);
+            return self.forward(run, |fleet| fleet.publish(run.alarm_id, &alarm.record));
+        }
+        if run.kind == FORWARD_CAPTURE {
+            let capture = match self.store.forwarded_capture(run) {
+                Ok(Some(c)) => c,
+                Ok(None) => return Settle::Dead("the capture is gone (expired)".into()),
+                Err(e) => return Settle::Dead(format!("the capture is unreadable: {e:#}")),
+            };
+            return self.forward(run, |fleet| fleet.publish_capture(run.alarm_id, &capture));
         }
         let result = match alarm.record.actions.get(run.position) {
             Some(Action::Screenshot { count, interval }) => {
@@ -304,10 +329,15 @@ impl Worker {
 }
 
 impl Worker {
-    /// Forwards an alarm to the fleet's hub. Never given up: a hub's record is only complete
-    /// with every alarm, and the bus may be away for hours; the wait between attempts stops
-    /// growing at [`FORWARD_LONGEST_WAIT`].
-    fn forward(&self, run: &ActionRun, alarm: &StoredAlarm) -> Settle {
+    /// Forwards an alarm, or a capture of one, to the fleet's hub with `publish`. Never given
+    /// up while it may succeed: a hub's record is only complete with every alarm, and the bus
+    /// may be away for hours; the wait between attempts stops growing at
+    /// [`FORWARD_LONGEST_WAIT`].
+    fn forward(
+        &self,
+        run: &ActionRun,
+        publish: impl FnOnce(&super::forward::Forwarder) -> Result<String, super::failure::Failure>,
+    ) -> Settle {
         let Some(fleet) = &self.fleet else {
             // Queued while this agent was in a fleet: it waits for the fleet to come back.
             return Settle::Wait(
@@ -315,8 +345,9 @@ impl Worker {
                 "not forwarded: this agent runs without --fleet now".into(),
             );
         };
-        match fleet.publish(run.alarm_id, &alarm.record) {
+        match publish(fleet) {
             Ok(done) => Settle::Done(done),
+            Err(why) if !why.is_transient() => Settle::Dead(why.to_string()),
             Err(why) => {
                 let failed = run.attempts + 1;
                 let wait = self.retry.wait(failed).min(FORWARD_LONGEST_WAIT);
@@ -427,14 +458,22 @@ impl Worker {
         name: &str,
         bytes: &[u8],
     ) -> Result<PathBuf, String> {
-        let path = save_private(&self.data_dir.join(crate::data_dir::CAPTURES), name, bytes)?;
-        if let Err(e) = self
+        let path = crate::owner_only::save_in(
+            &self.data_dir.join(crate::data_dir::CAPTURES),
+            name,
+            bytes,
+        )?;
+        match self
             .store
             .add_capture(alarm_id, kind, &path, bytes.len() as u64)
         {
-            tracing::error!("cannot record {}: {e:#}", path.display());
+            // Its forwarding (if the alarm is forwarded) waits in the forwarding lane.
+            Ok(_) => {
+                self.wake_lane(FORWARD);
+            }
+            Err(e) => tracing::error!("cannot record {}: {e:#}", path.display()),
         }
-        self.expire_captures();
+        self.store.expire_capture_files(&self.retention);
         Ok(path)
     }
 
@@ -487,22 +526,6 @@ impl Worker {
                 Some((name, std::fs::read(&c.path).ok()?))
             })
             .collect()
-    }
-
-    /// Deletes the captures the retention policy no longer keeps.
-    fn expire_captures(&mut self) {
-        match self.store.expire_captures(&self.retention, Utc::now()) {
-            Ok(gone) => {
-                for path in gone {
-                    if let Err(e) = std::fs::remove_file(&path)
-                        && e.kind() != std::io::ErrorKind::NotFound
-                    {
-                        tracing::warn!("cannot delete {}: {e}", path.display());
-                    }
-                }
-            }
-            Err(e) => tracing::error!("cannot expire captures: {e:#}"),
-        }
     }
 }
 

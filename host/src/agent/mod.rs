@@ -224,6 +224,7 @@ pub fn run(options: Options) -> Result<()> {
         crate::actions::recorder::Recorder::off(why)
     };
     let worker = crate::actions::worker::Worker {
+        lanes: Default::default(),
         store: Store::open(&data_dir)?,
         signer: Arc::new(crate::actions::webhook::Signer::load_or_create(&data_dir)?),
         retry,
@@ -312,8 +313,13 @@ pub fn run(options: Options) -> Result<()> {
             );
         }
         if let Some((client, store)) = ingest {
-            let stats = Arc::new(crate::fleet::ingest::IngestStats::default());
-            tokio::spawn(crate::fleet::ingest::run(client.clone(), store, stats));
+            let ingest = crate::fleet::ingest::Ingest {
+                store,
+                data_dir: api_dir.clone(),
+                retention,
+                stats: Arc::new(crate::fleet::ingest::IngestStats::default()),
+            };
+            tokio::spawn(crate::fleet::ingest::run(client.clone(), ingest));
             tokio::spawn(crate::fleet::heartbeat::watch(client, state.store.clone()));
             let quiet_after = fleet
                 .quiet_after

@@ -1,15 +1,25 @@
 //! The hub's side of the fleet: takes forwarded alarms from the durable consumer and stores
 //! each once, acknowledging a message only after its alarm is committed. A hub killed between
 //! the two gets the message again (after the consumer's ack wait) and stores nothing twice.
+//!
+//! Captures come through the same consumer as a message each, after their file is in the
+//! object store: the hub fetches the file (bounded by the size the message gave, and by
+//! [`super::MAX_CAPTURE_BYTES`]), keeps it only if its SHA-256 is the one the agent sent under
+//! its own subject, records it beside the agent's alarm, acknowledges, and deletes the object.
+//! A capture that arrives before its alarm (another lane's retry) is asked for again a little
+//! later.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::{self, AckKind, consumer, stream};
+use async_nats::jetstream::{self, AckKind, consumer, object_store, stream};
 use futures_util::StreamExt;
+use sha2::Digest as _;
+use tokio::io::AsyncReadExt as _;
 
-use super::wire::ForwardedAlarm;
-use crate::store::Store;
+use super::wire::{ForwardedAlarm, ForwardedCapture};
+use crate::store::{Retention, Store};
 
 /// At most this many messages are stored in one transaction.
 const BATCH: usize = 512;
@@ -24,6 +34,27 @@ const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How long to wait before trying again when the bus or the store fails.
 const PAUSE: Duration = Duration::from_secs(1);
 
+/// How long a capture whose alarm has not arrived waits before it is delivered again.
+const ALARM_NOT_YET: Duration = Duration::from_secs(2);
+
+/// After this many deliveries, a capture whose alarm never came is given up (about ten minutes).
+const CAPTURE_DELIVERIES: i64 = 300;
+
+/// How long fetching one capture from the object store may take.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where the hub keeps what arrives.
+pub struct Ingest {
+    /// The hub's store.
+    pub store: Store,
+    /// The hub's data folder: captures go in `captures/` there.
+    pub data_dir: PathBuf,
+    /// How long captures are kept.
+    pub retention: Retention,
+    /// What it did, for the hub's status.
+    pub stats: Arc<IngestStats>,
+}
+
 /// What the hub's ingest has done, for its status.
 #[derive(Debug, Default)]
 pub struct IngestStats {
@@ -33,23 +64,50 @@ pub struct IngestStats {
     pub repeats: std::sync::atomic::AtomicU64,
     /// Messages refused (not a forwarded alarm, another form, an impostor).
     pub refused: std::sync::atomic::AtomicU64,
+    /// Captures fetched and kept.
+    pub captures: std::sync::atomic::AtomicU64,
 }
 
-/// Creates the fleet's stream and the hub's durable consumer if they are not there yet
-/// (idempotent: every hub start, and every hub of a shared store, may call it).
-pub async fn prepare(js: &jetstream::Context) -> anyhow::Result<consumer::PullConsumer> {
-    let stream = js
-        .get_or_create_stream(stream::Config {
-            name: super::ALARMS_STREAM.into(),
-            subjects: vec![super::alarms_subject("*")],
-            storage: stream::StorageType::File,
-            retention: stream::RetentionPolicy::Limits,
-            max_age: super::KEEP_FOR,
-            duplicate_window: super::DUPLICATE_WINDOW,
-            ..Default::default()
-        })
+/// Creates the fleet's stream, the captures' bucket and the hub's durable consumer if they are
+/// not there yet, and brings a stream an older hub made up to date (idempotent: every hub
+/// start, and every hub of a shared store, may call it).
+pub async fn prepare(
+    js: &jetstream::Context,
+) -> anyhow::Result<(consumer::PullConsumer, object_store::ObjectStore)> {
+    let config = stream::Config {
+        name: super::ALARMS_STREAM.into(),
+        subjects: vec![super::alarms_subject("*"), super::captures_subject("*")],
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age: super::KEEP_FOR,
+        duplicate_window: super::DUPLICATE_WINDOW,
+        ..Default::default()
+    };
+    let mut stream = js
+        .get_or_create_stream(config.clone())
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the stream {}: {e}", super::ALARMS_STREAM))?;
+    if stream.cached_info().config.subjects != config.subjects {
+        js.update_stream(&config).await.map_err(|e| {
+            anyhow::anyhow!("cannot update the stream {}: {e}", super::ALARMS_STREAM)
+        })?;
+        stream = js.get_stream(super::ALARMS_STREAM).await?;
+    }
+    let bucket = match js.get_object_store(super::CAPTURES_BUCKET).await {
+        Ok(b) => b,
+        Err(_) => js
+            .create_object_store(object_store::Config {
+                bucket: super::CAPTURES_BUCKET.into(),
+                description: Some("vigilo captures on their way to the hub".into()),
+                max_age: super::KEEP_FOR,
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("cannot create the bucket {}: {e}", super::CAPTURES_BUCKET)
+            })?,
+    };
     let consumer = stream
         .get_or_create_consumer(
             super::HUB_CONSUMER,
@@ -63,15 +121,20 @@ pub async fn prepare(js: &jetstream::Context) -> anyhow::Result<consumer::PullCo
         )
         .await
         .map_err(|e| anyhow::anyhow!("cannot create the consumer {}: {e}", super::HUB_CONSUMER))?;
-    Ok(consumer)
+    Ok((consumer, bucket))
 }
 
 /// Runs the hub's ingest until the process ends: the bus away or the store failing pauses it,
 /// never ends it.
-pub async fn run(client: async_nats::Client, store: Store, stats: Arc<IngestStats>) {
+pub async fn run(client: async_nats::Client, ingest: Ingest) {
     let js = jetstream::new(client);
-    let store = Arc::new(Mutex::new(store));
-    let consumer = loop {
+    let hub = Hub {
+        store: Arc::new(Mutex::new(ingest.store)),
+        captures: ingest.data_dir.join(crate::data_dir::CAPTURES),
+        retention: ingest.retention,
+        stats: ingest.stats,
+    };
+    let (consumer, bucket) = loop {
         match prepare(&js).await {
             Ok(c) => break c,
             Err(e) => {
@@ -82,77 +145,251 @@ pub async fn run(client: async_nats::Client, store: Store, stats: Arc<IngestStat
     };
     tracing::info!("fleet: taking alarms from {}", super::ALARMS_STREAM);
     loop {
-        if let Err(e) = take_batch(&consumer, &store, &stats).await {
+        if let Err(e) = hub.take_batch(&consumer, &bucket).await {
             tracing::warn!("fleet: {e:#}");
             tokio::time::sleep(PAUSE).await;
         }
     }
 }
 
-/// Takes what is waiting (up to [`BATCH`] messages, at most a second's wait), stores it in one
-/// transaction, then acknowledges every message.
-async fn take_batch(
-    consumer: &consumer::PullConsumer,
-    store: &Arc<Mutex<Store>>,
-    stats: &IngestStats,
-) -> anyhow::Result<()> {
-    let mut batch = consumer
-        .fetch()
-        .max_messages(BATCH)
-        .max_bytes(BATCH_BYTES)
-        .expires(Duration::from_secs(1))
-        .messages()
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot fetch: {e}"))?;
-    let mut messages = Vec::new();
-    while let Some(message) = batch.next().await {
-        match message {
-            Ok(m) => messages.push(m),
-            Err(e) => {
-                // What came before the error is stored and acknowledged; the rest comes again.
-                tracing::debug!("fleet: fetch ended: {e}");
-                break;
-            }
-        }
-    }
-    if messages.is_empty() {
-        return Ok(());
-    }
-    let mut good = Vec::with_capacity(messages.len());
-    let mut bad = Vec::new();
-    for (i, m) in messages.iter().enumerate() {
-        match ForwardedAlarm::read(m.subject.as_str(), &m.payload) {
-            Ok(f) => good.push((i, f)),
-            Err(why) => {
-                tracing::warn!(subject = %m.subject, "fleet: message refused: {why}");
-                bad.push(i);
-            }
-        }
-    }
-    let store = store.clone();
-    let forwarded: Vec<ForwardedAlarm> = good.iter().map(|(_, f)| f.clone()).collect();
-    let stored = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
-        let mut store = store
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
-        store.record_forwarded(forwarded.iter().map(|f| (f.agent.as_str(), f.id, &f.alarm)))
-    })
-    .await??;
-    use std::sync::atomic::Ordering::Relaxed;
-    stats.stored.fetch_add(stored as u64, Relaxed);
-    stats
-        .repeats
-        .fetch_add((good.len() - stored) as u64, Relaxed);
-    stats.refused.fetch_add(bad.len() as u64, Relaxed);
-    for (i, _) in &good {
-        messages[*i]
-            .ack()
+/// The ingest's state between batches.
+struct Hub {
+    store: Arc<Mutex<Store>>,
+    captures: PathBuf,
+    retention: Retention,
+    stats: Arc<IngestStats>,
+}
+
+/// How a capture's message was taken.
+enum Taken {
+    /// Kept (or kept already): acknowledged, and its object deleted.
+    Kept,
+    /// Its alarm has not arrived: delivered again a little later.
+    NotYet,
+    /// The bus or the store failed: delivered again.
+    Again(String),
+    /// Never good: not delivered again.
+    Refused(String),
+}
+
+impl Hub {
+    /// Takes what is waiting (up to [`BATCH`] messages, at most a second's wait), stores its alarms
+    /// in one transaction, acknowledges them, then takes its captures one by one.
+    async fn take_batch(
+        &self,
+        consumer: &consumer::PullConsumer,
+        bucket: &object_store::ObjectStore,
+    ) -> anyhow::Result<()> {
+        let (store, stats) = (&self.store, &*self.stats);
+        let mut batch = consumer
+            .fetch()
+            .max_messages(BATCH)
+            .max_bytes(BATCH_BYTES)
+            .expires(Duration::from_secs(1))
+            .messages()
             .await
-            .map_err(|e| anyhow::anyhow!("cannot acknowledge: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("cannot fetch: {e}"))?;
+        let mut messages = Vec::new();
+        while let Some(message) = batch.next().await {
+            match message {
+                Ok(m) => messages.push(m),
+                Err(e) => {
+                    // What came before the error is stored and acknowledged; the rest comes again.
+                    tracing::debug!("fleet: fetch ended: {e}");
+                    break;
+                }
+            }
+        }
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let mut good = Vec::with_capacity(messages.len());
+        let mut bad = Vec::new();
+        let mut captures = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            if m.subject.starts_with(&super::captures_subject("")) {
+                captures.push(i);
+                continue;
+            }
+            match ForwardedAlarm::read(m.subject.as_str(), &m.payload) {
+                Ok(f) => good.push((i, f)),
+                Err(why) => {
+                    tracing::warn!(subject = %m.subject, "fleet: message refused: {why}");
+                    bad.push(i);
+                }
+            }
+        }
+        let store = store.clone();
+        let forwarded: Vec<ForwardedAlarm> = good.iter().map(|(_, f)| f.clone()).collect();
+        let stored = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+            let mut store = store
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+            store.record_forwarded(forwarded.iter().map(|f| (f.agent.as_str(), f.id, &f.alarm)))
+        })
+        .await??;
+        use std::sync::atomic::Ordering::Relaxed;
+        stats.stored.fetch_add(stored as u64, Relaxed);
+        stats
+            .repeats
+            .fetch_add((good.len() - stored) as u64, Relaxed);
+        stats.refused.fetch_add(bad.len() as u64, Relaxed);
+        for (i, _) in &good {
+            messages[*i]
+                .ack()
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot acknowledge: {e}"))?;
+        }
+        for i in bad {
+            // Never good: not delivered again.
+            let _ = messages[i].ack_with(AckKind::Term).await;
+        }
+        for i in captures {
+            let m = &messages[i];
+            let ack = match self.take_capture(bucket, m).await {
+                Taken::Kept => AckKind::Ack,
+                Taken::NotYet => {
+                    let delivered = m.info().map(|i| i.delivered).unwrap_or(0);
+                    if delivered < CAPTURE_DELIVERIES {
+                        AckKind::Nak(Some(ALARM_NOT_YET))
+                    } else {
+                        tracing::warn!(subject = %m.subject, "fleet: a capture's alarm never came");
+                        stats.refused.fetch_add(1, Relaxed);
+                        AckKind::Term
+                    }
+                }
+                Taken::Again(why) => {
+                    tracing::warn!(subject = %m.subject, "fleet: capture not taken yet: {why}");
+                    AckKind::Nak(Some(PAUSE))
+                }
+                Taken::Refused(why) => {
+                    tracing::warn!(subject = %m.subject, "fleet: capture refused: {why}");
+                    stats.refused.fetch_add(1, Relaxed);
+                    AckKind::Term
+                }
+            };
+            m.ack_with(ack)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot acknowledge: {e}"))?;
+        }
+        Ok(())
     }
-    for i in bad {
-        // Never good: not delivered again.
-        let _ = messages[i].ack_with(AckKind::Term).await;
+
+    /// Takes one capture's message: fetches its file, checks it, keeps it beside its alarm.
+    async fn take_capture(
+        &self,
+        bucket: &object_store::ObjectStore,
+        message: &jetstream::Message,
+    ) -> Taken {
+        let c = match ForwardedCapture::read(message.subject.as_str(), &message.payload) {
+            Ok(c) => c,
+            Err(why) => return Taken::Refused(why.to_string()),
+        };
+        let name = format!("{}-{}", c.agent, c.file);
+        let path = self.captures.join(&name);
+        let store = self.store.clone();
+        let (agent, id, file) = (c.agent.clone(), c.alarm, path.clone());
+        let found = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<(i64, bool)>> {
+            let store = store
+                .lock()
+                .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+            let Some(alarm) = store.alarm_from_agent(&agent, id)? else {
+                return Ok(None);
+            };
+            let kept = store.captures_of(alarm)?.iter().any(|k| k.path == file);
+            Ok(Some((alarm, kept)))
+        })
+        .await;
+        let (alarm, kept) = match found {
+            Ok(Ok(Some(found))) => found,
+            Ok(Ok(None)) => return Taken::NotYet,
+            Ok(Err(e)) => return Taken::Again(format!("{e:#}")),
+            Err(e) => return Taken::Again(e.to_string()),
+        };
+        if !kept {
+            let bytes = match fetch(bucket, &c).await {
+                Ok(b) => b,
+                Err(taken) => return taken,
+            };
+            let store = self.store.clone();
+            let (dir, retention) = (self.captures.clone(), self.retention);
+            let saved = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                // A file without its row is what a hub killed between the two left: written again.
+                let _ = std::fs::remove_file(dir.join(&name));
+                let path =
+                    crate::owner_only::save_in(&dir, &name, &bytes).map_err(anyhow::Error::msg)?;
+                let mut store = store
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+                store.add_fetched_capture(
+                    alarm,
+                    &c.kind,
+                    &path,
+                    bytes.len() as u64,
+                    &c.taken_at,
+                )?;
+                store.expire_capture_files(&retention);
+                Ok(())
+            })
+            .await;
+            match saved {
+                Ok(Ok(())) => {
+                    self.stats
+                        .captures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Ok(Err(e)) => return Taken::Again(format!("{e:#}")),
+                Err(e) => return Taken::Again(e.to_string()),
+            }
+        }
+        // Taken: the bus need not keep it (and its max age deletes it if this fails).
+        if let Err(e) = bucket.delete(&c.object).await {
+            tracing::debug!("fleet: cannot delete {} from the bucket: {e}", c.object);
+        }
+        Taken::Kept
     }
-    Ok(())
+}
+
+/// Fetches a capture's bytes, no more than its message said, and checks they are the ones the
+/// agent sent.
+async fn fetch(bucket: &object_store::ObjectStore, c: &ForwardedCapture) -> Result<Vec<u8>, Taken> {
+    if c.bytes > super::MAX_CAPTURE_BYTES {
+        return Err(Taken::Refused(format!(
+            "{} bytes, over the {} a capture may have",
+            c.bytes,
+            super::MAX_CAPTURE_BYTES
+        )));
+    }
+    let fetched = tokio::time::timeout(FETCH_TIMEOUT, async {
+        let object = bucket.get(&c.object).await.map_err(|e| match e.kind() {
+            object_store::GetErrorKind::NotFound => {
+                Taken::Refused(format!("no object {} in the bucket", c.object))
+            }
+            _ => Taken::Again(format!("cannot get {}: {e}", c.object)),
+        })?;
+        if object.info().size as u64 != c.bytes {
+            return Err(Taken::Refused(format!(
+                "the object {} has {} bytes, its message says {}",
+                c.object,
+                object.info().size,
+                c.bytes
+            )));
+        }
+        let mut bytes = Vec::with_capacity(c.bytes as usize);
+        object
+            .take(c.bytes + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| Taken::Again(format!("cannot read {}: {e}", c.object)))?;
+        Ok(bytes)
+    })
+    .await
+    .map_err(|_| Taken::Again(format!("fetching {} took too long", c.object)))??;
+    if crate::hex::encode(&sha2::Sha256::digest(&fetched)) != c.sha256 {
+        return Err(Taken::Refused(format!(
+            "the object {} is not the file agent {} sent (its SHA-256 differs)",
+            c.object, c.agent
+        )));
+    }
+    Ok(fetched)
 }

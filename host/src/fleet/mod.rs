@@ -14,7 +14,9 @@
 //! - [`ingest`]: the hub's side, the durable consumer into the store.
 //! - [`heartbeat`]: agents' heartbeats in a key-value bucket, watched by the hub.
 //!
-//! Subjects: `vigilo.alarms.<agent>`. An agent's id is one subject token (letters, digits, `-`,
+//! Subjects: `vigilo.alarms.<agent>` and `vigilo.captures.<agent>` (both in one stream, so the
+//! hub takes them through one consumer), and the capture files in the object store bucket
+//! [`CAPTURES_BUCKET`]. An agent's id is one subject token (letters, digits, `-`,
 //! `_`), so with per-agent credentials the bus lets an agent publish only under its own subject,
 //! and the hub believes the subject, not the payload.
 
@@ -41,6 +43,19 @@ pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(10 * 60);
 pub fn alarms_subject(agent: &str) -> String {
     format!("vigilo.alarms.{agent}")
 }
+
+/// The subject an agent says under that a capture of one of its alarms is in the bucket.
+pub fn captures_subject(agent: &str) -> String {
+    format!("vigilo.captures.{agent}")
+}
+
+/// The object store bucket captures travel through: the hub takes each into its own data
+/// folder and deletes it from the bucket; what the hub never takes expires with [`KEEP_FOR`].
+pub const CAPTURES_BUCKET: &str = "vigilo_captures";
+
+/// The largest capture that travels (a screenshot of a 4K screen is a few MiB, a video's clip
+/// hundreds of KiB): a hub does not fetch more than this for one.
+pub const MAX_CAPTURE_BYTES: u64 = 64 << 20;
 
 /// How to reach the bus, and who this process is on it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]

@@ -1,5 +1,6 @@
-//! What an agent publishes for each alarm: the alarm record (the model's stable form), with who
-//! sent it and its id at that agent. Versioned with [`crate::model::FORM_VERSION`]: a hub reads
+//! What an agent publishes: for each alarm, the alarm record (the model's stable form) with who
+//! sent it and its id at that agent; for each capture of one, where its file waits in the
+//! object store and its SHA-256. Versioned with [`crate::model::FORM_VERSION`]: a hub reads
 //! what agents of the same form version send, and new fields come with defaults.
 
 use serde::{Deserialize, Serialize};
@@ -36,6 +37,9 @@ pub enum BadMessage {
         /// The agent its payload names.
         claimed: String,
     },
+    /// A capture's message that does not describe one of its agent's captures.
+    #[error("not a capture of its agent: {0}")]
+    Capture(String),
 }
 
 impl ForwardedAlarm {
@@ -47,17 +51,110 @@ impl ForwardedAlarm {
     /// Reads a message that came under `subject`, believing the subject about the sender.
     pub fn read(subject: &str, payload: &[u8]) -> Result<ForwardedAlarm, BadMessage> {
         let forwarded: ForwardedAlarm = serde_json::from_slice(payload)?;
-        if forwarded.form != crate::model::FORM_VERSION {
-            return Err(BadMessage::Form(forwarded.form, crate::model::FORM_VERSION));
-        }
-        if super::alarms_subject(&forwarded.agent) != subject {
-            return Err(BadMessage::Impostor {
-                subject: subject.to_string(),
-                claimed: forwarded.agent,
-            });
+        check(
+            forwarded.form,
+            &forwarded.agent,
+            super::alarms_subject,
+            subject,
+        )?;
+        Ok(forwarded)
+    }
+}
+
+/// One capture of a forwarded alarm: its file is in the object store bucket
+/// [`super::CAPTURES_BUCKET`] under `object`; the hub fetches it, checks it is the file this
+/// message describes, and keeps it beside the alarm.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForwardedCapture {
+    /// The form version ([`crate::model::FORM_VERSION`]) the sender wrote.
+    pub form: u32,
+    /// The agent that took it (the subject's last token too).
+    pub agent: String,
+    /// The alarm it belongs to: its id at that agent (as [`ForwardedAlarm::id`]).
+    pub alarm: i64,
+    /// Its id at that agent: with `agent`, what makes it one capture.
+    pub capture: i64,
+    /// `screenshot` or `video`.
+    pub kind: String,
+    /// The file's name at the agent, which the hub keeps (`17-0-1.png`).
+    pub file: String,
+    /// The object's name in the bucket ([`ForwardedCapture::object_name`]).
+    pub object: String,
+    /// Its size.
+    pub bytes: u64,
+    /// The SHA-256 of its bytes, in hex. The bucket's own digest is written by whoever put the
+    /// object; this one came under the agent's own subject, so it is the one the hub checks.
+    pub sha256: String,
+    /// When it was taken (UTC, RFC 3339).
+    pub taken_at: String,
+}
+
+impl ForwardedCapture {
+    /// The name of capture `capture` of `agent` in the bucket: under the agent's name, so a
+    /// bucket listing reads by computer.
+    pub fn object_name(agent: &str, capture: i64) -> String {
+        format!("{agent}/{capture}")
+    }
+
+    /// The message id JetStream de-duplicates publishes by (apart from alarms' ids).
+    pub fn message_id(agent: &str, capture: i64) -> String {
+        format!("{agent}:capture:{capture}")
+    }
+
+    /// Reads a message that came under `subject`, believing the subject about the sender; the
+    /// object must be one of that agent's, the file a plain name.
+    pub fn read(subject: &str, payload: &[u8]) -> Result<ForwardedCapture, BadMessage> {
+        let forwarded: ForwardedCapture = serde_json::from_slice(payload)?;
+        check(
+            forwarded.form,
+            &forwarded.agent,
+            super::captures_subject,
+            subject,
+        )?;
+        let plain = |name: &str| {
+            !name.is_empty()
+                && name.len() <= 128
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !name.starts_with('.')
+        };
+        if forwarded.object != Self::object_name(&forwarded.agent, forwarded.capture)
+            || !plain(&forwarded.file)
+            || !matches!(forwarded.kind.as_str(), "screenshot" | "video")
+            || forwarded.sha256.len() != 64
+            || !forwarded.sha256.chars().all(|c| c.is_ascii_hexdigit())
+        {
+            return Err(BadMessage::Capture(format!(
+                "object {:?}, file {:?}, kind {:?}: expected object \"{}\", a plain file name, \
+                 screenshot or video, and a SHA-256 in hex",
+                forwarded.object,
+                forwarded.file,
+                forwarded.kind,
+                Self::object_name(&forwarded.agent, forwarded.capture)
+            )));
         }
         Ok(forwarded)
     }
+}
+
+/// Checks a message's form, and that it came under the subject of the agent it names.
+fn check(
+    form: u32,
+    agent: &str,
+    subject_of: fn(&str) -> String,
+    subject: &str,
+) -> Result<(), BadMessage> {
+    if form != crate::model::FORM_VERSION {
+        return Err(BadMessage::Form(form, crate::model::FORM_VERSION));
+    }
+    if subject_of(agent) != subject {
+        return Err(BadMessage::Impostor {
+            subject: subject.to_string(),
+            claimed: agent.to_string(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -96,5 +193,54 @@ mod tests {
 
         let err = ForwardedAlarm::read("vigilo.alarms.ws-1", b"{\"form\":1}").expect_err("json");
         assert!(matches!(err, BadMessage::Json(_)), "{err}");
+    }
+
+    #[test]
+    fn a_capture_names_an_object_of_its_own_agent_and_a_plain_file() {
+        let capture = ForwardedCapture {
+            form: crate::model::FORM_VERSION,
+            agent: "ws-1".into(),
+            alarm: 7,
+            capture: 3,
+            kind: "screenshot".into(),
+            file: "7-0-1.png".into(),
+            object: ForwardedCapture::object_name("ws-1", 3),
+            bytes: 10,
+            sha256: "ab".repeat(32),
+            taken_at: "2026-11-02T10:00:00.000Z".into(),
+        };
+        let read = |c: &ForwardedCapture, subject: &str| {
+            ForwardedCapture::read(subject, &serde_json::to_vec(c).expect("json"))
+        };
+        assert_eq!(
+            read(&capture, "vigilo.captures.ws-1").expect("good"),
+            capture
+        );
+        assert!(matches!(
+            read(&capture, "vigilo.captures.ws-2"),
+            Err(BadMessage::Impostor { .. })
+        ));
+        let bad = [
+            ForwardedCapture {
+                object: "ws-2/3".into(),
+                ..capture.clone()
+            },
+            ForwardedCapture {
+                file: "../../token".into(),
+                ..capture.clone()
+            },
+            ForwardedCapture {
+                kind: "keylog".into(),
+                ..capture.clone()
+            },
+            ForwardedCapture {
+                sha256: "xyz".into(),
+                ..capture.clone()
+            },
+        ];
+        for c in bad {
+            let err = read(&c, "vigilo.captures.ws-1").expect_err("refused");
+            assert!(matches!(err, BadMessage::Capture(_)), "{err}");
+        }
     }
 }

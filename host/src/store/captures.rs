@@ -1,15 +1,24 @@
 //! Captures (screenshots, videos) taken for alarms: which files, how big, when — and their
 //! retention, so the data folder cannot fill the disk.
+//!
+//! A capture of an alarm that is forwarded to the fleet's hub is forwarded too: recording it
+//! queues, in the same transaction, a `forward-capture` row in the forwarding lane. Its
+//! position in the outbox is past the alarm's own forward row (at `actions.len()`) by the
+//! capture's id, so every capture of an alarm has a row of its own and the worker finds the
+//! capture from the row ([`Store::forwarded_capture`]).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::params;
+use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
-use super::Store;
+use super::{FORWARD, Store, outbox};
 use crate::event::Event;
+
+/// The outbox kind of a capture's forwarding to the fleet's hub (in the [`FORWARD`] lane).
+pub const FORWARD_CAPTURE: &str = "forward-capture";
 
 /// The schema (migration 7).
 pub(super) const MIGRATION: &str = "CREATE TABLE captures (
@@ -26,6 +35,9 @@ pub(super) const MIGRATION: &str = "CREATE TABLE captures (
 /// One capture file.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Capture {
+    /// Its row (the hub's own, in a hub's store).
+    #[serde(skip)]
+    pub id: i64,
     /// `screenshot` or `video`.
     pub kind: String,
     /// The file.
@@ -56,40 +68,107 @@ impl Default for Retention {
 }
 
 impl Store {
-    /// Records a capture taken for an alarm.
+    /// Records a capture taken for an alarm (now), and queues its forwarding when the alarm
+    /// is forwarded to the fleet's hub; returns its id.
     pub fn add_capture(
         &mut self,
         alarm_id: i64,
         kind: &str,
         path: &Path,
         bytes: u64,
-    ) -> Result<()> {
-        self.conn.execute(
-            "INSERT INTO captures (alarm_id, kind, path, bytes, taken_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![
-                alarm_id,
-                kind,
-                path.to_string_lossy(),
-                bytes as i64,
-                Event::utc_string(Utc::now().fixed_offset())
-            ],
-        )?;
-        Ok(())
+    ) -> Result<i64> {
+        self.insert_capture(alarm_id, kind, path, bytes, &now(), true)
     }
 
+    /// Records a capture another agent took and the hub fetched (kept under the agent's
+    /// time), unless the alarm has it already (a message delivered twice): `false` then.
+    pub fn add_fetched_capture(
+        &mut self,
+        alarm_id: i64,
+        kind: &str,
+        path: &Path,
+        bytes: u64,
+        taken_at: &str,
+    ) -> Result<bool> {
+        let known: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM captures WHERE alarm_id = ?1 AND path = ?2",
+                params![alarm_id, path.to_string_lossy()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if known.is_some() {
+            return Ok(false);
+        }
+        self.insert_capture(alarm_id, kind, path, bytes, taken_at, false)?;
+        Ok(true)
+    }
+
+    fn insert_capture(
+        &mut self,
+        alarm_id: i64,
+        kind: &str,
+        path: &Path,
+        bytes: u64,
+        taken_at: &str,
+        forward: bool,
+    ) -> Result<i64> {
+        // Immediate: two lanes (screenshots, a video) may add captures to one alarm at once.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO captures (alarm_id, kind, path, bytes, taken_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![alarm_id, kind, path.to_string_lossy(), bytes as i64, taken_at],
+        )?;
+        let id = tx.last_insert_rowid();
+        let forwarded: Option<i64> = if forward {
+            tx.query_row(
+                "SELECT position FROM action_runs WHERE alarm_id = ?1 AND kind = ?2",
+                params![alarm_id, FORWARD],
+                |r| r.get(0),
+            )
+            .optional()?
+        } else {
+            None
+        };
+        if let Some(position) = forwarded {
+            let queue = outbox::Queue {
+                alarm_id,
+                position: (position + id) as usize,
+                kind: FORWARD_CAPTURE,
+                lane: FORWARD,
+                limit: None,
+                skip: None,
+            };
+            outbox::enqueue(&tx, &queue)?;
+        }
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// The capture a `forward-capture` row of the outbox is for; `None` when it is gone
+    /// (expired before it could be forwarded).
+    pub fn forwarded_capture(&self, run: &super::ActionRun) -> Result<Option<Capture>> {
+        let found = self
+            .conn
+            .query_row(
+                "SELECT c.id, c.kind, c.path, c.bytes, c.taken_at FROM captures c
+                   JOIN action_runs f ON f.alarm_id = c.alarm_id AND f.kind = ?3
+                  WHERE c.alarm_id = ?1 AND c.id = ?2 - f.position",
+                params![run.alarm_id, run.position as i64, FORWARD],
+                read_capture,
+            )
+            .optional()?;
+        Ok(found)
+    }
     /// The captures of an alarm, oldest first.
     pub fn captures_of(&self, alarm_id: i64) -> Result<Vec<Capture>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT kind, path, bytes, taken_at FROM captures WHERE alarm_id = ?1 ORDER BY id",
+            "SELECT id, kind, path, bytes, taken_at FROM captures WHERE alarm_id = ?1 ORDER BY id",
         )?;
-        let rows = stmt.query_map([alarm_id], |r| {
-            Ok(Capture {
-                kind: r.get(0)?,
-                path: PathBuf::from(r.get::<_, String>(1)?),
-                bytes: r.get::<_, i64>(2)?.max(0) as u64,
-                taken_at: r.get(3)?,
-            })
-        })?;
+        let rows = stmt.query_map([alarm_id], read_capture)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -125,4 +204,35 @@ impl Store {
         tx.commit()?;
         Ok(gone.into_iter().map(|(_, p)| p).collect())
     }
+
+    /// [`Store::expire_captures`] now, and deletes the files: what an agent's worker and a
+    /// hub's ingest run after each capture they keep.
+    pub fn expire_capture_files(&mut self, policy: &Retention) {
+        match self.expire_captures(policy, Utc::now()) {
+            Ok(gone) => {
+                for path in gone {
+                    if let Err(e) = std::fs::remove_file(&path)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        tracing::warn!("cannot delete {}: {e}", path.display());
+                    }
+                }
+            }
+            Err(e) => tracing::error!("cannot expire captures: {e:#}"),
+        }
+    }
+}
+
+fn now() -> String {
+    Event::utc_string(Utc::now().fixed_offset())
+}
+
+fn read_capture(r: &rusqlite::Row<'_>) -> rusqlite::Result<Capture> {
+    Ok(Capture {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        path: PathBuf::from(r.get::<_, String>(2)?),
+        bytes: r.get::<_, i64>(3)?.max(0) as u64,
+        taken_at: r.get(4)?,
+    })
 }

@@ -23,7 +23,7 @@ mod outbox;
 mod pack_versions;
 mod risk;
 
-pub use captures::{Capture, Retention};
+pub use captures::{Capture, FORWARD_CAPTURE, Retention};
 pub use outbox::{ActionRun, Settle};
 pub use pack_versions::{PackRow, RollBackError};
 
@@ -166,6 +166,8 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX alarms_for_risk ON alarms (fired_at, username, alarm, risk, kind);",
     // 15: a hub's agents and their heartbeats.
     agents::MIGRATION,
+    // 16: a hub finds the alarm an agent's capture belongs to.
+    "CREATE INDEX alarms_by_agent_alarm ON alarms (agent, agent_alarm)",
 ];
 
 /// An open store.
@@ -327,6 +329,20 @@ impl Store {
         }
         tx.commit()?;
         Ok(inserted)
+    }
+
+    /// The hub's id of the alarm agent `agent` calls `agent_alarm`, once it has arrived.
+    pub fn alarm_from_agent(&self, agent: &str, agent_alarm: i64) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                // The newest: an agent that started over with a new data folder counts again.
+                "SELECT id FROM alarms WHERE agent = ?1 AND agent_alarm = ?2
+                  ORDER BY id DESC LIMIT 1",
+                params![agent, agent_alarm],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Queues, with every live alarm from now on, its forwarding to the fleet's hub.
@@ -933,6 +949,86 @@ mod tests {
             .expect("expire");
         assert_eq!(gone.len(), 2, "all older than an hour by then");
         assert!(store.captures_of(id).expect("left").is_empty());
+    }
+
+    #[test]
+    fn a_forwarded_alarms_captures_are_forwarded_each_and_a_hub_keeps_each_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pack = Pack::standard().expect("standard");
+        let mut store = Store::open(dir.path()).expect("open");
+        store
+            .record(&[fired(&pack, 3, "ann")], LIVE)
+            .expect("alone");
+        store.set_forward(true);
+        store
+            .record(&[fired(&pack, 3, "bob")], LIVE)
+            .expect("forwarded");
+        let by_user = |user: &str| {
+            store
+                .alarms(&AlarmFilter {
+                    user: Some(user.into()),
+                    ..Default::default()
+                })
+                .expect("alarms")[0]
+                .id
+        };
+        let (alone, forwarded) = (by_user("ann"), by_user("bob"));
+        for (alarm, n) in [(alone, 1), (forwarded, 2), (forwarded, 3)] {
+            let path = PathBuf::from(format!("/c/{n}.png"));
+            store
+                .add_capture(alarm, "screenshot", &path, 10)
+                .expect("add");
+        }
+        let due = store
+            .due_in_lane(Some(FORWARD), Utc::now(), 10)
+            .expect("due");
+        let kinds: Vec<&str> = due.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, [FORWARD, FORWARD_CAPTURE, FORWARD_CAPTURE]);
+        assert!(due.iter().all(|r| r.alarm_id == forwarded));
+        let paths: Vec<PathBuf> = due[1..]
+            .iter()
+            .map(|r| {
+                store
+                    .forwarded_capture(r)
+                    .expect("read")
+                    .expect("there")
+                    .path
+            })
+            .collect();
+        assert_eq!(
+            paths,
+            [PathBuf::from("/c/2.png"), PathBuf::from("/c/3.png")]
+        );
+        assert_eq!(store.forwarded_capture(&due[0]).expect("read"), None);
+
+        // A hub: the alarm found by its agent's id, each fetched capture kept once.
+        let hub_dir = tempfile::tempdir().expect("tempdir");
+        let mut hub = Store::open(hub_dir.path()).expect("open");
+        let alarm = fired(&pack, 3, "bob");
+        assert_eq!(hub.alarm_from_agent("ws-1", 41).expect("find"), None);
+        hub.record_forwarded([("ws-1", 41, &alarm)]).expect("store");
+        let at_hub = hub
+            .alarm_from_agent("ws-1", 41)
+            .expect("find")
+            .expect("there");
+        assert_eq!(hub.alarm_from_agent("ws-2", 41).expect("find"), None);
+        let taken = "2026-11-02T10:00:00.000Z";
+        let file = Path::new("/hub/ws-1-41-0-1.png");
+        assert!(
+            hub.add_fetched_capture(at_hub, "screenshot", file, 10, taken)
+                .expect("add")
+        );
+        assert!(
+            !hub.add_fetched_capture(at_hub, "screenshot", file, 10, taken)
+                .expect("again")
+        );
+        let kept = hub.captures_of(at_hub).expect("captures");
+        assert_eq!((kept.len(), kept[0].taken_at.as_str()), (1, taken));
+        assert_eq!(
+            hub.outbox_counts().expect("outbox"),
+            (0, 0),
+            "a hub forwards nothing"
+        );
     }
 
     #[test]
