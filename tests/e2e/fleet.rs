@@ -60,14 +60,16 @@ fn wait_for_copies(data: &Path, n: usize, hub: &Agent, agents: &[Agent], nats: &
 
 /// An agent in the fleet at `url` as `name`, with the counter pack.
 fn fleet_agent(dir: &Path, url: &str, name: &str) -> Agent {
-    let data = dir.join(name);
-    let agent = Agent::start_in(
-        &data,
-        None,
-        &["--fleet", url, "--agent-id", name, "--retry-after", "1"],
-        &[("RUST_LOG", "vigilo=info")],
-    );
-    let pack = counter_pack(&dir.join(format!("{name}-pack")), "1.0.0", 4, "");
+    fleet_agent_with(dir, url, name, name, &[])
+}
+
+/// [`fleet_agent`] in data folder `dir/folder`, with more `vigilo run` arguments.
+fn fleet_agent_with(dir: &Path, url: &str, name: &str, folder: &str, extra: &[&str]) -> Agent {
+    let data = dir.join(folder);
+    let flags = ["--fleet", url, "--agent-id", name, "--retry-after", "1"];
+    let args: Vec<&str> = flags.iter().chain(extra).copied().collect();
+    let agent = Agent::start_in(&data, None, &args, &[("RUST_LOG", "vigilo=info")]);
+    let pack = counter_pack(&dir.join(format!("{folder}-pack")), "1.0.0", 4, "");
     let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     agent
@@ -284,6 +286,22 @@ fn agents_report_their_health_and_one_gone_silent_is_not_reporting_once() {
     hub.stop();
 }
 
+/// The bus's settings in `DIR/nats`: the keys `vigilo fleet credentials` made in `DIR/keys`
+/// (an include is relative to the file it is in).
+const AUTH_CONF: &str = "include \"../keys/auth.conf\"\n";
+
+/// `vigilo fleet credentials` for `agents` (and the hub) in `dir/keys`; returns that folder.
+fn credentials(dir: &Path, agents: &[&str]) -> std::path::PathBuf {
+    let keys = dir.join("keys");
+    let mut args = vec!["fleet", "credentials", "--out", keys.to_str().expect("p")];
+    for a in agents {
+        args.extend(["--agent", a]);
+    }
+    let made = vigilo(&dir.join("unused"), &args);
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    keys
+}
+
 /// One alarm's captures as its API lists them: (kind, bytes of the file).
 fn captures_of(agent: &Agent, alarm: &serde_json::Value) -> Vec<(String, Vec<u8>)> {
     let one = agent.get(&format!("/api/v1/alarms/{}", alarm["id"]));
@@ -310,14 +328,23 @@ fn listed(agent: &Agent, name: &str, filter: &str) -> Vec<serde_json::Value> {
 fn screenshots_and_videos_travel_with_their_alarms_to_the_hub() {
     let desktop = Desktop::start();
     let dir = tempfile::tempdir().expect("tempdir");
-    let nats = Nats::start(&dir.path().join("nats"));
-    let hub_data = dir.path().join("hub");
-    let hub = Agent::start_hub(&hub_data, &nats.url());
+    // Under per-computer keys: what an agent may do on the bus is enough to send captures.
     let names = ["ws-dee", "ws-eve"];
+    let keys = credentials(dir.path(), &names);
+    let key = |name: &str| {
+        keys.join(format!("{name}.nk"))
+            .to_str()
+            .expect("p")
+            .to_string()
+    };
+    let nats = Nats::start_with_config(&dir.path().join("nats"), AUTH_CONF);
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub_with(&hub_data, &nats.url(), &["--fleet-nkey", &key("hub")]);
     let mut agents: Vec<Agent> = names
         .iter()
         .map(|name| {
             let data = dir.path().join(name);
+            let own = key(name);
             let flags = [
                 "--fleet",
                 &nats.url(),
@@ -325,6 +352,8 @@ fn screenshots_and_videos_travel_with_their_alarms_to_the_hub() {
                 name,
                 "--retry-after",
                 "1",
+                "--fleet-nkey",
+                &own,
             ];
             let agent = Agent::start_in(
                 &data,
@@ -411,7 +440,8 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
     // Taken, each is deleted from the bucket: what stays is one small marker per object.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let (messages, bytes) = nats.stream_state("OBJ_vigilo_captures");
+        let (messages, bytes) =
+            nats.stream_state("OBJ_vigilo_captures", Some(Path::new(&key("hub"))));
         if messages == kept && bytes < 4096 {
             break;
         }
@@ -426,5 +456,136 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
         assert_eq!(status["outbox"]["pending"], 0, "all forwarded: {status}");
         agent.stop();
     }
+    hub.stop();
+}
+
+#[test]
+fn an_agents_key_lets_it_publish_only_as_itself() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = credentials(dir.path(), &["ws-ann", "ws-bob"]);
+    let made = vigilo(
+        &dir.path().join("unused"),
+        &["fleet", "credentials", "--out", keys.to_str().expect("p")],
+    );
+    // Run again with no new computer: every key kept, listed.
+    let table = stdout(&made);
+    assert!(!table.contains(" new"), "{table}");
+    assert!(
+        table.starts_with("NAME    ROLE   KEY FILE   PUBLIC KEY"),
+        "{table}"
+    );
+    assert!(table.contains("\nws-ann  agent  ws-ann.nk  U"), "{table}");
+    let public_key = |table: &str, name: &str| -> String {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .expect(name);
+        line.split_whitespace().nth(3).expect("a key").to_string()
+    };
+    // Adding a computer later keeps the keys already handed out.
+    let table2 = stdout(&vigilo(
+        &dir.path().join("unused"),
+        &[
+            "fleet",
+            "credentials",
+            "--out",
+            keys.to_str().expect("p"),
+            "--agent",
+            "ws-cat",
+        ],
+    ));
+    assert_eq!(public_key(&table, "ws-ann"), public_key(&table2, "ws-ann"));
+    assert!(
+        table2.contains("kept") && table2.contains("new"),
+        "{table2}"
+    );
+    for name in ["hub", "ws-ann", "ws-bob", "ws-cat"] {
+        let mode = std::fs::metadata(keys.join(format!("{name}.nk")))
+            .expect("key")
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600,
+            "{name}"
+        );
+    }
+
+    let nats = Nats::start_with_config(&dir.path().join("nats"), AUTH_CONF);
+    let url = nats.url();
+    let key = |name: &str| {
+        keys.join(format!("{name}.nk"))
+            .to_str()
+            .expect("p")
+            .to_string()
+    };
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub_with(&hub_data, &url, &["--fleet-nkey", &key("hub")]);
+    // Ann's key, stolen, on a computer that says it is ws-bob.
+    let (ann_key, bob_key) = (key("ws-ann"), key("ws-bob"));
+    let mut impostor = fleet_agent_with(
+        dir.path(),
+        &url,
+        "ws-bob",
+        "impostor",
+        &["--fleet-nkey", &ann_key],
+    );
+    impostor.send(&(100..110).map(|n| copy_on("ws-bob", n)).collect::<Vec<_>>());
+    // No key at all.
+    let mut keyless = fleet_agent_with(dir.path(), &url, "ws-cat", "ws-cat", &[]);
+    keyless.send(&(200..210).map(|n| copy_on("ws-cat", n)).collect::<Vec<_>>());
+
+    let mut ann = fleet_agent_with(
+        dir.path(),
+        &url,
+        "ws-ann",
+        "ws-ann",
+        &["--fleet-nkey", &ann_key],
+    );
+    let mut bob = fleet_agent_with(
+        dir.path(),
+        &url,
+        "ws-bob",
+        "ws-bob",
+        &["--fleet-nkey", &bob_key],
+    );
+    ann.send(&(0..10).map(|n| copy_on("ws-ann", n)).collect::<Vec<_>>());
+    bob.send(&(0..10).map(|n| copy_on("ws-bob", n)).collect::<Vec<_>>());
+    let agents = [ann, bob];
+    wait_for_copies(&hub_data, 20, &hub, &agents, &nats);
+    // The impostor's and the keyless agent's alarms were made first; the real agents' came
+    // through since. None of theirs did.
+    std::thread::sleep(Duration::from_secs(2));
+    let at_hub = copies(&hub_data);
+    assert_eq!(at_hub.len(), 20, "only ann's and bob's own: {at_hub:?}");
+    assert!(
+        at_hub.keys().all(|(_, path)| {
+            let n: usize = path
+                .trim_start_matches("/media/dave/USB/")
+                .trim_end_matches(".bin")
+                .parse()
+                .unwrap_or(999);
+            n < 10
+        }),
+        "{at_hub:?}"
+    );
+    let impostor_log = impostor.stderr();
+    assert!(
+        impostor_log.contains("Permissions Violation for Publish to \"vigilo.alarms.ws-bob\""),
+        "the impostor is told why: {impostor_log}"
+    );
+    assert!(impostor.status()["outbox"]["pending"].as_u64() >= Some(10));
+    let keyless_status = keyless.status();
+    let fleet = &keyless_status["sources"]["fleet"];
+    assert_eq!(fleet["up"], false, "{keyless_status}");
+    assert!(
+        keyless.stderr().contains("uthorization"),
+        "{}",
+        keyless.stderr()
+    );
+    // The real agents' heartbeats arrive; the impostor's does not count as bob's.
+    let listed = wait_for_agents(&hub, "ann and bob report", |a| a.len() >= 2);
+    let names: Vec<&str> = listed.iter().filter_map(|a| a["agent"].as_str()).collect();
+    assert_eq!(names.len(), 2, "{listed:?}");
+    let _ = (impostor, keyless);
     hub.stop();
 }

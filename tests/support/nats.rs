@@ -14,7 +14,16 @@ pub struct Nats {
 }
 
 impl Nats {
-    /// Starts one with its store and ports file under `dir`.
+    /// Starts one with its store and ports file under `dir`, and `config` as its settings file
+    /// (an `authorization` block…).
+    pub fn start_with_config(dir: &Path, config: &str) -> Nats {
+        std::fs::create_dir_all(dir).expect("mkdir");
+        std::fs::write(dir.join("nats.conf"), config).expect("write the server's settings");
+        Nats::start(dir)
+    }
+
+    /// Starts one with its store and ports file under `dir` (and `dir/nats.conf` as its
+    /// settings, if there).
     pub fn start(dir: &Path) -> Nats {
         let ports = dir.join("ports");
         std::fs::create_dir_all(&ports).expect("mkdir");
@@ -47,7 +56,12 @@ impl Nats {
     }
 
     fn spawn(dir: &Path, port: &str) -> Child {
-        Command::new("nats-server")
+        let mut command = Command::new("nats-server");
+        let config = dir.join("nats.conf");
+        if config.exists() {
+            command.arg("-c").arg(config);
+        }
+        command
             .args(["-js", "-a", "127.0.0.1", "-p", port])
             .arg("-sd")
             .arg(dir.join("store"))
@@ -73,14 +87,20 @@ impl Nats {
         }
     }
 
-    /// What JetStream stream `name` holds now: (messages, bytes), asked with a client of its own.
-    pub fn stream_state(&self, name: &str) -> (u64, u64) {
+    /// What JetStream stream `name` holds now: (messages, bytes), asked with a client of its own
+    /// (with the nkey seed in file `nkey`, on a server that asks for one).
+    pub fn stream_state(&self, name: &str, nkey: Option<&Path>) -> (u64, u64) {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("a runtime");
         runtime.block_on(async {
-            let client = async_nats::connect(self.url()).await.expect("connect");
+            let mut options = async_nats::ConnectOptions::new();
+            if let Some(path) = nkey {
+                let seed = std::fs::read_to_string(path).expect("the seed");
+                options = options.nkey(seed.trim().to_string());
+            }
+            let client = options.connect(self.url()).await.expect("connect");
             let js = async_nats::jetstream::new(client);
             let mut stream = js.get_stream(name).await.expect("the stream");
             let info = stream.info().await.expect("its info");

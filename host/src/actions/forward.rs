@@ -91,7 +91,8 @@ impl Forwarder {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let digest = sha2::Sha256::digest(&bytes);
-        let object = ForwardedCapture::object_name(&self.agent, capture.id);
+        let sha256 = crate::hex::encode(&digest);
+        let object = ForwardedCapture::object_name(&self.agent, capture.id, &sha256);
         let message = ForwardedCapture {
             form: crate::model::FORM_VERSION,
             agent: self.agent.clone(),
@@ -101,7 +102,7 @@ impl Forwarder {
             file,
             object: object.clone(),
             bytes: bytes.len() as u64,
-            sha256: crate::hex::encode(&digest),
+            sha256,
             taken_at: capture.taken_at.clone(),
         };
         if !self.connected() {

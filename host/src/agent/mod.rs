@@ -81,6 +81,8 @@ pub struct FleetOptions {
     pub url: Option<String>,
     /// This agent's id in the fleet (`--agent-id`).
     pub agent_id: Option<String>,
+    /// The file of this process's nkey seed (`--fleet-nkey`).
+    pub nkey: Option<std::path::PathBuf>,
     /// Run as the fleet's hub (`vigilo hub`): take every agent's alarms into this store.
     pub hub: bool,
     /// How often an agent sends its heartbeat (default: [`crate::fleet::heartbeat::EVERY`]).
@@ -100,12 +102,19 @@ impl FleetOptions {
                     .agent_id
                     .clone()
                     .or_else(|| file.as_ref().and_then(|f| f.agent_id.clone())),
+                nkey: self
+                    .nkey
+                    .clone()
+                    .or_else(|| file.as_ref().and_then(|f| f.nkey.clone())),
                 credentials: file.as_ref().and_then(|f| f.credentials.clone()),
                 ca: file.and_then(|f| f.ca),
             }),
             (None, Some(mut file)) => {
                 if self.agent_id.is_some() {
                     file.agent_id.clone_from(&self.agent_id);
+                }
+                if self.nkey.is_some() {
+                    file.nkey.clone_from(&self.nkey);
                 }
                 Some(file)
             }

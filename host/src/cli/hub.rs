@@ -15,6 +15,9 @@ pub struct Args {
     /// [default: [fleet] url in the settings file].
     #[arg(long, value_name = "URL")]
     fleet: Option<String>,
+    /// The file of the hub's nkey seed (`vigilo fleet credentials --hub`) [default: [fleet] nkey].
+    #[arg(long, value_name = "FILE")]
+    fleet_nkey: Option<PathBuf>,
     /// Where the console and the admin API listen (as `vigilo run --listen`).
     #[arg(long, default_value = "127.0.0.1:7070", value_name = "ADDR", value_parser = super::run::parse_listen)]
     listen: SocketAddr,
@@ -53,6 +56,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         fleet: crate::agent::FleetOptions {
             url: args.fleet,
             agent_id: None,
+            nkey: args.fleet_nkey,
             hub: true,
             heartbeat: None,
             quiet_after: Some(std::time::Duration::from_secs(

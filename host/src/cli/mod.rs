@@ -10,6 +10,7 @@ mod bench;
 mod browser;
 mod check;
 mod client;
+mod fleet;
 mod hub;
 mod pack;
 mod plugin;
@@ -64,6 +65,8 @@ enum Command {
     /// Run the fleet's hub: every agent's alarms, forwarded through the bus (NATS JetStream),
     /// in one store behind one console and API.
     Hub(hub::Args),
+    /// Tools for a fleet: the bus's per-computer credentials.
+    Fleet(fleet::Args),
     /// How a running agent is doing: sources up or down, events per second, alarms today,
     /// plugins and scripts, anything shed.
     Status(status::Args),
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(args, &data_dir),
         Command::Hub(args) => hub::run(args, &data_dir),
+        Command::Fleet(args) => fleet::run(args),
         Command::Status(args) => status::run(args, &data_dir),
         Command::Replay(args) => replay::run(args, &data_dir),
         Command::Alarms(args) => alarms::run(args, &data_dir),

@@ -70,6 +70,10 @@ pub struct Args {
     /// else the host name].
     #[arg(long, value_name = "NAME")]
     agent_id: Option<String>,
+    /// In a fleet, the file of this agent's nkey seed (`vigilo fleet credentials` writes one
+    /// per computer) [default: [fleet] nkey].
+    #[arg(long, value_name = "FILE")]
+    fleet_nkey: Option<PathBuf>,
     /// In a fleet, seconds between two heartbeats to the hub (its Agents page; an agent silent
     /// for long is "not reporting").
     #[arg(long, default_value_t = 30, value_name = "SECS")]
@@ -131,6 +135,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         fleet: crate::agent::FleetOptions {
             url: args.fleet,
             agent_id: args.agent_id,
+            nkey: args.fleet_nkey,
             hub: false,
             heartbeat: Some(std::time::Duration::from_secs(args.heartbeat.max(1))),
             quiet_after: None,

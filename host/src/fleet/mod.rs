@@ -20,6 +20,7 @@
 //! `_`), so with per-agent credentials the bus lets an agent publish only under its own subject,
 //! and the hub believes the subject, not the payload.
 
+pub(crate) mod auth;
 pub(crate) mod heartbeat;
 pub(crate) mod ingest;
 pub(crate) mod wire;
@@ -66,7 +67,11 @@ pub struct FleetSettings {
     /// This agent's name in the fleet (default: the host name).
     #[serde(default)]
     pub agent_id: Option<String>,
-    /// A NATS credentials file (JWT and nkey seed) for this agent or hub.
+    /// A file holding this agent's (or the hub's) nkey seed, as `vigilo fleet credentials`
+    /// writes them; owner-only.
+    #[serde(default)]
+    pub nkey: Option<std::path::PathBuf>,
+    /// A NATS credentials file (JWT and nkey seed), for servers run in operator mode.
     #[serde(default)]
     pub credentials: Option<std::path::PathBuf>,
     /// A PEM file of the certificate authority the server's TLS certificate is checked against.
@@ -130,6 +135,8 @@ pub(crate) async fn connect(
     let logged = url.clone();
     let mut options = async_nats::ConnectOptions::new()
         .name(name)
+        // Replies to this process only: the server's permissions keep others' from it.
+        .custom_inbox_prefix(auth::inbox_prefix(name))
         .retry_on_initial_connect()
         .connection_timeout(Duration::from_secs(5))
         .event_callback(move |event| {
@@ -140,10 +147,18 @@ pub(crate) async fn connect(
                     async_nats::Event::Disconnected => {
                         tracing::warn!("fleet: disconnected from {url}; reconnecting")
                     }
+                    // A permission refused, a key not accepted: what an operator must see.
+                    async_nats::Event::ServerError(e) => {
+                        tracing::warn!("fleet: the server at {url} says: {e}")
+                    }
+                    async_nats::Event::ClientError(e) => tracing::warn!("fleet: {e}"),
                     other => tracing::debug!("fleet: {other}"),
                 }
             }
         });
+    if let Some(path) = &settings.nkey {
+        options = options.nkey(auth::read_seed(path)?);
+    }
     if let Some(path) = &settings.credentials {
         options = options
             .credentials_file(path)

@@ -90,10 +90,12 @@ pub struct ForwardedCapture {
 }
 
 impl ForwardedCapture {
-    /// The name of capture `capture` of `agent` in the bucket: under the agent's name, so a
-    /// bucket listing reads by computer.
-    pub fn object_name(agent: &str, capture: i64) -> String {
-        format!("{agent}/{capture}")
+    /// The name of capture `capture` of `agent`, of SHA-256 `sha256` (hex), in the bucket:
+    /// under the agent's name, so a listing reads by computer, and with the start of its
+    /// digest, so an agent that started over (its ids counting again) never puts over an
+    /// object of its own (which would need the right to purge the bucket).
+    pub fn object_name(agent: &str, capture: i64, sha256: &str) -> String {
+        format!("{agent}/{capture}-{}", sha256.get(..16).unwrap_or(sha256))
     }
 
     /// The message id JetStream de-duplicates publishes by (apart from alarms' ids).
@@ -119,7 +121,8 @@ impl ForwardedCapture {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
                 && !name.starts_with('.')
         };
-        if forwarded.object != Self::object_name(&forwarded.agent, forwarded.capture)
+        let object = Self::object_name(&forwarded.agent, forwarded.capture, &forwarded.sha256);
+        if forwarded.object != object
             || !plain(&forwarded.file)
             || !matches!(forwarded.kind.as_str(), "screenshot" | "video")
             || forwarded.sha256.len() != 64
@@ -128,10 +131,7 @@ impl ForwardedCapture {
             return Err(BadMessage::Capture(format!(
                 "object {:?}, file {:?}, kind {:?}: expected object \"{}\", a plain file name, \
                  screenshot or video, and a SHA-256 in hex",
-                forwarded.object,
-                forwarded.file,
-                forwarded.kind,
-                Self::object_name(&forwarded.agent, forwarded.capture)
+                forwarded.object, forwarded.file, forwarded.kind, object
             )));
         }
         Ok(forwarded)
@@ -204,7 +204,7 @@ mod tests {
             capture: 3,
             kind: "screenshot".into(),
             file: "7-0-1.png".into(),
-            object: ForwardedCapture::object_name("ws-1", 3),
+            object: ForwardedCapture::object_name("ws-1", 3, &"ab".repeat(32)),
             bytes: 10,
             sha256: "ab".repeat(32),
             taken_at: "2026-11-02T10:00:00.000Z".into(),
@@ -222,7 +222,7 @@ mod tests {
         ));
         let bad = [
             ForwardedCapture {
-                object: "ws-2/3".into(),
+                object: format!("ws-2/3-{}", "ab".repeat(8)),
                 ..capture.clone()
             },
             ForwardedCapture {
