@@ -30,6 +30,7 @@ pub(crate) mod data_dir;
 pub mod event;
 pub(crate) mod fleet;
 pub(crate) mod hex;
+pub(crate) mod latency;
 pub mod model;
 pub(crate) mod os;
 pub(crate) mod owner_only;

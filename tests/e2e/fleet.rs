@@ -586,6 +586,15 @@ fn an_agents_key_lets_it_publish_only_as_itself() {
     let listed = wait_for_agents(&hub, "ann and bob report", |a| a.len() >= 2);
     let names: Vec<&str> = listed.iter().filter_map(|a| a["agent"].as_str()).collect();
     assert_eq!(names.len(), 2, "{listed:?}");
+    // The hub's status counts what it took, and how long each took from commit to commit.
+    let status = hub.status();
+    assert!(status["fleet"]["stored"].as_u64() >= Some(20), "{status}");
+    assert_eq!(status["fleet"]["refused"], 0, "{status}");
+    let lag = &status["fleet"]["lag"];
+    assert!(
+        lag["p99_ms"].as_f64().is_some() && lag["count"].as_u64() >= Some(20),
+        "{status}"
+    );
     let _ = (impostor, keyless);
     hub.stop();
 }

@@ -13,7 +13,7 @@ use sha2::Digest as _;
 
 use super::failure::Failure;
 use crate::fleet::wire::{ForwardedAlarm, ForwardedCapture};
-use crate::model::alarm::AlarmRecord;
+use crate::model::alarm::StoredAlarm;
 use crate::store::Capture;
 
 /// How long a publish waits for the server's acknowledgement before it counts as failed.
@@ -54,14 +54,16 @@ impl Forwarder {
         self.client.connection_state() == async_nats::connection::State::Connected
     }
 
-    /// Publishes alarm `id` (its row in this agent's store) and waits for the acknowledgement;
+    /// Publishes a stored alarm (under its row's id in this agent's store) and waits for the acknowledgement;
     /// returns what to record. Repeats are harmless: JetStream and the hub drop them.
-    pub fn publish(&self, id: i64, alarm: &AlarmRecord) -> Result<String, Failure> {
+    pub fn publish(&self, alarm: &StoredAlarm) -> Result<String, Failure> {
+        let id = alarm.id;
         let message = ForwardedAlarm {
             form: crate::model::FORM_VERSION,
             agent: self.agent.clone(),
             id,
-            alarm: alarm.clone(),
+            alarm: alarm.record.clone(),
+            recorded_at: Some(alarm.recorded_at.clone()),
         };
         let payload = serde_json::to_vec(&message)
             .map_err(|e| Failure::Permanent(format!("cannot write the alarm: {e}")))?;

@@ -236,7 +236,7 @@ impl Worker {
             Err(e) => return Settle::Dead(format!("alarm {} unreadable: {e:#}", run.alarm_id)),
         };
         if run.kind == FORWARD {
-            return self.forward(run, |fleet| fleet.publish(run.alarm_id, &alarm.record));
+            return self.forward(run, |fleet| fleet.publish(&alarm));
         }
         if run.kind == FORWARD_CAPTURE {
             let capture = match self.store.forwarded_capture(run) {

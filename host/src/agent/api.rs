@@ -205,6 +205,7 @@ pub async fn status_report(state: &AppState) -> Result<StatusReport, String> {
         store: StoreSize {
             bytes: figures.store_bytes,
         },
+        fleet: stats.ingest.get().map(|i| i.figures()),
     })
 }
 
@@ -478,6 +479,13 @@ mod tests {
                 dead: 0,
             },
             store: StoreSize { bytes: 0 },
+            fleet: Some(crate::model::report::FleetIngest {
+                stored: 1,
+                repeats: 0,
+                refused: 0,
+                captures: 0,
+                lag: None,
+            }),
         };
         let pack = PackInfo {
             name: "p".into(),

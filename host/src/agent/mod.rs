@@ -326,7 +326,7 @@ pub fn run(options: Options) -> Result<()> {
                 store,
                 data_dir: api_dir.clone(),
                 retention,
-                stats: Arc::new(crate::fleet::ingest::IngestStats::default()),
+                stats: stats.ingest.get_or_init(Default::default).clone(),
             };
             tokio::spawn(crate::fleet::ingest::run(client.clone(), ingest));
             tokio::spawn(crate::fleet::heartbeat::watch(client, state.store.clone()));

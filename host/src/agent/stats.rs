@@ -26,8 +26,10 @@ pub struct Stats {
     sources: Mutex<BTreeMap<String, SourceStatus>>,
     programs: Mutex<Vec<ProgramStatus>>,
     samples: Mutex<VecDeque<(Instant, u64)>>,
-    /// Microseconds from seen to stored, for events that stored alarms.
-    latency: Mutex<Option<hdrhistogram::Histogram<u64>>>,
+    /// From seen to stored, for events that stored alarms.
+    latency: crate::latency::Recorder,
+    /// A hub's ingest of what agents forward (set once, when this process is a hub).
+    pub ingest: std::sync::OnceLock<std::sync::Arc<crate::fleet::ingest::IngestStats>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -87,28 +89,12 @@ impl Stats {
 
     /// Records how long an event took from its source to its alarms being stored.
     pub fn record_latency(&self, took: std::time::Duration) {
-        let mut latency = lock(&self.latency);
-        if latency.is_none() {
-            // 1 µs to 1 minute at 3 significant digits: ~30 KB, made on the first alarm.
-            *latency = hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).ok();
-        }
-        if let Some(h) = latency.as_mut() {
-            let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
-            h.saturating_record(micros.max(1));
-        }
+        self.latency.record(took);
     }
 
     /// The latency so far (`None` before the first alarm).
     pub fn latency(&self) -> Option<Latency> {
-        let latency = lock(&self.latency);
-        let h = latency.as_ref().filter(|h| !h.is_empty())?;
-        let ms = |micros: u64| (micros as f64 / 1000.0 * 1000.0).round() / 1000.0;
-        Some(Latency {
-            count: h.len(),
-            p50_ms: ms(h.value_at_quantile(0.5)),
-            p99_ms: ms(h.value_at_quantile(0.99)),
-            max_ms: ms(h.max()),
-        })
+        self.latency.summary()
     }
 
     /// Events per second over the last minute (0 until two samples exist).

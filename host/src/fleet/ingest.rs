@@ -66,6 +66,22 @@ pub struct IngestStats {
     pub refused: std::sync::atomic::AtomicU64,
     /// Captures fetched and kept.
     pub captures: std::sync::atomic::AtomicU64,
+    /// From an agent's commit to the hub's, for each alarm stored.
+    pub lag: crate::latency::Recorder,
+}
+
+impl IngestStats {
+    /// The figures for the hub's status.
+    pub fn figures(&self) -> crate::model::report::FleetIngest {
+        use std::sync::atomic::Ordering::Relaxed;
+        crate::model::report::FleetIngest {
+            stored: self.stored.load(Relaxed),
+            repeats: self.repeats.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+            captures: self.captures.load(Relaxed),
+            lag: self.lag.summary(),
+        }
+    }
 }
 
 /// Creates the fleet's stream, the captures' bucket and the hub's durable consumer if they are
@@ -221,13 +237,29 @@ impl Hub {
         }
         let store = store.clone();
         let forwarded: Vec<ForwardedAlarm> = good.iter().map(|(_, f)| f.clone()).collect();
-        let stored = tokio::task::spawn_blocking(move || -> anyhow::Result<usize> {
+        let (forwarded, fresh) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let mut store = store
                 .lock()
                 .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
-            store.record_forwarded(forwarded.iter().map(|f| (f.agent.as_str(), f.id, &f.alarm)))
+            let fresh = store
+                .record_forwarded(forwarded.iter().map(|f| (f.agent.as_str(), f.id, &f.alarm)))?;
+            Ok((forwarded, fresh))
         })
         .await??;
+        // The lag of each new alarm: from its agent's commit to this one.
+        let committed = chrono::Utc::now();
+        let mut stored = 0;
+        for (f, _) in forwarded.iter().zip(&fresh).filter(|(_, new)| **new) {
+            stored += 1;
+            if let Some(Ok(at)) = f
+                .recorded_at
+                .as_deref()
+                .map(chrono::DateTime::parse_from_rfc3339)
+            {
+                let lag = committed - at.with_timezone(&chrono::Utc);
+                stats.lag.record(lag.to_std().unwrap_or_default());
+            }
+        }
         use std::sync::atomic::Ordering::Relaxed;
         stats.stored.fetch_add(stored as u64, Relaxed);
         stats

@@ -18,6 +18,9 @@ pub struct ForwardedAlarm {
     pub id: i64,
     /// The alarm.
     pub alarm: AlarmRecord,
+    /// When the agent committed it (UTC, RFC 3339): the hub measures its lag from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_at: Option<String>,
 }
 
 /// Why a message from the bus was not taken.
@@ -171,6 +174,7 @@ mod tests {
             agent: agent.into(),
             id: 7,
             alarm: crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts).record,
+            recorded_at: None,
         }
     }
 

@@ -33,6 +33,26 @@ pub struct StatusReport {
     pub outbox: OutboxFigures,
     /// The store.
     pub store: StoreSize,
+    /// A hub's ingest of what agents forward (absent on an agent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetIngest>,
+}
+
+/// What a hub took from the bus since it started.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FleetIngest {
+    /// Alarms stored.
+    pub stored: u64,
+    /// Messages that arrived again and changed nothing.
+    pub repeats: u64,
+    /// Messages refused (not a forwarded alarm, another form, an impostor, a capture whose
+    /// bytes are not the ones its agent sent).
+    pub refused: u64,
+    /// Captures fetched and kept.
+    pub captures: u64,
+    /// From an agent committing an alarm to this hub committing it, as the two clocks tell
+    /// (none yet: `null`).
+    pub lag: Option<Latency>,
 }
 
 /// The outbox in a status report.

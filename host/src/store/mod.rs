@@ -314,21 +314,19 @@ impl Store {
     /// Writes alarms another agent sent (a hub's store), in one transaction: each under its
     /// agent and that agent's id for it, once — the same alarm arriving again (a publish
     /// retried, a message delivered twice) changes nothing. Nothing is queued: the agent
-    /// performed the actions. Returns how many were new.
+    /// performed the actions. Says of each whether it was new.
     pub fn record_forwarded<'a>(
         &mut self,
         alarms: impl IntoIterator<Item = (&'a str, i64, &'a AlarmRecord)>,
-    ) -> Result<usize> {
+    ) -> Result<Vec<bool>> {
         let tx = self.conn.transaction()?;
-        let mut inserted = 0;
+        let mut fresh = Vec::new();
         for (agent, agent_alarm, a) in alarms {
             let origin = format!("fleet:{agent}");
-            if insert_alarm(&tx, a, &origin, Some((agent, agent_alarm)))?.is_some() {
-                inserted += 1;
-            }
+            fresh.push(insert_alarm(&tx, a, &origin, Some((agent, agent_alarm)))?.is_some());
         }
         tx.commit()?;
-        Ok(inserted)
+        Ok(fresh)
     }
 
     /// The hub's id of the alarm agent `agent` calls `agent_alarm`, once it has arrived.
@@ -692,10 +690,13 @@ mod tests {
             ("ws-2", 1, &a),
             ("ws-1", 2, &b),
         ];
-        assert_eq!(store.record_forwarded(sent).expect("record"), 3);
+        assert_eq!(
+            store.record_forwarded(sent).expect("record"),
+            [true, false, true, true]
+        );
         assert_eq!(
             store.record_forwarded(sent).expect("again"),
-            0,
+            [false; 4],
             "repeats change nothing"
         );
         let all = store.alarms(&AlarmFilter::default()).expect("list");
