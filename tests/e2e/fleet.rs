@@ -598,3 +598,68 @@ fn an_agents_key_lets_it_publish_only_as_itself() {
     let _ = (impostor, keyless);
     hub.stop();
 }
+
+#[test]
+fn a_simulated_fleet_reaches_the_hub_whole_and_says_how_fast() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = Nats::start(&dir.path().join("nats"));
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub(&hub_data, &nats.url());
+    let out = vigilo(
+        &dir.path().join("unused"),
+        &[
+            "fleet",
+            "simulate",
+            "--fleet",
+            &nats.url(),
+            "--agents",
+            "40",
+            "--shards",
+            "4",
+            "--hub-data",
+            hub_data.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("agents     40 of 40 connected"), "{text}");
+    assert!(
+        text.contains("agents     40 of 40 first heartbeats put"),
+        "{text}"
+    );
+    // "agents     N alarms committed and acknowledged …", then "hub        N of N stored …"
+    let acked: usize = text
+        .lines()
+        .find(|l| l.contains("alarms committed and acknowledged"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .expect("how many were forwarded");
+    assert!(acked >= 40, "each agent's day fires something: {text}");
+    assert!(
+        text.contains(&format!("hub        {acked} of {acked} stored")),
+        "{text}"
+    );
+    assert!(
+        text.contains("commit to commit, since it started: p50"),
+        "{text}"
+    );
+    // At the hub, every alarm once, from the forty computers.
+    let listed = vigilo(&hub_data, &["alarms", "--all", "--json"]);
+    let alarms: Vec<serde_json::Value> = json_lines(&listed)
+        .into_iter()
+        .filter(|a| {
+            a["origin"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("fleet:sim-"))
+        })
+        .collect();
+    assert_eq!(alarms.len(), acked, "{text}");
+    let computers: std::collections::BTreeSet<&str> = alarms
+        .iter()
+        .filter_map(|a| a["computer"].as_str())
+        .collect();
+    assert_eq!(computers.len(), 40);
+    // And each simulated agent's heartbeat: forty on the Agents page.
+    wait_for_agents(&hub, "forty simulated agents", |a| a.len() == 40);
+    hub.stop();
+}

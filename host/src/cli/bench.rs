@@ -143,7 +143,7 @@ pub fn run(args: Args) -> Result<u8> {
             .copied()
             .unwrap_or(0)
     };
-    let (rss_peak, rss_now) = memory();
+    let (rss_peak, rss_now) = crate::os::process::memory_kib("self");
     let whole = whole_process(&jsonl, args.alarms, args.seed, args.runs, events.len())?;
 
     let report = json!({
@@ -305,7 +305,7 @@ fn screenshots(n: usize, json: bool) -> Result<u8> {
         v[v.len() / 2]
     };
     let (ms, kib) = (median(&mut took), median(&mut sizes));
-    let (peak, _) = memory();
+    let (peak, _) = crate::os::process::memory_kib("self");
     if json {
         println!(
             "{}",
@@ -336,20 +336,6 @@ fn group(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// Peak and current resident memory in KiB, from /proc (0 where unavailable).
-fn memory() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
 }
 
 fn cpu_model() -> String {

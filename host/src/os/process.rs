@@ -129,6 +129,21 @@ fn is_private(ip: std::net::IpAddr) -> bool {
     }
 }
 
+/// Peak and current resident memory of process `pid` (`"self"`, or a number) in KiB, from
+/// /proc (0 where unavailable).
+pub fn memory_kib(pid: &str) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,4 +1,7 @@
-//! `vigilo fleet`: tools for running a fleet — the bus's per-computer credentials.
+//! `vigilo fleet`: tools for running a fleet — the bus's per-computer credentials, and a
+//! simulated fleet to size a hub with.
+
+mod simulate;
 
 use std::path::{Path, PathBuf};
 
@@ -29,11 +32,16 @@ enum What {
         #[arg(long, default_value = "hub", value_name = "NAME")]
         hub: String,
     },
+    /// Run many agents in this process against a real bus and hub: generated workdays through
+    /// the standard pack, each alarm committed with its forward row and forwarded by the real
+    /// forwarding code; then say how fast, how late and how big.
+    Simulate(simulate::Args),
 }
 
 pub fn run(args: Args) -> Result<u8> {
     match args.what {
         What::Credentials { out, agents, hub } => credentials(&out, &agents, &hub),
+        What::Simulate(args) => simulate::run(args),
     }
 }
 
