@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# The fleet's figures in the README ("Fleet: how big, how fast"): a real nats-server and a real
+# hub on this machine, `vigilo fleet simulate` for the agents; each run on a fresh bus and hub.
+#
+#   scripts/fleet-bench.sh [VIGILO]
+#
+# 1. latency: 1,000 agents, 30k alarms paced at 1,000 alarms/s, the hub running;
+# 2. saturation: 1,000 and 10,000 agents, 90k alarms committed as fast as they can, the hub
+#    running;
+# 3. drain: 10,000 agents forward 90k alarms while the hub is stopped; then the hub starts and
+#    takes the backlog from its consumer (its own ingest rate, nothing else competing).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ -n "${1:-}" ]]; then VIGILO=$1; else cargo build --release -q; VIGILO=$PWD/target/release/vigilo; fi
+WORK=$(mktemp -d)
+BUS= HUB= SIM=
+cleanup() {
+    for p in $SIM $HUB $BUS; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+start_bus() {
+    rm -rf "$WORK/bus" "$WORK/ports"; mkdir -p "$WORK/ports"
+    nats-server -js -a 127.0.0.1 -p -1 -sd "$WORK/bus" --ports_file_dir "$WORK/ports" 2> "$WORK/bus.log" &
+    BUS=$!
+    for _ in $(seq 300); do compgen -G "$WORK/ports/*.ports" > /dev/null && break; sleep 0.1; done
+    URL=$(python3 -c 'import json,glob,sys; print(json.load(open(glob.glob(sys.argv[1])[0]))["nats"][0])' "$WORK/ports/*.ports")
+}
+start_hub() {
+    rm -f "$WORK/hub/admin-address"
+    RUST_LOG=vigilo=info "$VIGILO" --data-dir "$WORK/hub" hub --fleet "$URL" --listen 127.0.0.1:0 \
+        2> "$WORK/hub.log" &
+    HUB=$!
+    # Up once it takes alarms (its stream and consumer made).
+    for _ in $(seq 300); do grep -q "taking alarms" "$WORK/hub.log" && break; sleep 0.1; done
+}
+stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
+memory() { # NAME PID: its peak resident set
+    echo "$1 $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$2/status")"
+}
+fresh() { [[ -n "$HUB" ]] && stop "$HUB"; [[ -n "$BUS" ]] && stop "$BUS"; rm -rf "$WORK/hub"; start_bus; start_hub; }
+simulate() { "$VIGILO" fleet simulate --fleet "$URL" --hub-data "$WORK/hub" --watch bus=$BUS --watch hub=$HUB "$@"; }
+
+echo "== latency: 1000 agents, 1000 alarms/s"
+fresh
+simulate --agents 1000 --days 10 --rate 1000
+
+for n in 1000 10000; do
+    echo; echo "== saturation: $n agents, as fast as they commit"
+    fresh
+    simulate --agents "$n" --days $((30000 / n))
+done
+
+echo; echo "== drain: 10000 agents forward while the hub is stopped; then it starts"
+fresh
+stop "$HUB"
+"$VIGILO" fleet simulate --fleet "$URL" --hub-data "$WORK/hub" --agents 10000 --days 3 > "$WORK/sim.out" &
+SIM=$!
+until grep -q "committed and acknowledged" "$WORK/sim.out"; do
+    kill -0 "$SIM" 2>/dev/null || { cat "$WORK/sim.out"; exit 1; }
+    sleep 0.2
+done
+start_hub
+wait "$SIM"; SIM=
+cat "$WORK/sim.out"
+memory "bus (peak)" "$BUS"
+memory "hub (peak)" "$HUB"
