@@ -36,16 +36,7 @@ pub fn score(points: u64, records: u64) -> f64 {
     (raw * 10.0).round() / 10.0
 }
 
-/// Activity records of one user in one UTC hour.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActivityCount {
-    /// Who.
-    pub user: String,
-    /// The hour's start, in the store's UTC form (`2026-11-02T09:00:00.000Z`).
-    pub hour: String,
-    /// How many activity records.
-    pub records: u64,
-}
+pub use crate::model::report::ActivityCount;
 
 /// Counts activity records per user and hour as events pass, until taken for the store.
 /// Counting is on the pipeline's path: no allocation once a user has been seen.

@@ -663,3 +663,79 @@ fn a_simulated_fleet_reaches_the_hub_whole_and_says_how_fast() {
     wait_for_agents(&hub, "forty simulated agents", |a| a.len() == 40);
     hub.stop();
 }
+
+/// `n` activity events of dave on `computer`, now (a heartbeat carries the last 48 hours).
+fn daves_work(computer: &str, n: usize) -> Vec<String> {
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    (0..n)
+        .map(|i| {
+            format!(
+                r#"{{"ts":"{now}","kind":"activity","username":"dave","computer":"{computer}","executable":"/usr/bin/xterm","title":"ticket {i}"}}"#
+            )
+        })
+        .collect()
+}
+
+/// Dave's row of `vigilo risk --json` in data folder `data`, if he has one.
+fn daves_risk(data: &Path) -> Option<serde_json::Value> {
+    let out = vigilo(data, &["risk", "--json"]);
+    json_lines(&out).into_iter().find(|r| r["user"] == "dave")
+}
+
+#[test]
+fn the_hub_ranks_a_person_over_every_computer_they_use() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = Nats::start(&dir.path().join("nats"));
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub(&hub_data, &nats.url());
+    let beat = ["--heartbeat", "1"];
+    let mut ann = fleet_agent_with(dir.path(), &nats.url(), "ws-ann", "ws-ann", &beat);
+    let mut bob = fleet_agent_with(dir.path(), &nats.url(), "ws-bob", "ws-bob", &beat);
+    // Dave works on both computers and copies a file to USB on each.
+    let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let copy = |computer: &str| {
+        format!(
+            r#"{{"ts":"{now}","kind":"usb","username":"dave","computer":"{computer}","action":"file_written","path":"/media/dave/USB/{computer}.bin","bytes":1}}"#
+        )
+    };
+    let mut on_ann = daves_work("ws-ann", 90);
+    on_ann.push(copy("ws-ann"));
+    let mut on_bob = daves_work("ws-bob", 60);
+    on_bob.push(copy("ws-bob"));
+    ann.send(&on_ann);
+    bob.send(&on_bob);
+    // Each agent knows its own share; the hub, once their heartbeats carry it, the whole.
+    let deadline = Instant::now() + Duration::from_secs(150);
+    let at_hub = loop {
+        let (a, b, h) = (
+            daves_risk(&dir.path().join("ws-ann")),
+            daves_risk(&dir.path().join("ws-bob")),
+            daves_risk(&hub_data),
+        );
+        if let (Some(a), Some(b), Some(h)) = (&a, &b, &h)
+            && a["records"] == 90
+            && b["records"] == 60
+            && h["records"] == 150
+            && h["alarms"] == a["alarms"].as_u64().unwrap_or(0) + b["alarms"].as_u64().unwrap_or(0)
+        {
+            break h.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dave at ws-ann {a:?}, at ws-bob {b:?}, at the hub {h:?}\n{}",
+            hub.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    // The same formula over the whole: 100 × points / records.
+    let points = at_hub["points"].as_u64().expect("points");
+    assert!(points >= 8, "both computers' copies: {at_hub}");
+    let expected = (1000.0 * points as f64 / 150.0).round() / 10.0;
+    assert_eq!(at_hub["score"].as_f64(), Some(expected), "{at_hub}");
+    // Heartbeats going on do not count a computer's records twice.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(daves_risk(&hub_data).expect("dave")["records"], 150);
+    ann.stop();
+    bob.stop();
+    hub.stop();
+}

@@ -41,7 +41,7 @@ async fn heartbeat(agent: &str, state: &api::AppState) -> Result<crate::model::r
         .await
         .map_err(anyhow::Error::msg)?;
     let (packs, store) = (state.packs.clone(), state.store.clone());
-    let (packs, last_alarm) = tokio::task::spawn_blocking(move || -> Result<_> {
+    let (packs, last_alarm, activity) = tokio::task::spawn_blocking(move || -> Result<_> {
         let packs = packs
             .lock()
             .map_err(|_| anyhow::anyhow!("the packs' lock is poisoned"))?
@@ -54,11 +54,15 @@ async fn heartbeat(agent: &str, state: &api::AppState) -> Result<crate::model::r
             limit: Some(1),
             ..Default::default()
         })?;
+        let since =
+            chrono::Utc::now() - chrono::Duration::hours(crate::model::report::ACTIVITY_HOURS);
+        let activity = store.live_activity_since(since, crate::model::report::ACTIVITY_ROWS)?;
         Ok((
             packs,
             latest
                 .first()
                 .map(|a| crate::event::Event::utc_string(a.record.fired_at)),
+            activity,
         ))
     })
     .await??;
@@ -76,6 +80,7 @@ async fn heartbeat(agent: &str, state: &api::AppState) -> Result<crate::model::r
             .collect(),
         last_alarm,
         status,
+        activity,
     })
 }
 

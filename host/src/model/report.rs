@@ -199,6 +199,31 @@ pub struct Heartbeat {
     pub last_alarm: Option<String>,
     /// How it is doing: sources, programs, outbox (its own alarms waiting for the bus too).
     pub status: StatusReport,
+    /// Its activity records per user and hour over the last [`ACTIVITY_HOURS`] hours — totals,
+    /// newest hours first, at most [`ACTIVITY_ROWS`] —, so the hub ranks users over all their
+    /// computers. Totals, not increments: a heartbeat the hub missed loses nothing the next
+    /// one does not carry again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activity: Vec<ActivityCount>,
+}
+
+/// How many hours back a heartbeat's activity totals reach: a hub (or bus) away longer than
+/// this misses the counts of the hours before.
+pub const ACTIVITY_HOURS: i64 = 48;
+
+/// At most this many (user, hour) totals in a heartbeat (a terminal server's thousands of
+/// users must not make it bigger than a bus message may be).
+pub const ACTIVITY_ROWS: usize = 5_000;
+
+/// Activity records of one user in one UTC hour: what risk scores divide by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityCount {
+    /// Who.
+    pub user: String,
+    /// The hour's start, in the store's UTC form (`2026-11-02T09:00:00.000Z`).
+    pub hour: String,
+    /// How many activity records.
+    pub records: u64,
 }
 
 /// An agent as the hub knows it: its last heartbeat, when that came, and whether it still

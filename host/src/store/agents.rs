@@ -28,10 +28,16 @@ impl Store {
             )
             .optional()?
             .unwrap_or(false);
+        // The activity totals go to the risk tables; the rest is kept as it came.
+        super::risk::set_activity_in(&tx, &format!("fleet:{}", beat.agent), &beat.activity)?;
+        let kept = Heartbeat {
+            activity: Vec::new(),
+            ..beat.clone()
+        };
         tx.execute(
             "INSERT INTO agents (agent, last_seen, reporting, heartbeat) VALUES (?1, ?2, 1, ?3)
              ON CONFLICT (agent) DO UPDATE SET last_seen = ?2, reporting = 1, heartbeat = ?3",
-            params![beat.agent, now, serde_json::to_string(beat)?],
+            params![beat.agent, now, serde_json::to_string(&kept)?],
         )?;
         tx.commit()?;
         Ok(was_silent)

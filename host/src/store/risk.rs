@@ -37,6 +37,34 @@ impl Store {
         Ok(())
     }
 
+    /// The live agent's totals per user and hour from `since`, newest hours first, at most
+    /// `limit` (what its heartbeat carries).
+    pub fn live_activity_since(
+        &self,
+        since: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ActivityCount>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT username, hour, records FROM activity WHERE origin = ?1 AND hour >= ?2
+             ORDER BY hour DESC, username LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![
+                super::LIVE,
+                crate::risk::hour_of(since.fixed_offset()),
+                limit as i64
+            ],
+            |r| {
+                Ok(ActivityCount {
+                    user: r.get(0)?,
+                    hour: r.get(1)?,
+                    records: r.get::<_, i64>(2)?.max(0) as u64,
+                })
+            },
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Replaces what `origin` counted (a replay counts its whole file each time).
     pub fn replace_activity(&mut self, origin: &str, counts: &[ActivityCount]) -> Result<()> {
         self.conn
@@ -81,6 +109,24 @@ impl Store {
         }
         Ok(tally)
     }
+}
+
+/// Sets `origin`'s totals for the hours in `counts`, inside a transaction: what a hub keeps of
+/// an agent's heartbeat (with the heartbeat, in one). Totals replace, so a heartbeat seen twice
+/// counts once.
+pub(super) fn set_activity_in(
+    tx: &rusqlite::Transaction<'_>,
+    origin: &str,
+    counts: &[ActivityCount],
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO activity (origin, username, hour, records) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (origin, username, hour) DO UPDATE SET records = excluded.records",
+    )?;
+    for c in counts {
+        stmt.execute(params![origin, c.user, c.hour, c.records as i64])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -140,6 +186,74 @@ mod tests {
         assert_eq!(
             records("2026-11-02T11:00:00Z", "2026-11-02T12:00:00Z"),
             None
+        );
+    }
+
+    #[test]
+    fn an_agent_sends_its_recent_totals_and_a_hub_counts_each_computer_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut agent = Store::open(&dir.path().join("agent")).expect("store");
+        let now = Utc::now();
+        let hour =
+            |back: i64| crate::risk::hour_of((now - chrono::Duration::hours(back)).fixed_offset());
+        let (this, last, old) = (hour(0), hour(1), hour(72));
+        agent
+            .add_activity(
+                super::super::LIVE,
+                &[
+                    count("ann", &this, 3),
+                    count("ann", &last, 5),
+                    count("ann", &old, 9),
+                ],
+            )
+            .expect("add");
+        agent
+            .add_activity("replay:day", &[count("ann", &this, 100)])
+            .expect("a replay's");
+        let since = now - chrono::Duration::hours(48);
+        let sent = agent.live_activity_since(since, 10).expect("recent");
+        assert_eq!(
+            sent,
+            [count("ann", &this, 3), count("ann", &last, 5)],
+            "newest first, live only"
+        );
+        assert_eq!(
+            agent.live_activity_since(since, 1).expect("capped").len(),
+            1
+        );
+
+        // The hub: two computers' heartbeats, one of them twice with a grown total.
+        let mut hub = Store::open(&dir.path().join("hub")).expect("store");
+        let beat = |agent: &str, records: u64| -> crate::model::report::Heartbeat {
+            let mut beat: crate::model::report::Heartbeat =
+                serde_json::from_value(serde_json::json!({
+                    "form": crate::model::FORM_VERSION, "agent": agent, "host": agent,
+                    "version": "0.1.0", "os": "linux", "at": "2026-12-01T00:00:00.000Z",
+                    "packs": [], "status": {"events": 0, "events_per_second": 0.0, "alarms": 0,
+                    "alarms_today": 0, "generation": 1, "sources": {}, "programs": [],
+                    "latency": null, "shed": {}, "outbox": {"pending": 0, "dead": 0},
+                    "store": {"bytes": 0}}
+                }))
+                .expect("a heartbeat");
+            beat.activity = vec![count("ann", &last, records)];
+            beat
+        };
+        for (agent, records) in [("ws-1", 5), ("ws-2", 7), ("ws-1", 6)] {
+            hub.agent_seen(&beat(agent, records), "2026-12-01T00:00:00.000Z")
+                .expect("seen");
+        }
+        let tally = hub
+            .risk_window(now - chrono::Duration::hours(24), now)
+            .expect("window");
+        assert_eq!(
+            tally.records.get("ann"),
+            Some(&13),
+            "ws-1's latest total and ws-2's"
+        );
+        let kept = &hub.agents().expect("agents")[0];
+        assert!(
+            kept.heartbeat.activity.is_empty(),
+            "the counts live in the risk tables"
         );
     }
 }

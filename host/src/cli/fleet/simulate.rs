@@ -369,6 +369,7 @@ fn heartbeat(id: &str, packs: &[(String, String)]) -> Heartbeat {
             store: StoreSize { bytes: 0 },
             fleet: None,
         },
+        activity: Vec::new(),
     }
 }
 
