@@ -16,13 +16,13 @@ use crate::desktop::{Scene, wait_for_alarms};
 use crate::{stdout, tar, vigilo};
 
 /// chromedriver on a free loopback port, stopped with the test.
-struct Driver {
+pub struct Driver {
     child: Child,
     url: String,
 }
 
 impl Driver {
-    fn start() -> Driver {
+    pub fn start() -> Driver {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -52,14 +52,17 @@ impl Drop for Driver {
     }
 }
 
-/// Where the page screenshots go.
-fn artifacts() -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/e2e-artifacts/console");
+/// Where the page screenshots of `area` go.
+fn artifacts(area: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/e2e-artifacts")
+        .join(area);
     std::fs::create_dir_all(&dir).expect("artifact folder");
     dir
 }
 
-async fn browser(driver: &Driver) -> Client {
+/// A headless Chromium session through `driver`.
+pub async fn browser(driver: &Driver) -> Client {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -77,13 +80,32 @@ async fn browser(driver: &Driver) -> Client {
 }
 
 async fn shot(c: &Client, name: &str) {
+    shot_of(c, "console", name).await;
+}
+
+/// Saves the page as `target/e2e-artifacts/AREA/NAME.png`.
+pub async fn shot_of(c: &Client, area: &str, name: &str) {
     let png = c.screenshot().await.expect("screenshot");
-    std::fs::write(artifacts().join(format!("{name}.png")), png).expect("save screenshot");
+    std::fs::write(artifacts(area).join(format!("{name}.png")), png).expect("save screenshot");
+}
+
+/// Opens the console at `base` and logs in with `token`.
+pub async fn log_in(c: &Client, base: &str, token: &str) {
+    c.goto(&format!("{base}/console/login"))
+        .await
+        .expect("goto");
+    c.find(Locator::Css("#token"))
+        .await
+        .expect("token field")
+        .send_keys(token)
+        .await
+        .expect("type");
+    submit(c, "input[type=submit]").await;
 }
 
 /// Clicks `css` (a submit button) and waits for the next page to have loaded: a click
 /// returns before the browser has navigated.
-async fn submit(c: &Client, css: &str) {
+pub async fn submit(c: &Client, css: &str) {
     c.execute("window.vigiloOldPage = true", vec![])
         .await
         .expect("mark the page");
@@ -111,7 +133,7 @@ async fn submit(c: &Client, css: &str) {
 }
 
 /// The text of the element `css` selects (failing with the page's text when there is none).
-async fn text_of(c: &Client, css: &str) -> String {
+pub async fn text_of(c: &Client, css: &str) -> String {
     match c.find(Locator::Css(css)).await {
         Ok(e) => e.text().await.expect("text"),
         Err(e) => {

@@ -326,7 +326,9 @@ fn listed(agent: &Agent, name: &str, filter: &str) -> Vec<serde_json::Value> {
 
 #[test]
 fn screenshots_and_videos_travel_with_their_alarms_to_the_hub() {
-    let desktop = Desktop::start();
+    let mut desktop = Desktop::start();
+    // Something on the screen for the screenshots to show.
+    desktop.window("vigilo-e2e-fleet");
     let dir = tempfile::tempdir().expect("tempdir");
     // Under per-computer keys: what an agent may do on the bus is enough to send captures.
     let names = ["ws-dee", "ws-eve"];
@@ -421,6 +423,46 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
             "{name}: the hub keeps the very files the agent took"
         );
     }
+    // The hub's console in a real Chromium: both computers' alarms, one with its screenshot and
+    // video loaded full size, and the Agents page.
+    let dee = listed(&hub, "Copy+captured", "&computer=ws-dee")[0]["id"].clone();
+    let driver = crate::console::Driver::start();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        use crate::console::{browser, log_in, shot_of, text_of};
+        let c = browser(&driver).await;
+        log_in(&c, &hub.url, &hub.token).await;
+        let table = text_of(&c, "#alarms").await;
+        // (Headers are shown in capitals.)
+        for want in ["COMPUTER", "ws-dee", "ws-eve", "Copy captured"] {
+            assert!(table.contains(want), "{want}: {table}");
+        }
+        shot_of(&c, "fleet", "01-hub-alarms").await;
+        c.goto(&format!("{}/console/alarms/{dee}", hub.url))
+            .await
+            .expect("goto");
+        let widths = c
+            .execute(
+                "return [...document.querySelectorAll('#captures figure img')].map(i => i.naturalWidth)",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(widths, serde_json::json!([1280, 1280]), "screenshot and video at the hub");
+        let actions = text_of(&c, "#actions").await;
+        assert!(actions.contains("performed by ws-dee"), "{actions}");
+        shot_of(&c, "fleet", "02-hub-alarm").await;
+        c.goto(&format!("{}/console/agents", hub.url))
+            .await
+            .expect("goto");
+        let agents = text_of(&c, "#agents").await;
+        assert!(agents.contains("ws-dee") && agents.contains("ws-eve"), "{agents}");
+        shot_of(&c, "fleet", "03-hub-agents").await;
+        c.close().await.expect("close");
+    });
     // The hub's copies are as private as the agent's (the standard pack's USB alarm took a
     // screenshot too).
     let mut kept = 0;

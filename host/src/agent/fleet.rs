@@ -18,17 +18,26 @@ pub(super) async fn heartbeats(
     every: std::time::Duration,
     state: api::AppState,
 ) {
-    let mut sender = crate::fleet::heartbeat::Sender::new(client);
+    let mut sender = crate::fleet::heartbeat::Sender::new(client.clone());
     let mut tick = tokio::time::interval(every);
     loop {
         tick.tick().await;
-        let beat = match heartbeat(&agent, &state).await {
+        let mut beat = match heartbeat(&agent, &state).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("fleet: no heartbeat: {e}");
                 continue;
             }
         };
+        // The bus's state as the client has it now, not as last polled: the first heartbeat
+        // goes out as the connection comes up.
+        if client.connection_state() == async_nats::connection::State::Connected
+            && let Some(fleet) = beat.status.sources.get_mut("fleet")
+            && !fleet.up
+        {
+            fleet.up = true;
+            fleet.detail = "connected".into();
+        }
         if let Err(e) = sender.send(&beat).await {
             tracing::debug!("fleet: {e:#}");
         }

@@ -179,7 +179,15 @@ pub async fn one(
                                     td { (o.detail.as_deref().unwrap_or("")) }
                                 }
                                 None => {
-                                    td.muted { "recorded" } td {} td.muted { "not performed for this alarm's origin (" (alarm.origin) ")" }
+                                    @match alarm.origin.strip_prefix("fleet:") {
+                                        // Forwarded: its agent performed the actions.
+                                        Some(agent) => {
+                                            td.muted { "at its agent" } td {} td.muted { "performed by " (agent) "; its outcome is on that agent" }
+                                        }
+                                        None => {
+                                            td.muted { "recorded" } td {} td.muted { "not performed for this alarm's origin (" (alarm.origin) ")" }
+                                        }
+                                    }
                                 }
                             }
                         }
