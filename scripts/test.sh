@@ -32,8 +32,9 @@ done
 for pkg in e2fsprogs mount systemd dbus dunst; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-# The fleet tests: a real NATS server with JetStream (the bus between agents and the hub).
-for pkg in nats-server; do
+# The fleet tests: a real NATS server with JetStream (the bus between agents and the hub); a
+# real syslog server (rsyslog) for the SIEM outputs.
+for pkg in nats-server rsyslog; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The JavaScript example plugin: componentize-js from the npm registry.

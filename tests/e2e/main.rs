@@ -12,6 +12,7 @@ mod email;
 mod examples;
 mod fleet;
 mod hardening;
+mod outputs;
 mod packs;
 mod plugin;
 mod popups;
@@ -29,6 +30,8 @@ mod webhooks;
 mod agent;
 #[path = "../support/nats.rs"]
 mod nats;
+#[path = "../support/receiver.rs"]
+mod receiver;
 #[path = "../support/run.rs"]
 mod run;
 #[path = "../support/plugins.rs"]

@@ -9,11 +9,14 @@
 pub mod email;
 pub mod failure;
 pub mod forward;
+pub mod otlp;
+pub mod output;
 pub mod popup;
 pub mod presence;
 pub mod recorder;
 pub mod screen_changes;
 pub mod screenshot;
+pub mod syslog;
 pub mod terminate;
 pub mod video;
 pub mod webhook;

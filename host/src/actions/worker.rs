@@ -25,7 +25,7 @@ use super::screenshot::Screen;
 use super::webhook::{self, Signer};
 use crate::model::action::Action;
 use crate::model::alarm::StoredAlarm;
-use crate::store::{ActionRun, FORWARD, FORWARD_CAPTURE, Retention, Settle, Store};
+use crate::store::{ActionRun, FORWARD, FORWARD_CAPTURE, OUTPUT, Retention, Settle, Store};
 
 /// How the worker retries.
 #[derive(Debug, Clone, Copy)]
@@ -85,6 +85,8 @@ pub struct Worker {
     pub recorder: Recorder,
     /// The fleet's bus, when alarms are forwarded to a hub.
     pub fleet: Option<Arc<super::forward::Forwarder>>,
+    /// Where every stored alarm also goes, by name (the `output:<name>` lanes).
+    pub outputs: Arc<HashMap<String, super::output::Output>>,
     /// The lanes started so far, each with what wakes it: shared, so a lane can wake another
     /// (a screenshot kept wakes the forwarding lane that sends it to the hub).
     pub lanes: Lanes,
@@ -150,6 +152,7 @@ impl Worker {
             mailer: self.mailer.clone(),
             recorder: self.recorder.clone(),
             fleet: self.fleet.clone(),
+            outputs: self.outputs.clone(),
             lanes: self.lanes.clone(),
         };
         let name = lane.to_string();
@@ -237,6 +240,22 @@ impl Worker {
         };
         if run.kind == FORWARD {
             return self.forward(run, |fleet| fleet.publish(&alarm));
+        }
+        if run.kind == OUTPUT {
+            let name = run
+                .lane
+                .strip_prefix(OUTPUT)
+                .and_then(|l| l.strip_prefix(':'));
+            let name = name.unwrap_or_default();
+            let Some(output) = self.outputs.get(name) else {
+                // Queued under settings that named it; it waits for them to come back.
+                return Settle::Wait(
+                    Utc::now() + chrono::Duration::minutes(10),
+                    format!("no output {name:?} in agent.toml now"),
+                );
+            };
+            let agent = alarm.origin.strip_prefix("fleet:");
+            return self.keep_trying(run, output.send(client, &alarm, agent));
         }
         if run.kind == FORWARD_CAPTURE {
             let capture = match self.store.forwarded_capture(run) {
@@ -345,7 +364,17 @@ impl Worker {
                 "not forwarded: this agent runs without --fleet now".into(),
             );
         };
-        match publish(fleet) {
+        self.keep_trying(run, publish(fleet))
+    }
+
+    /// Settles an attempt that is never given up while it may succeed (forwarding, outputs):
+    /// a transient failure is tried again, the wait growing to [`FORWARD_LONGEST_WAIT`].
+    fn keep_trying(
+        &self,
+        run: &ActionRun,
+        result: Result<String, super::failure::Failure>,
+    ) -> Settle {
+        match result {
             Ok(done) => Settle::Done(done),
             Err(why) if !why.is_transient() => Settle::Dead(why.to_string()),
             Err(why) => {

@@ -18,6 +18,10 @@
 //! agent_id = "ws-dave-04"               # this agent's name in the fleet (default: host name)
 //! credentials = "/etc/vigilo/agent.creds"  # optional: NATS credentials (JWT + nkey seed)
 //! ca = "/etc/vigilo/bus-ca.pem"            # optional: CA of the server's TLS certificate
+//!
+//! [[output]]                             # every stored alarm to a SIEM too (repeatable)
+//! name = "siem"
+//! syslog = "tcp://siem.example.com:601"  # or: otlp = "http://collector:4318"
 //! ```
 //!
 //! The file may hold a password: it should be owner-only, and the agent says so when it is not.
@@ -27,6 +31,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::actions::email::EmailConfig;
+use crate::actions::output::{Output, OutputSettings};
 use crate::actions::recorder::VideoConfig;
 use crate::fleet::FleetSettings;
 
@@ -40,6 +45,9 @@ pub struct AgentConfig {
     pub video: Option<VideoConfig>,
     /// The fleet this agent reports to (or, for `vigilo hub`, takes alarms from).
     pub fleet: Option<FleetSettings>,
+    /// Where every stored alarm also goes (SIEMs: syslog, OpenTelemetry).
+    #[serde(default)]
+    pub output: Vec<OutputSettings>,
 }
 
 impl AgentConfig {
@@ -87,12 +95,34 @@ impl AgentConfig {
             crate::fleet::check_agent_id(id)
                 .map_err(|e| format!("{}: [fleet] {e}", path.display()))?;
         }
+        let mut names = std::collections::HashSet::new();
+        for (n, output) in config.output.iter().enumerate() {
+            output
+                .check()
+                .map_err(|e| format!("{}: [[output]] {}: {e}", path.display(), n + 1))?;
+            if !names.insert(output.name.as_str()) {
+                return Err(format!(
+                    "{}: [[output]] {}: a second output named {:?}",
+                    path.display(),
+                    n + 1,
+                    output.name
+                ));
+            }
+        }
         if let Some(video) = &config.video {
             video
                 .check()
                 .map_err(|e| format!("{}: [video] {e}", path.display()))?;
         }
         Ok(config)
+    }
+
+    /// The outputs, checked (by `load`), by name.
+    pub fn outputs(&self) -> std::collections::HashMap<String, Output> {
+        self.output
+            .iter()
+            .filter_map(|o| Some((o.name.clone(), o.check().ok()?)))
+            .collect()
     }
 
     /// Frames a second the screen is recorded at for videos.

@@ -251,7 +251,9 @@ pub fn run(options: Options) -> Result<()> {
         },
         recorder: recorder.clone(),
         fleet: forwarder.clone(),
+        outputs: Arc::new(settings.outputs()),
     };
+    let outputs: Vec<String> = settings.output.iter().map(|o| o.name.clone()).collect();
     std::thread::Builder::new()
         .name("vigilo-actions".into())
         .spawn(move || worker.run(woken))?;
@@ -259,10 +261,11 @@ pub fn run(options: Options) -> Result<()> {
         let (mut store, stats) = (Store::open(&data_dir)?, stats.clone());
         store.set_action_limit(action_limit);
         store.set_forward(forwarder.is_some());
+        store.set_outputs(outputs.clone());
         let output = runner::Output {
             json,
-            wake: Some(wake),
-            forwards: forwarder.is_some(),
+            wake: Some(wake.clone()),
+            forwards: forwarder.is_some() || !outputs.is_empty(),
             presence,
             recorder: Some(recorder.clone()),
         };
@@ -297,7 +300,11 @@ pub fn run(options: Options) -> Result<()> {
         .collect::<std::io::Result<Vec<_>>>()?;
 
     let ingest = match (&bus, fleet.hub) {
-        (Some(client), true) => Some((client.clone(), Store::open(&data_dir)?)),
+        (Some(client), true) => {
+            let mut store = Store::open(&data_dir)?;
+            store.set_outputs(outputs);
+            Some((client.clone(), store))
+        }
         _ => None,
     };
     let state = api::AppState {
@@ -324,6 +331,7 @@ pub fn run(options: Options) -> Result<()> {
         if let Some((client, store)) = ingest {
             let ingest = crate::fleet::ingest::Ingest {
                 store,
+                wake: Some(wake),
                 data_dir: api_dir.clone(),
                 retention,
                 stats: stats.ingest.get_or_init(Default::default).clone(),

@@ -61,7 +61,8 @@ pub struct Output {
     pub json: bool,
     /// Told when alarms were stored: their actions are due.
     pub wake: Option<std::sync::mpsc::SyncSender<()>>,
-    /// Every live alarm is forwarded to the fleet's hub: each stored alarm has work queued.
+    /// Every live alarm is forwarded to the fleet's hub or sent to an output: each stored
+    /// alarm has work queued.
     pub forwards: bool,
     /// Kept up to date with the window in front, for actions that go on over time.
     pub presence: crate::actions::presence::SharedPresence,

@@ -47,6 +47,8 @@ const FETCH_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Ingest {
     /// The hub's store.
     pub store: Store,
+    /// Wakes the hub's action worker after alarms are stored (their outputs are due).
+    pub wake: Option<std::sync::mpsc::SyncSender<()>>,
     /// The hub's data folder: captures go in `captures/` there.
     pub data_dir: PathBuf,
     /// How long captures are kept.
@@ -145,6 +147,7 @@ pub async fn prepare(
 pub async fn run(client: async_nats::Client, ingest: Ingest) {
     let js = jetstream::new(client);
     let hub = Hub {
+        wake: ingest.wake,
         store: Arc::new(Mutex::new(ingest.store)),
         captures: ingest.data_dir.join(crate::data_dir::CAPTURES),
         retention: ingest.retention,
@@ -170,6 +173,7 @@ pub async fn run(client: async_nats::Client, ingest: Ingest) {
 
 /// The ingest's state between batches.
 struct Hub {
+    wake: Option<std::sync::mpsc::SyncSender<()>>,
     store: Arc<Mutex<Store>>,
     captures: PathBuf,
     retention: Retention,
@@ -259,6 +263,11 @@ impl Hub {
                 let lag = committed - at.with_timezone(&chrono::Utc);
                 stats.lag.record(lag.to_std().unwrap_or_default());
             }
+        }
+        if stored > 0
+            && let Some(wake) = &self.wake
+        {
+            let _ = wake.try_send(());
         }
         use std::sync::atomic::Ordering::Relaxed;
         stats.stored.fetch_add(stored as u64, Relaxed);

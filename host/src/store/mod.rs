@@ -34,6 +34,19 @@ pub const LIVE: &str = "live";
 /// The outbox kind and lane of an alarm's forwarding to the fleet's hub.
 pub const FORWARD: &str = "forward";
 
+/// The outbox kind of an alarm's sending to an output (a SIEM).
+pub const OUTPUT: &str = "output";
+
+/// The outbox lane of output `name`.
+pub fn output_lane(name: &str) -> String {
+    format!("{OUTPUT}:{name}")
+}
+
+/// Where an alarm's output rows start in the outbox. An alarm's rows are placed so none can
+/// meet another: its actions at `0..n`, its forwarding at `n`, a capture's forwarding at `n` +
+/// the capture's id, the `k`-th output at `OUTPUTS_FROM + k` (far past any capture id).
+pub const OUTPUTS_FROM: usize = 1 << 40;
+
 /// Schema migrations, in order; the store's `user_version` is how many have run.
 const MIGRATIONS: &[&str] = &[
     // 1: alarms.
@@ -178,6 +191,8 @@ pub struct Store {
     action_limit: Option<u32>,
     /// Live alarms are forwarded to a fleet's hub.
     forward: bool,
+    /// The outputs every stored alarm is also sent to (their names).
+    outputs: Vec<String>,
 }
 
 /// Which alarms to list.
@@ -246,6 +261,7 @@ impl Store {
             path,
             action_limit: None,
             forward: false,
+            outputs: Vec::new(),
         })
     }
 
@@ -306,6 +322,7 @@ impl Store {
                 };
                 outbox::enqueue(&tx, &queue)?;
             }
+            queue_outputs(&tx, &self.outputs, alarm_id)?;
         }
         tx.commit()?;
         Ok(inserted)
@@ -323,7 +340,11 @@ impl Store {
         let mut fresh = Vec::new();
         for (agent, agent_alarm, a) in alarms {
             let origin = format!("fleet:{agent}");
-            fresh.push(insert_alarm(&tx, a, &origin, Some((agent, agent_alarm)))?.is_some());
+            let id = insert_alarm(&tx, a, &origin, Some((agent, agent_alarm)))?;
+            if let Some(id) = id {
+                queue_outputs(&tx, &self.outputs, id)?;
+            }
+            fresh.push(id.is_some());
         }
         tx.commit()?;
         Ok(fresh)
@@ -341,6 +362,12 @@ impl Store {
                 |r| r.get(0),
             )
             .optional()?)
+    }
+
+    /// Queues, with every alarm stored from now on (an agent's live ones, a hub's forwarded
+    /// ones), its sending to each of `outputs` (their names; see `actions::output`).
+    pub fn set_outputs(&mut self, outputs: Vec<String>) {
+        self.outputs = outputs;
     }
 
     /// Queues, with every live alarm from now on, its forwarding to the fleet's hub.
@@ -610,6 +637,24 @@ impl Store {
 
 /// Inserts one alarm unless it is already stored (same agent, pack, alarm, time and event);
 /// returns its new row id. `from`: the agent that sent it and its id there (a hub's store).
+/// Queues alarm `alarm_id`'s sending to each output, past every other row of it (see
+/// [`OUTPUTS_FROM`]).
+fn queue_outputs(tx: &rusqlite::Transaction<'_>, outputs: &[String], alarm_id: i64) -> Result<()> {
+    for (k, name) in outputs.iter().enumerate() {
+        let lane = output_lane(name);
+        let queue = outbox::Queue {
+            alarm_id,
+            position: OUTPUTS_FROM + k,
+            kind: OUTPUT,
+            lane: &lane,
+            limit: None,
+            skip: None,
+        };
+        outbox::enqueue(tx, &queue)?;
+    }
+    Ok(())
+}
+
 fn insert_alarm(
     tx: &rusqlite::Transaction<'_>,
     a: &AlarmRecord,

@@ -49,6 +49,8 @@ pub struct ActionRun {
     pub attempts: u32,
     /// Stays the same on every attempt, so receivers can tell a retry from a new message.
     pub message_id: String,
+    /// The lane it waits in (`webhook https://…`, `output:siem`…).
+    pub lane: String,
 }
 
 /// How an attempt ended.
@@ -165,7 +167,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<ActionRun>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, alarm_id, position, kind, attempts, message_id FROM action_runs
+            "SELECT id, alarm_id, position, kind, attempts, message_id, lane FROM action_runs
              WHERE state = 'pending' AND next_at <= ?1 AND (?3 IS NULL OR lane = ?3)
              ORDER BY next_at, id LIMIT ?2",
         )?;
@@ -177,6 +179,7 @@ impl Store {
                 kind: r.get(3)?,
                 attempts: r.get(4)?,
                 message_id: r.get(5)?,
+                lane: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
