@@ -8,8 +8,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// How the agent is doing, as `GET /api/v1/status` answers (the console's agent page and
-/// `vigilo status` show it; `/metrics` the same figures).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// `vigilo status` show it; `/metrics` the same figures). The default is an agent that has
+/// done nothing yet.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StatusReport {
     /// Events evaluated since start (what they caused stored).
     pub events: u64,
@@ -56,7 +57,7 @@ pub struct FleetIngest {
 }
 
 /// The outbox in a status report.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct OutboxFigures {
     /// Actions waiting to be performed (or retried).
     pub pending: u64,
@@ -65,7 +66,7 @@ pub struct OutboxFigures {
 }
 
 /// The store in a status report.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct StoreSize {
     /// The database's size on disk, its write-ahead log included.
     pub bytes: u64,

@@ -26,7 +26,7 @@ use crate::actions::forward::Forwarder;
 use crate::alarms::FiredAlarm;
 use crate::event::Field;
 use crate::fleet::heartbeat::Sender;
-use crate::model::report::{Heartbeat, OutboxFigures, SourceStatus, StatusReport, StoreSize};
+use crate::model::report::{Heartbeat, SourceStatus, StatusReport};
 use crate::pipeline::{Mode, Pipeline};
 use crate::rule_set::RuleSet;
 use crate::store::{FORWARD, LIVE, Settle, Store};
@@ -346,10 +346,6 @@ fn heartbeat(id: &str, packs: &[(String, String)]) -> Heartbeat {
         packs: packs.to_vec(),
         last_alarm: None,
         status: StatusReport {
-            events: 0,
-            events_per_second: 0.0,
-            alarms: 0,
-            alarms_today: 0,
             generation: 1,
             sources: [(
                 "simulated".to_string(),
@@ -359,15 +355,7 @@ fn heartbeat(id: &str, packs: &[(String, String)]) -> Heartbeat {
                 },
             )]
             .into(),
-            programs: Vec::new(),
-            latency: None,
-            shed: Default::default(),
-            outbox: OutboxFigures {
-                pending: 0,
-                dead: 0,
-            },
-            store: StoreSize { bytes: 0 },
-            fleet: None,
+            ..Default::default()
         },
         activity: Vec::new(),
     }
