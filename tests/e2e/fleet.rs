@@ -781,3 +781,81 @@ fn the_hub_ranks_a_person_over_every_computer_they_use() {
     bob.stop();
     hub.stop();
 }
+
+#[test]
+fn hostile_messages_on_the_bus_are_refused_with_their_reason_and_the_hub_goes_on() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nats = Nats::start(&dir.path().join("nats"));
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub(&hub_data, &nats.url());
+    // The hub makes its stream; then a client with no agent's key publishes into it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !hub.stderr().contains("taking alarms") {
+        assert!(Instant::now() < deadline, "{}", hub.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let sha = "ab".repeat(32);
+    let hostile: Vec<(&str, String)> = vec![
+        ("vigilo.alarms.ws-x", "{not json".into()),
+        (
+            "vigilo.alarms.ws-x",
+            r#"{"form":99,"agent":"ws-x","id":1}"#.into(),
+        ),
+        (
+            "vigilo.captures.ws-x",
+            format!(
+                r#"{{"form":1,"agent":"ws-x","alarm":1,"capture":1,"kind":"screenshot","file":"../../admin-token","object":"ws-x/1-{}","bytes":1,"sha256":"{sha}","taken_at":"2026-12-01T00:00:00.000Z"}}"#,
+                &sha[..16]
+            ),
+        ),
+    ];
+    runtime.block_on(async {
+        let client = async_nats::connect(nats.url()).await.expect("connect");
+        let js = async_nats::jetstream::new(client);
+        for (subject, payload) in &hostile {
+            js.publish(subject.to_string(), payload.clone().into())
+                .await
+                .expect("publish")
+                .await
+                .expect("stored by the stream");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = hub.status();
+        if status["fleet"]["refused"] == 3 {
+            assert_eq!(status["fleet"]["stored"], 0, "{status}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{status}\n{}", hub.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let log = hub.stderr();
+    for why in [
+        "not a forwarded alarm",
+        "form 99, this hub reads form 1: upgrade the hub",
+        "not a capture of its agent",
+    ] {
+        assert!(log.contains(why), "{why}: {log}");
+    }
+    assert!(
+        !hub_data
+            .join("admin-token")
+            .with_file_name("captures")
+            .exists()
+            || std::fs::read_dir(hub_data.join("captures"))
+                .map(|d| d.count())
+                .unwrap_or(0)
+                == 0
+    );
+    // And it goes on: a real agent's alarms arrive.
+    let mut ann = fleet_agent(dir.path(), &nats.url(), "ws-ann");
+    ann.send(&(0..5).map(|n| copy_on("ws-ann", n)).collect::<Vec<_>>());
+    wait_for_copies(&hub_data, 5, &hub, std::slice::from_ref(&ann), &nats);
+    ann.stop();
+    hub.stop();
+}

@@ -99,15 +99,12 @@ pub async fn watch(client: async_nats::Client, store: Arc<Mutex<Store>>) {
 /// Reads the heartbeat stored under `key`, believing the key (what the bus lets an agent
 /// write) about who sent it, not the payload.
 fn read(key: &str, value: &[u8]) -> Result<Heartbeat, String> {
+    super::wire::check_form(value).map_err(|e| match e {
+        super::wire::BadMessage::Json(e) => format!("not a heartbeat: {e}"),
+        other => other.to_string(),
+    })?;
     let beat: Heartbeat =
         serde_json::from_slice(value).map_err(|e| format!("not a heartbeat: {e}"))?;
-    if beat.form != crate::model::FORM_VERSION {
-        return Err(format!(
-            "form {}, this hub reads form {}",
-            beat.form,
-            crate::model::FORM_VERSION
-        ));
-    }
     if beat.agent != key {
         return Err(format!(
             "under {key:?} but says it is from agent {:?}",

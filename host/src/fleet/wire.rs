@@ -53,6 +53,7 @@ impl ForwardedAlarm {
 
     /// Reads a message that came under `subject`, believing the subject about the sender.
     pub fn read(subject: &str, payload: &[u8]) -> Result<ForwardedAlarm, BadMessage> {
+        check_form(payload)?;
         let forwarded: ForwardedAlarm = serde_json::from_slice(payload)?;
         check(
             forwarded.form,
@@ -109,6 +110,7 @@ impl ForwardedCapture {
     /// Reads a message that came under `subject`, believing the subject about the sender; the
     /// object must be one of that agent's, the file a plain name.
     pub fn read(subject: &str, payload: &[u8]) -> Result<ForwardedCapture, BadMessage> {
+        check_form(payload)?;
         let forwarded: ForwardedCapture = serde_json::from_slice(payload)?;
         check(
             forwarded.form,
@@ -139,6 +141,20 @@ impl ForwardedCapture {
         }
         Ok(forwarded)
     }
+}
+
+/// Checks the form a message says it is written in before reading the rest: a newer agent's
+/// message is "upgrade the hub", not a field the hub does not know.
+pub fn check_form(payload: &[u8]) -> Result<(), BadMessage> {
+    #[derive(Deserialize)]
+    struct Form {
+        form: u32,
+    }
+    let Form { form } = serde_json::from_slice(payload)?;
+    if form != crate::model::FORM_VERSION {
+        return Err(BadMessage::Form(form, crate::model::FORM_VERSION));
+    }
+    Ok(())
 }
 
 /// Checks a message's form, and that it came under the subject of the agent it names.
@@ -197,6 +213,10 @@ mod tests {
 
         let err = ForwardedAlarm::read("vigilo.alarms.ws-1", b"{\"form\":1}").expect_err("json");
         assert!(matches!(err, BadMessage::Json(_)), "{err}");
+        // A newer form with other fields: said as such, not as a missing field.
+        let err = ForwardedAlarm::read("vigilo.alarms.ws-1", b"{\"form\":99,\"x\":1}")
+            .expect_err("newer");
+        assert!(err.to_string().contains("upgrade the hub"), "{err}");
     }
 
     #[test]
