@@ -33,8 +33,9 @@ for pkg in e2fsprogs mount systemd dbus dunst; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The fleet tests: a real NATS server with JetStream (the bus between agents and the hub); a
-# real syslog server (rsyslog) for the SIEM outputs.
-for pkg in nats-server rsyslog; do
+# real syslog server (rsyslog, with its TLS driver; openssl makes its test certificates) for the
+# SIEM outputs.
+for pkg in nats-server rsyslog rsyslog-openssl openssl; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The JavaScript example plugin: componentize-js from the npm registry.

@@ -22,15 +22,101 @@ struct Rsyslog {
     port: u16,
 }
 
+/// Runs `openssl ARGS` in `dir`.
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl runs (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate authority (`ca.pem`) and a certificate it signed for 127.0.0.1 (`cert.pem`,
+/// `key.pem`) in `dir`.
+fn certificates(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("mkdir");
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=vigilo test CA",
+        ],
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "cert.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    );
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("write");
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "cert.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ],
+    );
+}
+
 impl Rsyslog {
-    fn start(dir: &Path) -> Rsyslog {
+    /// One taking plain TCP, or TLS with the certificates [`certificates`] made in `dir`.
+    fn start(dir: &Path, tls: bool) -> Rsyslog {
         std::fs::create_dir_all(dir).expect("mkdir");
         let d = dir.display();
+        let (global, module) = if tls {
+            certificates(dir);
+            (
+                format!(
+                    r#" DefaultNetstreamDriver="ossl" DefaultNetstreamDriverCAFile="{d}/ca.pem" DefaultNetstreamDriverCertFile="{d}/cert.pem" DefaultNetstreamDriverKeyFile="{d}/key.pem""#
+                ),
+                r#" StreamDriver.Name="ossl" StreamDriver.Mode="1" StreamDriver.AuthMode="anon""#,
+            )
+        } else {
+            (String::new(), "")
+        };
         std::fs::write(
             dir.join("rsyslog.conf"),
             format!(
-                r#"global(workDirectory="{d}")
-module(load="imtcp")
+                r#"global(workDirectory="{d}"{global})
+module(load="imtcp"{module})
 input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName="{d}/port")
 template(name="raw" type="string" string="%rawmsg%\n")
 action(type="omfile" file="{d}/messages" template="raw")
@@ -153,7 +239,7 @@ fn exported(receiver: &Receiver) -> Vec<(String, Attributes)> {
 #[test]
 fn alarms_reach_rsyslog_and_an_otlp_receiver_from_an_agent_and_from_a_hub() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let syslog = Rsyslog::start(&dir.path().join("rsyslog"));
+    let syslog = Rsyslog::start(&dir.path().join("rsyslog"), false);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let otlp_port = listener.local_addr().expect("addr").port();
     let collector = Receiver::start(listener);
@@ -265,4 +351,71 @@ fn alarms_reach_rsyslog_and_an_otlp_receiver_from_an_agent_and_from_a_hub() {
     assert!(copied.contains(" origin=\"fleet:ws-ann\"]"), "{copied}");
     ann.stop();
     hub.stop();
+}
+
+#[test]
+fn syslog_over_tls_reaches_a_receiver_whose_certificate_the_given_ca_signed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls = Rsyslog::start(&dir.path().join("rsyslog-tls"), true);
+    let ca = dir.path().join("rsyslog-tls/ca.pem");
+    let settings = |name: &str, ca: &Path| {
+        format!(
+            "[[output]]\nname = \"{name}\"\nsyslog = \"tls://127.0.0.1:{}\"\nca = \"{}\"\n",
+            tls.port,
+            ca.display()
+        )
+    };
+    // Another authority's CA: the receiver is not believed, the alarm waits.
+    let stranger = dir.path().join("stranger");
+    certificates(&stranger);
+    let config = dir.path().join("settings.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n{}",
+            settings("siem", &ca),
+            settings("impostor-ca", &stranger.join("ca.pem"))
+        ),
+    )
+    .expect("write");
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let data = dir.path().join("agent");
+    let mut agent = Agent::start_in(
+        &data,
+        None,
+        &[
+            "--retry-after",
+            "1",
+            "--config",
+            config.to_str().expect("p"),
+        ],
+        &[("RUST_LOG", "vigilo=info")],
+    );
+    let pack = counter_pack(&dir.path().join("pack"), "1.0.0", 5, "");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    agent.send(&[copy_event(3)]);
+    let line = tls.wait_for("alarm=\"Copy seen\"", || agent.stderr());
+    assert!(line.contains("file-3.bin"), "{line}");
+    assert!(
+        line.starts_with("<132>1 2026-11-03T09:00:03.000Z ws-dave vigilo - alarm ["),
+        "{line}"
+    );
+    // The same alarm through the output that trusts another CA: refused, said why, kept.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !agent.stderr().contains("invalid peer certificate") {
+        assert!(Instant::now() < deadline, "{}", agent.stderr());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        tls.messages()
+            .iter()
+            .filter(|m| m.contains("alarm=\"Copy seen\""))
+            .count(),
+        1,
+        "once, through the output that trusts the receiver's CA"
+    );
+    assert!(agent.status()["outbox"]["pending"].as_u64() >= Some(1));
+    agent.stop();
 }

@@ -12,6 +12,8 @@
 //! [[output]]
 //! name = "siem"
 //! syslog = "tcp://siem.example.com:601"     # RFC 5424, octet-counted (RFC 6587)
+//! # syslog = "tls://siem.example.com:6514"  # the same over TLS (RFC 5425)
+//! # ca = "/etc/vigilo/siem-ca.pem"           # whom to trust for it (default: the system's)
 //!
 //! [[output]]
 //! name = "collector"
@@ -29,9 +31,12 @@ use crate::model::alarm::StoredAlarm;
 pub struct OutputSettings {
     /// Its name (letters, digits, `-`, `_`): its lane, and what logs and the console call it.
     pub name: String,
-    /// A syslog receiver: `tcp://HOST:PORT`.
+    /// A syslog receiver: `tcp://HOST:PORT`, or `tls://HOST:PORT` (RFC 5425).
     #[serde(default)]
     pub syslog: Option<String>,
+    /// For `tls://`: a PEM file of the certificate authorities to trust (default: the system's).
+    #[serde(default)]
+    pub ca: Option<std::path::PathBuf>,
     /// An OpenTelemetry collector's OTLP/HTTP endpoint (`http(s)://HOST:4318`).
     #[serde(default)]
     pub otlp: Option<String>,
@@ -40,8 +45,8 @@ pub struct OutputSettings {
 /// A checked output.
 #[derive(Debug, Clone)]
 pub enum Output {
-    /// RFC 5424 over TCP to this address (`HOST:PORT`).
-    Syslog(String),
+    /// RFC 5424 over TCP to this address (`HOST:PORT`), in TLS if set.
+    Syslog(String, Option<super::syslog::Tls>),
     /// OTLP/HTTP protobuf to this URL (`…/v1/logs`).
     Otlp(url::Url),
 }
@@ -64,10 +69,29 @@ impl OutputSettings {
             (Some(address), None) => {
                 let parsed = url::Url::parse(address)
                     .map_err(|e| format!("syslog {address:?}: {e} (expected tcp://HOST:PORT)"))?;
-                match (parsed.scheme(), parsed.host_str(), parsed.port()) {
-                    ("tcp", Some(host), Some(port)) => Ok(Output::Syslog(format!("{host}:{port}"))),
-                    _ => Err(format!("syslog {address:?}: expected tcp://HOST:PORT")),
-                }
+                let tls = match parsed.scheme() {
+                    "tcp" => false,
+                    "tls" => true,
+                    _ => {
+                        return Err(format!(
+                            "syslog {address:?}: expected tcp:// or tls://HOST:PORT"
+                        ));
+                    }
+                };
+                let (Some(host), Some(port)) = (parsed.host_str(), parsed.port()) else {
+                    return Err(format!(
+                        "syslog {address:?}: expected tcp:// or tls://HOST:PORT"
+                    ));
+                };
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let tls = if tls {
+                    Some(super::syslog::Tls::new(host, self.ca.as_deref())?)
+                } else if self.ca.is_some() {
+                    return Err(format!("syslog {address:?}: a ca is for tls:// only"));
+                } else {
+                    None
+                };
+                Ok(Output::Syslog(format!("{host}:{port}"), tls))
             }
             (None, Some(endpoint)) => {
                 let mut url = url::Url::parse(endpoint).map_err(|e| {
@@ -99,7 +123,9 @@ impl Output {
         agent: Option<&str>,
     ) -> Result<String, Failure> {
         match self {
-            Output::Syslog(address) => super::syslog::send(address, alarm, agent),
+            Output::Syslog(address, tls) => {
+                super::syslog::send(address, tls.as_ref(), alarm, agent)
+            }
             Output::Otlp(url) => super::otlp::send(http, url, alarm, agent),
         }
     }
@@ -113,6 +139,7 @@ mod tests {
         OutputSettings {
             name: name.into(),
             syslog: syslog.map(str::to_string),
+            ca: None,
             otlp: otlp.map(str::to_string),
         }
     }
@@ -121,8 +148,22 @@ mod tests {
     fn an_output_is_one_receiver_named_by_a_token() {
         assert!(matches!(
             settings("siem", Some("tcp://10.0.0.5:601"), None).check(),
-            Ok(Output::Syslog(a)) if a == "10.0.0.5:601"
+            Ok(Output::Syslog(a, None)) if a == "10.0.0.5:601"
         ));
+        crate::use_ring_for_tls();
+        assert!(matches!(
+            settings("siem", Some("tls://siem.example.com:6514"), None).check(),
+            Ok(Output::Syslog(a, Some(_))) if a == "siem.example.com:6514"
+        ));
+        let missing_ca = OutputSettings {
+            ca: Some("/nonexistent/ca.pem".into()),
+            ..settings("siem", Some("tls://h:6514"), None)
+        };
+        assert!(
+            missing_ca
+                .check()
+                .is_err_and(|e| e.contains("/nonexistent/ca.pem"))
+        );
         match settings("otel", None, Some("http://127.0.0.1:4318")).check() {
             Ok(Output::Otlp(u)) => assert_eq!(u.as_str(), "http://127.0.0.1:4318/v1/logs"),
             other => panic!("{other:?}"),

@@ -1,5 +1,6 @@
-//! An alarm as an RFC 5424 syslog message over TCP, octet-counted (RFC 6587 §3.4.1): what
-//! rsyslog, syslog-ng, Splunk's and Elastic's syslog inputs read.
+//! An alarm as an RFC 5424 syslog message over TCP, octet-counted (RFC 6587 §3.4.1), in TLS
+//! when asked (RFC 5425, the same framing): what rsyslog, syslog-ng, Splunk's and Elastic's
+//! syslog inputs read.
 //!
 //! `<PRI>1 TIMESTAMP HOST vigilo - alarm [vigilo@32473 …] SUMMARY`: the facility is local0, the
 //! severity follows the alarm's risk (8–10 critical, 6–7 error, 4–5 warning, 1–3 notice), the
@@ -10,6 +11,7 @@
 
 use std::io::Write;
 use std::net::ToSocketAddrs;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::failure::Failure;
@@ -20,6 +22,50 @@ const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// local0.
 const FACILITY: u8 = 16;
+
+/// TLS to a syslog receiver: whom to trust and the name its certificate must have.
+#[derive(Debug, Clone)]
+pub struct Tls {
+    config: Arc<rustls::ClientConfig>,
+    name: rustls_pki_types::ServerName<'static>,
+}
+
+impl Tls {
+    /// TLS to `host`, trusting the certificate authorities in PEM file `ca` (or the system's).
+    pub fn new(host: &str, ca: Option<&std::path::Path>) -> Result<Tls, String> {
+        let config = match ca {
+            Some(path) => {
+                use rustls_pki_types::pem::PemObject;
+                let mut roots = rustls::RootCertStore::empty();
+                let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
+                    .map_err(|e| format!("ca {}: {e}", path.display()))?;
+                for cert in certs {
+                    let cert = cert.map_err(|e| format!("ca {}: {e}", path.display()))?;
+                    roots
+                        .add(cert)
+                        .map_err(|e| format!("ca {}: {e}", path.display()))?;
+                }
+                if roots.is_empty() {
+                    return Err(format!("ca {}: no certificate in it", path.display()));
+                }
+                rustls::ClientConfig::builder()
+                    .with_root_certificates(roots)
+                    .with_no_client_auth()
+            }
+            None => {
+                use rustls_platform_verifier::ConfigVerifierExt;
+                rustls::ClientConfig::with_platform_verifier()
+                    .map_err(|e| format!("the system's certificates: {e}"))?
+            }
+        };
+        let name = rustls_pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| format!("{host:?} is no name a certificate can have: {e}"))?;
+        Ok(Tls {
+            config: Arc::new(config),
+            name,
+        })
+    }
+}
 
 /// The syslog severity for a risk level.
 fn severity(risk: u8) -> u8 {
@@ -86,27 +132,53 @@ pub fn format(alarm: &StoredAlarm, agent: Option<&str>) -> String {
     )
 }
 
-/// Sends `alarm` to `address` (`HOST:PORT`), octet-counted.
-pub fn send(address: &str, alarm: &StoredAlarm, agent: Option<&str>) -> Result<String, Failure> {
+/// Sends `alarm` to `address` (`HOST:PORT`), octet-counted, in `tls` if given.
+pub fn send(
+    address: &str,
+    tls: Option<&Tls>,
+    alarm: &StoredAlarm,
+    agent: Option<&str>,
+) -> Result<String, Failure> {
     let message = format(alarm, agent);
+    let failed = |e: &dyn std::fmt::Display| Failure::Transient(format!("syslog {address}: {e}"));
     let target = address
         .to_socket_addrs()
-        .map_err(|e| Failure::Transient(format!("syslog {address}: {e}")))?
+        .map_err(|e| failed(&e))?
         .next()
-        .ok_or_else(|| Failure::Transient(format!("syslog {address}: no address")))?;
-    let mut stream = std::net::TcpStream::connect_timeout(&target, TIMEOUT)
-        .map_err(|e| Failure::Transient(format!("syslog {address}: {e}")))?;
+        .ok_or_else(|| failed(&"no address"))?;
+    let stream = std::net::TcpStream::connect_timeout(&target, TIMEOUT).map_err(|e| failed(&e))?;
     stream
         .set_write_timeout(Some(TIMEOUT))
-        .map_err(|e| Failure::Transient(format!("syslog {address}: {e}")))?;
+        .and_then(|()| stream.set_read_timeout(Some(TIMEOUT)))
+        .map_err(|e| failed(&e))?;
     let framed = format!("{} {message}", message.len());
-    stream
-        .write_all(framed.as_bytes())
-        .and_then(|()| stream.flush())
-        .map_err(|e| Failure::Transient(format!("syslog {address}: {e}")))?;
-    // A clean close, so the receiver sees the whole frame before the connection ends.
-    let _ = stream.shutdown(std::net::Shutdown::Write);
-    Ok(format!("sent to syslog {address} ({} bytes)", framed.len()))
+    match tls {
+        None => {
+            let mut stream = stream;
+            stream
+                .write_all(framed.as_bytes())
+                .and_then(|()| stream.flush())
+                .map_err(|e| failed(&e))?;
+            // A clean close, so the receiver sees the whole frame before the connection ends.
+            let _ = stream.shutdown(std::net::Shutdown::Write);
+        }
+        Some(tls) => {
+            let connection = rustls::ClientConnection::new(tls.config.clone(), tls.name.clone())
+                .map_err(|e| failed(&e))?;
+            let mut stream = rustls::StreamOwned::new(connection, stream);
+            stream
+                .write_all(framed.as_bytes())
+                .and_then(|()| stream.flush())
+                .map_err(|e| failed(&e))?;
+            stream.conn.send_close_notify();
+            let _ = stream.flush();
+        }
+    }
+    Ok(format!(
+        "sent to syslog {address}{} ({} bytes)",
+        if tls.is_some() { " over TLS" } else { "" },
+        framed.len()
+    ))
 }
 
 #[cfg(test)]
