@@ -196,11 +196,35 @@ fn outputs_config(dir: &Path, port: u16, otlp: Option<u16>) -> PathBuf {
     }
     std::fs::create_dir_all(dir).expect("mkdir");
     let path = dir.join("outputs.toml");
-    std::fs::write(&path, text).expect("write settings");
-    // Settings may hold passwords: the agent warns when others can read them.
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .expect("chmod");
+    write_settings(&path, &text);
     path
+}
+
+/// Writes a settings file owner-only (settings may hold passwords: the agent warns otherwise).
+fn write_settings(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("write settings");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+}
+
+/// An agent in `dir/agent` with the settings file `config`, running the counter pack at `risk`.
+fn agent_with(dir: &Path, config: &Path, risk: u8) -> (Agent, PathBuf) {
+    let data = dir.join("agent");
+    let agent = Agent::start_in(
+        &data,
+        None,
+        &[
+            "--retry-after",
+            "1",
+            "--config",
+            config.to_str().expect("p"),
+        ],
+        &[("RUST_LOG", "vigilo=info")],
+    );
+    let pack = counter_pack(&dir.join("pack"), "1.0.0", risk, "");
+    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    (agent, data)
 }
 
 /// A log record's attributes: (key, value).
@@ -245,25 +269,12 @@ fn alarms_reach_rsyslog_and_an_otlp_receiver_from_an_agent_and_from_a_hub() {
     let collector = Receiver::start(listener);
 
     // A standalone agent with both outputs.
-    let data = dir.path().join("agent");
     let config = outputs_config(
         &dir.path().join("agent-settings"),
         syslog.port,
         Some(otlp_port),
     );
-    let mut agent = Agent::start_with(
-        &data,
-        None,
-        &[
-            "--retry-after",
-            "1",
-            "--config",
-            config.to_str().expect("p"),
-        ],
-    );
-    let pack = counter_pack(&dir.path().join("pack"), "1.0.0", 8, "");
-    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (mut agent, _) = agent_with(dir.path(), &config, 8);
     agent.send(&[copy_event(1)]);
     let line = syslog.wait_for("alarm=\"Copy seen\"", || agent.stderr());
     // <local0.crit>1 TIME HOST vigilo - alarm [vigilo@32473 …] NAME: SUMMARY
@@ -323,6 +334,7 @@ fn alarms_reach_rsyslog_and_an_otlp_receiver_from_an_agent_and_from_a_hub() {
         &["--config", hub_config.to_str().expect("p")],
     );
     let ann_data = dir.path().join("ws-ann");
+    let pack = counter_pack(&dir.path().join("ann-pack"), "1.0.0", 8, "");
     let mut ann = Agent::start_with(
         &ann_data,
         None,
@@ -369,32 +381,15 @@ fn syslog_over_tls_reaches_a_receiver_whose_certificate_the_given_ca_signed() {
     let stranger = dir.path().join("stranger");
     certificates(&stranger);
     let config = dir.path().join("settings.toml");
-    std::fs::write(
+    write_settings(
         &config,
-        format!(
+        &format!(
             "{}\n{}",
             settings("siem", &ca),
             settings("impostor-ca", &stranger.join("ca.pem"))
         ),
-    )
-    .expect("write");
-    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .expect("chmod");
-    let data = dir.path().join("agent");
-    let mut agent = Agent::start_in(
-        &data,
-        None,
-        &[
-            "--retry-after",
-            "1",
-            "--config",
-            config.to_str().expect("p"),
-        ],
-        &[("RUST_LOG", "vigilo=info")],
     );
-    let pack = counter_pack(&dir.path().join("pack"), "1.0.0", 5, "");
-    let out = agent.cli(&["pack", "upload", build(&data, &pack).to_str().expect("p")]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (mut agent, _) = agent_with(dir.path(), &config, 5);
     agent.send(&[copy_event(3)]);
     let line = tls.wait_for("alarm=\"Copy seen\"", || agent.stderr());
     assert!(line.contains("file-3.bin"), "{line}");

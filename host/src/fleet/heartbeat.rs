@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
 
-use crate::model::report::Heartbeat;
+use crate::model::report::{ACTIVITY_ROWS, Heartbeat};
 use crate::store::Store;
 
 /// The key-value bucket of heartbeats.
@@ -111,6 +111,26 @@ fn read(key: &str, value: &[u8]) -> Result<Heartbeat, String> {
             beat.agent
         ));
     }
+    // The activity totals go into the risk tables: as many as an agent sends, and each an
+    // hour's start in the store's form, or none of them.
+    if beat.activity.len() > ACTIVITY_ROWS {
+        return Err(format!(
+            "{} activity totals, at most {ACTIVITY_ROWS} are taken",
+            beat.activity.len()
+        ));
+    }
+    if let Some(bad) = beat.activity.iter().find(|c| {
+        c.user.is_empty()
+            || c.user.len() > 256
+            || chrono::DateTime::parse_from_rfc3339(&c.hour)
+                .map_or(true, |t| crate::risk::hour_of(t) != c.hour)
+    }) {
+        return Err(format!(
+            "activity total of {:?} at {:?}: expected a user name and an hour's start \
+             (2026-11-02T09:00:00.000Z)",
+            bad.user, bad.hour
+        ));
+    }
     Ok(beat)
 }
 
@@ -151,6 +171,7 @@ async fn watch_once(js: &jetstream::Context, store: &Arc<Mutex<Store>>) -> anyho
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::report::ActivityCount;
 
     #[test]
     fn a_heartbeat_is_believed_only_under_its_own_key_and_form() {
@@ -173,5 +194,28 @@ mod tests {
         );
         assert!(future.is_err_and(|e| e.contains("form")));
         assert!(read("ws-1", b"\xff{not json").is_err_and(|e| e.starts_with("not a heartbeat")));
+
+        // Activity totals: bounded in number, each a real hour's start.
+        let with = |activity: Vec<ActivityCount>| {
+            let mut beat: serde_json::Value =
+                serde_json::from_str(&beat("ws-1", crate::model::FORM_VERSION)).expect("json");
+            beat["activity"] = serde_json::to_value(activity).expect("json");
+            read("ws-1", beat.to_string().as_bytes())
+        };
+        let count = |hour: &str| ActivityCount {
+            user: "ann".into(),
+            hour: hour.into(),
+            records: 3,
+        };
+        let nine = "2026-11-02T09:00:00.000Z";
+        assert_eq!(with(vec![count(nine)]).expect("good").activity.len(), 1);
+        for hour in ["2026-11-02T09:30:00.000Z", "yesterday", ""] {
+            assert!(
+                with(vec![count(hour)]).is_err_and(|e| e.contains("an hour's start")),
+                "{hour}"
+            );
+        }
+        let flood = vec![count(nine); ACTIVITY_ROWS + 1];
+        assert!(with(flood).is_err_and(|e| e.contains("at most")));
     }
 }

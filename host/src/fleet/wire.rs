@@ -132,10 +132,12 @@ impl ForwardedCapture {
             || !matches!(forwarded.kind.as_str(), "screenshot" | "video")
             || forwarded.sha256.len() != 64
             || !forwarded.sha256.chars().all(|c| c.is_ascii_hexdigit())
+            // The hub's retention compares it with its own times.
+            || chrono::DateTime::parse_from_rfc3339(&forwarded.taken_at).is_err()
         {
             return Err(BadMessage::Capture(format!(
                 "object {:?}, file {:?}, kind {:?}: expected object \"{}\", a plain file name, \
-                 screenshot or video, and a SHA-256 in hex",
+                 screenshot or video, a SHA-256 in hex and an RFC 3339 time",
                 forwarded.object, forwarded.file, forwarded.kind, object
             )));
         }
@@ -259,6 +261,10 @@ mod tests {
             },
             ForwardedCapture {
                 sha256: "xyz".into(),
+                ..capture.clone()
+            },
+            ForwardedCapture {
+                taken_at: "0000".into(),
                 ..capture.clone()
             },
         ];
