@@ -16,6 +16,9 @@ use std::path::{Path, PathBuf};
 
 /// The store: alarms, the outbox, packs, the audit trail, activity (SQLite, with its `-wal`).
 pub const STORE: &str = "vigilo.db";
+/// Where the store is when it is not `STORE`: a PostgreSQL address (`vigilo hub --store`), 0600
+/// (it may hold a password).
+pub const STORE_URL: &str = "store-url";
 /// The admin token the API and the console ask for (0600, made on first run).
 pub const ADMIN_TOKEN: &str = "admin-token";
 /// Where the running agent's API listens, for the CLI to find it (0600; removed on stop).

@@ -18,6 +18,22 @@ pub fn create(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Puts `bytes` in `path`, owner-only, replacing what was there in one step (written beside
+/// it, then renamed over it): for a setting the user changes (where the store lives).
+pub fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy())
+        .unwrap_or_default();
+    let new = path.with_file_name(format!(".{name}.{}.new", std::process::id()));
+    match std::fs::remove_file(&new) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    create(&new, bytes)?;
+    std::fs::rename(&new, path)
+}
+
 /// Makes an existing file owner-only (0600), whatever the umask made it: for files another
 /// library creates (the SQLite database, a listening socket).
 pub fn restrict(path: &Path) -> std::io::Result<()> {

@@ -99,7 +99,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             );
         }
         let store_note = match &ran.stored {
-            Some((n, path)) => format!(", {n} new in {}", path.display()),
+            Some((n, location)) => format!(", {n} new in {location}"),
             None => "; not stored (--store keeps them)".to_string(),
         };
         let folded_note = match ran.folded {
@@ -130,7 +130,7 @@ struct Summary {
     /// Matches folded into alarms within their cooldowns.
     folded: u64,
     /// New alarms stored, and where (`--store`).
-    stored: Option<(usize, PathBuf)>,
+    stored: Option<(usize, String)>,
 }
 
 /// `--counts` without `--store`: how often each alarm fires, no record built. Without programs,
@@ -262,8 +262,8 @@ fn list(
     keeper.close(&pipeline)?;
     out.flush()?;
     let stored = keeper
-        .store_path()
-        .map(|path| (keeper.stored(), path.to_path_buf()));
+        .store_location()
+        .map(|location| (keeper.stored(), location.to_string()));
     Ok(Ran::Done(Summary {
         counts,
         events,

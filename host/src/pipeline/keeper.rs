@@ -157,9 +157,9 @@ impl Keeper {
         self.folded
     }
 
-    /// Where alarms go: the store's file, if any.
-    pub fn store_path(&self) -> Option<&std::path::Path> {
-        self.store.as_ref().map(Store::path)
+    /// Where alarms go: the store's file (or database), if any.
+    pub fn store_location(&self) -> Option<&str> {
+        self.store.as_ref().map(Store::location)
     }
 
     /// One event through the pipeline: counted for risk scores, evaluated, what fired kept;

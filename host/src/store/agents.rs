@@ -1,11 +1,10 @@
 //! A hub's agents: each one's last heartbeat, when it came, and whether the agent still reports.
 //! In the store, so a restarted hub still knows who went quiet while it was away.
 
-use anyhow::Result;
-use rusqlite::{OptionalExtension, params};
-
 use super::Store;
+use super::engine::{Sql, args};
 use crate::model::report::{AgentSeen, Heartbeat};
+use anyhow::Result;
 
 /// Migration 15: the agents a hub hears from.
 pub(super) const MIGRATION: &str = "CREATE TABLE agents (
@@ -19,25 +18,24 @@ impl Store {
     /// Records a heartbeat that came at `now`; returns whether the agent was counted as not
     /// reporting until now (it is back).
     pub fn agent_seen(&mut self, beat: &Heartbeat, now: &str) -> Result<bool> {
-        let tx = self.conn.transaction()?;
-        let was_silent = tx
-            .query_row(
-                "SELECT reporting = 0 FROM agents WHERE agent = ?1",
-                [&beat.agent],
-                |r| r.get::<_, bool>(0),
-            )
-            .optional()?
-            .unwrap_or(false);
+        let tx = self.db.transaction()?;
+        let was_silent = match tx.opt(
+            "SELECT reporting FROM agents WHERE agent = ?1",
+            args![beat.agent],
+        )? {
+            Some(r) => !r.get::<bool>(0)?,
+            None => false,
+        };
         // The activity totals go to the risk tables; the rest is kept as it came.
         super::risk::set_activity_in(&tx, &format!("fleet:{}", beat.agent), &beat.activity)?;
         let kept = Heartbeat {
             activity: Vec::new(),
             ..beat.clone()
         };
-        tx.execute(
+        tx.exec(
             "INSERT INTO agents (agent, last_seen, reporting, heartbeat) VALUES (?1, ?2, 1, ?3)
              ON CONFLICT (agent) DO UPDATE SET last_seen = ?2, reporting = 1, heartbeat = ?3",
-            params![beat.agent, now, serde_json::to_string(&kept)?],
+            args![beat.agent, now, serde_json::to_string(&kept)?],
         )?;
         tx.commit()?;
         Ok(was_silent)
@@ -45,21 +43,15 @@ impl Store {
 
     /// Every agent, those not reporting first, then by id.
     pub fn agents(&self) -> Result<Vec<AgentSeen>> {
-        let mut stmt = self.conn.prepare(
+        let rows = self.db.rows(
             "SELECT agent, last_seen, reporting, heartbeat FROM agents
              ORDER BY reporting, agent",
+            &[],
         )?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, bool>(2)?,
-                r.get::<_, String>(3)?,
-            ))
-        })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (agent, last_seen, reporting, heartbeat) = row?;
+        for r in rows {
+            let (agent, last_seen, reporting, heartbeat): (String, String, bool, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             match serde_json::from_str(&heartbeat) {
                 Ok(heartbeat) => out.push(AgentSeen {
                     agent,
@@ -76,17 +68,18 @@ impl Store {
     /// Marks the agents still counted as reporting whose last heartbeat came before `cutoff`
     /// as not reporting; returns them, with when they were last seen.
     pub fn agents_gone_quiet(&mut self, cutoff: &str) -> Result<Vec<(String, String)>> {
-        let tx = self.conn.transaction()?;
-        let quiet: Vec<(String, String)> = {
-            let mut stmt = tx.prepare(
-                "SELECT agent, last_seen FROM agents WHERE reporting = 1 AND last_seen < ?1",
-            )?;
-            let rows = stmt.query_map([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        for (agent, _) in &quiet {
-            tx.execute("UPDATE agents SET reporting = 0 WHERE agent = ?1", [agent])?;
-        }
+        let tx = self.db.transaction()?;
+        // Marked and returned in one statement, so of several hubs sharing a store only one
+        // sees an agent go quiet (and raises the alarm).
+        let quiet: Vec<(String, String)> = tx
+            .rows(
+                "UPDATE agents SET reporting = 0 WHERE reporting = 1 AND last_seen < ?1
+                 RETURNING agent, last_seen",
+                args![cutoff],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?)))
+            .collect::<Result<_>>()?;
         tx.commit()?;
         Ok(quiet)
     }

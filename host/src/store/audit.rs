@@ -1,12 +1,11 @@
 //! The audit trail: every change to the monitoring setup (a pack uploaded, enabled, rolled
 //! back, refused; a program switched off), who made it and when.
 
-use anyhow::Result;
-use rusqlite::params;
-
 use super::Store;
+use super::engine::{Sql, args};
 use super::pack_versions::now;
 use crate::model::report::AuditEntry;
+use anyhow::Result;
 
 impl Store {
     /// Writes an audit entry; returns it.
@@ -18,12 +17,16 @@ impl Store {
         detail: Option<&str>,
     ) -> Result<AuditEntry> {
         let at = now();
-        self.conn.execute(
-            "INSERT INTO audit (at, actor, action, object, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![at, actor, action, object, detail],
-        )?;
+        let id = self
+            .db
+            .one(
+                "INSERT INTO audit (at, actor, action, object, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                args![at, actor, action, object, detail],
+            )?
+            .get(0)?;
         Ok(AuditEntry {
-            id: self.conn.last_insert_rowid(),
+            id,
             at,
             actor: actor.to_string(),
             action: action.to_string(),
@@ -34,11 +37,14 @@ impl Store {
 
     /// The latest audit entries, newest first.
     pub fn audit_trail(&self, limit: u32) -> Result<Vec<AuditEntry>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, at, actor, action, object, detail FROM audit ORDER BY id DESC LIMIT ?1",
-        )?;
-        let rows = stmt
-            .query_map([limit], |r| {
+        self.db
+            .rows(
+                "SELECT id, at, actor, action, object, detail FROM audit
+                  ORDER BY id DESC LIMIT ?1",
+                args![limit],
+            )?
+            .iter()
+            .map(|r| {
                 Ok(AuditEntry {
                     id: r.get(0)?,
                     at: r.get(1)?,
@@ -47,8 +53,7 @@ impl Store {
                     object: r.get(4)?,
                     detail: r.get(5)?,
                 })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
+            })
+            .collect()
     }
 }

@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 
+use super::engine::{Row, Sql, args};
 use super::{FORWARD, Store, outbox};
 use crate::event::Event;
 
@@ -90,14 +90,10 @@ impl Store {
         bytes: u64,
         taken_at: &str,
     ) -> Result<bool> {
-        let known: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT id FROM captures WHERE alarm_id = ?1 AND path = ?2",
-                params![alarm_id, path.to_string_lossy()],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let known = self.db.opt(
+            "SELECT id FROM captures WHERE alarm_id = ?1 AND path = ?2",
+            args![alarm_id, path.to_string_lossy()],
+        )?;
         if known.is_some() {
             return Ok(false);
         }
@@ -114,22 +110,23 @@ impl Store {
         taken_at: &str,
         forward: bool,
     ) -> Result<i64> {
-        // Immediate: two lanes (screenshots, a video) may add captures to one alarm at once.
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO captures (alarm_id, kind, path, bytes, taken_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![alarm_id, kind, path.to_string_lossy(), bytes as i64, taken_at],
-        )?;
-        let id = tx.last_insert_rowid();
+        // Two lanes (screenshots, a video) may add captures to one alarm at once: the
+        // transaction holds the write lock from its start.
+        let tx = self.db.transaction()?;
+        let id: i64 = tx
+            .one(
+                "INSERT INTO captures (alarm_id, kind, path, bytes, taken_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                args![alarm_id, kind, path.to_string_lossy(), bytes, taken_at],
+            )?
+            .get(0)?;
         let forwarded: Option<i64> = if forward {
-            tx.query_row(
+            tx.opt(
                 "SELECT position FROM action_runs WHERE alarm_id = ?1 AND kind = ?2",
-                params![alarm_id, FORWARD],
-                |r| r.get(0),
-            )
-            .optional()?
+                args![alarm_id, FORWARD],
+            )?
+            .map(|r| r.get(0))
+            .transpose()?
         } else {
             None
         };
@@ -151,25 +148,28 @@ impl Store {
     /// The capture a `forward-capture` row of the outbox is for; `None` when it is gone
     /// (expired before it could be forwarded).
     pub fn forwarded_capture(&self, run: &super::ActionRun) -> Result<Option<Capture>> {
-        let found = self
-            .conn
-            .query_row(
+        self.db
+            .opt(
                 "SELECT c.id, c.kind, c.path, c.bytes, c.taken_at FROM captures c
                    JOIN action_runs f ON f.alarm_id = c.alarm_id AND f.kind = ?3
                   WHERE c.alarm_id = ?1 AND c.id = ?2 - f.position",
-                params![run.alarm_id, run.position as i64, FORWARD],
-                read_capture,
-            )
-            .optional()?;
-        Ok(found)
+                args![run.alarm_id, run.position, FORWARD],
+            )?
+            .as_ref()
+            .map(read_capture)
+            .transpose()
     }
     /// The captures of an alarm, oldest first.
     pub fn captures_of(&self, alarm_id: i64) -> Result<Vec<Capture>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, kind, path, bytes, taken_at FROM captures WHERE alarm_id = ?1 ORDER BY id",
-        )?;
-        let rows = stmt.query_map([alarm_id], read_capture)?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .rows(
+                "SELECT id, kind, path, bytes, taken_at FROM captures WHERE alarm_id = ?1
+                  ORDER BY id",
+                args![alarm_id],
+            )?
+            .iter()
+            .map(read_capture)
+            .collect()
     }
 
     /// Forgets the captures `policy` no longer keeps at `now` — too old, or the oldest beyond
@@ -181,25 +181,23 @@ impl Store {
     ) -> Result<Vec<PathBuf>> {
         let cutoff =
             now - chrono::Duration::from_std(policy.max_age).unwrap_or(chrono::Duration::MAX);
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let mut gone = Vec::new();
-        {
-            let mut stmt =
-                tx.prepare("SELECT id, path, bytes, taken_at FROM captures ORDER BY id DESC")?;
-            let mut rows = stmt.query([])?;
-            let mut kept: u64 = 0;
-            let cutoff = Event::utc_string(cutoff.fixed_offset());
-            while let Some(r) = rows.next()? {
-                let (id, path, bytes, taken_at): (i64, String, i64, String) =
-                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
-                kept += bytes.max(0) as u64;
-                if taken_at < cutoff || kept > policy.max_bytes {
-                    gone.push((id, PathBuf::from(path)));
-                }
+        let mut kept: u64 = 0;
+        let cutoff = Event::utc_string(cutoff.fixed_offset());
+        for r in tx.rows(
+            "SELECT id, path, bytes, taken_at FROM captures ORDER BY id DESC",
+            &[],
+        )? {
+            let (id, path, bytes, taken_at): (i64, String, i64, String) =
+                (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+            kept += bytes.max(0) as u64;
+            if taken_at < cutoff || kept > policy.max_bytes {
+                gone.push((id, PathBuf::from(path)));
             }
         }
         for (id, _) in &gone {
-            tx.execute("DELETE FROM captures WHERE id = ?1", [id])?;
+            tx.exec("DELETE FROM captures WHERE id = ?1", args![id])?;
         }
         tx.commit()?;
         Ok(gone.into_iter().map(|(_, p)| p).collect())
@@ -227,12 +225,12 @@ fn now() -> String {
     Event::utc_string(Utc::now().fixed_offset())
 }
 
-fn read_capture(r: &rusqlite::Row<'_>) -> rusqlite::Result<Capture> {
+fn read_capture(r: &Row) -> Result<Capture> {
     Ok(Capture {
         id: r.get(0)?,
         kind: r.get(1)?,
-        path: PathBuf::from(r.get::<_, String>(2)?),
-        bytes: r.get::<_, i64>(3)?.max(0) as u64,
+        path: PathBuf::from(r.get::<String>(2)?),
+        bytes: r.get::<i64>(3)?.max(0) as u64,
         taken_at: r.get(4)?,
     })
 }

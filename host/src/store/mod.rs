@@ -1,17 +1,19 @@
-//! The SQLite store: alarms, programs' state, uploaded packs and the audit trail, the actions'
-//! outbox, captures, and the activity records risk scores are computed from.
+//! The store: alarms, programs' state, uploaded packs and the audit trail, the actions'
+//! outbox, captures, the activity records risk scores are computed from, and a hub's agents.
 //!
-//! One file in the data folder, write-ahead log, schema versioned with `PRAGMA user_version` and
-//! migrated forward on open. An alarm is committed here before any of its actions is performed,
-//! and the actions it asks for are queued in the outbox in the same transaction: a crash at any
-//! point loses neither the record nor an action (at worst one is performed twice, with the same
-//! id, see `outbox`).
+//! By default one SQLite file in the data folder, write-ahead log, schema versioned with
+//! `PRAGMA user_version` and migrated forward on open. A hub that outgrows one machine keeps
+//! it in PostgreSQL instead (`vigilo hub --store postgres://…`, remembered in the data folder
+//! as `store-url`), where several hub processes can share one database; its schema lives in
+//! `postgres_schema`. Every query is written once for both engines (see `engine`). An alarm is
+//! committed here before any of its actions is performed, and the actions it asks for are
+//! queued in the outbox in the same transaction: a crash at any point loses neither the record
+//! nor an action (at worst one is performed twice, with the same id, see `outbox`).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use crate::event::Event;
 use crate::model::alarm::{AlarmRecord, StoredAlarm};
@@ -19,9 +21,13 @@ use crate::model::alarm::{AlarmRecord, StoredAlarm};
 mod agents;
 mod audit;
 mod captures;
+pub(crate) mod engine;
 mod outbox;
 mod pack_versions;
+mod postgres_schema;
 mod risk;
+
+use engine::{Db, Engine, Sql, Tx, args};
 
 pub use captures::{Capture, FORWARD_CAPTURE, Retention};
 pub use outbox::{ActionRun, Settle};
@@ -185,8 +191,11 @@ const MIGRATIONS: &[&str] = &[
 
 /// An open store.
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
+    db: Db,
+    /// Where it is, for messages: the SQLite file, or the PostgreSQL address without password.
+    location: String,
+    /// The SQLite file (none on PostgreSQL).
+    file: Option<PathBuf>,
     /// At most this many of one action an hour for one alarm and user (`None`: no limit).
     action_limit: Option<u32>,
     /// Live alarms are forwarded to a fleet's hub.
@@ -221,6 +230,32 @@ pub struct AlarmFilter {
     pub limit: Option<u32>,
 }
 
+/// Where a store is: what `vigilo hub --store` takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// SQLite in the data folder (the default).
+    DataFolder,
+    /// A PostgreSQL database: its `postgres://` address.
+    Postgres(String),
+}
+
+impl std::str::FromStr for Location {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Location, String> {
+        if s == "sqlite" {
+            Ok(Location::DataFolder)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(Location::Postgres(s.to_string()))
+        } else {
+            Err(format!(
+                "expected `sqlite` (the data folder) or a postgres://user:password@host/db \
+                 address, not `{s}`"
+            ))
+        }
+    }
+}
+
 impl Store {
     /// One alarm by its row id.
     pub fn alarm(&self, id: i64) -> Result<Option<StoredAlarm>> {
@@ -231,21 +266,63 @@ impl Store {
         Ok(self.alarms(&filter)?.pop())
     }
 
-    /// The database's size on disk, its write-ahead log included.
+    /// The database's size: on disk with its write-ahead log (SQLite), or as PostgreSQL
+    /// counts it.
     pub fn size_bytes(&self) -> u64 {
-        let wal = PathBuf::from(format!("{}-wal", self.path.display()));
-        [self.path.as_path(), wal.as_path()]
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum()
+        match &self.file {
+            Some(file) => {
+                let wal = PathBuf::from(format!("{}-wal", file.display()));
+                [file.as_path(), wal.as_path()]
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum()
+            }
+            None => self
+                .db
+                .one("SELECT pg_database_size(current_database())", &[])
+                .and_then(|r| r.get::<u64>(0))
+                .unwrap_or(0),
+        }
     }
 
-    /// Opens (creating if needed) the store in `data_dir`, migrating the schema forward.
+    /// Makes the store of `data_dir` live at `location` from now on (checking it can be
+    /// opened there first): every later [`Store::open`] of the folder opens it there.
+    pub fn set_location(data_dir: &Path, location: &Location) -> Result<()> {
+        crate::data_dir::prepare(data_dir)?;
+        let file = data_dir.join(crate::data_dir::STORE_URL);
+        match location {
+            Location::DataFolder => match std::fs::remove_file(&file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(e).with_context(|| format!("cannot remove {}", file.display()))
+                }
+                _ => Ok(()),
+            },
+            Location::Postgres(url) => {
+                Store::open_postgres(url)?;
+                crate::owner_only::replace(&file, format!("{url}\n").as_bytes())
+                    .with_context(|| format!("cannot write {}", file.display()))
+            }
+        }
+    }
+
+    /// Opens (creating if needed) the store of `data_dir`, migrating the schema forward: the
+    /// SQLite file in the folder, or the PostgreSQL database its `store-url` names.
     pub fn open(data_dir: &Path) -> Result<Store> {
         crate::data_dir::prepare(data_dir)?;
+        let url_file = data_dir.join(crate::data_dir::STORE_URL);
+        match std::fs::read_to_string(&url_file) {
+            Ok(url) => {
+                return Store::open_postgres(url.trim())
+                    .with_context(|| format!("the store named in {}", url_file.display()));
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot read {}", url_file.display()));
+            }
+            Err(_) => {}
+        }
         let path = data_dir.join(crate::data_dir::STORE);
-        let mut conn = Connection::open(&path)
+        let mut conn = rusqlite::Connection::open(&path)
             .with_context(|| format!("cannot open the database {}", path.display()))?;
         // Alarms hold what people did on their computers: owner-only, whatever the umask.
         // (SQLite gives its -wal and -shm files the database file's permissions.)
@@ -256,18 +333,37 @@ impl Store {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn).with_context(|| format!("cannot migrate {}", path.display()))?;
         tracing::debug!(path = %path.display(), schema = MIGRATIONS.len(), "store opened");
-        Ok(Store {
-            conn,
-            path,
+        Ok(Store::new(
+            Db::Sqlite(conn),
+            path.display().to_string(),
+            Some(path),
+        ))
+    }
+
+    /// Opens (creating the schema if needed) the store in the PostgreSQL database at `url`.
+    pub fn open_postgres(url: &str) -> Result<Store> {
+        let pg = engine::postgres::Pg::connect(url)?;
+        let location = pg.shown.clone();
+        let mut db = Db::Postgres(Box::new(pg));
+        postgres_schema::migrate(&mut db).with_context(|| format!("cannot migrate {location}"))?;
+        tracing::debug!(%location, "store opened");
+        Ok(Store::new(db, location, None))
+    }
+
+    fn new(db: Db, location: String, file: Option<PathBuf>) -> Store {
+        Store {
+            db,
+            location,
+            file,
             action_limit: None,
             forward: false,
             outputs: Vec::new(),
-        })
+        }
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the store is: its SQLite file, or its PostgreSQL address (without password).
+    pub fn location(&self) -> &str {
+        &self.location
     }
 
     /// Writes fired alarms in one transaction; returns how many were new (an alarm already
@@ -280,7 +376,8 @@ impl Store {
         alarms: impl IntoIterator<Item = &'a AlarmRecord>,
         origin: &str,
     ) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let (limit, forward) = (self.action_limit, self.forward);
+        let tx = self.db.transaction()?;
         let mut inserted = 0;
         for a in alarms {
             let Some(alarm_id) = insert_alarm(&tx, a, origin, None)? else {
@@ -292,7 +389,6 @@ impl Store {
             }
             for (position, action) in a.actions.iter().enumerate() {
                 if crate::model::action::PERFORMED.contains(&action.name()) {
-                    let limit = self.action_limit;
                     let (kind, lane) = (action.name(), action.lane());
                     let skip = (a.event.kind() == crate::event::EventKind::Account
                         && crate::model::action::ON_THIS_DESKTOP.contains(&kind))
@@ -310,7 +406,7 @@ impl Store {
                     outbox::enqueue(&tx, &queue)?;
                 }
             }
-            if self.forward {
+            if forward {
                 // After the alarm's own actions; its own lane, never waiting for them.
                 let queue = outbox::Queue {
                     alarm_id,
@@ -336,7 +432,7 @@ impl Store {
         &mut self,
         alarms: impl IntoIterator<Item = (&'a str, i64, &'a AlarmRecord)>,
     ) -> Result<Vec<bool>> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         let mut fresh = Vec::new();
         for (agent, agent_alarm, a) in alarms {
             let origin = format!("fleet:{agent}");
@@ -352,16 +448,15 @@ impl Store {
 
     /// The hub's id of the alarm agent `agent` calls `agent_alarm`, once it has arrived.
     pub fn alarm_from_agent(&self, agent: &str, agent_alarm: i64) -> Result<Option<i64>> {
-        Ok(self
-            .conn
-            .query_row(
+        self.db
+            .opt(
                 // The newest: an agent that started over with a new data folder counts again.
                 "SELECT id FROM alarms WHERE agent = ?1 AND agent_alarm = ?2
                   ORDER BY id DESC LIMIT 1",
-                params![agent, agent_alarm],
-                |r| r.get(0),
-            )
-            .optional()?)
+                args![agent, agent_alarm],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
     }
 
     /// Queues, with every alarm stored from now on (an agent's live ones, a hub's forwarded
@@ -377,12 +472,12 @@ impl Store {
 
     /// How many alarms fired at or after `since` (by the time index).
     pub fn count_alarms_since(&self, since: chrono::DateTime<chrono::FixedOffset>) -> Result<u64> {
-        let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM alarms WHERE fired_at >= ?1",
-            [Event::utc_string(since)],
-            |r| r.get(0),
-        )?;
-        Ok(n.max(0) as u64)
+        self.db
+            .one(
+                "SELECT count(*) FROM alarms WHERE fired_at >= ?1",
+                args![Event::utc_string(since)],
+            )?
+            .get(0)
     }
 
     /// Caps each action at `per_hour` for one alarm and one user: beyond it, the action is
@@ -396,59 +491,59 @@ impl Store {
         let mut sql = String::from(
             "SELECT id, fired_at, alarm, pack, pack_version, risk, username, computer, summary,
                     actions, event, origin, recorded_at, note, refused,
-                    (SELECT json_group_array(json_object('position', position, 'kind', kind, 'state', state,
-                            'attempts', attempts, 'detail', detail))
-                       FROM (SELECT * FROM action_runs WHERE alarm_id = alarms.id
-                             ORDER BY position)),
                     folded, folded_bytes, folded_paths
              FROM alarms WHERE 1=1",
         );
-        let mut args: Vec<String> = Vec::new();
+        let mut args: Vec<engine::Value> = Vec::new();
+        let mut bind = |sql: &mut String, clause: &str, value: engine::Value| {
+            args.push(value);
+            sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+        };
+        use engine::IntoValue;
         if let Some(id) = filter.id {
-            sql.push_str(" AND id = ?");
-            args.push(id.to_string());
+            bind(&mut sql, " AND id = ?", id.value());
         }
         if let Some(u) = &filter.user {
-            sql.push_str(" AND username = ?");
-            args.push(u.clone());
+            bind(&mut sql, " AND username = ?", u.value());
         }
         if let Some(c) = &filter.computer {
-            sql.push_str(" AND computer = ?");
-            args.push(c.clone());
+            bind(&mut sql, " AND computer = ?", c.value());
         }
         if let Some(a) = &filter.alarm {
-            sql.push_str(" AND instr(lower(alarm), lower(?)) > 0");
-            args.push(a.clone());
+            let contains = match self.db.engine() {
+                Engine::Sqlite => " AND instr(lower(alarm), lower(?)) > 0",
+                Engine::Postgres => " AND strpos(lower(alarm), lower(?)) > 0",
+            };
+            bind(&mut sql, contains, a.value());
         }
         if let Some(s) = &filter.since {
-            sql.push_str(" AND fired_at >= ?");
-            args.push(s.clone());
+            bind(&mut sql, " AND fired_at >= ?", s.value());
         }
         if let Some(u) = &filter.until {
-            sql.push_str(" AND fired_at < ?");
-            args.push(u.clone());
+            bind(&mut sql, " AND fired_at < ?", u.value());
         }
         if let Some(p) = &filter.pack {
-            sql.push_str(" AND pack = ?");
-            args.push(p.clone());
+            bind(&mut sql, " AND pack = ?", p.value());
         }
         if let Some(r) = filter.min_risk {
-            sql.push_str(" AND risk >= ?");
-            args.push(r.to_string());
+            bind(&mut sql, " AND risk >= ?", r.value());
         }
         if let Some((fired_at, id)) = &filter.after {
-            sql.push_str(" AND (fired_at < ? OR (fired_at = ? AND id < ?))");
-            args.extend([fired_at.clone(), fired_at.clone(), id.to_string()]);
+            bind(&mut sql, " AND (fired_at < ?", fired_at.value());
+            bind(&mut sql, " OR (fired_at = ?", fired_at.value());
+            bind(&mut sql, " AND id < ?))", id.value());
         }
         sql.push_str(" ORDER BY fired_at DESC, id DESC");
         if let Some(l) = filter.limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(params_from_iter(args.iter()))?;
+        let rows = self.db.rows(&sql, &args)?;
+        let ids: Vec<i64> = rows.iter().filter_map(|r| r.get(0).ok()).collect();
+        let mut outcomes = self.outcomes_of(&ids)?;
         let mut out = Vec::new();
-        while let Some(r) = rows.next()? {
-            match self.stored_alarm(r) {
+        for r in &rows {
+            let id: i64 = r.get(0)?;
+            match self.stored_alarm(r, outcomes.remove(&id).unwrap_or_default()) {
                 Ok(alarm) => out.push(alarm),
                 // Asked for by id, the caller learns why it cannot have it (the action worker
                 // records that as the action's end). In a listing one row that no longer reads
@@ -461,17 +556,52 @@ impl Store {
         Ok(out)
     }
 
-    /// One row of the alarms query in [`Store::alarms`], decoded.
-    fn stored_alarm(&self, r: &rusqlite::Row<'_>) -> Result<StoredAlarm> {
+    /// The outbox rows of alarms `ids`, by alarm, each alarm's in their order.
+    fn outcomes_of(
+        &self,
+        ids: &[i64],
+    ) -> Result<std::collections::HashMap<i64, Vec<crate::model::alarm::ActionOutcome>>> {
+        let mut by_alarm: std::collections::HashMap<_, Vec<_>> = Default::default();
+        // A page of alarms at a time (a listing's limit), in as few queries as placeholders
+        // allow.
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "SELECT alarm_id, position, kind, state, attempts, detail FROM action_runs
+                  WHERE alarm_id IN ({}) ORDER BY alarm_id, position",
+                marks.join(", ")
+            );
+            let args: Vec<engine::Value> = chunk.iter().map(|i| engine::Value::Int(*i)).collect();
+            for r in self.db.rows(&sql, &args)? {
+                let state: String = r.get(3)?;
+                by_alarm.entry(r.get::<i64>(0)?).or_default().push(
+                    crate::model::alarm::ActionOutcome {
+                        position: r.get(1)?,
+                        kind: r.get(2)?,
+                        state: serde_json::from_value(serde_json::Value::String(state))?,
+                        attempts: r.get(4)?,
+                        detail: r.get(5)?,
+                    },
+                );
+            }
+        }
+        Ok(by_alarm)
+    }
+
+    /// One row of the alarms query in [`Store::alarms`], decoded, with its outbox rows.
+    fn stored_alarm(
+        &self,
+        r: &engine::Row,
+        outcomes: Vec<crate::model::alarm::ActionOutcome>,
+    ) -> Result<StoredAlarm> {
         let id: i64 = r.get(0)?;
         let bad = |what: &str, e: &dyn std::fmt::Display| {
-            anyhow::anyhow!("alarm {id} in {}: bad {what}: {e}", self.path.display())
+            anyhow::anyhow!("alarm {id} in {}: bad {what}: {e}", self.location)
         };
         let fired_at: String = r.get(1)?;
         let actions: String = r.get(9)?;
         let event: String = r.get(10)?;
         let refused: Option<String> = r.get(14)?;
-        let outcomes: String = r.get(15)?;
         Ok(StoredAlarm {
             id,
             record: AlarmRecord {
@@ -480,7 +610,7 @@ impl Store {
                 alarm: r.get(2)?,
                 pack: r.get(3)?,
                 pack_version: r.get(4)?,
-                risk: r.get(5)?,
+                risk: r.get(5).map_err(|e| bad("risk", &e))?,
                 user: r.get(6)?,
                 computer: r.get(7)?,
                 summary: r.get(8)?,
@@ -494,13 +624,13 @@ impl Store {
             },
             origin: r.get(11)?,
             recorded_at: r.get(12)?,
-            outcomes: serde_json::from_str(&outcomes).map_err(|e| bad("outcomes", &e))?,
-            folded: match r.get::<_, i64>(16)? {
+            outcomes,
+            folded: match r.get::<i64>(15)? {
                 0 => None,
                 count => Some(crate::model::alarm::Folded {
                     count: count.max(0) as u64,
-                    bytes: r.get::<_, i64>(17)?.max(0) as u64,
-                    paths: match r.get::<_, Option<String>>(18)? {
+                    bytes: r.get::<i64>(16)?.max(0) as u64,
+                    paths: match r.get::<Option<String>>(17)? {
                         Some(text) => {
                             serde_json::from_str(&text).map_err(|e| bad("folded_paths", &e))?
                         }
@@ -517,41 +647,53 @@ impl Store {
         if folds.is_empty() {
             return Ok(());
         }
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE alarms SET folded = folded + 1, folded_bytes = folded_bytes + ?1,
-                    folded_paths = CASE
-                        WHEN ?2 IS NULL THEN folded_paths
-                        WHEN folded_paths IS NULL THEN json_array(?2)
-                        WHEN json_array_length(folded_paths) < ?3 THEN json_insert(folded_paths, '$[#]', ?2)
-                        ELSE folded_paths END
-                  WHERE pack = ?4 AND alarm = ?5 AND fired_at = ?6
-                    AND username IS ?7 AND computer IS ?8",
-            )?;
-            for f in folds {
-                stmt.execute(params![
-                    i64::try_from(f.bytes.unwrap_or(0)).unwrap_or(i64::MAX),
-                    f.path,
-                    crate::model::alarm::Folded::PATHS_KEPT as i64,
+        let tx = self.db.transaction()?;
+        for f in folds {
+            let found = tx.rows(
+                "SELECT id, folded_paths FROM alarms
+                  WHERE pack = ?1 AND alarm = ?2 AND fired_at = ?3
+                    AND username IS NOT DISTINCT FROM ?4 AND computer IS NOT DISTINCT FROM ?5",
+                args![
                     f.pack,
                     f.alarm,
                     Event::utc_string(f.into),
                     f.user,
-                    f.computer,
-                ])?;
+                    f.computer
+                ],
+            )?;
+            for r in found {
+                let id: i64 = r.get(0)?;
+                // The first paths are kept, as many as a person can read in a list.
+                let paths = match (&f.path, r.get::<Option<String>>(1)?) {
+                    (None, kept) => kept,
+                    (Some(path), kept) => {
+                        let mut paths: Vec<String> = kept
+                            .as_deref()
+                            .and_then(|k| serde_json::from_str(k).ok())
+                            .unwrap_or_default();
+                        if paths.len() < crate::model::alarm::Folded::PATHS_KEPT {
+                            paths.push(path.clone());
+                        }
+                        Some(serde_json::to_string(&paths)?)
+                    }
+                };
+                tx.exec(
+                    "UPDATE alarms SET folded = folded + 1, folded_bytes = folded_bytes + ?2,
+                        folded_paths = ?3 WHERE id = ?1",
+                    args![id, f.bytes.unwrap_or(0), paths],
+                )?;
             }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// Remembers that `program` of `pack` was switched off, and why.
     pub fn quarantine(&mut self, pack: &str, program: &str, reason: &str) -> Result<()> {
-        self.conn.execute(
-            "INSERT OR REPLACE INTO quarantined (pack, program, since, reason)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![
+        self.db.exec(
+            "INSERT INTO quarantined (pack, program, since, reason) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (pack, program) DO UPDATE SET since = excluded.since,
+                reason = excluded.reason",
+            args![
                 pack,
                 program,
                 Event::utc_string(Utc::now().fixed_offset()),
@@ -563,30 +705,35 @@ impl Store {
 
     /// The programs switched off: (pack, program, why).
     pub fn quarantined(&self) -> Result<Vec<(String, String, String)>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT pack, program, reason FROM quarantined ORDER BY pack, program")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .rows(
+                "SELECT pack, program, reason FROM quarantined ORDER BY pack, program",
+                &[],
+            )?
+            .iter()
+            .map(|r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .collect()
     }
 
     /// Turns `pack`'s switched-off programs back on; returns their names.
     pub fn release_programs(&mut self, pack: &str) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare("DELETE FROM quarantined WHERE pack = ?1 RETURNING program")?;
-        let rows = stmt.query_map([pack], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.db
+            .rows(
+                "DELETE FROM quarantined WHERE pack = ?1 RETURNING program",
+                args![pack],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// Every plugin's saved key-value state, by (pack, plugin).
     pub fn plugin_states(&self) -> Result<crate::model::program_state::PluginStates> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT pack, plugin, key, value FROM plugin_state")?;
-        let mut rows = stmt.query([])?;
         let mut states = crate::model::program_state::PluginStates::new();
-        while let Some(r) = rows.next()? {
+        for r in self
+            .db
+            .rows("SELECT pack, plugin, key, value FROM plugin_state", &[])?
+        {
             states
                 .entry((r.get(0)?, r.get(1)?))
                 .or_default()
@@ -600,46 +747,42 @@ impl Store {
         &mut self,
         states: &crate::model::program_state::PluginStates,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self.db.transaction()?;
         for ((pack, plugin), state) in states {
-            tx.execute(
+            tx.exec(
                 "DELETE FROM plugin_state WHERE pack = ?1 AND plugin = ?2",
-                params![pack, plugin],
-            )?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO plugin_state (pack, plugin, key, value) VALUES (?1, ?2, ?3, ?4)",
+                args![pack, plugin],
             )?;
             for (key, value) in state {
-                insert.execute(params![pack, plugin, key, value])?;
+                tx.exec(
+                    "INSERT INTO plugin_state (pack, plugin, key, value) VALUES (?1, ?2, ?3, ?4)",
+                    args![pack, plugin, key, value],
+                )?;
             }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
-    /// The schema version (number of migrations applied).
+    /// The schema version (number of migrations applied on this engine).
     pub fn schema_version(&self) -> Result<usize> {
-        let v: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
-        Ok(v as usize)
+        match &self.db {
+            Db::Sqlite(_) => self.db.one("PRAGMA user_version", &[])?.get(0),
+            Db::Postgres(_) => postgres_schema::version(&self.db),
+        }
     }
 
-    /// The journal mode in force (`wal` once opened).
+    /// The journal mode in force (`wal` once opened; `postgres` on PostgreSQL).
     pub fn journal_mode(&self) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .optional()?
-            .unwrap_or_default())
+        match &self.db {
+            Db::Sqlite(_) => self.db.one("PRAGMA journal_mode", &[])?.get(0),
+            Db::Postgres(_) => Ok("postgres".into()),
+        }
     }
 }
 
-/// Inserts one alarm unless it is already stored (same agent, pack, alarm, time and event);
-/// returns its new row id. `from`: the agent that sent it and its id there (a hub's store).
 /// Queues alarm `alarm_id`'s sending to each output, past every other row of it (see
 /// [`OUTPUTS_FROM`]).
-fn queue_outputs(tx: &rusqlite::Transaction<'_>, outputs: &[String], alarm_id: i64) -> Result<()> {
+fn queue_outputs(tx: &Tx<'_>, outputs: &[String], alarm_id: i64) -> Result<()> {
     for (k, name) in outputs.iter().enumerate() {
         let lane = output_lane(name);
         let queue = outbox::Queue {
@@ -655,43 +798,46 @@ fn queue_outputs(tx: &rusqlite::Transaction<'_>, outputs: &[String], alarm_id: i
     Ok(())
 }
 
+/// Inserts one alarm unless it is already stored (same agent, pack, alarm, time and event);
+/// returns its new row id. `from`: the agent that sent it and its id there (a hub's store).
 fn insert_alarm(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Tx<'_>,
     a: &AlarmRecord,
     origin: &str,
     from: Option<(&str, i64)>,
 ) -> Result<Option<i64>> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT OR IGNORE INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
+    let added = tx.opt(
+        "INSERT INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
             username, computer, summary, actions, event, origin, recorded_at, note, refused,
             agent, agent_alarm)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT DO NOTHING RETURNING id",
+        args![
+            Event::utc_string(a.fired_at),
+            a.alarm,
+            a.pack,
+            a.pack_version,
+            a.risk,
+            a.event.kind().name(),
+            a.user,
+            a.computer,
+            a.summary,
+            serde_json::to_string(&a.actions)?,
+            a.event.to_json(),
+            origin,
+            Event::utc_string(Utc::now().fixed_offset()),
+            a.note,
+            (!a.refused.is_empty())
+                .then(|| serde_json::to_string(&a.refused))
+                .transpose()?,
+            from.map_or("", |(agent, _)| agent),
+            from.map(|(_, id)| id),
+        ],
     )?;
-    let added = stmt.execute(params![
-        Event::utc_string(a.fired_at),
-        a.alarm,
-        a.pack,
-        a.pack_version,
-        a.risk,
-        a.event.kind().name(),
-        a.user,
-        a.computer,
-        a.summary,
-        serde_json::to_string(&a.actions)?,
-        a.event.to_json(),
-        origin,
-        Event::utc_string(Utc::now().fixed_offset()),
-        a.note,
-        (!a.refused.is_empty())
-            .then(|| serde_json::to_string(&a.refused))
-            .transpose()?,
-        from.map_or("", |(agent, _)| agent),
-        from.map(|(_, id)| id),
-    ])?;
-    Ok((added == 1).then(|| tx.last_insert_rowid()))
+    added.map(|r| r.get(0)).transpose()
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+fn migrate(conn: &mut rusqlite::Connection) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let current = usize::try_from(current).unwrap_or(0);
     anyhow::ensure!(
@@ -774,7 +920,8 @@ mod tests {
         let pack = Pack::standard().expect("standard");
         {
             // Schema 13, written as that version did.
-            let mut conn = Connection::open(data.join(crate::data_dir::STORE)).expect("open");
+            let mut conn =
+                rusqlite::Connection::open(data.join(crate::data_dir::STORE)).expect("open");
             for (i, sql) in MIGRATIONS[..13].iter().enumerate() {
                 let tx = conn.transaction().expect("tx");
                 tx.execute_batch(sql).expect("migrate");
@@ -787,7 +934,7 @@ mod tests {
                 "INSERT INTO alarms (fired_at, alarm, pack, pack_version, risk, kind, username,
                     summary, actions, event, origin, recorded_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, 'usb', 'alice', ?6, '[]', ?7, 'live', ?1)",
-                params![
+                rusqlite::params![
                     Event::utc_string(a.fired_at),
                     a.alarm,
                     a.pack,
@@ -819,10 +966,10 @@ mod tests {
             .expect("record");
         // As an agent before the range check could store it: year 10000.
         store
-            .conn
-            .execute(
+            .db
+            .exec(
                 "UPDATE alarms SET fired_at = '+10000-01-01T23:58:59.000Z' WHERE username = 'bob'",
-                [],
+                &[],
             )
             .expect("edit");
         let listed = store
@@ -832,10 +979,9 @@ mod tests {
         assert_eq!(users, [Some("alice")]);
         // Asked for by id, the bad row says why.
         let bob: i64 = store
-            .conn
-            .query_row("SELECT id FROM alarms WHERE username = 'bob'", [], |r| {
-                r.get(0)
-            })
+            .db
+            .one("SELECT id FROM alarms WHERE username = 'bob'", &[])
+            .and_then(|r| r.get(0))
             .expect("id");
         let err = store.alarm(bob).expect_err("unreadable");
         assert!(format!("{err:#}").contains("bad fired_at"), "{err:#}");
@@ -1088,7 +1234,7 @@ mod tests {
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
-            assert_eq!(mode(store.path()), 0o600);
+            assert_eq!(mode(store.file.as_deref().expect("a file")), 0o600);
             assert_eq!(mode(&dir.path().join("data")), 0o700);
         }
         let batch = [fired(&pack, 0, "alice"), fired(&pack, 3, "bob")];
@@ -1143,7 +1289,8 @@ mod tests {
     #[test]
     fn refuses_a_database_from_the_future() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let conn = Connection::open(dir.path().join(crate::data_dir::STORE)).expect("open");
+        let conn =
+            rusqlite::Connection::open(dir.path().join(crate::data_dir::STORE)).expect("open");
         conn.pragma_update(None, "user_version", 99).expect("set");
         drop(conn);
         let err = format!("{:#}", Store::open(dir.path()).err().expect("refused"));

@@ -4,12 +4,11 @@
 //! lost when the agent stops or is killed between the two: the row is still due when it starts
 //! again.
 
+use super::Store;
+use super::engine::{Sql, Tx, args};
+use crate::event::Event;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
-
-use super::Store;
-use crate::event::Event;
 
 /// The schema (migration 6).
 pub(super) const MIGRATION: &str = "CREATE TABLE action_runs (
@@ -95,7 +94,7 @@ pub(super) struct Queue<'a> {
 /// Queues an action, due now — or, when the same alarm already asked the same user's computer
 /// for `limit` of these in the last hour, records it as `limited`, or as `skipped` when it must
 /// not be performed. Part of the transaction that stores the alarm.
-pub(super) fn enqueue(tx: &Transaction<'_>, q: &Queue<'_>) -> Result<()> {
+pub(super) fn enqueue(tx: &Tx<'_>, q: &Queue<'_>) -> Result<()> {
     let Queue {
         alarm_id,
         position,
@@ -118,39 +117,38 @@ pub(super) fn enqueue(tx: &Transaction<'_>, q: &Queue<'_>) -> Result<()> {
         ),
         _ => ("pending", Some(ts(now)), None),
     };
-    tx.prepare_cached(
-        "INSERT OR IGNORE INTO action_runs
+    tx.exec(
+        "INSERT INTO action_runs
             (alarm_id, position, kind, state, next_at, detail, message_id, updated_at, lane)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    )?
-    .execute(params![
-        alarm_id,
-        position as i64,
-        kind,
-        state,
-        next_at,
-        detail,
-        format!("msg_{}", crate::hex::encode(&id)),
-        ts(now),
-        lane
-    ])?;
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT DO NOTHING",
+        args![
+            alarm_id,
+            position,
+            kind,
+            state,
+            next_at,
+            detail,
+            format!("msg_{}", crate::hex::encode(&id)),
+            ts(now),
+            lane
+        ],
+    )?;
     Ok(())
 }
 
 /// How many `kind` actions the alarm of `alarm_id` (same pack, alarm and user) queued in the
 /// hour before `now`, not counting those already limited.
-fn recent(tx: &Transaction<'_>, alarm_id: i64, kind: &str, now: DateTime<Utc>) -> Result<u64> {
+fn recent(tx: &Tx<'_>, alarm_id: i64, kind: &str, now: DateTime<Utc>) -> Result<u64> {
     let since = ts(now - chrono::Duration::hours(1));
-    let n: i64 = tx
-        .prepare_cached(
-            "SELECT count(*) FROM action_runs r JOIN alarms a ON a.id = r.alarm_id
-              JOIN alarms this ON this.id = ?1
-             WHERE a.alarm = this.alarm AND a.pack = this.pack
-               AND a.username IS this.username AND a.id != this.id
-               AND r.kind = ?2 AND r.state != 'limited' AND a.fired_at >= ?3",
-        )?
-        .query_row(params![alarm_id, kind, since], |r| r.get(0))?;
-    Ok(n.max(0) as u64)
+    tx.one(
+        "SELECT count(*) FROM action_runs r JOIN alarms a ON a.id = r.alarm_id
+          JOIN alarms this ON this.id = ?1
+         WHERE a.alarm = this.alarm AND a.pack = this.pack
+           AND a.username IS NOT DISTINCT FROM this.username AND a.id != this.id
+           AND r.kind = ?2 AND r.state != 'limited' AND a.fired_at >= ?3",
+        args![alarm_id, kind, since],
+    )?
+    .get(0)
 }
 
 impl Store {
@@ -166,23 +164,26 @@ impl Store {
         now: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ActionRun>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, alarm_id, position, kind, attempts, message_id, lane FROM action_runs
-             WHERE state = 'pending' AND next_at <= ?1 AND (?3 IS NULL OR lane = ?3)
-             ORDER BY next_at, id LIMIT ?2",
-        )?;
-        let rows = stmt.query_map(params![ts(now), limit as i64, lane], |r| {
-            Ok(ActionRun {
-                id: r.get(0)?,
-                alarm_id: r.get(1)?,
-                position: r.get::<_, i64>(2)? as usize,
-                kind: r.get(3)?,
-                attempts: r.get(4)?,
-                message_id: r.get(5)?,
-                lane: r.get(6)?,
+        self.db
+            .rows(
+                "SELECT id, alarm_id, position, kind, attempts, message_id, lane FROM action_runs
+                 WHERE state = 'pending' AND next_at <= ?1 AND (?3 IS NULL OR lane = ?3)
+                 ORDER BY next_at, id LIMIT ?2",
+                args![ts(now), limit, lane],
+            )?
+            .iter()
+            .map(|r| {
+                Ok(ActionRun {
+                    id: r.get(0)?,
+                    alarm_id: r.get(1)?,
+                    position: r.get(2)?,
+                    kind: r.get(3)?,
+                    attempts: r.get(4)?,
+                    message_id: r.get(5)?,
+                    lane: r.get(6)?,
+                })
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect()
     }
 
     /// When the next pending action is due, if any is pending.
@@ -192,25 +193,26 @@ impl Store {
 
     /// The lanes that have pending actions.
     pub fn pending_lanes(&self) -> Result<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT lane FROM action_runs WHERE state = 'pending'")?;
-        let lanes = stmt.query_map([], |r| r.get(0))?;
-        Ok(lanes.collect::<Result<_, _>>()?)
+        self.db
+            .rows(
+                "SELECT DISTINCT lane FROM action_runs WHERE state = 'pending'",
+                &[],
+            )?
+            .iter()
+            .map(|r| r.get(0))
+            .collect()
     }
 
     /// [`Store::next_due_action`] of one lane (`None`: every lane).
     pub fn next_due_in_lane(&self, lane: Option<&str>) -> Result<Option<DateTime<Utc>>> {
         let next: Option<String> = self
-            .conn
-            .query_row(
+            .db
+            .one(
                 "SELECT min(next_at) FROM action_runs WHERE state = 'pending'
                    AND (?1 IS NULL OR lane = ?1)",
-                [lane],
-                |r| r.get(0),
-            )
-            .optional()?
-            .flatten();
+                args![lane],
+            )?
+            .get(0)?;
         Ok(next
             .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)))
@@ -226,10 +228,10 @@ impl Store {
             Settle::Dead(d) => ("dead", None, d, 1),
             Settle::Wait(at, d) => ("pending", Some(ts(*at)), d, 0),
         };
-        self.conn.execute(
+        self.db.exec(
             "UPDATE action_runs SET state = ?2, next_at = ?3, detail = ?4,
                 attempts = attempts + ?6, updated_at = ?5 WHERE id = ?1",
-            params![id, state, next_at, detail, ts(Utc::now()), attempted],
+            args![id, state, next_at, detail, ts(Utc::now()), attempted],
         )?;
         Ok(())
     }
@@ -237,24 +239,26 @@ impl Store {
     /// Whether alarm `alarm_id` asked for a screenshot that is not taken yet (its first one
     /// still due): an e-mail that attaches screenshots waits for it.
     pub fn screenshot_awaited(&self, alarm_id: i64) -> Result<bool> {
-        let n: i64 = self.conn.query_row(
-            "SELECT count(*) FROM action_runs WHERE alarm_id = ?1 AND kind = 'screenshot'
-               AND state = 'pending' AND attempts = 0",
-            [alarm_id],
-            |r| r.get(0),
-        )?;
+        let n: i64 = self
+            .db
+            .one(
+                "SELECT count(*) FROM action_runs WHERE alarm_id = ?1 AND kind = 'screenshot'
+                   AND state = 'pending' AND attempts = 0",
+                args![alarm_id],
+            )?
+            .get(0)?;
         Ok(n > 0)
     }
 
     /// How many actions are waiting (pending), and how many were given up (dead).
     pub fn outbox_counts(&self) -> Result<(u64, u64)> {
         let count = |state: &str| -> Result<u64> {
-            let n: i64 = self.conn.query_row(
-                "SELECT count(*) FROM action_runs WHERE state = ?1",
-                [state],
-                |r| r.get(0),
-            )?;
-            Ok(n.max(0) as u64)
+            self.db
+                .one(
+                    "SELECT count(*) FROM action_runs WHERE state = ?1",
+                    args![state],
+                )?
+                .get(0)
         };
         Ok((count("pending")?, count("dead")?))
     }

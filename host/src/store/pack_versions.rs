@@ -7,7 +7,6 @@
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use rusqlite::{OptionalExtension, params};
 use serde::Serialize;
 use sha2::Digest;
 
@@ -15,6 +14,7 @@ use crate::event::Event;
 use crate::model::report::PackVersion;
 
 use super::Store;
+use super::engine::{Sql, args};
 
 /// Why a pack cannot be rolled back: there is nothing to go back to (the admin's request
 /// conflicts with what is stored), or the store failed.
@@ -25,7 +25,7 @@ pub enum RollBackError {
     Nothing(String),
     /// The database failed.
     #[error("database: {0}")]
-    Store(#[from] rusqlite::Error),
+    Store(#[from] anyhow::Error),
 }
 
 /// A pack the agent knows: whether it runs, and which version.
@@ -62,20 +62,16 @@ impl Store {
         actor: &str,
     ) -> Result<(i64, bool), String> {
         let sha = crate::hex::encode(&sha2::Sha256::digest(archive));
-        let db = |e: rusqlite::Error| format!("database: {e}");
-        // Immediate: a read that later wants to write could lose its snapshot to the pipeline's
-        // alarm writes, and that error is not retried.
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(db)?;
+        let db = |e: anyhow::Error| format!("database: {e:#}");
+        // The write lock from the start (see `Db::transaction`): a read that later wants to
+        // write could otherwise lose its snapshot to the pipeline's alarm writes.
+        let tx = self.db.transaction().map_err(db)?;
         let same: Option<(i64, String)> = tx
-            .query_row(
+            .opt(
                 "SELECT id, sha256 FROM pack_versions WHERE name = ?1 AND version = ?2",
-                params![name, version],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                args![name, version],
             )
-            .optional()
+            .and_then(|r| r.map(|r| Ok((r.get(0)?, r.get(1)?))).transpose())
             .map_err(db)?;
         let (id, new) = match same {
             Some((_, other)) if other != sha => {
@@ -86,19 +82,22 @@ impl Store {
             }
             Some((id, _)) => (id, false),
             None => {
-                tx.execute(
-                    "INSERT INTO pack_versions (name, version, archive, signature, sha256,
-                        uploaded_at, uploaded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                    params![name, version, archive, signature, sha, now(), actor],
-                )
-                .map_err(db)?;
-                (tx.last_insert_rowid(), true)
+                let id = tx
+                    .one(
+                        "INSERT INTO pack_versions (name, version, archive, signature, sha256,
+                            uploaded_at, uploaded_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         RETURNING id",
+                        args![name, version, archive, signature, sha, now(), actor],
+                    )
+                    .and_then(|r| r.get(0))
+                    .map_err(db)?;
+                (id, true)
             }
         };
-        tx.execute(
+        tx.exec(
             "INSERT INTO packs (name, active, enabled) VALUES (?1, ?2, 1)
              ON CONFLICT (name) DO UPDATE SET active = ?2, enabled = 1",
-            params![name, id],
+            args![name, id],
         )
         .map_err(db)?;
         tx.commit().map_err(db)?;
@@ -107,27 +106,29 @@ impl Store {
 
     /// Removes a version that never ran (its upload could not be applied).
     pub fn forget_pack_version(&mut self, id: i64) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM pack_versions WHERE id = ?1", [id])?;
+        self.db
+            .exec("DELETE FROM pack_versions WHERE id = ?1", args![id])?;
         Ok(())
     }
 
     /// Every pack the store knows, with its versions, by name.
     pub fn packs(&self) -> Result<Vec<PackRow>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT name, enabled, active FROM packs ORDER BY name")?;
-        let rows: Vec<(String, bool, Option<i64>)> = stmt
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut versions = self.conn.prepare(
-            "SELECT id, version, sha256, uploaded_at, uploaded_by FROM pack_versions
-             WHERE name = ?1 ORDER BY id",
-        )?;
-        rows.into_iter()
-            .map(|(name, enabled, active)| {
-                let versions = versions
-                    .query_map([&name], |r| {
+        let rows = self
+            .db
+            .rows("SELECT name, enabled, active FROM packs ORDER BY name", &[])?;
+        rows.iter()
+            .map(|r| {
+                let (name, enabled, active): (String, bool, Option<i64>) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?);
+                let versions = self
+                    .db
+                    .rows(
+                        "SELECT id, version, sha256, uploaded_at, uploaded_by FROM pack_versions
+                         WHERE name = ?1 ORDER BY id",
+                        args![name],
+                    )?
+                    .iter()
+                    .map(|r| {
                         Ok(PackVersion {
                             id: r.get(0)?,
                             version: r.get(1)?,
@@ -135,8 +136,8 @@ impl Store {
                             uploaded_at: r.get(3)?,
                             uploaded_by: r.get(4)?,
                         })
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
+                    })
+                    .collect::<Result<_>>()?;
                 Ok(PackRow {
                     name,
                     enabled,
@@ -149,74 +150,75 @@ impl Store {
 
     /// The archive and signature of a stored version.
     pub fn pack_archive(&self, id: i64) -> Result<(Vec<u8>, Option<String>)> {
-        self.conn
-            .query_row(
+        let r = self
+            .db
+            .opt(
                 "SELECT archive, signature FROM pack_versions WHERE id = ?1",
-                [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .context("no such pack version")
+                args![id],
+            )?
+            .context("no such pack version")?;
+        Ok((r.get(0)?, r.get(1)?))
     }
 
     /// Switches a pack on or off (creating the row of the built-in pack on first use).
     pub fn set_pack_enabled(&mut self, name: &str, enabled: bool) -> Result<()> {
-        self.conn.execute(
+        self.db.exec(
             "INSERT INTO packs (name, active, enabled) VALUES (?1, NULL, ?2)
              ON CONFLICT (name) DO UPDATE SET enabled = ?2",
-            params![name, enabled],
+            args![name, enabled],
         )?;
         Ok(())
     }
 
     /// Makes the version uploaded before the active one active; returns its version number.
     pub fn roll_back_pack(&mut self, name: &str) -> Result<String, RollBackError> {
-        let active: Option<i64> = self
-            .conn
-            .query_row("SELECT active FROM packs WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .optional()?
-            .flatten();
+        let active: Option<i64> = match self
+            .db
+            .opt("SELECT active FROM packs WHERE name = ?1", args![name])?
+        {
+            Some(r) => r.get(0)?,
+            None => None,
+        };
         let Some(active) = active else {
             return Err(RollBackError::Nothing(format!(
                 "{name} has no uploaded version to roll back from"
             )));
         };
         let previous: Option<(i64, String)> = self
-            .conn
-            .query_row(
+            .db
+            .opt(
                 "SELECT id, version FROM pack_versions WHERE name = ?1 AND id < ?2
                  ORDER BY id DESC LIMIT 1",
-                params![name, active],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?;
+                args![name, active],
+            )?
+            .map(|r| Ok::<_, anyhow::Error>((r.get(0)?, r.get(1)?)))
+            .transpose()?;
         let Some((id, version)) = previous else {
             return Err(RollBackError::Nothing(format!(
                 "{name} has no version older than the running one"
             )));
         };
-        self.conn.execute(
+        self.db.exec(
             "UPDATE packs SET active = ?1 WHERE name = ?2",
-            params![id, name],
+            args![id, name],
         )?;
         Ok(version)
     }
 
     /// Puts a pack back as it was (after a change that could not be applied).
     pub fn restore_pack_row(&mut self, row: &PackRow) -> Result<()> {
-        self.conn.execute(
+        self.db.exec(
             "INSERT INTO packs (name, active, enabled) VALUES (?1, ?2, ?3)
              ON CONFLICT (name) DO UPDATE SET active = ?2, enabled = ?3",
-            params![row.name, row.active, row.enabled],
+            args![row.name, row.active, row.enabled],
         )?;
         Ok(())
     }
 
     /// Removes a pack that never ran (its first upload could not be applied).
     pub fn forget_pack(&mut self, name: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM packs WHERE name = ?1", [name])?;
+        self.db
+            .exec("DELETE FROM packs WHERE name = ?1", args![name])?;
         Ok(())
     }
 }

@@ -1,13 +1,12 @@
 //! What risk scores are computed from: activity records per user and hour (migration 8), and
 //! the risk points of the alarms in a window.
 
-use anyhow::Result;
-use chrono::{DateTime, Utc};
-use rusqlite::params;
-
 use super::Store;
+use super::engine::{Engine, Sql, Tx, args};
 use crate::event::Event;
 use crate::risk::{ActivityCount, WindowTally};
+use anyhow::Result;
+use chrono::{DateTime, Utc};
 
 /// The schema (migration 8). One row per origin, user and UTC hour: the live agent adds to its
 /// rows; a replay replaces its own, so replaying a day twice does not count it twice.
@@ -23,18 +22,16 @@ pub(super) const MIGRATION: &str = "CREATE TABLE activity (
 impl Store {
     /// Adds activity records counted by the live agent.
     pub fn add_activity(&mut self, origin: &str, counts: &[ActivityCount]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(
+        let tx = self.db.transaction()?;
+        for c in counts {
+            tx.exec(
                 "INSERT INTO activity (origin, username, hour, records) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (origin, username, hour) DO UPDATE SET records = records + excluded.records",
+                 ON CONFLICT (origin, username, hour)
+                 DO UPDATE SET records = activity.records + excluded.records",
+                args![origin, c.user, c.hour, c.records],
             )?;
-            for c in counts {
-                stmt.execute(params![origin, c.user, c.hour, c.records as i64])?;
-            }
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit()
     }
 
     /// The live agent's totals per user and hour from `since`, newest hours first, at most
@@ -44,31 +41,31 @@ impl Store {
         since: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<ActivityCount>> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT username, hour, records FROM activity WHERE origin = ?1 AND hour >= ?2
-             ORDER BY hour DESC, username LIMIT ?3",
-        )?;
-        let rows = stmt.query_map(
-            params![
-                super::LIVE,
-                crate::risk::hour_of(since.fixed_offset()),
-                limit as i64
-            ],
-            |r| {
+        self.db
+            .rows(
+                "SELECT username, hour, records FROM activity WHERE origin = ?1 AND hour >= ?2
+                 ORDER BY hour DESC, username LIMIT ?3",
+                args![
+                    super::LIVE,
+                    crate::risk::hour_of(since.fixed_offset()),
+                    limit
+                ],
+            )?
+            .iter()
+            .map(|r| {
                 Ok(ActivityCount {
                     user: r.get(0)?,
                     hour: r.get(1)?,
-                    records: r.get::<_, i64>(2)?.max(0) as u64,
+                    records: r.get::<i64>(2)?.max(0) as u64,
                 })
-            },
-        )?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .collect()
     }
 
     /// Replaces what `origin` counted (a replay counts its whole file each time).
     pub fn replace_activity(&mut self, origin: &str, counts: &[ActivityCount]) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM activity WHERE origin = ?1", [origin])?;
+        self.db
+            .exec("DELETE FROM activity WHERE origin = ?1", args![origin])?;
         self.add_activity(origin, counts)
     }
 
@@ -82,14 +79,22 @@ impl Store {
         );
         let mut tally = WindowTally::default();
         // The window's alarms from the covering index alone (migration 9).
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT username, alarm, risk, COUNT(*) FROM alarms INDEXED BY alarms_for_risk
-             WHERE fired_at >= ?1 AND fired_at < ?2 AND username IS NOT NULL
-               AND kind != 'account'
-             GROUP BY username, alarm, risk",
-        )?;
-        let mut rows = stmt.query([&since, &until])?;
-        while let Some(r) = rows.next()? {
+        let window = match self.db.engine() {
+            Engine::Sqlite => {
+                "SELECT username, alarm, risk, COUNT(*) FROM alarms INDEXED BY alarms_for_risk
+                 WHERE fired_at >= ?1 AND fired_at < ?2 AND username IS NOT NULL
+                   AND kind != 'account'
+                 GROUP BY username, alarm, risk"
+            }
+            // The same; PostgreSQL's planner takes no orders (the index is there).
+            Engine::Postgres => {
+                "SELECT username, alarm, risk, COUNT(*) FROM alarms
+                 WHERE fired_at >= ?1 AND fired_at < ?2 AND username IS NOT NULL
+                   AND kind != 'account'
+                 GROUP BY username, alarm, risk"
+            }
+        };
+        for r in self.db.rows(window, args![since, until])? {
             let (user, alarm, risk, n): (String, String, u8, i64) =
                 (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
             tally
@@ -98,12 +103,12 @@ impl Store {
                 .or_default()
                 .push((alarm, risk, n.max(0) as u64));
         }
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT username, SUM(records) FROM activity
+        for r in self.db.rows(
+            // Cast: PostgreSQL sums integers as NUMERIC.
+            "SELECT username, CAST(SUM(records) AS BIGINT) FROM activity
              WHERE hour >= ?1 AND hour < ?2 GROUP BY username",
-        )?;
-        let mut rows = stmt.query([&first_hour, &until])?;
-        while let Some(r) = rows.next()? {
+            args![first_hour, until],
+        )? {
             let (user, n): (String, i64) = (r.get(0)?, r.get(1)?);
             tally.records.insert(user, n.max(0) as u64);
         }
@@ -114,17 +119,13 @@ impl Store {
 /// Sets `origin`'s totals for the hours in `counts`, inside a transaction: what a hub keeps of
 /// an agent's heartbeat (with the heartbeat, in one). Totals replace, so a heartbeat seen twice
 /// counts once.
-pub(super) fn set_activity_in(
-    tx: &rusqlite::Transaction<'_>,
-    origin: &str,
-    counts: &[ActivityCount],
-) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO activity (origin, username, hour, records) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (origin, username, hour) DO UPDATE SET records = excluded.records",
-    )?;
+pub(super) fn set_activity_in(tx: &Tx<'_>, origin: &str, counts: &[ActivityCount]) -> Result<()> {
     for c in counts {
-        stmt.execute(params![origin, c.user, c.hour, c.records as i64])?;
+        tx.exec(
+            "INSERT INTO activity (origin, username, hour, records) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (origin, username, hour) DO UPDATE SET records = excluded.records",
+            args![origin, c.user, c.hour, c.records],
+        )?;
     }
     Ok(())
 }
