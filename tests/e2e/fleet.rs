@@ -171,6 +171,60 @@ fn every_alarm_of_every_agent_reaches_the_hub_once_through_a_killed_bus_and_a_ki
     hub.stop();
 }
 
+#[test]
+fn hubs_sharing_one_postgresql_store_share_the_work_and_one_killed_loses_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = crate::postgres::Postgres::start(&dir.path().join("pg"));
+    let nats = Nats::start(&dir.path().join("nats"));
+    let store = ["--store", pg.url()];
+    let (a_data, b_data) = (dir.path().join("hub-a"), dir.path().join("hub-b"));
+    let hub_a = Agent::start_hub_with(&a_data, &nats.url(), &store);
+    let hub_b = Agent::start_hub_with(&b_data, &nats.url(), &store);
+    let names = ["ws-ann", "ws-bob", "ws-cat"];
+    let mut agents: Vec<Agent> = names
+        .iter()
+        .map(|n| fleet_agent(dir.path(), &nats.url(), n))
+        .collect();
+    let send = |agents: &mut [Agent], from: usize, to: usize| {
+        for (agent, name) in agents.iter_mut().zip(names) {
+            let lines: Vec<String> = (from..to).map(|n| copy_on(name, n)).collect();
+            agent.send(&lines);
+        }
+    };
+
+    send(&mut agents, 0, 10);
+    wait_for_copies(&a_data, 30, &hub_a, &agents, &nats);
+    // One hub killed mid-stream: the other goes on with the same consumer and the same store.
+    hub_a.kill();
+    send(&mut agents, 10, 20);
+    wait_for_copies(&b_data, 60, &hub_b, &agents, &nats);
+    let seen = copies(&b_data);
+    assert_eq!(seen.len(), 60, "every alarm of every agent: {seen:?}");
+    assert!(
+        seen.values().all(|&n| n == 1),
+        "none twice between two hubs: {seen:?}\n{}",
+        pg.log()
+    );
+    assert_eq!(
+        copies(&a_data),
+        seen,
+        "one store, read from either hub's folder"
+    );
+    assert!(
+        !a_data.join("vigilo.db").exists() && !b_data.join("vigilo.db").exists(),
+        "no SQLite file beside a PostgreSQL store"
+    );
+    let status = hub_b.status();
+    assert!(
+        status["fleet"]["stored"].as_u64() >= Some(1),
+        "the hub left alive took over: {status}"
+    );
+    for agent in agents {
+        agent.stop();
+    }
+    hub_b.stop();
+}
+
 /// Waits until the hub's `GET /api/v1/agents` satisfies `done`; says what it last saw if not.
 fn wait_for_agents(
     hub: &Agent,

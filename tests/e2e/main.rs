@@ -1,4 +1,5 @@
-//! End-to-end tests: the real `vigilo` binary on real files and a real SQLite database.
+//! End-to-end tests: the real `vigilo` binary on real files and a real SQLite database (and,
+//! for a hub, a real PostgreSQL).
 
 mod admin;
 mod alarms;
@@ -30,6 +31,8 @@ mod webhooks;
 mod agent;
 #[path = "../support/nats.rs"]
 mod nats;
+#[path = "../support/postgres.rs"]
+mod postgres;
 #[path = "../support/receiver.rs"]
 mod receiver;
 #[path = "../support/run.rs"]

@@ -71,6 +71,8 @@ pub struct Options {
     pub pages: fn(api::AppState) -> axum::Router,
     /// This process's place in a fleet, over what the settings file's `[fleet]` says.
     pub fleet: FleetOptions,
+    /// Move the store here before opening it (`vigilo hub --store`); `None`: where it is.
+    pub store: Option<crate::store::Location>,
 }
 
 /// Where the fleet's bus is and who this process is there: from the command line, over the
@@ -147,13 +149,18 @@ pub fn run(options: Options) -> Result<()> {
         packs,
         pages,
         fleet,
+        store,
     } = options;
     // The data folder first: owner-only, and this agent's alone for as long as it runs. A
     // refused agent stops here, before it touches any file of the one that runs.
     crate::data_dir::prepare(&data_dir)?;
     let _lock = crate::data_dir::lock(&data_dir)?;
     serve::raise_fd_limit();
+    if let Some(location) = &store {
+        Store::set_location(&data_dir, location)?;
+    }
     let store = Store::open(&data_dir)?;
+    tracing::info!("store: {}", store.location());
     let settings =
         config::AgentConfig::load(config.as_deref(), &data_dir).map_err(anyhow::Error::msg)?;
     let fleet_settings = fleet.settings(settings.fleet.clone());

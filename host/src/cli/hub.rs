@@ -34,6 +34,17 @@ pub struct Args {
     /// "Computer not reporting", and first place on the Agents page).
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     not_reporting_after: u64,
+    /// Where the hub keeps alarms: `sqlite` (a file in the data folder) or a PostgreSQL
+    /// database (`postgres://USER:PASSWORD@HOST:5432/DB`), where several hubs can share the
+    /// work. Remembered in the data folder (`store-url`, owner-only) until changed
+    /// [default: as remembered; at first, sqlite].
+    #[arg(
+        long,
+        env = "VIGILO_HUB_STORE",
+        value_name = "sqlite|URL",
+        hide_env_values = true
+    )]
+    store: Option<crate::store::Location>,
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
@@ -63,6 +74,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                 args.not_reporting_after.max(1),
             )),
         },
+        store: args.store,
     });
     super::run::exit_code(ran)
 }

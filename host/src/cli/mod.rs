@@ -226,7 +226,7 @@ fn plugin_cache(data_dir: &Path) -> PathBuf {
 /// new one would only hide a wrong `--data-dir`).
 fn existing_store(data_dir: &std::path::Path) -> anyhow::Result<crate::store::Store> {
     let db = data_dir.join(crate::data_dir::STORE);
-    if !db.exists() {
+    if !db.exists() && !data_dir.join(crate::data_dir::STORE_URL).exists() {
         anyhow::bail!(
             "no database at {} yet: run `vigilo replay` (or the agent) first",
             db.display()

@@ -140,6 +140,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             heartbeat: Some(std::time::Duration::from_secs(args.heartbeat.max(1))),
             quiet_after: None,
         },
+        store: None,
     });
     exit_code(ran)
 }

@@ -26,6 +26,8 @@ mod outbox;
 mod pack_versions;
 mod postgres_schema;
 mod risk;
+#[cfg(test)]
+pub(crate) mod testing;
 
 use engine::{Db, Engine, Sql, Tx, args};
 
@@ -871,45 +873,46 @@ mod tests {
 
     #[test]
     fn a_hub_keeps_each_agents_alarm_once_and_an_agent_queues_its_forwarding() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pack = Pack::standard().expect("standard");
-        let mut store = Store::open(&dir.path().join("data")).expect("open");
-        let (a, b) = (fired(&pack, 0, "alice"), fired(&pack, 3, "bob"));
-        let sent = [
-            ("ws-1", 1, &a),
-            ("ws-1", 1, &a),
-            ("ws-2", 1, &a),
-            ("ws-1", 2, &b),
-        ];
-        assert_eq!(
-            store.record_forwarded(sent).expect("record"),
-            [true, false, true, true]
-        );
-        assert_eq!(
-            store.record_forwarded(sent).expect("again"),
-            [false; 4],
-            "repeats change nothing"
-        );
-        let all = store.alarms(&AlarmFilter::default()).expect("list");
-        let mut origins: Vec<&str> = all.iter().map(|s| s.origin.as_str()).collect();
-        origins.sort();
-        assert_eq!(origins, ["fleet:ws-1", "fleet:ws-1", "fleet:ws-2"]);
-        assert!(
-            store.due_actions(Utc::now(), 10).expect("due").is_empty(),
-            "nothing to do"
-        );
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut store = engine.open("data");
+            let (a, b) = (fired(&pack, 0, "alice"), fired(&pack, 3, "bob"));
+            let sent = [
+                ("ws-1", 1, &a),
+                ("ws-1", 1, &a),
+                ("ws-2", 1, &a),
+                ("ws-1", 2, &b),
+            ];
+            assert_eq!(
+                store.record_forwarded(sent).expect("record"),
+                [true, false, true, true]
+            );
+            assert_eq!(
+                store.record_forwarded(sent).expect("again"),
+                [false; 4],
+                "repeats change nothing"
+            );
+            let all = store.alarms(&AlarmFilter::default()).expect("list");
+            let mut origins: Vec<&str> = all.iter().map(|s| s.origin.as_str()).collect();
+            origins.sort();
+            assert_eq!(origins, ["fleet:ws-1", "fleet:ws-1", "fleet:ws-2"]);
+            assert!(
+                store.due_actions(Utc::now(), 10).expect("due").is_empty(),
+                "nothing to do"
+            );
 
-        let mut agent = Store::open(&dir.path().join("agent")).expect("open");
-        agent.set_forward(true);
-        assert_eq!(agent.record([&a, &b], LIVE).expect("live"), 2);
-        assert_eq!(agent.record([&a], "replay:day").expect("replayed"), 0);
-        let due = agent.due_actions(Utc::now(), 10).expect("due");
-        let forwards: Vec<i64> = due
-            .iter()
-            .filter(|r| r.kind == FORWARD)
-            .map(|r| r.alarm_id)
-            .collect();
-        assert_eq!(forwards.len(), 2, "{due:?}");
+            let mut agent = engine.open("agent");
+            agent.set_forward(true);
+            assert_eq!(agent.record([&a, &b], LIVE).expect("live"), 2);
+            assert_eq!(agent.record([&a], "replay:day").expect("replayed"), 0);
+            let due = agent.due_actions(Utc::now(), 10).expect("due");
+            let forwards: Vec<i64> = due
+                .iter()
+                .filter(|r| r.kind == FORWARD)
+                .map(|r| r.alarm_id)
+                .collect();
+            assert_eq!(forwards.len(), 2, "{due:?}");
+        }
     }
 
     #[test]
@@ -955,335 +958,345 @@ mod tests {
 
     #[test]
     fn a_row_that_no_longer_reads_back_hides_no_other() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pack = Pack::standard().expect("standard");
-        let mut store = Store::open(dir.path()).expect("open");
-        store
-            .record(
-                &[fired(&pack, 3, "alice"), fired(&pack, 3, "bob")],
-                "replay:day",
-            )
-            .expect("record");
-        // As an agent before the range check could store it: year 10000.
-        store
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut store = engine.open("data");
+            store
+                .record(
+                    &[fired(&pack, 3, "alice"), fired(&pack, 3, "bob")],
+                    "replay:day",
+                )
+                .expect("record");
+            // As an agent before the range check could store it: year 10000.
+            store
             .db
             .exec(
                 "UPDATE alarms SET fired_at = '+10000-01-01T23:58:59.000Z' WHERE username = 'bob'",
                 &[],
             )
             .expect("edit");
-        let listed = store
-            .alarms(&AlarmFilter::default())
-            .expect("the list still reads");
-        let users: Vec<_> = listed.iter().map(|a| a.record.user.as_deref()).collect();
-        assert_eq!(users, [Some("alice")]);
-        // Asked for by id, the bad row says why.
-        let bob: i64 = store
-            .db
-            .one("SELECT id FROM alarms WHERE username = 'bob'", &[])
-            .and_then(|r| r.get(0))
-            .expect("id");
-        let err = store.alarm(bob).expect_err("unreadable");
-        assert!(format!("{err:#}").contains("bad fired_at"), "{err:#}");
+            let listed = store
+                .alarms(&AlarmFilter::default())
+                .expect("the list still reads");
+            let users: Vec<_> = listed.iter().map(|a| a.record.user.as_deref()).collect();
+            assert_eq!(users, [Some("alice")]);
+            // Asked for by id, the bad row says why.
+            let bob: i64 = store
+                .db
+                .one("SELECT id FROM alarms WHERE username = 'bob'", &[])
+                .and_then(|r| r.get(0))
+                .expect("id");
+            let err = store.alarm(bob).expect_err("unreadable");
+            assert!(format!("{err:#}").contains("bad fired_at"), "{err:#}");
+        }
     }
 
     #[test]
     fn live_alarms_queue_their_performed_actions_and_outcomes_read_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pack = Pack::standard().expect("standard");
-        let mut store = Store::open(dir.path()).expect("open");
-        let now = Utc::now();
-        // A replayed day is history: nothing to perform.
-        store
-            .record(&[fired(&pack, 3, "alice")], "replay:day")
-            .expect("replay");
-        assert!(store.due_actions(now, 10).expect("due").is_empty());
-        // Live: its screenshot and pop-up are queued, in the alarm's order.
-        store.record(&[fired(&pack, 3, "bob")], LIVE).expect("live");
-        let due = store
-            .due_actions(now + chrono::Duration::seconds(1), 10)
-            .expect("due");
-        let kinds: Vec<&str> = due.iter().map(|r| r.kind.as_str()).collect();
-        assert_eq!(kinds, ["screenshot", "popup"]);
-        store
-            .settle_action(due[1].id, &Settle::Done("shown".into()))
-            .expect("settle");
-        let run = due[0].clone();
-        assert_eq!(
-            (run.kind.as_str(), run.position, run.attempts),
-            ("screenshot", 0, 0)
-        );
-        assert!(run.message_id.starts_with("msg_") && run.message_id.len() == 36);
-
-        let later = now + chrono::Duration::seconds(30);
-        store
-            .settle_action(run.id, &Settle::Retry(later, "1 of 2".into()))
-            .expect("settle");
-        assert!(
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut store = engine.open("data");
+            let now = Utc::now();
+            // A replayed day is history: nothing to perform.
             store
+                .record(&[fired(&pack, 3, "alice")], "replay:day")
+                .expect("replay");
+            assert!(store.due_actions(now, 10).expect("due").is_empty());
+            // Live: its screenshot and pop-up are queued, in the alarm's order.
+            store.record(&[fired(&pack, 3, "bob")], LIVE).expect("live");
+            let due = store
                 .due_actions(now + chrono::Duration::seconds(1), 10)
-                .expect("due")
-                .is_empty()
-        );
-        let next = store.next_due_action().expect("next").expect("one pending");
-        assert!(
-            (next - later).num_milliseconds().abs() < 2,
-            "{next} vs {later}"
-        );
-        let again = store.due_actions(later, 10).expect("due");
-        assert_eq!(again[0].attempts, 1);
-        assert_eq!(
-            again[0].message_id, run.message_id,
-            "one id for every attempt"
-        );
+                .expect("due");
+            let kinds: Vec<&str> = due.iter().map(|r| r.kind.as_str()).collect();
+            assert_eq!(kinds, ["screenshot", "popup"]);
+            store
+                .settle_action(due[1].id, &Settle::Done("shown".into()))
+                .expect("settle");
+            let run = due[0].clone();
+            assert_eq!(
+                (run.kind.as_str(), run.position, run.attempts),
+                ("screenshot", 0, 0)
+            );
+            assert!(run.message_id.starts_with("msg_") && run.message_id.len() == 36);
 
-        store
-            .settle_action(run.id, &Settle::Dead("no X display".into()))
-            .expect("settle");
-        assert_eq!(store.outbox_counts().expect("counts"), (0, 1));
-        let bob = store
-            .alarms(&AlarmFilter {
-                user: Some("bob".into()),
-                ..Default::default()
-            })
-            .expect("bob");
-        assert_eq!(
-            bob[0].outcomes,
-            [
-                ActionOutcome {
-                    position: 0,
-                    kind: "screenshot".into(),
-                    state: ActionState::Dead,
-                    attempts: 2,
-                    detail: Some("no X display".into()),
-                },
-                ActionOutcome {
-                    position: 1,
-                    kind: "popup".into(),
-                    state: ActionState::Done,
-                    attempts: 1,
-                    detail: Some("shown".into()),
-                }
-            ]
-        );
-        let alice = store
-            .alarms(&AlarmFilter {
-                user: Some("alice".into()),
-                ..Default::default()
-            })
-            .expect("alice");
-        assert!(alice[0].outcomes.is_empty());
+            let later = now + chrono::Duration::seconds(30);
+            store
+                .settle_action(run.id, &Settle::Retry(later, "1 of 2".into()))
+                .expect("settle");
+            assert!(
+                store
+                    .due_actions(now + chrono::Duration::seconds(1), 10)
+                    .expect("due")
+                    .is_empty()
+            );
+            let next = store.next_due_action().expect("next").expect("one pending");
+            assert!(
+                (next - later).num_milliseconds().abs() < 2,
+                "{next} vs {later}"
+            );
+            let again = store.due_actions(later, 10).expect("due");
+            assert_eq!(again[0].attempts, 1);
+            assert_eq!(
+                again[0].message_id, run.message_id,
+                "one id for every attempt"
+            );
+
+            store
+                .settle_action(run.id, &Settle::Dead("no X display".into()))
+                .expect("settle");
+            assert_eq!(store.outbox_counts().expect("counts"), (0, 1));
+            let bob = store
+                .alarms(&AlarmFilter {
+                    user: Some("bob".into()),
+                    ..Default::default()
+                })
+                .expect("bob");
+            assert_eq!(
+                bob[0].outcomes,
+                [
+                    ActionOutcome {
+                        position: 0,
+                        kind: "screenshot".into(),
+                        state: ActionState::Dead,
+                        attempts: 2,
+                        detail: Some("no X display".into()),
+                    },
+                    ActionOutcome {
+                        position: 1,
+                        kind: "popup".into(),
+                        state: ActionState::Done,
+                        attempts: 1,
+                        detail: Some("shown".into()),
+                    }
+                ]
+            );
+            let alice = store
+                .alarms(&AlarmFilter {
+                    user: Some("alice".into()),
+                    ..Default::default()
+                })
+                .expect("alice");
+            assert!(alice[0].outcomes.is_empty());
+        }
     }
 
     #[test]
     fn actions_over_the_hourly_limit_per_alarm_and_user_are_recorded_not_performed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pack = Pack::standard().expect("standard");
-        let mut store = Store::open(dir.path()).expect("open");
-        store.set_action_limit(Some(2));
-        let now = chrono::Utc::now().fixed_offset();
-        let at = |s: i64, user: &str| {
-            let ts = now + chrono::Duration::seconds(s);
-            let event = Event::new(crate::event::EventKind::Usb, ts)
-                .with_text(crate::event::Field::Username, user)
-                .with_text(crate::event::Field::Action, "inserted");
-            crate::alarms::FiredAlarm::new(3, &pack, &pack.alarms[3], &event, ts).record
-        };
-        for s in 0..4 {
-            store.record(&[at(s, "bob")], LIVE).expect("bob");
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut store = engine.open("data");
+            store.set_action_limit(Some(2));
+            let now = chrono::Utc::now().fixed_offset();
+            let at = |s: i64, user: &str| {
+                let ts = now + chrono::Duration::seconds(s);
+                let event = Event::new(crate::event::EventKind::Usb, ts)
+                    .with_text(crate::event::Field::Username, user)
+                    .with_text(crate::event::Field::Action, "inserted");
+                crate::alarms::FiredAlarm::new(3, &pack, &pack.alarms[3], &event, ts).record
+            };
+            for s in 0..4 {
+                store.record(&[at(s, "bob")], LIVE).expect("bob");
+            }
+            store.record(&[at(9, "carol")], LIVE).expect("carol");
+            let states = |user: &str| -> Vec<String> {
+                let mut alarms = store
+                    .alarms(&AlarmFilter {
+                        user: Some(user.into()),
+                        ..Default::default()
+                    })
+                    .expect("alarms");
+                alarms.reverse();
+                alarms
+                    .iter()
+                    .map(|a| a.outcomes[0].state.to_string())
+                    .collect()
+            };
+            assert_eq!(states("bob"), ["pending", "pending", "limited", "limited"]);
+            assert_eq!(
+                states("carol"),
+                ["pending"],
+                "another user has a budget of their own"
+            );
         }
-        store.record(&[at(9, "carol")], LIVE).expect("carol");
-        let states = |user: &str| -> Vec<String> {
-            let mut alarms = store
-                .alarms(&AlarmFilter {
-                    user: Some(user.into()),
-                    ..Default::default()
-                })
-                .expect("alarms");
-            alarms.reverse();
-            alarms
-                .iter()
-                .map(|a| a.outcomes[0].state.to_string())
-                .collect()
-        };
-        assert_eq!(states("bob"), ["pending", "pending", "limited", "limited"]);
-        assert_eq!(
-            states("carol"),
-            ["pending"],
-            "another user has a budget of their own"
-        );
     }
 
     #[test]
     fn captures_expire_by_age_and_by_total_size_oldest_first() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pack = Pack::standard().expect("standard");
-        let mut store = Store::open(dir.path()).expect("open");
-        store.record(&[fired(&pack, 3, "bob")], LIVE).expect("live");
-        let id = store.alarms(&AlarmFilter::default()).expect("alarms")[0].id;
-        for n in 1..=3 {
-            store
-                .add_capture(id, "screenshot", Path::new(&format!("/c/{n}.png")), 100)
-                .expect("add");
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut store = engine.open("data");
+            store.record(&[fired(&pack, 3, "bob")], LIVE).expect("live");
+            let id = store.alarms(&AlarmFilter::default()).expect("alarms")[0].id;
+            for n in 1..=3 {
+                store
+                    .add_capture(id, "screenshot", Path::new(&format!("/c/{n}.png")), 100)
+                    .expect("add");
+            }
+            let keep_250 = Retention {
+                max_age: std::time::Duration::from_secs(3600),
+                max_bytes: 250,
+            };
+            let gone = store
+                .expire_captures(&keep_250, Utc::now())
+                .expect("expire");
+            assert_eq!(gone, [PathBuf::from("/c/1.png")]);
+            assert_eq!(store.captures_of(id).expect("left").len(), 2);
+            let a_day_later = Utc::now() + chrono::Duration::days(1);
+            let gone = store
+                .expire_captures(&keep_250, a_day_later)
+                .expect("expire");
+            assert_eq!(gone.len(), 2, "all older than an hour by then");
+            assert!(store.captures_of(id).expect("left").is_empty());
         }
-        let keep_250 = Retention {
-            max_age: std::time::Duration::from_secs(3600),
-            max_bytes: 250,
-        };
-        let gone = store
-            .expire_captures(&keep_250, Utc::now())
-            .expect("expire");
-        assert_eq!(gone, [PathBuf::from("/c/1.png")]);
-        assert_eq!(store.captures_of(id).expect("left").len(), 2);
-        let a_day_later = Utc::now() + chrono::Duration::days(1);
-        let gone = store
-            .expire_captures(&keep_250, a_day_later)
-            .expect("expire");
-        assert_eq!(gone.len(), 2, "all older than an hour by then");
-        assert!(store.captures_of(id).expect("left").is_empty());
     }
 
     #[test]
     fn a_forwarded_alarms_captures_are_forwarded_each_and_a_hub_keeps_each_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pack = Pack::standard().expect("standard");
-        let mut store = Store::open(dir.path()).expect("open");
-        store
-            .record(&[fired(&pack, 3, "ann")], LIVE)
-            .expect("alone");
-        store.set_forward(true);
-        store
-            .record(&[fired(&pack, 3, "bob")], LIVE)
-            .expect("forwarded");
-        let by_user = |user: &str| {
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut store = engine.open("data");
             store
-                .alarms(&AlarmFilter {
-                    user: Some(user.into()),
-                    ..Default::default()
-                })
-                .expect("alarms")[0]
-                .id
-        };
-        let (alone, forwarded) = (by_user("ann"), by_user("bob"));
-        for (alarm, n) in [(alone, 1), (forwarded, 2), (forwarded, 3)] {
-            let path = PathBuf::from(format!("/c/{n}.png"));
+                .record(&[fired(&pack, 3, "ann")], LIVE)
+                .expect("alone");
+            store.set_forward(true);
             store
-                .add_capture(alarm, "screenshot", &path, 10)
-                .expect("add");
-        }
-        let due = store
-            .due_in_lane(Some(FORWARD), Utc::now(), 10)
-            .expect("due");
-        let kinds: Vec<&str> = due.iter().map(|r| r.kind.as_str()).collect();
-        assert_eq!(kinds, [FORWARD, FORWARD_CAPTURE, FORWARD_CAPTURE]);
-        assert!(due.iter().all(|r| r.alarm_id == forwarded));
-        let paths: Vec<PathBuf> = due[1..]
-            .iter()
-            .map(|r| {
+                .record(&[fired(&pack, 3, "bob")], LIVE)
+                .expect("forwarded");
+            let by_user = |user: &str| {
                 store
-                    .forwarded_capture(r)
-                    .expect("read")
-                    .expect("there")
-                    .path
-            })
-            .collect();
-        assert_eq!(
-            paths,
-            [PathBuf::from("/c/2.png"), PathBuf::from("/c/3.png")]
-        );
-        assert_eq!(store.forwarded_capture(&due[0]).expect("read"), None);
+                    .alarms(&AlarmFilter {
+                        user: Some(user.into()),
+                        ..Default::default()
+                    })
+                    .expect("alarms")[0]
+                    .id
+            };
+            let (alone, forwarded) = (by_user("ann"), by_user("bob"));
+            for (alarm, n) in [(alone, 1), (forwarded, 2), (forwarded, 3)] {
+                let path = PathBuf::from(format!("/c/{n}.png"));
+                store
+                    .add_capture(alarm, "screenshot", &path, 10)
+                    .expect("add");
+            }
+            let due = store
+                .due_in_lane(Some(FORWARD), Utc::now(), 10)
+                .expect("due");
+            let kinds: Vec<&str> = due.iter().map(|r| r.kind.as_str()).collect();
+            assert_eq!(kinds, [FORWARD, FORWARD_CAPTURE, FORWARD_CAPTURE]);
+            assert!(due.iter().all(|r| r.alarm_id == forwarded));
+            let paths: Vec<PathBuf> = due[1..]
+                .iter()
+                .map(|r| {
+                    store
+                        .forwarded_capture(r)
+                        .expect("read")
+                        .expect("there")
+                        .path
+                })
+                .collect();
+            assert_eq!(
+                paths,
+                [PathBuf::from("/c/2.png"), PathBuf::from("/c/3.png")]
+            );
+            assert_eq!(store.forwarded_capture(&due[0]).expect("read"), None);
 
-        // A hub: the alarm found by its agent's id, each fetched capture kept once.
-        let hub_dir = tempfile::tempdir().expect("tempdir");
-        let mut hub = Store::open(hub_dir.path()).expect("open");
-        let alarm = fired(&pack, 3, "bob");
-        assert_eq!(hub.alarm_from_agent("ws-1", 41).expect("find"), None);
-        hub.record_forwarded([("ws-1", 41, &alarm)]).expect("store");
-        let at_hub = hub
-            .alarm_from_agent("ws-1", 41)
-            .expect("find")
-            .expect("there");
-        assert_eq!(hub.alarm_from_agent("ws-2", 41).expect("find"), None);
-        let taken = "2026-11-02T10:00:00.000Z";
-        let file = Path::new("/hub/ws-1-41-0-1.png");
-        assert!(
-            hub.add_fetched_capture(at_hub, "screenshot", file, 10, taken)
-                .expect("add")
-        );
-        assert!(
-            !hub.add_fetched_capture(at_hub, "screenshot", file, 10, taken)
-                .expect("again")
-        );
-        let kept = hub.captures_of(at_hub).expect("captures");
-        assert_eq!((kept.len(), kept[0].taken_at.as_str()), (1, taken));
-        assert_eq!(
-            hub.outbox_counts().expect("outbox"),
-            (0, 0),
-            "a hub forwards nothing"
-        );
+            // A hub: the alarm found by its agent's id, each fetched capture kept once.
+            let mut hub = engine.open("hub");
+            let alarm = fired(&pack, 3, "bob");
+            assert_eq!(hub.alarm_from_agent("ws-1", 41).expect("find"), None);
+            hub.record_forwarded([("ws-1", 41, &alarm)]).expect("store");
+            let at_hub = hub
+                .alarm_from_agent("ws-1", 41)
+                .expect("find")
+                .expect("there");
+            assert_eq!(hub.alarm_from_agent("ws-2", 41).expect("find"), None);
+            let taken = "2026-11-02T10:00:00.000Z";
+            let file = Path::new("/hub/ws-1-41-0-1.png");
+            assert!(
+                hub.add_fetched_capture(at_hub, "screenshot", file, 10, taken)
+                    .expect("add")
+            );
+            assert!(
+                !hub.add_fetched_capture(at_hub, "screenshot", file, 10, taken)
+                    .expect("again")
+            );
+            let kept = hub.captures_of(at_hub).expect("captures");
+            assert_eq!((kept.len(), kept[0].taken_at.as_str()), (1, taken));
+            assert_eq!(
+                hub.outbox_counts().expect("outbox"),
+                (0, 0),
+                "a hub forwards nothing"
+            );
+        }
     }
 
     #[test]
     fn records_once_migrates_and_filters() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pack = Pack::standard().expect("standard");
-        let mut store = Store::open(&dir.path().join("data")).expect("open");
-        assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len());
-        assert_eq!(store.journal_mode().expect("mode"), "wal");
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
-            assert_eq!(mode(store.file.as_deref().expect("a file")), 0o600);
-            assert_eq!(mode(&dir.path().join("data")), 0o700);
-        }
-        let batch = [fired(&pack, 0, "alice"), fired(&pack, 3, "bob")];
-        assert_eq!(store.record(&batch, "replay:test").expect("record"), 2);
-        assert_eq!(
-            store.record(&batch, "replay:test").expect("again"),
-            0,
-            "idempotent"
-        );
-        drop(store);
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut store = engine.open("data");
+            if let crate::store::testing::TestEngine::Sqlite(dir) = &engine {
+                assert_eq!(store.schema_version().expect("version"), MIGRATIONS.len());
+                assert_eq!(store.journal_mode().expect("mode"), "wal");
+                use std::os::unix::fs::PermissionsExt;
+                let mode =
+                    |p: &Path| std::fs::metadata(p).expect("stat").permissions().mode() & 0o777;
+                assert_eq!(mode(store.file.as_deref().expect("a file")), 0o600);
+                assert_eq!(mode(&dir.path().join("data")), 0o700);
+            } else {
+                assert_eq!(
+                    store.schema_version().expect("version"),
+                    postgres_schema::MIGRATIONS.len()
+                );
+            }
+            let batch = [fired(&pack, 0, "alice"), fired(&pack, 3, "bob")];
+            assert_eq!(store.record(&batch, "replay:test").expect("record"), 2);
+            assert_eq!(
+                store.record(&batch, "replay:test").expect("again"),
+                0,
+                "idempotent"
+            );
+            drop(store);
 
-        let mut store = Store::open(&dir.path().join("data")).expect("reopen");
-        let state = crate::model::program_state::PluginStates::from([(
-            ("pack".to_string(), "plugin".to_string()),
-            std::collections::BTreeMap::from([("k".to_string(), vec![1u8, 2])]),
-        )]);
-        store.save_plugin_states(&state).expect("save");
-        store
-            .save_plugin_states(&state)
-            .expect("save again replaces");
-        assert_eq!(store.plugin_states().expect("load"), state);
-        let all = store.alarms(&AlarmFilter::default()).expect("list");
-        assert_eq!(all.len(), 2);
-        assert_eq!(
-            Event::utc_string(all[0].record.fired_at),
-            "2026-11-02T09:00:00.000Z"
-        );
-        let bob = store
-            .alarms(&AlarmFilter {
-                user: Some("bob".into()),
-                ..Default::default()
-            })
-            .expect("bob");
-        assert_eq!(bob.len(), 1);
-        assert_eq!(bob[0].record.alarm, pack.alarms[3].name);
-        assert_eq!(bob[0].record.actions, batch[1].actions, "actions read back");
-        let by_name = store
-            .alarms(&AlarmFilter {
-                alarm: Some("YOUTUBE".into()),
-                since: Some("2026-11-02T08:00:00.000Z".into()),
-                until: Some("2026-11-02T10:00:00.000Z".into()),
-                ..Default::default()
-            })
-            .expect("filtered");
-        assert_eq!(by_name.len(), 1);
-        assert_eq!(
-            by_name[0].record.event, batch[0].event,
-            "the event reads back"
-        );
+            let mut store = engine.open("data");
+            let state = crate::model::program_state::PluginStates::from([(
+                ("pack".to_string(), "plugin".to_string()),
+                std::collections::BTreeMap::from([("k".to_string(), vec![1u8, 2])]),
+            )]);
+            store.save_plugin_states(&state).expect("save");
+            store
+                .save_plugin_states(&state)
+                .expect("save again replaces");
+            assert_eq!(store.plugin_states().expect("load"), state);
+            let all = store.alarms(&AlarmFilter::default()).expect("list");
+            assert_eq!(all.len(), 2);
+            assert_eq!(
+                Event::utc_string(all[0].record.fired_at),
+                "2026-11-02T09:00:00.000Z"
+            );
+            let bob = store
+                .alarms(&AlarmFilter {
+                    user: Some("bob".into()),
+                    ..Default::default()
+                })
+                .expect("bob");
+            assert_eq!(bob.len(), 1);
+            assert_eq!(bob[0].record.alarm, pack.alarms[3].name);
+            assert_eq!(bob[0].record.actions, batch[1].actions, "actions read back");
+            let by_name = store
+                .alarms(&AlarmFilter {
+                    alarm: Some("YOUTUBE".into()),
+                    since: Some("2026-11-02T08:00:00.000Z".into()),
+                    until: Some("2026-11-02T10:00:00.000Z".into()),
+                    ..Default::default()
+                })
+                .expect("filtered");
+            assert_eq!(by_name.len(), 1);
+            assert_eq!(
+                by_name[0].record.event, batch[0].event,
+                "the event reads back"
+            );
+        }
     }
 
     #[test]

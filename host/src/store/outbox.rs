@@ -167,7 +167,7 @@ impl Store {
         self.db
             .rows(
                 "SELECT id, alarm_id, position, kind, attempts, message_id, lane FROM action_runs
-                 WHERE state = 'pending' AND next_at <= ?1 AND (?3 IS NULL OR lane = ?3)
+                 WHERE state = 'pending' AND next_at <= ?1 AND (CAST(?3 AS TEXT) IS NULL OR lane = ?3)
                  ORDER BY next_at, id LIMIT ?2",
                 args![ts(now), limit, lane],
             )?
@@ -209,7 +209,7 @@ impl Store {
             .db
             .one(
                 "SELECT min(next_at) FROM action_runs WHERE state = 'pending'
-                   AND (?1 IS NULL OR lane = ?1)",
+                   AND (CAST(?1 AS TEXT) IS NULL OR lane = ?1)",
                 args![lane],
             )?
             .get(0)?;

@@ -150,111 +150,114 @@ mod tests {
 
     #[test]
     fn live_counts_add_up_replays_replace_theirs_and_windows_cover_whole_hours() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut store = Store::open(dir.path()).expect("store");
-        let nine = "2026-11-02T09:00:00.000Z";
-        let ten = "2026-11-02T10:00:00.000Z";
-        store
-            .add_activity("live", &[count("ann", nine, 5), count("ann", ten, 1)])
-            .expect("add");
-        store
-            .add_activity("live", &[count("ann", nine, 2)])
-            .expect("add");
-        store
-            .replace_activity("replay:day", &[count("ann", nine, 100)])
-            .expect("replay");
-        store
-            .replace_activity("replay:day", &[count("ann", nine, 10)])
-            .expect("replayed again");
-        let records = |since, until| {
+        for engine in crate::store::testing::engines() {
+            let mut store = engine.open("data");
+            let nine = "2026-11-02T09:00:00.000Z";
+            let ten = "2026-11-02T10:00:00.000Z";
             store
-                .risk_window(at(since), at(until))
-                .expect("window")
-                .records
-                .get("ann")
-                .copied()
-        };
-        // 7 live + 10 replayed at nine, 1 at ten.
-        assert_eq!(
-            records("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
-            Some(18)
-        );
-        // A window from 09:30 overlaps the nine o'clock hour; one ending at 10:00 stops there.
-        assert_eq!(
-            records("2026-11-02T09:30:00Z", "2026-11-02T10:00:00Z"),
-            Some(17)
-        );
-        assert_eq!(
-            records("2026-11-02T11:00:00Z", "2026-11-02T12:00:00Z"),
-            None
-        );
+                .add_activity("live", &[count("ann", nine, 5), count("ann", ten, 1)])
+                .expect("add");
+            store
+                .add_activity("live", &[count("ann", nine, 2)])
+                .expect("add");
+            store
+                .replace_activity("replay:day", &[count("ann", nine, 100)])
+                .expect("replay");
+            store
+                .replace_activity("replay:day", &[count("ann", nine, 10)])
+                .expect("replayed again");
+            let records = |since, until| {
+                store
+                    .risk_window(at(since), at(until))
+                    .expect("window")
+                    .records
+                    .get("ann")
+                    .copied()
+            };
+            // 7 live + 10 replayed at nine, 1 at ten.
+            assert_eq!(
+                records("2026-11-02T00:00:00Z", "2026-11-03T00:00:00Z"),
+                Some(18)
+            );
+            // A window from 09:30 overlaps the nine o'clock hour; one ending at 10:00 stops there.
+            assert_eq!(
+                records("2026-11-02T09:30:00Z", "2026-11-02T10:00:00Z"),
+                Some(17)
+            );
+            assert_eq!(
+                records("2026-11-02T11:00:00Z", "2026-11-02T12:00:00Z"),
+                None
+            );
+        }
     }
 
     #[test]
     fn an_agent_sends_its_recent_totals_and_a_hub_counts_each_computer_once() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut agent = Store::open(&dir.path().join("agent")).expect("store");
-        let now = Utc::now();
-        let hour =
-            |back: i64| crate::risk::hour_of((now - chrono::Duration::hours(back)).fixed_offset());
-        let (this, last, old) = (hour(0), hour(1), hour(72));
-        agent
-            .add_activity(
-                super::super::LIVE,
-                &[
-                    count("ann", &this, 3),
-                    count("ann", &last, 5),
-                    count("ann", &old, 9),
-                ],
-            )
-            .expect("add");
-        agent
-            .add_activity("replay:day", &[count("ann", &this, 100)])
-            .expect("a replay's");
-        let since = now - chrono::Duration::hours(48);
-        let sent = agent.live_activity_since(since, 10).expect("recent");
-        assert_eq!(
-            sent,
-            [count("ann", &this, 3), count("ann", &last, 5)],
-            "newest first, live only"
-        );
-        assert_eq!(
-            agent.live_activity_since(since, 1).expect("capped").len(),
-            1
-        );
+        for engine in crate::store::testing::engines() {
+            let mut agent = engine.open("agent");
+            let now = Utc::now();
+            let hour = |back: i64| {
+                crate::risk::hour_of((now - chrono::Duration::hours(back)).fixed_offset())
+            };
+            let (this, last, old) = (hour(0), hour(1), hour(72));
+            agent
+                .add_activity(
+                    super::super::LIVE,
+                    &[
+                        count("ann", &this, 3),
+                        count("ann", &last, 5),
+                        count("ann", &old, 9),
+                    ],
+                )
+                .expect("add");
+            agent
+                .add_activity("replay:day", &[count("ann", &this, 100)])
+                .expect("a replay's");
+            let since = now - chrono::Duration::hours(48);
+            let sent = agent.live_activity_since(since, 10).expect("recent");
+            assert_eq!(
+                sent,
+                [count("ann", &this, 3), count("ann", &last, 5)],
+                "newest first, live only"
+            );
+            assert_eq!(
+                agent.live_activity_since(since, 1).expect("capped").len(),
+                1
+            );
 
-        // The hub: two computers' heartbeats, one of them twice with a grown total.
-        let mut hub = Store::open(&dir.path().join("hub")).expect("store");
-        let beat = |agent: &str, records: u64| -> crate::model::report::Heartbeat {
-            let mut beat: crate::model::report::Heartbeat =
-                serde_json::from_value(serde_json::json!({
-                    "form": crate::model::FORM_VERSION, "agent": agent, "host": agent,
-                    "version": "0.1.0", "os": "linux", "at": "2026-12-01T00:00:00.000Z",
-                    "packs": [], "status": {"events": 0, "events_per_second": 0.0, "alarms": 0,
-                    "alarms_today": 0, "generation": 1, "sources": {}, "programs": [],
-                    "latency": null, "shed": {}, "outbox": {"pending": 0, "dead": 0},
-                    "store": {"bytes": 0}}
-                }))
-                .expect("a heartbeat");
-            beat.activity = vec![count("ann", &last, records)];
-            beat
-        };
-        for (agent, records) in [("ws-1", 5), ("ws-2", 7), ("ws-1", 6)] {
-            hub.agent_seen(&beat(agent, records), "2026-12-01T00:00:00.000Z")
-                .expect("seen");
+            // The hub: two computers' heartbeats, one of them twice with a grown total.
+            let mut hub = engine.open("hub");
+            let beat = |agent: &str, records: u64| -> crate::model::report::Heartbeat {
+                let mut beat: crate::model::report::Heartbeat =
+                    serde_json::from_value(serde_json::json!({
+                        "form": crate::model::FORM_VERSION, "agent": agent, "host": agent,
+                        "version": "0.1.0", "os": "linux", "at": "2026-12-01T00:00:00.000Z",
+                        "packs": [], "status": {"events": 0, "events_per_second": 0.0, "alarms": 0,
+                        "alarms_today": 0, "generation": 1, "sources": {}, "programs": [],
+                        "latency": null, "shed": {}, "outbox": {"pending": 0, "dead": 0},
+                        "store": {"bytes": 0}}
+                    }))
+                    .expect("a heartbeat");
+                beat.activity = vec![count("ann", &last, records)];
+                beat
+            };
+            for (agent, records) in [("ws-1", 5), ("ws-2", 7), ("ws-1", 6)] {
+                hub.agent_seen(&beat(agent, records), "2026-12-01T00:00:00.000Z")
+                    .expect("seen");
+            }
+            let tally = hub
+                .risk_window(now - chrono::Duration::hours(24), now)
+                .expect("window");
+            assert_eq!(
+                tally.records.get("ann"),
+                Some(&13),
+                "ws-1's latest total and ws-2's"
+            );
+            let kept = &hub.agents().expect("agents")[0];
+            assert!(
+                kept.heartbeat.activity.is_empty(),
+                "the counts live in the risk tables"
+            );
         }
-        let tally = hub
-            .risk_window(now - chrono::Duration::hours(24), now)
-            .expect("window");
-        assert_eq!(
-            tally.records.get("ann"),
-            Some(&13),
-            "ws-1's latest total and ws-2's"
-        );
-        let kept = &hub.agents().expect("agents")[0];
-        assert!(
-            kept.heartbeat.activity.is_empty(),
-            "the counts live in the risk tables"
-        );
     }
 }

@@ -41,6 +41,21 @@ pub(crate) struct PgTx<'a> {
     open: bool,
 }
 
+/// A client error with what the server said (rust-postgres shows only "db error").
+fn said(e: tokio_postgres::Error) -> anyhow::Error {
+    match e.as_db_error() {
+        Some(db) => {
+            let detail = db.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+            anyhow::anyhow!(
+                "PostgreSQL: {}{detail} [{}]",
+                db.message(),
+                db.code().code()
+            )
+        }
+        None => anyhow::anyhow!("PostgreSQL: {e}"),
+    }
+}
+
 /// `url` without its password, for logs and messages.
 pub(crate) fn shown(url: &str) -> String {
     match url::Url::parse(url) {
@@ -79,7 +94,7 @@ fn connect_client(config: &Config, shown: &str) -> Result<Client> {
                         }
                     }
                     Err(e) => {
-                        let _ = sender.send(Err(e.into()));
+                        let _ = sender.send(Err(said(e)));
                     }
                 }
             });
@@ -130,7 +145,7 @@ impl Pg {
             return Ok(s.clone());
         }
         let client = self.client.borrow();
-        let statement = block_on(client.prepare(&dollars(sql)))?;
+        let statement = block_on(client.prepare(&dollars(sql))).map_err(said)?;
         self.statements
             .borrow_mut()
             .insert(sql.to_string(), statement.clone());
@@ -141,7 +156,7 @@ impl Pg {
         let statement = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
         let client = self.client.borrow();
-        let rows = block_on(client.query(&statement, &params))?;
+        let rows = block_on(client.query(&statement, &params)).map_err(said)?;
         rows.iter().map(row).collect()
     }
 
@@ -149,13 +164,13 @@ impl Pg {
         let statement = self.statement(sql)?;
         let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
         let client = self.client.borrow();
-        Ok(block_on(client.execute(&statement, &params))?)
+        block_on(client.execute(&statement, &params)).map_err(said)
     }
 
     /// Runs statements separated by `;`, without values (a migration).
     pub(crate) fn batch(&self, sql: &str) -> Result<()> {
         let client = self.client.borrow();
-        Ok(block_on(client.batch_execute(sql))?)
+        block_on(client.batch_execute(sql)).map_err(said)
     }
 
     pub(super) fn rows(&self, sql: &str, args: &[Value]) -> Result<Vec<Row>> {
