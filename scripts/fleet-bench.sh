@@ -2,7 +2,11 @@
 # The fleet's figures in the README ("Fleet: how big, how fast"): a real nats-server and a real
 # hub on this machine, `vigilo fleet simulate` for the agents; each run on a fresh bus and hub.
 #
-#   scripts/fleet-bench.sh [VIGILO]
+#   scripts/fleet-bench.sh [--postgres] [VIGILO]
+#
+# With --postgres the hub keeps its store in a throwaway PostgreSQL cluster (scripts/postgres.sh,
+# on the same machine), emptied for each run, and the saturation runs (the simulator's own
+# limit, whatever the hub's store) are left out.
 #
 # 1. latency: 1,000 agents, 30k alarms paced at 1,000 alarms/s, the hub running;
 # 2. saturation: 1,000 and 10,000 agents, 90k alarms committed as fast as they can, the hub
@@ -11,15 +15,22 @@
 #    takes the backlog from its consumer (its own ingest rate, nothing else competing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+POSTGRES=
+if [[ "${1:-}" == --postgres ]]; then POSTGRES=1; shift; fi
 if [[ -n "${1:-}" ]]; then VIGILO=$1; else cargo build --release -q; VIGILO=$PWD/target/release/vigilo; fi
 WORK=$(mktemp -d)
-BUS= HUB= SIM=
+BUS= HUB= SIM= STORE=()
 cleanup() {
     for p in $SIM $HUB $BUS; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    [[ -n "$POSTGRES" ]] && scripts/postgres.sh stop "$WORK/pg"
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+if [[ -n "$POSTGRES" ]]; then
+    PG=$(scripts/postgres.sh start "$WORK/pg")
+    echo "== the hub's store: PostgreSQL at $PG"
+fi
 
 start_bus() {
     rm -rf "$WORK/bus" "$WORK/ports"; mkdir -p "$WORK/ports"
@@ -31,7 +42,7 @@ start_bus() {
 start_hub() {
     rm -f "$WORK/hub/admin-address"
     RUST_LOG=vigilo=info "$VIGILO" --data-dir "$WORK/hub" hub --fleet "$URL" --listen 127.0.0.1:0 \
-        2> "$WORK/hub.log" &
+        "${STORE[@]}" 2> "$WORK/hub.log" &
     HUB=$!
     # Up once it takes alarms (its stream and consumer made).
     for _ in $(seq 300); do grep -q "taking alarms" "$WORK/hub.log" && break; sleep 0.1; done
@@ -40,14 +51,23 @@ stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 memory() { # NAME PID: its peak resident set
     echo "$1 $(awk '/VmHWM/ {printf "%.0f MiB", $2/1024}' "/proc/$2/status")"
 }
-fresh() { [[ -n "$HUB" ]] && stop "$HUB"; [[ -n "$BUS" ]] && stop "$BUS"; rm -rf "$WORK/hub"; start_bus; start_hub; }
+fresh() {
+    [[ -n "$HUB" ]] && stop "$HUB"; [[ -n "$BUS" ]] && stop "$BUS"; rm -rf "$WORK/hub"
+    if [[ -n "$POSTGRES" ]]; then
+        # A new database for each run.
+        db="run$RANDOM"
+        psql "$PG" -qc "CREATE DATABASE $db" > /dev/null
+        STORE=(--store "${PG%/*}/$db")
+    fi
+    start_bus; start_hub
+}
 simulate() { "$VIGILO" fleet simulate --fleet "$URL" --hub-data "$WORK/hub" --watch bus=$BUS --watch hub=$HUB "$@"; }
 
 echo "== latency: 1000 agents, 1000 alarms/s"
 fresh
 simulate --agents 1000 --days 10 --rate 1000
 
-for n in 1000 10000; do
+for n in $([[ -n "$POSTGRES" ]] || echo 1000 10000); do
     echo; echo "== saturation: $n agents, as fast as they commit"
     fresh
     simulate --agents "$n" --days $((30000 / n))

@@ -35,7 +35,8 @@ done
 # The fleet tests: a real NATS server with JetStream (the bus between agents and the hub); a
 # real syslog server (rsyslog, with its TLS driver; openssl makes its test certificates) for the
 # SIEM outputs.
-for pkg in nats-server rsyslog rsyslog-openssl openssl; do
+# PostgreSQL for a large hub's store (a throwaway cluster, see scripts/postgres.sh).
+for pkg in nats-server rsyslog rsyslog-openssl openssl postgresql; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The JavaScript example plugin: componentize-js from the npm registry.
@@ -71,7 +72,12 @@ echo "== cargo clippy"
 cargo clippy --release --all-targets --locked -- -D warnings
 echo "== cargo test"
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+# The store's unit tests run on SQLite and on this throwaway PostgreSQL cluster (the
+# end-to-end tests start clusters of their own).
+pg=$(mktemp -d)
+trap 'scripts/postgres.sh stop "$pg"; rm -rf "$log" "$pg"' EXIT
+VIGILO_TEST_POSTGRES=$(scripts/postgres.sh start "$pg")
+export VIGILO_TEST_POSTGRES
 cargo test --release --workspace --locked --lib --bins --tests 2>&1 | tee "$log"
 # One closing line for the whole run, summed over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f; exit (f > 0) }' "$log"

@@ -434,15 +434,18 @@ impl Store {
         &mut self,
         alarms: impl IntoIterator<Item = (&'a str, i64, &'a AlarmRecord)>,
     ) -> Result<Vec<bool>> {
+        let alarms: Vec<_> = alarms.into_iter().collect();
         let tx = self.db.transaction()?;
-        let mut fresh = Vec::new();
-        for (agent, agent_alarm, a) in alarms {
-            let origin = format!("fleet:{agent}");
-            let id = insert_alarm(&tx, a, &origin, Some((agent, agent_alarm)))?;
-            if let Some(id) = id {
-                queue_outputs(&tx, &self.outputs, id)?;
+        let mut fresh = Vec::with_capacity(alarms.len());
+        // Many rows to one statement: a hub takes batches, and on PostgreSQL each statement
+        // is a round trip.
+        for chunk in alarms.chunks(FORWARDED_PER_INSERT) {
+            for id in insert_forwarded(&tx, chunk)? {
+                if let Some(id) = id {
+                    queue_outputs(&tx, &self.outputs, id)?;
+                }
+                fresh.push(id.is_some());
             }
-            fresh.push(id.is_some());
         }
         tx.commit()?;
         Ok(fresh)
@@ -800,43 +803,111 @@ fn queue_outputs(tx: &Tx<'_>, outputs: &[String], alarm_id: i64) -> Result<()> {
     Ok(())
 }
 
+/// The columns an alarm is inserted with, in the order of [`alarm_values`].
+const ALARM_COLUMNS: &str = "fired_at, alarm, pack, pack_version, risk, kind, username, computer,
+    summary, actions, event, origin, recorded_at, note, refused, agent, agent_alarm";
+
+/// How many values [`alarm_values`] gives.
+const ALARM_VALUES: usize = 17;
+
+/// Forwarded alarms inserted by one statement: 3,400 values, well under both engines' limits
+/// (SQLite 32,766; PostgreSQL 65,535).
+const FORWARDED_PER_INSERT: usize = 200;
+
+/// An alarm's row as values. `from`: the agent that sent it and its id there (a hub's store).
+fn alarm_values(
+    a: &AlarmRecord,
+    origin: &str,
+    from: Option<(&str, i64)>,
+) -> Result<[engine::Value; ALARM_VALUES]> {
+    use engine::IntoValue;
+    Ok([
+        Event::utc_string(a.fired_at).value(),
+        a.alarm.value(),
+        a.pack.value(),
+        a.pack_version.value(),
+        a.risk.value(),
+        a.event.kind().name().value(),
+        a.user.value(),
+        a.computer.value(),
+        a.summary.value(),
+        serde_json::to_string(&a.actions)?.value(),
+        a.event.to_json().value(),
+        origin.value(),
+        Event::utc_string(Utc::now().fixed_offset()).value(),
+        a.note.value(),
+        (!a.refused.is_empty())
+            .then(|| serde_json::to_string(&a.refused))
+            .transpose()?
+            .value(),
+        from.map_or("", |(agent, _)| agent).value(),
+        from.map(|(_, id)| id).value(),
+    ])
+}
+
+/// `(?1, …, ?17), (?18, …)`: the placeholders of `rows` alarms.
+fn alarm_placeholders(rows: usize) -> String {
+    (0..rows)
+        .map(|r| {
+            let marks: Vec<String> = (1..=ALARM_VALUES)
+                .map(|c| format!("?{}", r * ALARM_VALUES + c))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Inserts one alarm unless it is already stored (same agent, pack, alarm, time and event);
-/// returns its new row id. `from`: the agent that sent it and its id there (a hub's store).
+/// returns its new row id.
 fn insert_alarm(
     tx: &Tx<'_>,
     a: &AlarmRecord,
     origin: &str,
     from: Option<(&str, i64)>,
 ) -> Result<Option<i64>> {
-    let added = tx.opt(
-        "INSERT INTO alarms (fired_at, alarm, pack, pack_version, risk, kind,
-            username, computer, summary, actions, event, origin, recorded_at, note, refused,
-            agent, agent_alarm)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-         ON CONFLICT DO NOTHING RETURNING id",
-        args![
-            Event::utc_string(a.fired_at),
-            a.alarm,
-            a.pack,
-            a.pack_version,
-            a.risk,
-            a.event.kind().name(),
-            a.user,
-            a.computer,
-            a.summary,
-            serde_json::to_string(&a.actions)?,
-            a.event.to_json(),
-            origin,
-            Event::utc_string(Utc::now().fixed_offset()),
-            a.note,
-            (!a.refused.is_empty())
-                .then(|| serde_json::to_string(&a.refused))
-                .transpose()?,
-            from.map_or("", |(agent, _)| agent),
-            from.map(|(_, id)| id),
-        ],
-    )?;
+    let sql = format!(
+        "INSERT INTO alarms ({ALARM_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING RETURNING id",
+        alarm_placeholders(1)
+    );
+    let added = tx.opt(&sql, &alarm_values(a, origin, from)?)?;
     added.map(|r| r.get(0)).transpose()
+}
+
+/// Inserts alarms other agents sent, in one statement, each unless already stored; returns
+/// each one's new row id, in order (`None`: it was there).
+fn insert_forwarded(tx: &Tx<'_>, alarms: &[(&str, i64, &AlarmRecord)]) -> Result<Vec<Option<i64>>> {
+    let mut values = Vec::with_capacity(alarms.len() * ALARM_VALUES);
+    for (agent, agent_alarm, a) in alarms {
+        let origin = format!("fleet:{agent}");
+        values.extend(alarm_values(a, &origin, Some((agent, *agent_alarm)))?);
+    }
+    let sql = format!(
+        "INSERT INTO alarms ({ALARM_COLUMNS}) VALUES {} ON CONFLICT DO NOTHING
+         RETURNING id, agent, agent_alarm",
+        alarm_placeholders(alarms.len())
+    );
+    // The rows that went in come back in no promised order: by (agent, its id), the first
+    // alarm sent under that pair is the one stored (the same pair twice in a batch is one
+    // message delivered twice).
+    let mut added: std::collections::HashMap<(String, i64), Vec<i64>> = Default::default();
+    for r in tx.rows(&sql, &values)? {
+        added
+            .entry((r.get(1)?, r.get(2)?))
+            .or_default()
+            .push(r.get(0)?);
+    }
+    for ids in added.values_mut() {
+        ids.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    Ok(alarms
+        .iter()
+        .map(|(agent, agent_alarm, _)| {
+            added
+                .get_mut(&(agent.to_string(), *agent_alarm))
+                .and_then(Vec::pop)
+        })
+        .collect())
 }
 
 fn migrate(conn: &mut rusqlite::Connection) -> Result<()> {

@@ -25,6 +25,9 @@ use super::{Row, Value};
 /// How long a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// At most this many prepared statements are kept per connection.
+const STATEMENTS_KEPT: usize = 256;
+
 /// An open PostgreSQL database.
 pub(crate) struct Pg {
     config: Config,
@@ -146,9 +149,12 @@ impl Pg {
         }
         let client = self.client.borrow();
         let statement = block_on(client.prepare(&dollars(sql))).map_err(said)?;
-        self.statements
-            .borrow_mut()
-            .insert(sql.to_string(), statement.clone());
+        let mut statements = self.statements.borrow_mut();
+        // Listings are built from their filters: the texts are many, the cache is bounded.
+        if statements.len() >= STATEMENTS_KEPT {
+            statements.clear();
+        }
+        statements.insert(sql.to_string(), statement.clone());
         Ok(statement)
     }
 
