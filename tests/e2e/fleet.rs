@@ -556,6 +556,87 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
 }
 
 #[test]
+fn captures_at_hubs_sharing_postgresql_are_in_the_store_and_every_hub_serves_them() {
+    let mut desktop = Desktop::start();
+    desktop.window("vigilo-e2e-fleet-pg");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pg = crate::postgres::Postgres::start(&dir.path().join("pg"));
+    let nats = Nats::start(&dir.path().join("nats"));
+    let store = ["--store", pg.url()];
+    let (a_data, b_data) = (dir.path().join("hub-a"), dir.path().join("hub-b"));
+    let hub_a = Agent::start_hub_with(&a_data, &nats.url(), &store);
+    let hub_b = Agent::start_hub_with(&b_data, &nats.url(), &store);
+    let data = dir.path().join("ws-fay");
+    let flags = [
+        "--fleet",
+        &nats.url(),
+        "--agent-id",
+        "ws-fay",
+        "--retry-after",
+        "1",
+    ];
+    let mut agent = Agent::start_in(
+        &data,
+        Some(&desktop.display),
+        &flags,
+        &[("RUST_LOG", "vigilo=info")],
+    );
+    upload_pack(
+        &agent,
+        &data,
+        "shots",
+        r#"[grants]
+actions = ["screenshot"]
+
+[[alarm]]
+name = "Copy captured"
+conditions = [ { field = "action", op = "eq", value = "file_written" } ]
+risk = 4
+actions = [ { screenshot = {} } ]
+"#,
+    );
+    agent.send(&[copy_on("ws-fay", 1)]);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let at_hub = loop {
+        let found = listed(&hub_a, "Copy+captured", "");
+        if let Some(alarm) = found.first()
+            && captures_of(&hub_a, alarm).len() == 1
+        {
+            break alarm.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the capture at the hubs: {found:?}\nhub a:\n{}\nhub b:\n{}\nthe agent:\n{}",
+            hub_a.stderr(),
+            hub_b.stderr(),
+            agent.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let theirs = listed(&agent, "Copy+captured", "");
+    let sent = captures_of(&agent, &theirs[0]);
+    assert!(sent[0].1.starts_with(b"\x89PNG"), "a PNG");
+    // Whichever hub fetched it, both serve it: it is in the store, not in a hub's folder.
+    assert_eq!(
+        captures_of(&hub_a, &at_hub),
+        sent,
+        "hub a serves the agent's file"
+    );
+    assert_eq!(
+        captures_of(&hub_b, &at_hub),
+        sent,
+        "hub b serves the agent's file"
+    );
+    for hub in [&a_data, &b_data] {
+        let files = std::fs::read_dir(hub.join("captures")).map_or(0, |d| d.count());
+        assert_eq!(files, 0, "no capture file in {}", hub.display());
+    }
+    agent.stop();
+    hub_a.stop();
+    hub_b.stop();
+}
+
+#[test]
 fn an_agents_key_lets_it_publish_only_as_itself() {
     let dir = tempfile::tempdir().expect("tempdir");
     let keys = credentials(dir.path(), &["ws-ann", "ws-bob"]);

@@ -197,7 +197,7 @@ impl Worker {
 
     fn perform_due(&mut self, lane: &str, client: &reqwest::blocking::Client) {
         loop {
-            let due = match self.store.due_in_lane(Some(lane), Utc::now(), 32) {
+            let due = match self.store.take_due(Some(lane), Utc::now(), 32) {
                 Ok(d) => d,
                 Err(e) => {
                     tracing::error!("cannot read the outbox: {e:#}");

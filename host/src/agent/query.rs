@@ -203,16 +203,26 @@ pub fn lock(store: &Mutex<Store>) -> anyhow::Result<MutexGuard<'_, Store>> {
 pub async fn serve_capture(store: &Arc<Mutex<Store>>, id: i64, n: usize) -> Response {
     let store = store.clone();
     let found = tokio::task::spawn_blocking(move || {
-        Ok::<_, anyhow::Error>(lock(&store)?.captures_of(id)?.into_iter().nth(n))
+        let store = lock(&store)?;
+        let Some(capture) = store.captures_of(id)?.into_iter().nth(n) else {
+            return Ok(None);
+        };
+        // A hub on PostgreSQL keeps what it fetched in the store; otherwise it is a file.
+        let held = store.capture_bytes(capture.id)?;
+        Ok::<_, anyhow::Error>(Some((capture, held)))
     })
     .await;
-    let capture = match found {
+    let (capture, held) = match found {
         Ok(Ok(Some(c))) => c,
         Ok(Ok(None)) => return (StatusCode::NOT_FOUND, "no such capture").into_response(),
         Ok(Err(e)) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e:#}")).into_response(),
         Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     };
-    let bytes = match tokio::fs::read(&capture.path).await {
+    let read = match held {
+        Some(bytes) => Ok(bytes),
+        None => tokio::fs::read(&capture.path).await,
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => {
             return (

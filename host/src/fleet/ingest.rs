@@ -329,19 +329,22 @@ impl Hub {
         let name = format!("{}-{}", c.agent, c.file);
         let path = self.captures.join(&name);
         let store = self.store.clone();
-        let (agent, id, file) = (c.agent.clone(), c.alarm, path.clone());
-        let found = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<(i64, bool)>> {
+        let (agent, id, file, named) = (c.agent.clone(), c.alarm, path.clone(), name.clone());
+        let found = tokio::task::spawn_blocking(move || -> anyhow::Result<Option<_>> {
             let store = store
                 .lock()
                 .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
             let Some(alarm) = store.alarm_from_agent(&agent, id)? else {
                 return Ok(None);
             };
+            // In the store (PostgreSQL, shared by hubs) under its name; else a file here.
+            let in_store = store.keeps_capture_bytes();
+            let file = if in_store { named.into() } else { file };
             let kept = store.captures_of(alarm)?.iter().any(|k| k.path == file);
-            Ok(Some((alarm, kept)))
+            Ok(Some((alarm, kept, in_store)))
         })
         .await;
-        let (alarm, kept) = match found {
+        let (alarm, kept, in_store) = match found {
             Ok(Ok(Some(found))) => found,
             Ok(Ok(None)) => return Taken::NotYet,
             Ok(Err(e)) => return Taken::Again(format!("{e:#}")),
@@ -355,6 +358,14 @@ impl Hub {
             let store = self.store.clone();
             let (dir, retention) = (self.captures.clone(), self.retention);
             let saved = tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+                if in_store {
+                    let mut store = store
+                        .lock()
+                        .map_err(|_| anyhow::anyhow!("the store's lock is poisoned"))?;
+                    store.add_fetched_capture_bytes(alarm, &c.kind, &name, &bytes, &c.taken_at)?;
+                    store.expire_capture_files(&retention);
+                    return Ok(());
+                }
                 // A file without its row is what a hub killed between the two left: written again.
                 let _ = std::fs::remove_file(dir.join(&name));
                 let path =

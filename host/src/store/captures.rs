@@ -101,6 +101,60 @@ impl Store {
         Ok(true)
     }
 
+    /// Whether a hub keeps the captures it fetches in the store itself (PostgreSQL, which
+    /// several hubs may share) rather than as files in its data folder (SQLite).
+    pub fn keeps_capture_bytes(&self) -> bool {
+        self.file.is_none()
+    }
+
+    /// [`Store::add_fetched_capture`] with the capture's bytes in the store, under `name`
+    /// (the same for every hub, so a message delivered twice, to either, keeps one).
+    pub fn add_fetched_capture_bytes(
+        &mut self,
+        alarm_id: i64,
+        kind: &str,
+        name: &str,
+        bytes: &[u8],
+        taken_at: &str,
+    ) -> Result<bool> {
+        let tx = self.db.transaction()?;
+        let known = tx.opt(
+            "SELECT id FROM captures WHERE alarm_id = ?1 AND path = ?2",
+            args![alarm_id, name],
+        )?;
+        if known.is_some() {
+            return Ok(false);
+        }
+        let id: i64 = tx
+            .one(
+                "INSERT INTO captures (alarm_id, kind, path, bytes, taken_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                args![alarm_id, kind, name, bytes.len(), taken_at],
+            )?
+            .get(0)?;
+        tx.exec(
+            "INSERT INTO capture_bytes (capture_id, bytes) VALUES (?1, ?2)",
+            args![id, bytes],
+        )?;
+        tx.commit()?;
+        Ok(true)
+    }
+
+    /// The bytes of capture `id` when the store keeps them (see
+    /// [`Store::keeps_capture_bytes`]); `None`: it is a file.
+    pub fn capture_bytes(&self, id: i64) -> Result<Option<Vec<u8>>> {
+        if !self.keeps_capture_bytes() {
+            return Ok(None);
+        }
+        self.db
+            .opt(
+                "SELECT bytes FROM capture_bytes WHERE capture_id = ?1",
+                args![id],
+            )?
+            .map(|r| r.get(0))
+            .transpose()
+    }
+
     fn insert_capture(
         &mut self,
         alarm_id: i64,

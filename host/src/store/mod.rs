@@ -1371,6 +1371,53 @@ mod tests {
     }
 
     #[test]
+    fn hubs_sharing_a_postgresql_outbox_never_take_one_row_twice() {
+        for engine in crate::store::testing::engines() {
+            let pack = Pack::standard().expect("standard");
+            let mut hub = engine.open("hub");
+            hub.set_outputs(vec!["siem".into()]);
+            let (a, b) = (fired(&pack, 0, "alice"), fired(&pack, 3, "bob"));
+            hub.record_forwarded([("ws-1", 1, &a), ("ws-1", 2, &b)])
+                .expect("record");
+            let other = engine.open("hub");
+            let now = Utc::now();
+            let lane = output_lane("siem");
+            let first = hub.take_due(Some(&lane), now, 1).expect("take");
+            assert_eq!(first.len(), 1);
+            let second = other.take_due(Some(&lane), now, 10).expect("take");
+            if matches!(engine, crate::store::testing::TestEngine::Postgres { .. }) {
+                assert_eq!(second.len(), 1, "only the row the first hub did not take");
+                assert_ne!(first[0].id, second[0].id);
+                assert!(
+                    other
+                        .take_due(Some(&lane), now, 10)
+                        .expect("take")
+                        .is_empty(),
+                    "both claimed"
+                );
+                // A hub that took a row and died leaves it to the others, after the claim.
+                let later = now
+                    + chrono::Duration::from_std(outbox::CLAIM).expect("d")
+                    + chrono::Duration::seconds(1);
+                assert_eq!(
+                    other.take_due(Some(&lane), later, 10).expect("take").len(),
+                    2
+                );
+            } else {
+                // One agent per data folder: rows stay due until settled.
+                assert_eq!(second.len(), 2);
+            }
+            hub.settle_action(first[0].id, &Settle::Done("sent".into()))
+                .expect("settle");
+            assert_eq!(
+                hub.outbox_counts().expect("counts").0,
+                1,
+                "one left pending"
+            );
+        }
+    }
+
+    #[test]
     fn refuses_a_database_from_the_future() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn =

@@ -5,7 +5,7 @@
 //! again.
 
 use super::Store;
-use super::engine::{Sql, Tx, args};
+use super::engine::{Engine, Row, Sql, Tx, args};
 use crate::event::Event;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
@@ -138,6 +138,22 @@ pub(super) fn enqueue(tx: &Tx<'_>, q: &Queue<'_>) -> Result<()> {
 
 /// How many `kind` actions the alarm of `alarm_id` (same pack, alarm and user) queued in the
 /// hour before `now`, not counting those already limited.
+/// How long a claimed outbox row is left to the hub that took it (see [`Store::take_due`]).
+pub const CLAIM: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// An outbox row as the due queries select it.
+fn action_run(r: &Row) -> Result<ActionRun> {
+    Ok(ActionRun {
+        id: r.get(0)?,
+        alarm_id: r.get(1)?,
+        position: r.get(2)?,
+        kind: r.get(3)?,
+        attempts: r.get(4)?,
+        message_id: r.get(5)?,
+        lane: r.get(6)?,
+    })
+}
+
 fn recent(tx: &Tx<'_>, alarm_id: i64, kind: &str, now: DateTime<Utc>) -> Result<u64> {
     let since = ts(now - chrono::Duration::hours(1));
     tx.one(
@@ -172,18 +188,42 @@ impl Store {
                 args![ts(now), limit, lane],
             )?
             .iter()
-            .map(|r| {
-                Ok(ActionRun {
-                    id: r.get(0)?,
-                    alarm_id: r.get(1)?,
-                    position: r.get(2)?,
-                    kind: r.get(3)?,
-                    attempts: r.get(4)?,
-                    message_id: r.get(5)?,
-                    lane: r.get(6)?,
-                })
-            })
+            .map(action_run)
             .collect()
+    }
+
+    /// [`Store::due_in_lane`] for a worker that performs them: on PostgreSQL, where several
+    /// hubs share one outbox, each row is also *claimed* — due again only after [`CLAIM`]
+    /// unless settled first, and skipped by the others meanwhile — so two hubs never send one
+    /// alarm to an output twice (a hub killed mid-send leaves its rows to the others after
+    /// the claim runs out). On SQLite one agent holds the data folder, and rows stay due until
+    /// settled, so a restart performs at once what was cut short.
+    pub fn take_due(
+        &self,
+        lane: Option<&str>,
+        now: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<ActionRun>> {
+        if self.db.engine() == Engine::Sqlite {
+            return self.due_in_lane(lane, now, limit);
+        }
+        let until = now + chrono::Duration::from_std(CLAIM).unwrap_or(chrono::Duration::MAX);
+        let mut taken = self
+            .db
+            .rows(
+                "UPDATE action_runs SET next_at = ?4 WHERE id IN (
+                    SELECT id FROM action_runs
+                     WHERE state = 'pending' AND next_at <= ?1
+                       AND (CAST(?3 AS TEXT) IS NULL OR lane = ?3)
+                     ORDER BY next_at, id LIMIT ?2 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, alarm_id, position, kind, attempts, message_id, lane",
+                args![ts(now), limit, lane, ts(until)],
+            )?
+            .iter()
+            .map(action_run)
+            .collect::<Result<Vec<_>>>()?;
+        taken.sort_by_key(|r| r.id);
+        Ok(taken)
     }
 
     /// When the next pending action is due, if any is pending.

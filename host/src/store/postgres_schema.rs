@@ -1,7 +1,7 @@
 //! The store's schema on PostgreSQL, and its migrations.
 //!
 //! PostgreSQL stores start at today's schema: migration 1 is every table as SQLite's sixteen
-//! migrations left them. From here on a change to the schema is a migration in both lists.
+//! migrations left them; migration 2 is PostgreSQL's own (captures' bytes). From here on a change to the schema is a migration in both lists.
 //! Differences that are the engines', not the store's: integers are `BIGINT` (SQLite's are
 //! 64-bit), ids are identity columns, bytes are `BYTEA`, times keep the `"C"` collation so
 //! they sort as the RFC 3339 text they are, and an alarm's uniqueness covers its event by
@@ -128,6 +128,13 @@ pub(super) const MIGRATIONS: &[&str] = &[
         reporting  BIGINT NOT NULL DEFAULT 1,
         heartbeat  TEXT NOT NULL
     );"#,
+    // 2: captures a hub fetched, kept in the database rather than in one hub's data folder,
+    // so every hub sharing the store serves them (PostgreSQL only: a SQLite store belongs to
+    // one folder, where its captures are files).
+    "CREATE TABLE capture_bytes (
+        capture_id  BIGINT PRIMARY KEY REFERENCES captures (id) ON DELETE CASCADE,
+        bytes       BYTEA NOT NULL
+    );",
 ];
 
 /// The advisory lock migrations run under (any number both hubs agree on: "vigilo").

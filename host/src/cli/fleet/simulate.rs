@@ -418,7 +418,7 @@ fn forward_lane(
 ) -> Result<()> {
     loop {
         let finished = done.load(Relaxed);
-        let due = store.due_in_lane(Some(FORWARD), Utc::now(), 64)?;
+        let due = store.take_due(Some(FORWARD), Utc::now(), 64)?;
         if due.is_empty() {
             if finished && store.next_due_in_lane(Some(FORWARD))?.is_none() {
                 return Ok(());
