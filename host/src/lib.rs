@@ -10,8 +10,8 @@
 //!
 //! | floor | modules | what they are |
 //! |---|---|---|
-//! | ground | [`event`], [`model`], `data_dir`, `os`, `owner_only`, `secret`, `hex` | events; alarm records, actions, templates, reports (the wire format); the data folder's layout; OS lookups; owner-only files |
-//! | 1 | `sources`, `sessions`, `tabs`, `risk`, `store` | the OS turned into events; focus spans; which tab is in front; risk scores; SQLite |
+//! | ground | [`event`], [`model`], `data_dir`, `os`, `owner_only`, `secret`, `hex`, `tls` | events; alarm records, actions, templates, reports (the wire format); the data folder's layout; OS lookups; owner-only files; whom TLS trusts |
+//! | 1 | `sources`, `sessions`, `tabs`, `risk`, `store` | the OS turned into events; focus spans; which tab is in front; risk scores; SQLite or PostgreSQL |
 //! | 2 | `actions`, `fleet`, [`rules`] | what performs actions (the outbox's worker); the bus to the fleet's hub (forwarding, ingest); the engine, plugins and scripts |
 //! | 3 | [`packs`], [`rule_set`] | packs read, checked and signed; the loaded packs assembled into one rule set |
 //! | 4 | `alarms`, [`pipeline`] | fired alarms built from the rules; sessions → rules → store, one assembly for live and replay |
@@ -45,6 +45,7 @@ pub(crate) mod sources;
 pub(crate) mod store;
 pub mod synth;
 pub(crate) mod tabs;
+pub(crate) mod tls;
 
 /// Hand-written WAT test plugins, shared with the end-to-end tests and benches.
 #[cfg(test)]

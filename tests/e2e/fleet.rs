@@ -556,6 +556,63 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
 }
 
 #[test]
+fn a_hub_reaches_postgresql_over_tls_only_under_the_servers_ca() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let certs = dir.path().join("certs");
+    crate::certs::certificates(&certs);
+    let pg = crate::postgres::Postgres::start_with(&dir.path().join("pg"), Some(&certs));
+    let nats = Nats::start(&dir.path().join("nats"));
+    let under = |ca: &Path| {
+        format!(
+            "{}?sslmode=verify-full&sslrootcert={}",
+            pg.url(),
+            ca.display()
+        )
+    };
+    // Another authority's CA: the server is not believed, the hub does not start.
+    let stranger = dir.path().join("stranger");
+    crate::certs::certificates(&stranger);
+    let refused = vigilo(
+        &dir.path().join("hub-x"),
+        &[
+            "hub",
+            "--fleet",
+            &nats.url(),
+            "--store",
+            &under(&stranger.join("ca.pem")),
+        ],
+    );
+    assert!(!refused.status.success(), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("invalid peer certificate"),
+        "{}",
+        stderr(&refused)
+    );
+    // Its own CA: the hub keeps what agents send in the database, over TLS.
+    let hub_data = dir.path().join("hub");
+    let hub = Agent::start_hub_with(
+        &hub_data,
+        &nats.url(),
+        &["--store", &under(&certs.join("ca.pem"))],
+    );
+    let mut agent = fleet_agent(dir.path(), &nats.url(), "ws-gus");
+    agent.send(&[copy_on("ws-gus", 1), copy_on("ws-gus", 2)]);
+    wait_for_copies(&hub_data, 2, &hub, &[], &nats);
+    let tls_sessions = std::process::Command::new("psql")
+        .arg(pg.url())
+        .args(["-Atc", "SELECT count(*) FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE ssl AND application_name = 'vigilo'"])
+        .output()
+        .expect("psql");
+    let n: u32 = String::from_utf8_lossy(&tls_sessions.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(n >= 1, "the hub's connections are TLS: {}", pg.log());
+    agent.stop();
+    hub.stop();
+}
+
+#[test]
 fn captures_at_hubs_sharing_postgresql_are_in_the_store_and_every_hub_serves_them() {
     let mut desktop = Desktop::start();
     desktop.window("vigilo-e2e-fleet-pg");

@@ -29,6 +29,8 @@ mod webhooks;
 // The harness: running the binary, a running agent, hand-written plugins.
 #[path = "../support/agent.rs"]
 mod agent;
+#[path = "../support/certs.rs"]
+mod certs;
 #[path = "../support/nats.rs"]
 mod nats;
 #[path = "../support/postgres.rs"]

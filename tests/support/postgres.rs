@@ -17,9 +17,16 @@ fn script() -> PathBuf {
 impl Postgres {
     /// Makes and starts one under `dir`.
     pub fn start(dir: &Path) -> Postgres {
+        Postgres::start_with(dir, None)
+    }
+
+    /// [`Postgres::start`] with TLS on, under the certificate and key in folder `tls`
+    /// (`cert.pem`, `key.pem`).
+    pub fn start_with(dir: &Path, tls: Option<&Path>) -> Postgres {
         let out = Command::new(script())
             .arg("start")
             .arg(dir)
+            .args(tls)
             .output()
             .expect("run scripts/postgres.sh");
         assert!(

@@ -33,31 +33,7 @@ pub struct Tls {
 impl Tls {
     /// TLS to `host`, trusting the certificate authorities in PEM file `ca` (or the system's).
     pub fn new(host: &str, ca: Option<&std::path::Path>) -> Result<Tls, String> {
-        let config = match ca {
-            Some(path) => {
-                use rustls_pki_types::pem::PemObject;
-                let mut roots = rustls::RootCertStore::empty();
-                let certs = rustls_pki_types::CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("ca {}: {e}", path.display()))?;
-                for cert in certs {
-                    let cert = cert.map_err(|e| format!("ca {}: {e}", path.display()))?;
-                    roots
-                        .add(cert)
-                        .map_err(|e| format!("ca {}: {e}", path.display()))?;
-                }
-                if roots.is_empty() {
-                    return Err(format!("ca {}: no certificate in it", path.display()));
-                }
-                rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
-                    .with_no_client_auth()
-            }
-            None => {
-                use rustls_platform_verifier::ConfigVerifierExt;
-                rustls::ClientConfig::with_platform_verifier()
-                    .map_err(|e| format!("the system's certificates: {e}"))?
-            }
-        };
+        let config = crate::tls::client_config(ca)?;
         let name = rustls_pki_types::ServerName::try_from(host.to_string())
             .map_err(|e| format!("{host:?} is no name a certificate can have: {e}"))?;
         Ok(Tls {

@@ -9,6 +9,11 @@
 //!
 //! A connection that drops (the server restarted) is made again at the next call outside a
 //! transaction; the call that found it gone fails, so its caller retries as after any error.
+//!
+//! TLS is rustls, as everywhere here, and always verifies the server's certificate: against
+//! the CAs of `sslrootcert=FILE` in the address (libpq's name), or the system's. `sslmode` is
+//! libpq's: `disable`, `prefer` (the default: TLS when the server offers it), `require`;
+//! `verify-ca` and `verify-full` mean `require` (verification is never off).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -18,7 +23,8 @@ use anyhow::{Context, Result};
 use bytes::BytesMut;
 use futures_executor::block_on;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
-use tokio_postgres::{Client, Config, NoTls, Statement};
+use tokio_postgres::{Client, Config, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{Row, Value};
 
@@ -31,6 +37,7 @@ const STATEMENTS_KEPT: usize = 256;
 /// An open PostgreSQL database.
 pub(crate) struct Pg {
     config: Config,
+    tls: MakeRustlsConnect,
     /// Where it is, for messages (the URL without its password).
     pub(crate) shown: String,
     client: RefCell<Client>,
@@ -55,7 +62,16 @@ fn said(e: tokio_postgres::Error) -> anyhow::Error {
                 db.code().code()
             )
         }
-        None => anyhow::anyhow!("PostgreSQL: {e}"),
+        None => {
+            // The cause says what went wrong ("error performing TLS handshake" does not).
+            let mut text = format!("PostgreSQL: {e}");
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                text.push_str(&format!(": {cause}"));
+                source = cause.source();
+            }
+            anyhow::anyhow!(text)
+        }
     }
 }
 
@@ -70,9 +86,9 @@ pub(crate) fn shown(url: &str) -> String {
     }
 }
 
-fn connect_client(config: &Config, shown: &str) -> Result<Client> {
+fn connect_client(config: &Config, tls: &MakeRustlsConnect, shown: &str) -> Result<Client> {
     let (sender, receiver) = std::sync::mpsc::channel();
-    let config = config.clone();
+    let (config, tls) = (config.clone(), tls.clone());
     let name = shown.to_string();
     std::thread::Builder::new()
         .name("postgres".into())
@@ -88,7 +104,7 @@ fn connect_client(config: &Config, shown: &str) -> Result<Client> {
                 }
             };
             runtime.block_on(async move {
-                match config.connect(NoTls).await {
+                match config.connect(tls).await {
                     Ok((client, connection)) => {
                         let _ = sender.send(Ok(client));
                         // Runs until the client is dropped or the server goes away.
@@ -110,22 +126,27 @@ fn connect_client(config: &Config, shown: &str) -> Result<Client> {
 }
 
 impl Pg {
-    /// Connects to the database at `url` (`postgres://user:password@host:port/db`, or
-    /// `postgres:///db?host=/run/postgresql` for a unix socket).
+    /// Connects to the database at `url` (`postgres://user:password@host:port/db`, with
+    /// `?sslmode=require&sslrootcert=FILE` for TLS under a private CA).
     pub(crate) fn connect(url: &str) -> Result<Pg> {
         let shown = shown(url);
+        let (url, ca) = tls_settings(url).with_context(|| format!("{shown}: a bad address"))?;
         let mut config: Config = url
             .parse()
             .with_context(|| format!("{shown} is not a PostgreSQL address"))?;
+        let tls = crate::tls::client_config(ca.as_deref())
+            .map(MakeRustlsConnect::new)
+            .map_err(|e| anyhow::anyhow!("{shown}: {e}"))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_application_name().is_none() {
             config.application_name("vigilo");
         }
-        let client = connect_client(&config, &shown)?;
+        let client = connect_client(&config, &tls, &shown)?;
         Ok(Pg {
             config,
+            tls,
             shown,
             client: RefCell::new(client),
             statements: RefCell::new(HashMap::new()),
@@ -136,7 +157,7 @@ impl Pg {
     fn revive(&self) -> Result<()> {
         if self.client.borrow().is_closed() {
             tracing::info!("connecting to PostgreSQL {} again", self.shown);
-            let client = connect_client(&self.config, &self.shown)?;
+            let client = connect_client(&self.config, &self.tls, &self.shown)?;
             *self.client.borrow_mut() = client;
             self.statements.borrow_mut().clear();
         }
@@ -227,6 +248,30 @@ impl Drop for PgTx<'_> {
             let _ = self.pg.batch("ROLLBACK");
         }
     }
+}
+
+/// `url` without what rust-postgres does not read, and the CA file it names: `sslrootcert`
+/// taken out, libpq's `verify-ca` and `verify-full` said as `require`.
+fn tls_settings(url: &str) -> Result<(String, Option<std::path::PathBuf>)> {
+    let mut parsed = url::Url::parse(url)?;
+    let mut ca = None;
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| match (&*k, &*v) {
+            ("sslrootcert", _) => {
+                ca = Some(std::path::PathBuf::from(&*v));
+                None
+            }
+            ("sslmode", "verify-ca" | "verify-full") => Some((k.into(), "require".into())),
+            _ => Some((k.into(), v.into())),
+        })
+        .collect();
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok((parsed.to_string(), ca))
 }
 
 /// `sql` with SQLite's `?N` placeholders as PostgreSQL's `$N` (outside quoted text).
@@ -335,6 +380,21 @@ mod tests {
             dollars("SELECT ?1, '?2' FROM t WHERE a = ?12 AND b IS ?"),
             "SELECT $1, '?2' FROM t WHERE a = $12 AND b IS ?"
         );
+    }
+
+    #[test]
+    fn libpq_tls_settings_are_read_and_the_rest_left_to_rust_postgres() {
+        let (url, ca) = tls_settings(
+            "postgres://hub@db/vigilo?sslmode=verify-full&sslrootcert=/etc/ca.pem&application_name=x",
+        )
+        .expect("parsed");
+        assert_eq!(
+            url,
+            "postgres://hub@db/vigilo?sslmode=require&application_name=x"
+        );
+        assert_eq!(ca.as_deref(), Some(std::path::Path::new("/etc/ca.pem")));
+        let (url, ca) = tls_settings("postgres://hub@db/vigilo").expect("parsed");
+        assert_eq!((url.as_str(), ca), ("postgres://hub@db/vigilo", None));
     }
 
     #[test]
