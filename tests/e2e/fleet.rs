@@ -75,23 +75,31 @@ fn fleet_agent_with(dir: &Path, url: &str, name: &str, folder: &str, extra: &[&s
     agent
 }
 
+/// The agents of the delivery tests.
+const THREE: [&str; 3] = ["ws-ann", "ws-bob", "ws-cat"];
+
+/// The [`THREE`] agents, in the fleet at `url`.
+fn three_agents(dir: &Path, url: &str) -> Vec<Agent> {
+    THREE.iter().map(|n| fleet_agent(dir, url, n)).collect()
+}
+
+/// Each of the [`THREE`] agents writes its files `from..to` to USB.
+fn send_copies(agents: &mut [Agent], from: usize, to: usize) {
+    for (agent, name) in agents.iter_mut().zip(THREE) {
+        let lines: Vec<String> = (from..to).map(|n| copy_on(name, n)).collect();
+        agent.send(&lines);
+    }
+}
+
 #[test]
 fn every_alarm_of_every_agent_reaches_the_hub_once_through_a_killed_bus_and_a_killed_hub() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut nats = Nats::start(&dir.path().join("nats"));
     let hub_data = dir.path().join("hub");
     let hub = Agent::start_hub(&hub_data, &nats.url());
-    let names = ["ws-ann", "ws-bob", "ws-cat"];
-    let mut agents: Vec<Agent> = names
-        .iter()
-        .map(|n| fleet_agent(dir.path(), &nats.url(), n))
-        .collect();
-    let send = |agents: &mut [Agent], from: usize, to: usize| {
-        for (agent, name) in agents.iter_mut().zip(names) {
-            let lines: Vec<String> = (from..to).map(|n| copy_on(name, n)).collect();
-            agent.send(&lines);
-        }
-    };
+    let names = THREE;
+    let mut agents = three_agents(dir.path(), &nats.url());
+    let send = send_copies;
 
     send(&mut agents, 0, 10);
     wait_for_copies(&hub_data, 30, &hub, &agents, &nats);
@@ -180,17 +188,8 @@ fn hubs_sharing_one_postgresql_store_share_the_work_and_one_killed_loses_nothing
     let (a_data, b_data) = (dir.path().join("hub-a"), dir.path().join("hub-b"));
     let hub_a = Agent::start_hub_with(&a_data, &nats.url(), &store);
     let hub_b = Agent::start_hub_with(&b_data, &nats.url(), &store);
-    let names = ["ws-ann", "ws-bob", "ws-cat"];
-    let mut agents: Vec<Agent> = names
-        .iter()
-        .map(|n| fleet_agent(dir.path(), &nats.url(), n))
-        .collect();
-    let send = |agents: &mut [Agent], from: usize, to: usize| {
-        for (agent, name) in agents.iter_mut().zip(names) {
-            let lines: Vec<String> = (from..to).map(|n| copy_on(name, n)).collect();
-            agent.send(&lines);
-        }
-    };
+    let mut agents = three_agents(dir.path(), &nats.url());
+    let send = send_copies;
 
     send(&mut agents, 0, 10);
     wait_for_copies(&a_data, 30, &hub_a, &agents, &nats);

@@ -136,8 +136,6 @@ pub(super) fn enqueue(tx: &Tx<'_>, q: &Queue<'_>) -> Result<()> {
     Ok(())
 }
 
-/// How many `kind` actions the alarm of `alarm_id` (same pack, alarm and user) queued in the
-/// hour before `now`, not counting those already limited.
 /// How long a claimed outbox row is left to the hub that took it (see [`Store::take_due`]).
 pub const CLAIM: std::time::Duration = std::time::Duration::from_secs(300);
 
@@ -154,6 +152,8 @@ fn action_run(r: &Row) -> Result<ActionRun> {
     })
 }
 
+/// How many `kind` actions the alarm of `alarm_id` (same pack, alarm and user) queued in the
+/// hour before `now`, not counting those already limited.
 fn recent(tx: &Tx<'_>, alarm_id: i64, kind: &str, now: DateTime<Utc>) -> Result<u64> {
     let since = ts(now - chrono::Duration::hours(1));
     tx.one(
