@@ -2,7 +2,9 @@
 # The fleet's figures in the README ("Fleet: how big, how fast"): a real nats-server and a real
 # hub on this machine, `vigilo fleet simulate` for the agents; each run on a fresh bus and hub.
 #
-#   scripts/fleet-bench.sh [--postgres] [VIGILO]
+#   scripts/fleet-bench.sh [--postgres] [--drain] [VIGILO]
+#
+# --drain runs the drain alone (the hub's own ingest; quick to compare two builds side by side).
 #
 # With --postgres the hub keeps its store in a throwaway PostgreSQL cluster (scripts/postgres.sh,
 # on the same machine), emptied for each run, and the saturation runs (the simulator's own
@@ -16,7 +18,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 POSTGRES=
+DRAIN_ONLY=
 if [[ "${1:-}" == --postgres ]]; then POSTGRES=1; shift; fi
+if [[ "${1:-}" == --drain ]]; then DRAIN_ONLY=1; shift; fi
 if [[ -n "${1:-}" ]]; then VIGILO=$1; else cargo build --release -q; VIGILO=$PWD/target/release/vigilo; fi
 WORK=$(mktemp -d)
 BUS= HUB= SIM= STORE=()
@@ -63,11 +67,13 @@ fresh() {
 }
 simulate() { "$VIGILO" fleet simulate --fleet "$URL" --hub-data "$WORK/hub" --watch bus=$BUS --watch hub=$HUB "$@"; }
 
+if [[ -z "$DRAIN_ONLY" ]]; then
 echo "== latency: 1000 agents, 1000 alarms/s"
 fresh
 simulate --agents 1000 --days 10 --rate 1000
+fi
 
-for n in $([[ -n "$POSTGRES" ]] || echo 1000 10000); do
+for n in $([[ -n "$POSTGRES$DRAIN_ONLY" ]] || echo 1000 10000); do
     echo; echo "== saturation: $n agents, as fast as they commit"
     fresh
     simulate --agents "$n" --days $((30000 / n))

@@ -332,6 +332,9 @@ impl Store {
             .with_context(|| format!("cannot restrict {}", path.display()))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // What statements keep for themselves (the rows a RETURNING gives back, a statement's
+        // own journal when it changes many rows) stays in memory, not in temporary files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&mut conn).with_context(|| format!("cannot migrate {}", path.display()))?;
         tracing::debug!(path = %path.display(), schema = MIGRATIONS.len(), "store opened");
