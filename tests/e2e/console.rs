@@ -132,6 +132,16 @@ pub async fn submit(c: &Client, css: &str) {
     }
 }
 
+/// The natural widths of the capture images on an alarm's page, as they loaded (0: broken).
+pub async fn capture_widths(c: &Client) -> serde_json::Value {
+    c.execute(
+        "return [...document.querySelectorAll('#captures figure img')].map(i => i.naturalWidth)",
+        vec![],
+    )
+    .await
+    .expect("script")
+}
+
 /// The text of the element `css` selects (failing with the page's text when there is none).
 pub async fn text_of(c: &Client, css: &str) -> String {
     match c.find(Locator::Css(css)).await {
@@ -283,14 +293,12 @@ actions = [ { screenshot = {} }, { video = { before = "2s", after = "2s" } } ]
         assert!(text_of(&c, "#event").await.contains("vigilo-e2e-console"));
         assert!(text_of(&c, "#actions").await.contains("done"));
         // The screenshot and the video (an animated PNG) both load in the page, full size.
-        let widths = c
-            .execute(
-                "return [...document.querySelectorAll('#captures figure img')].map(i => i.naturalWidth)",
-                vec![],
-            )
-            .await
-            .expect("script");
-        assert_eq!(widths, serde_json::json!([1280, 1280]), "screenshot and video show");
+        let widths = capture_widths(&c).await;
+        assert_eq!(
+            widths,
+            serde_json::json!([1280, 1280]),
+            "screenshot and video show"
+        );
         assert!(text_of(&c, "#captures").await.contains("video"));
         shot(&c, "03-alarm").await;
 

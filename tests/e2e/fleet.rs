@@ -377,6 +377,49 @@ fn listed(agent: &Agent, name: &str, filter: &str) -> Vec<serde_json::Value> {
     page["alarms"].as_array().cloned().unwrap_or_default()
 }
 
+/// An agent on `desktop` in the fleet at `url` as `name` (more `vigilo run` arguments:
+/// `extra`), whose "Copy captured" alarm takes `actions` (screenshots, videos) on each file
+/// written to USB.
+fn capturing_agent(
+    dir: &Path,
+    desktop: &Desktop,
+    url: &str,
+    name: &str,
+    extra: &[&str],
+    actions: &str,
+) -> Agent {
+    let data = dir.join(name);
+    let flags = ["--fleet", url, "--agent-id", name, "--retry-after", "1"];
+    let args: Vec<&str> = flags.iter().chain(extra).copied().collect();
+    let agent = Agent::start_in(
+        &data,
+        Some(&desktop.display),
+        &args,
+        &[("RUST_LOG", "vigilo=info")],
+    );
+    let grants: Vec<&str> = ["screenshot", "video"]
+        .into_iter()
+        .filter(|a| actions.contains(&format!("{a} =")))
+        .collect();
+    upload_pack(
+        &agent,
+        &data,
+        "shots",
+        &format!(
+            r#"[grants]
+actions = {grants:?}
+
+[[alarm]]
+name = "Copy captured"
+conditions = [ {{ field = "action", op = "eq", value = "file_written" }} ]
+risk = 4
+actions = [ {actions} ]
+"#
+        ),
+    );
+    agent
+}
+
 #[test]
 fn screenshots_and_videos_travel_with_their_alarms_to_the_hub() {
     let mut desktop = Desktop::start();
@@ -398,39 +441,16 @@ fn screenshots_and_videos_travel_with_their_alarms_to_the_hub() {
     let mut agents: Vec<Agent> = names
         .iter()
         .map(|name| {
-            let data = dir.path().join(name);
             let own = key(name);
-            let flags = [
-                "--fleet",
+            let actions = "{ screenshot = {} }, { video = { before = \"1s\", after = \"1s\" } }";
+            capturing_agent(
+                dir.path(),
+                &desktop,
                 &nats.url(),
-                "--agent-id",
                 name,
-                "--retry-after",
-                "1",
-                "--fleet-nkey",
-                &own,
-            ];
-            let agent = Agent::start_in(
-                &data,
-                Some(&desktop.display),
-                &flags,
-                &[("RUST_LOG", "vigilo=info")],
-            );
-            upload_pack(
-                &agent,
-                &data,
-                "shots",
-                r#"[grants]
-actions = ["screenshot", "video"]
-
-[[alarm]]
-name = "Copy captured"
-conditions = [ { field = "action", op = "eq", value = "file_written" } ]
-risk = 4
-actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
-"#,
-            );
-            agent
+                &["--fleet-nkey", &own],
+                actions,
+            )
         })
         .collect();
     // Now, so the video has frames from around it.
@@ -485,7 +505,7 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        use crate::console::{browser, log_in, shot_of, text_of};
+        use crate::console::{browser, capture_widths, log_in, shot_of, text_of};
         let c = browser(&driver).await;
         log_in(&c, &hub.url, &hub.token).await;
         let table = text_of(&c, "#alarms").await;
@@ -497,14 +517,12 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
         c.goto(&format!("{}/console/alarms/{dee}", hub.url))
             .await
             .expect("goto");
-        let widths = c
-            .execute(
-                "return [...document.querySelectorAll('#captures figure img')].map(i => i.naturalWidth)",
-                vec![],
-            )
-            .await
-            .expect("script");
-        assert_eq!(widths, serde_json::json!([1280, 1280]), "screenshot and video at the hub");
+        let widths = capture_widths(&c).await;
+        assert_eq!(
+            widths,
+            serde_json::json!([1280, 1280]),
+            "screenshot and video at the hub"
+        );
         let actions = text_of(&c, "#actions").await;
         assert!(actions.contains("performed by ws-dee"), "{actions}");
         shot_of(&c, "fleet", "02-hub-alarm").await;
@@ -512,7 +530,10 @@ actions = [ { screenshot = {} }, { video = { before = "1s", after = "1s" } } ]
             .await
             .expect("goto");
         let agents = text_of(&c, "#agents").await;
-        assert!(agents.contains("ws-dee") && agents.contains("ws-eve"), "{agents}");
+        assert!(
+            agents.contains("ws-dee") && agents.contains("ws-eve"),
+            "{agents}"
+        );
         shot_of(&c, "fleet", "03-hub-agents").await;
         c.close().await.expect("close");
     });
@@ -622,34 +643,13 @@ fn captures_at_hubs_sharing_postgresql_are_in_the_store_and_every_hub_serves_the
     let (a_data, b_data) = (dir.path().join("hub-a"), dir.path().join("hub-b"));
     let hub_a = Agent::start_hub_with(&a_data, &nats.url(), &store);
     let hub_b = Agent::start_hub_with(&b_data, &nats.url(), &store);
-    let data = dir.path().join("ws-fay");
-    let flags = [
-        "--fleet",
+    let mut agent = capturing_agent(
+        dir.path(),
+        &desktop,
         &nats.url(),
-        "--agent-id",
         "ws-fay",
-        "--retry-after",
-        "1",
-    ];
-    let mut agent = Agent::start_in(
-        &data,
-        Some(&desktop.display),
-        &flags,
-        &[("RUST_LOG", "vigilo=info")],
-    );
-    upload_pack(
-        &agent,
-        &data,
-        "shots",
-        r#"[grants]
-actions = ["screenshot"]
-
-[[alarm]]
-name = "Copy captured"
-conditions = [ { field = "action", op = "eq", value = "file_written" } ]
-risk = 4
-actions = [ { screenshot = {} } ]
-"#,
+        &[],
+        "{ screenshot = {} }",
     );
     agent.send(&[copy_on("ws-fay", 1)]);
     let deadline = Instant::now() + Duration::from_secs(90);
