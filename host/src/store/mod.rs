@@ -1421,6 +1421,26 @@ mod tests {
     }
 
     #[test]
+    fn a_store_address_that_is_no_address_is_refused_naming_its_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!("mysql://db/x".parse::<Location>().is_err());
+        std::fs::write(
+            dir.path().join(crate::data_dir::STORE_URL),
+            "postgres://[::1\n",
+        )
+        .expect("write");
+        let err = format!("{:#}", Store::open(dir.path()).err().expect("refused"));
+        assert!(
+            err.contains("store-url") && err.contains("bad address"),
+            "{err}"
+        );
+        assert!(
+            !dir.path().join(crate::data_dir::STORE).exists(),
+            "no SQLite in its place"
+        );
+    }
+
+    #[test]
     fn refuses_a_database_from_the_future() {
         let dir = tempfile::tempdir().expect("tempdir");
         let conn =
