@@ -1,28 +1,78 @@
-//! The fleet's tasks in a running process: an agent's heartbeats to the hub, and the hub's
-//! watch over agents that stopped reporting. (Forwarding alarms is an action: the outbox's
+//! The fleet's tasks in a running process: an agent's heartbeats to the hub and its taking of
+//! the packs the fleet publishes, and the hub's watch over agents that stopped reporting. (Forwarding alarms is an action: the outbox's
 //! `forward` lane; taking them in is `fleet::ingest`.)
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
+
+use crate::fleet::packs::{FetchError, Publication};
+use crate::model::report::{Heartbeat, PackRollout, ROLLOUT_ERRORS, ROLLOUT_ROWS, RolloutState};
+use crate::model::targets::Computer;
 
 use super::api;
 use crate::sources::Sink;
 use crate::store::Store;
 
-/// Sends this agent's heartbeat every `every` until the process ends (the bus away: the next one
-/// goes when it is back).
+/// Who this agent is in the fleet, and what it did with the packs the fleet published: what
+/// its heartbeats say.
+#[derive(Clone)]
+pub(super) struct Member {
+    /// Its id.
+    pub agent: String,
+    /// Its tags.
+    pub tags: BTreeMap<String, String>,
+    /// Each published pack heard of: the version last taken or refused, and how it went.
+    pub rollout: Arc<Mutex<BTreeMap<String, PackRollout>>>,
+    /// Woken when the rollout changes, so the hub hears of it before the next heartbeat is due.
+    pub changed: Arc<tokio::sync::Notify>,
+}
+
+impl Member {
+    /// A member of the fleet as `agent`, with `tags`.
+    pub fn new(agent: String, tags: BTreeMap<String, String>) -> Member {
+        Member {
+            agent,
+            tags,
+            rollout: Default::default(),
+            changed: Default::default(),
+        }
+    }
+
+    /// The rollout as a heartbeat carries it: bounded in rows and errors.
+    fn rollout(&self) -> Vec<PackRollout> {
+        let Ok(rollout) = self.rollout.lock() else {
+            return Vec::new();
+        };
+        rollout
+            .values()
+            .take(ROLLOUT_ROWS)
+            .map(|r| {
+                let mut r = r.clone();
+                r.errors.truncate(ROLLOUT_ERRORS);
+                r
+            })
+            .collect()
+    }
+}
+
+/// Sends this agent's heartbeat every `every`, and at once when its rollout changes, until the
+/// process ends (the bus away: the next one goes when it is back).
 pub(super) async fn heartbeats(
     client: async_nats::Client,
-    agent: String,
+    member: Member,
     every: std::time::Duration,
     state: api::AppState,
 ) {
     let mut sender = crate::fleet::heartbeat::Sender::new(client.clone());
     let mut tick = tokio::time::interval(every);
     loop {
-        tick.tick().await;
-        let mut beat = match heartbeat(&agent, &state).await {
+        tokio::select! {
+            _ = tick.tick() => {}
+            () = member.changed.notified() => {}
+        }
+        let mut beat = match heartbeat(&member, &state).await {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("fleet: no heartbeat: {e}");
@@ -45,7 +95,7 @@ pub(super) async fn heartbeats(
 }
 
 /// What this agent says about itself to the hub.
-async fn heartbeat(agent: &str, state: &api::AppState) -> Result<crate::model::report::Heartbeat> {
+async fn heartbeat(member: &Member, state: &api::AppState) -> Result<Heartbeat> {
     let status = api::status_report(state)
         .await
         .map_err(anyhow::Error::msg)?;
@@ -75,9 +125,9 @@ async fn heartbeat(agent: &str, state: &api::AppState) -> Result<crate::model::r
         ))
     })
     .await??;
-    Ok(crate::model::report::Heartbeat {
+    Ok(Heartbeat {
         form: crate::model::FORM_VERSION,
-        agent: agent.to_string(),
+        agent: member.agent.clone(),
         host: crate::os::process::hostname(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         os: std::env::consts::OS.to_string(),
@@ -90,7 +140,100 @@ async fn heartbeat(agent: &str, state: &api::AppState) -> Result<crate::model::r
         last_alarm,
         status,
         activity,
+        tags: member.tags.clone(),
+        rollout: member.rollout(),
     })
+}
+
+/// How many times an archive the bus did not give is asked for again before the agent says
+/// it was not fetched (it tries again when the pack is next published, or at its next start).
+const FETCH_TRIES: u32 = 5;
+
+/// Takes the packs the fleet publishes, one at a time, for as long as the process runs.
+pub(super) async fn take_packs(client: async_nats::Client, member: Member, state: api::AppState) {
+    let (heard, mut publications) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(crate::fleet::packs::watch(client.clone(), heard));
+    let js = async_nats::jetstream::new(client);
+    while let Some(p) = publications.recv().await {
+        let (state_now, errors) = take_one(&js, &p, &member, &state).await;
+        match state_now {
+            RolloutState::Running => {
+                tracing::info!(pack = %p.name, version = %p.version, "fleet: running")
+            }
+            other => tracing::warn!(
+                pack = %p.name,
+                version = %p.version,
+                "fleet: refused ({}): {}",
+                other.words(),
+                errors.join("; ")
+            ),
+        }
+        let entry = PackRollout {
+            name: p.name.clone(),
+            version: p.version.clone(),
+            state: state_now,
+            errors,
+            at: crate::event::Event::utc_string(chrono::Utc::now().fixed_offset()),
+        };
+        if let Ok(mut rollout) = member.rollout.lock() {
+            rollout.insert(p.name.clone(), entry);
+        }
+        member.changed.notify_one();
+    }
+}
+
+/// Fetches, checks and runs one published pack; says how it went.
+async fn take_one(
+    js: &async_nats::jetstream::Context,
+    p: &Publication,
+    member: &Member,
+    state: &api::AppState,
+) -> (RolloutState, Vec<String>) {
+    let (name, version, sha) = (p.name.clone(), p.version.clone(), p.sha256.clone());
+    let runs = api::on_packs(state, move |set| Ok(set.runs(&name, &version, &sha))).await;
+    if runs.unwrap_or(false) {
+        return (RolloutState::Running, Vec::new());
+    }
+    let mut tries = 0;
+    let archive = loop {
+        match crate::fleet::packs::fetch(js, p).await {
+            Ok(bytes) => break bytes,
+            Err(FetchError::Again(why)) if tries + 1 < FETCH_TRIES => {
+                tries += 1;
+                tracing::debug!(pack = %p.name, "fleet: {why}; trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(1 << tries)).await;
+            }
+            Err(e) => return (RolloutState::NotFetched, vec![e.to_string()]),
+        }
+    };
+    // Who published it is the hub's word, shown as such and bounded.
+    let actor = format!(
+        "fleet:{}",
+        p.published_by.chars().take(64).collect::<String>()
+    );
+    let (signature, name, version) = (p.signature.clone(), p.name.clone(), p.version.clone());
+    let (id, tags) = (member.agent.clone(), member.tags.clone());
+    let taken = api::on_packs(state, move |set| {
+        let groups = BTreeSet::new();
+        let computer = Computer {
+            id: &id,
+            tags: &tags,
+            groups: &groups,
+        };
+        Ok(set.take_published(
+            &archive,
+            &signature,
+            (&name, &version),
+            &actor,
+            &computer,
+        ))
+    })
+    .await;
+    match taken {
+        Ok(Ok(_)) => (RolloutState::Running, Vec::new()),
+        Ok(Err((state, errors))) => (state, errors),
+        Err(e) => (RolloutState::DoesNotLoad, vec![e.to_string()]),
+    }
 }
 
 /// The hub's watch over its agents: one silent longer than `quiet_after` is marked not

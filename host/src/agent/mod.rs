@@ -109,6 +109,7 @@ impl FleetOptions {
                     .clone()
                     .or_else(|| file.as_ref().and_then(|f| f.nkey.clone())),
                 credentials: file.as_ref().and_then(|f| f.credentials.clone()),
+                tags: file.as_ref().map(|f| f.tags.clone()).unwrap_or_default(),
                 ca: file.and_then(|f| f.ca),
             }),
             (None, Some(mut file)) => {
@@ -167,6 +168,13 @@ pub fn run(options: Options) -> Result<()> {
     if fleet.hub && fleet_settings.is_none() {
         anyhow::bail!("vigilo hub needs the fleet's bus: --fleet nats://HOST:4222 or [fleet] url");
     }
+    let tags = match &fleet_settings {
+        Some(f) => {
+            f.check_tags()?;
+            f.tags.clone()
+        }
+        None => Default::default(),
+    };
     let agent_id = match fleet_settings.as_ref().and_then(|f| f.agent_id.clone()) {
         Some(id) => crate::fleet::check_agent_id(&id)?.to_string(),
         None if fleet.hub => "hub".to_string(),
@@ -355,9 +363,15 @@ pub fn run(options: Options) -> Result<()> {
             ));
         } else if let Some(client) = &bus {
             let every = fleet.heartbeat.unwrap_or(crate::fleet::heartbeat::EVERY);
+            let member = fleet::Member::new(agent_id.clone(), tags.clone());
+            tokio::spawn(fleet::take_packs(
+                client.clone(),
+                member.clone(),
+                state.clone(),
+            ));
             tokio::spawn(fleet::heartbeats(
                 client.clone(),
-                agent_id.clone(),
+                member,
                 every,
                 state.clone(),
             ));

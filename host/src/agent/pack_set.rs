@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::event::{Event, EventKind, Field};
-use crate::model::report::PackInfo;
+use crate::model::report::{PackInfo, RolloutState};
 use crate::packs::{Pack, PackError, TrustedKeys};
 use crate::rule_set::RuleSet;
 use crate::store::{PackRow, RollBackError, Store};
@@ -262,6 +262,84 @@ impl PackSet {
             },
         )?;
         self.info(&pack.name)
+    }
+
+    /// Whether this agent runs `name` `version` with the archive whose SHA-256 is `sha256`
+    /// already (a publication heard again at start-up needs no fetch).
+    pub fn runs(&self, name: &str, version: &str, sha256: &str) -> bool {
+        self.row(name).is_some_and(|r| {
+            r.enabled
+                && r
+                    .active_version()
+                    .is_some_and(|v| v.version == version && v.sha256 == sha256)
+        })
+    }
+
+    /// Takes a pack the fleet published, as `actor` (`fleet:<admin>`): it must be signed by
+    /// one of *this agent's* trusted keys — the hub and the bus vouch for nothing, and
+    /// unsigned packs are refused — be the pack published under that name and version, and
+    /// be for this computer (its own `[targets]`). Then it is an upload like any other. A
+    /// pack no longer for this computer is switched off.
+    pub fn take_published(
+        &mut self,
+        archive: &[u8],
+        signature: &str,
+        published: (&str, &str),
+        actor: &str,
+        computer: &crate::model::targets::Computer<'_>,
+    ) -> Result<PackInfo, (RolloutState, Vec<String>)> {
+        let object = format!("{} {}", published.0, published.1);
+        let refuse = |set: &mut PackSet, state: RolloutState, errors: Vec<String>| {
+            set.refused(actor, &object, &errors.join("; "));
+            Err((state, errors))
+        };
+        if self.trusted.is_empty() {
+            return refuse(
+                self,
+                RolloutState::BadSignature,
+                vec![
+                    "this agent trusts no signing key: a pack from the fleet must be signed by                      a key in its trusted-keys/ folder"
+                        .into(),
+                ],
+            );
+        }
+        let pack = match Pack::from_archive(archive, Some(signature), "fleet", &self.trusted) {
+            Ok(p) => p,
+            Err(e) => {
+                let state = if !matches!(
+                    self.trusted.check(archive, Some(signature)),
+                    Ok(crate::packs::SignatureState::Verified { .. })
+                ) {
+                    RolloutState::BadSignature
+                } else if e.needs_newer_agent() {
+                    RolloutState::AgentTooOld
+                } else {
+                    RolloutState::DoesNotLoad
+                };
+                return refuse(self, state, diagnostics(e));
+            }
+        };
+        if (pack.name.as_str(), pack.version.to_string().as_str()) != published {
+            let why = format!(
+                "the archive is pack {} {}, but was published as {object}",
+                pack.name, pack.version
+            );
+            return refuse(self, RolloutState::DoesNotLoad, vec![why]);
+        }
+        if let crate::model::targets::Reach::No(why) = pack.targets.reach(computer) {
+            if self.row(&pack.name).is_some_and(|r| r.enabled) {
+                self.set_enabled(&pack.name, false, actor)
+                    .map_err(|e| (RolloutState::NotTargeted, vec![e.to_string()]))?;
+            }
+            return Err((RolloutState::NotTargeted, vec![why]));
+        }
+        self.upload(archive, Some(signature), actor).map_err(|e| {
+            let errors = match e {
+                Refusal::Invalid(errors) => errors,
+                other => vec![other.to_string()],
+            };
+            (RolloutState::DoesNotLoad, errors)
+        })
     }
 
     /// Switches a pack on or off.

@@ -22,32 +22,8 @@ pub const EVERY: Duration = Duration::from_secs(30);
 pub const QUIET_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// Creates the bucket if it is not there (the hub, at every start).
-///
-/// A bucket is a stream `KV_<bucket>` on subjects `$KV.<bucket>.>`, one message kept per
-/// subject. It is created as that stream: the client's own `create_key_value` first asks for
-/// the account's limits in a form newer servers answer and Debian's nats-server 2.9 does not.
 pub async fn prepare(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
-    if let Ok(bucket) = js.get_key_value(AGENTS_BUCKET).await {
-        return Ok(bucket);
-    }
-    js.get_or_create_stream(jetstream::stream::Config {
-        name: format!("KV_{AGENTS_BUCKET}"),
-        description: Some("vigilo agents' heartbeats, one entry per agent".into()),
-        subjects: vec![format!("$KV.{AGENTS_BUCKET}.>")],
-        max_messages_per_subject: 1,
-        storage: jetstream::stream::StorageType::File,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: true,
-        discard: jetstream::stream::DiscardPolicy::New,
-        num_replicas: 1,
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("cannot create the bucket {AGENTS_BUCKET}: {e}"))?;
-    js.get_key_value(AGENTS_BUCKET)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot open the bucket {AGENTS_BUCKET}: {e}"))
+    super::kv_bucket(js, AGENTS_BUCKET, "vigilo agents' heartbeats, one entry per agent", 1).await
 }
 
 /// An agent's side: puts its heartbeats, finding the bucket once the hub has made it.

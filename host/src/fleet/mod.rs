@@ -23,6 +23,7 @@
 pub(crate) mod auth;
 pub(crate) mod heartbeat;
 pub(crate) mod ingest;
+pub(crate) mod packs;
 pub(crate) mod wire;
 
 use std::time::Duration;
@@ -77,6 +78,28 @@ pub struct FleetSettings {
     /// A PEM file of the certificate authority the server's TLS certificate is checked against.
     #[serde(default)]
     pub ca: Option<std::path::PathBuf>,
+    /// This agent's tags (`tags = { department = "finance" }`), which a pack's `[targets]` and
+    /// an alarm's `applies_to` may name.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
+}
+
+/// A tag that cannot be matched as written.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "[fleet] tags: {0:?}: a tag's name and value are 1 to 64 characters, no control characters"
+)]
+pub struct BadTag(pub String);
+
+impl FleetSettings {
+    /// Checks the tags are ones a target can name.
+    pub fn check_tags(&self) -> Result<(), BadTag> {
+        let ok = |s: &str| (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control);
+        match self.tags.iter().find(|(k, v)| !ok(k) || !ok(v)) {
+            Some((k, v)) => Err(BadTag(format!("{k} = {v}"))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// An agent id that cannot be a subject token.
@@ -115,6 +138,42 @@ pub fn default_agent_id() -> String {
         .take(64)
         .collect();
     if id.is_empty() { "agent".into() } else { id }
+}
+
+/// Opens a key-value bucket, creating it if it is not there (the hub, at every start), keeping
+/// `history` values per key.
+///
+/// A bucket is a stream `KV_<bucket>` on subjects `$KV.<bucket>.>`. It is created as that
+/// stream: the client's own `create_key_value` first asks for the account's limits in a form
+/// newer servers answer and Debian's nats-server 2.9 does not.
+pub(crate) async fn kv_bucket(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    description: &str,
+    history: i64,
+) -> anyhow::Result<async_nats::jetstream::kv::Store> {
+    use async_nats::jetstream::stream;
+    if let Ok(found) = js.get_key_value(bucket).await {
+        return Ok(found);
+    }
+    js.get_or_create_stream(stream::Config {
+        name: format!("KV_{bucket}"),
+        description: Some(description.into()),
+        subjects: vec![format!("$KV.{bucket}.>")],
+        max_messages_per_subject: history,
+        storage: stream::StorageType::File,
+        allow_rollup: true,
+        deny_delete: true,
+        allow_direct: true,
+        discard: stream::DiscardPolicy::New,
+        num_replicas: 1,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("cannot create the bucket {bucket}: {e}"))?;
+    js.get_key_value(bucket)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the bucket {bucket}: {e}"))
 }
 
 /// Told when the bus comes and goes: whether it is there, and what to show about it.

@@ -11,6 +11,7 @@ pub mod action;
 pub mod alarm;
 pub mod program_state;
 pub mod report;
+pub mod targets;
 pub mod template;
 
 /// The version of the serde forms in this module. Readers of another version (a hub and an

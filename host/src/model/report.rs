@@ -206,6 +206,68 @@ pub struct Heartbeat {
     /// one does not carry again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub activity: Vec<ActivityCount>,
+    /// Its tags (`[fleet] tags`), which packs and alarms may target.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// Each pack the fleet published that this agent heard of: the version it last took or
+    /// refused, and how that went (at most [`ROLLOUT_ROWS`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rollout: Vec<PackRollout>,
+}
+
+/// At most this many published packs in a heartbeat's rollout (and at most
+/// [`ROLLOUT_ERRORS`] errors each): a heartbeat stays one bus message.
+pub const ROLLOUT_ROWS: usize = 200;
+
+/// At most this many errors per refused pack in a heartbeat.
+pub const ROLLOUT_ERRORS: usize = 20;
+
+/// How one published pack fares on one agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackRollout {
+    /// The pack's name.
+    pub name: String,
+    /// The version published (that the agent took, or refused).
+    pub version: String,
+    /// How it went.
+    pub state: RolloutState,
+    /// Why, for a refusal: every problem found (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+    /// When the agent decided (UTC, RFC 3339).
+    pub at: String,
+}
+
+/// Where a published pack stands on one agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutState {
+    /// It runs that version.
+    Running,
+    /// Its signature is missing, by a key the agent does not trust, or does not verify.
+    BadSignature,
+    /// It does not load here (alarms, plugins, scripts, or the set with it).
+    DoesNotLoad,
+    /// It needs a newer agent (`min_agent_version`).
+    AgentTooOld,
+    /// Its targets leave this computer out.
+    NotTargeted,
+    /// The archive could not be fetched or is not the one published (size, SHA-256).
+    NotFetched,
+}
+
+impl RolloutState {
+    /// In words, as the hub's Packs page and `vigilo pack rollout` say it.
+    pub fn words(self) -> &'static str {
+        match self {
+            RolloutState::Running => "running",
+            RolloutState::BadSignature => "bad signature",
+            RolloutState::DoesNotLoad => "does not load",
+            RolloutState::AgentTooOld => "agent too old",
+            RolloutState::NotTargeted => "not targeted",
+            RolloutState::NotFetched => "not fetched",
+        }
+    }
 }
 
 /// How many hours back a heartbeat's activity totals reach: a hub (or bus) away longer than

@@ -29,6 +29,8 @@ pub(super) struct RawManifest {
     pub script: Vec<Spanned<RawProgram>>,
     #[serde(default)]
     pub grants: super::grants::RawGrants,
+    #[serde(default)]
+    pub targets: super::targets::RawTargets,
 }
 
 /// One `[[plugin]]` (a WASM component) or `[[script]]` (a Rhai script) in the pack, its

@@ -10,6 +10,7 @@ mod grants;
 mod manifest;
 pub(crate) mod regex_budget;
 pub(crate) mod signature;
+mod targets;
 mod unknown_keys;
 
 pub(crate) use diagnostic::Diagnostic;
@@ -52,6 +53,8 @@ pub struct Pack {
     pub scripts: Vec<ScriptSpec>,
     /// What it may ask the agent to do.
     pub grants: Grants,
+    /// Whom its alarms are for (`[targets]`; everyone when it has none).
+    pub targets: crate::model::targets::Targets,
     /// Whether, and by whom, it is signed.
     pub signature: SignatureState,
     /// What its `matches` regexes hold compiled, caches at their largest (see
@@ -281,6 +284,7 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
     }
 
     let grants = Grants::from_raw(&manifest.grants, &mut r);
+    let targets = targets::targets(&manifest.targets, &mut r);
 
     // Alarms from pack.toml, then from each named file; names must be unique across all.
     let mut alarms = Vec::new();
@@ -388,6 +392,7 @@ fn load_from(files: &dyn PackFiles, origin: String) -> Result<Pack, PackError> {
         plugins,
         scripts,
         grants,
+        targets,
         signature: SignatureState::Unsigned,
         regex_bytes,
         files: pack_files
@@ -559,13 +564,26 @@ fn nearest<'a>(unknown: &str, candidates: impl Iterator<Item = &'a str>) -> Opti
         .map(|(_, name)| name)
 }
 
+/// How the problem of a pack for a newer agent begins (see [`PackError::needs_newer_agent`]).
+const NEEDS_NEWER_AGENT: &str = "this pack needs vigilo";
+
+impl PackError {
+    /// Whether the pack was refused (among other things, perhaps) for needing a newer agent
+    /// (`min_agent_version`): a fleet's rollout says so apart from other refusals.
+    pub fn needs_newer_agent(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.message.starts_with(NEEDS_NEWER_AGENT))
+    }
+}
+
 fn check_agent_version(min: &toml::Spanned<String>, r: &mut Reporter<'_>) {
     let ours = semver::Version::parse(env!("CARGO_PKG_VERSION"))
         .unwrap_or_else(|_| semver::Version::new(0, 0, 0));
     match semver::Version::parse(min.get_ref()) {
         Ok(v) if v > ours => r.error(
             min.span(),
-            format!("this pack needs vigilo {v} or newer; this agent is {ours}"),
+            format!("{NEEDS_NEWER_AGENT} {v} or newer; this agent is {ours}"),
         ),
         Ok(_) => {}
         Err(e) => r.error(

@@ -14,6 +14,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::grants::RawGrants;
+use super::targets::RawTargets;
 use super::manifest::{RawAlarm, RawAlarmFile, RawCondition, RawHeader, RawManifest, RawProgram};
 
 /// Which file is read: a `pack.toml`, or an alarm file it names.
@@ -42,6 +43,12 @@ pub(super) fn find(text: &str, file: File) -> Vec<(Range<usize>, String)> {
             ("pack", DeValue::Table(t)) => check(t, &known::<RawHeader>(), "[pack]", &mut found),
             ("grants", DeValue::Table(t)) => {
                 check(t, &known::<RawGrants>(), "[grants]", &mut found)
+            }
+            ("targets", DeValue::Table(t)) => {
+                check(t, &known::<RawTargets>(), "[targets]", &mut found);
+                if let Some(DeValue::Table(ex)) = get(t, "exclude").map(Spanned::get_ref) {
+                    check(ex, &known::<RawTargets>(), "[targets] exclude", &mut found);
+                }
             }
             ("alarm", DeValue::Array(items)) => {
                 for item in items.iter() {

@@ -358,6 +358,8 @@ fn heartbeat(id: &str, packs: &[(String, String)]) -> Heartbeat {
             ..Default::default()
         },
         activity: Vec::new(),
+        tags: Default::default(),
+        rollout: Vec::new(),
     }
 }
 

@@ -1,0 +1,336 @@
+//! Packs published to the fleet: an admin publishes a signed archive once, through the hub;
+//! every agent hears of it, fetches it and decides for itself whether to run it.
+//!
+//! Two JetStream buckets carry it. The archives are objects in [`PACKS_BUCKET`]; what is
+//! published now is one entry per pack in the key-value bucket [`PUBLISHED_BUCKET`] — a
+//! [`Publication`]: the version, the archive's object, size and SHA-256, its signature and its
+//! targets. The bucket keeps [`HISTORY`] entries per pack, so the hub can show what came before.
+//!
+//! Nothing here is trusted by an agent: the hub and the bus are a delivery path. An agent
+//! checks the archive is the one the entry describes (size, SHA-256), then verifies its
+//! signature against its *own* trusted keys, then reads the pack's own (signed) `[targets]`.
+//! The entry's copy of the targets is for the hub's pages.
+
+use async_nats::jetstream::{self, kv, object_store};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use tokio::io::AsyncReadExt;
+
+use crate::model::targets::Targets;
+
+/// The object store bucket of published archives.
+pub const PACKS_BUCKET: &str = "vigilo_packs";
+
+/// The key-value bucket of what is published: one entry per pack, its key the pack's name.
+pub const PUBLISHED_BUCKET: &str = "vigilo_pack_targets";
+
+/// Entries kept per pack in [`PUBLISHED_BUCKET`] (the current one and those before it).
+pub const HISTORY: i64 = 10;
+
+/// The largest archive that travels (a pack's archive holds at most 64 MiB of files).
+pub const MAX_PACK_BYTES: u64 = crate::packs::archive::MAX_TOTAL_BYTES;
+
+/// The largest entry read from [`PUBLISHED_BUCKET`].
+const MAX_ENTRY_BYTES: usize = 64 << 10;
+
+/// How long fetching one archive may take.
+const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One pack as published: what agents fetch and check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Publication {
+    /// The form version ([`crate::model::FORM_VERSION`]) the hub wrote.
+    pub form: u32,
+    /// The pack's name (also the entry's key).
+    pub name: String,
+    /// The version published.
+    pub version: String,
+    /// The archive's object in [`PACKS_BUCKET`].
+    pub object: String,
+    /// The archive's size.
+    pub bytes: u64,
+    /// The archive's SHA-256, in hex.
+    pub sha256: String,
+    /// The archive's minisign signature (`ARCHIVE.minisig`'s text).
+    pub signature: String,
+    /// The pack's own `[targets]`, copied for the hub's pages (agents read the archive's).
+    #[serde(default)]
+    pub targets: Targets,
+    /// Who published it.
+    pub published_by: String,
+    /// When (UTC, RFC 3339).
+    pub published_at: String,
+}
+
+impl Publication {
+    /// The object an archive of `name` `version` is kept under.
+    pub fn object_name(name: &str, version: &str) -> String {
+        format!("{name}@{version}")
+    }
+
+    /// Reads the entry stored under `key`, believing the key about which pack it is.
+    pub fn read(key: &str, value: &[u8]) -> Result<Publication, String> {
+        if value.len() > MAX_ENTRY_BYTES {
+            return Err(format!(
+                "{} bytes, a publication has at most {MAX_ENTRY_BYTES}",
+                value.len()
+            ));
+        }
+        super::wire::check_form(value).map_err(|e| match e {
+            super::wire::BadMessage::Json(e) => format!("not a publication: {e}"),
+            other => other.to_string(),
+        })?;
+        let p: Publication =
+            serde_json::from_slice(value).map_err(|e| format!("not a publication: {e}"))?;
+        if p.name != key {
+            return Err(format!("under {key:?} but says it is pack {:?}", p.name));
+        }
+        if p.bytes > MAX_PACK_BYTES {
+            return Err(format!(
+                "an archive of {} bytes, over the {MAX_PACK_BYTES} a pack may have",
+                p.bytes
+            ));
+        }
+        Ok(p)
+    }
+}
+
+/// The hub's side: both buckets, made if they are not there.
+pub async fn prepare(
+    js: &jetstream::Context,
+) -> anyhow::Result<(kv::Store, object_store::ObjectStore)> {
+    let published = super::kv_bucket(
+        js,
+        PUBLISHED_BUCKET,
+        "vigilo packs published to the fleet, one entry per pack",
+        HISTORY,
+    )
+    .await?;
+    let archives = match js.get_object_store(PACKS_BUCKET).await {
+        Ok(b) => b,
+        Err(_) => js
+            .create_object_store(object_store::Config {
+                bucket: PACKS_BUCKET.into(),
+                description: Some("vigilo pack archives published to the fleet".into()),
+                storage: jetstream::stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the bucket {PACKS_BUCKET}: {e}"))?,
+    };
+    Ok((published, archives))
+}
+
+/// Why a publication was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The admin must change something (a reused version number).
+    #[error("{0}")]
+    Conflict(String),
+    /// The bus did not take it; trying again may work.
+    #[error("{0}")]
+    Bus(String),
+}
+
+/// Every pack published now, as the bucket has it.
+pub async fn published(bucket: &kv::Store) -> anyhow::Result<Vec<Publication>> {
+    let mut keys = bucket
+        .keys()
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot list {PUBLISHED_BUCKET}: {e}"))?;
+    let mut out = Vec::new();
+    while let Some(key) = keys.next().await {
+        let key = key.map_err(|e| anyhow::anyhow!("cannot list {PUBLISHED_BUCKET}: {e}"))?;
+        if let Some(value) = bucket
+            .get(&key)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot read {key} in {PUBLISHED_BUCKET}: {e}"))?
+        {
+            match Publication::read(&key, &value) {
+                Ok(p) => out.push(p),
+                Err(why) => tracing::warn!(key, "fleet: a publication not read: {why}"),
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+/// Publishes `archive` as `publication` describes it: the archive first, then the entry that
+/// points agents at it. A version published before with other bytes is refused: agents that
+/// took the first would never take the second.
+pub async fn publish(
+    published: &kv::Store,
+    archives: &object_store::ObjectStore,
+    archive: &[u8],
+    publication: &Publication,
+) -> Result<u64, PublishError> {
+    let bus = |what: &str, e: &dyn std::fmt::Display| PublishError::Bus(format!("{what}: {e}"));
+    if let Ok(mut history) = published.history(&publication.name).await {
+        while let Some(Ok(entry)) = history.next().await {
+            if let Ok(before) = Publication::read(&entry.key, &entry.value)
+                && before.version == publication.version
+                && before.sha256 != publication.sha256
+            {
+                return Err(PublishError::Conflict(format!(
+                    "{} {} was published before with different content; a changed pack needs a \
+                     new version",
+                    publication.name, publication.version
+                )));
+            }
+        }
+    }
+    archives
+        .put(publication.object.as_str(), &mut std::io::Cursor::new(archive))
+        .await
+        .map_err(|e| bus("cannot store the archive", &e))?;
+    let entry = serde_json::to_vec(publication).map_err(|e| bus("cannot encode", &e))?;
+    published
+        .put(&publication.name, entry.into())
+        .await
+        .map_err(|e| bus("cannot publish", &e))
+}
+
+/// Why an agent did not get a published archive.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The bus did not give it now; later may work.
+    #[error("{0}")]
+    Again(String),
+    /// What the bus gave is not what was published.
+    #[error("{0}")]
+    Wrong(String),
+}
+
+/// An agent's side: fetches the archive `p` names, no more than it says, and checks it is
+/// that archive.
+pub async fn fetch(js: &jetstream::Context, p: &Publication) -> Result<Vec<u8>, FetchError> {
+    let again = |what: String| FetchError::Again(what);
+    let fetched = tokio::time::timeout(FETCH_TIMEOUT, async {
+        let bucket = js
+            .get_object_store(PACKS_BUCKET)
+            .await
+            .map_err(|e| again(format!("no bucket {PACKS_BUCKET}: {e}")))?;
+        let object = bucket.get(&p.object).await.map_err(|e| match e.kind() {
+            object_store::GetErrorKind::NotFound => {
+                FetchError::Wrong(format!("no object {} in {PACKS_BUCKET}", p.object))
+            }
+            _ => again(format!("cannot get {}: {e}", p.object)),
+        })?;
+        if object.info().size as u64 != p.bytes {
+            return Err(FetchError::Wrong(format!(
+                "the object {} has {} bytes, the publication says {}",
+                p.object,
+                object.info().size,
+                p.bytes
+            )));
+        }
+        let mut bytes = Vec::with_capacity(p.bytes as usize);
+        object
+            .take(p.bytes + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| again(format!("cannot read {}: {e}", p.object)))?;
+        Ok(bytes)
+    })
+    .await
+    .map_err(|_| again(format!("fetching {} took too long", p.object)))??;
+    if crate::hex::encode(&sha2::Sha256::digest(&fetched)) != p.sha256 {
+        return Err(FetchError::Wrong(format!(
+            "the object {} is not the archive published (its SHA-256 differs)",
+            p.object
+        )));
+    }
+    Ok(fetched)
+}
+
+/// An agent's side: hears of every publication — each pack's current one first, then every
+/// new one as it comes — until the process ends, finding the bucket once the hub has made it.
+pub async fn watch(client: async_nats::Client, heard: tokio::sync::mpsc::Sender<Publication>) {
+    let js = jetstream::new(client);
+    let mut waited = false;
+    loop {
+        match watch_once(&js, &heard).await {
+            Ok(()) => return,
+            Err(e) if !waited => {
+                tracing::info!("fleet: packs: {e:#}");
+                waited = true;
+            }
+            Err(e) => tracing::debug!("fleet: packs: {e:#}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    }
+}
+
+/// One watch, until it fails (`Ok`: nobody listens any more).
+async fn watch_once(
+    js: &jetstream::Context,
+    heard: &tokio::sync::mpsc::Sender<Publication>,
+) -> anyhow::Result<()> {
+    let bucket = js
+        .get_key_value(PUBLISHED_BUCKET)
+        .await
+        .map_err(|e| anyhow::anyhow!("no bucket {PUBLISHED_BUCKET} yet (is the hub running?): {e}"))?;
+    let mut entries = bucket
+        .watch_with_history(">")
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot watch {PUBLISHED_BUCKET}: {e}"))?;
+    while let Some(entry) = entries.next().await {
+        let entry = entry.map_err(|e| anyhow::anyhow!("the watch of {PUBLISHED_BUCKET} ended: {e}"))?;
+        if entry.operation != kv::Operation::Put {
+            continue;
+        }
+        match Publication::read(&entry.key, &entry.value) {
+            Ok(p) => {
+                if heard.send(p).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Err(why) => tracing::warn!(key = %entry.key, "fleet: a publication refused: {why}"),
+        }
+    }
+    anyhow::bail!("the watch of {PUBLISHED_BUCKET} ended")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn publication() -> Publication {
+        Publication {
+            form: crate::model::FORM_VERSION,
+            name: "dlp".into(),
+            version: "1.4.0".into(),
+            object: Publication::object_name("dlp", "1.4.0"),
+            bytes: 100,
+            sha256: "ab".repeat(32),
+            signature: "untrusted comment: x".into(),
+            targets: Targets::default(),
+            published_by: "admin (alice)".into(),
+            published_at: "2026-12-01T00:00:00.000Z".into(),
+        }
+    }
+
+    #[test]
+    fn a_publication_is_read_under_its_own_key_within_bounds() {
+        let p = publication();
+        let json = serde_json::to_vec(&p).expect("json");
+        assert_eq!(Publication::read("dlp", &json).expect("read"), p);
+        assert!(Publication::read("other", &json).is_err_and(|e| e.contains("\"dlp\"")));
+        let huge = Publication {
+            bytes: MAX_PACK_BYTES + 1,
+            ..p.clone()
+        };
+        let json = serde_json::to_vec(&huge).expect("json");
+        assert!(Publication::read("dlp", &json).is_err_and(|e| e.contains("over the")));
+        assert!(Publication::read("dlp", &vec![b' '; MAX_ENTRY_BYTES + 1]).is_err());
+        assert!(Publication::read("dlp", b"{").is_err_and(|e| e.starts_with("not a publication")));
+        let future = serde_json::to_vec(&Publication {
+            form: crate::model::FORM_VERSION + 1,
+            ..p
+        })
+        .expect("json");
+        assert!(Publication::read("dlp", &future).is_err_and(|e| e.contains("form")));
+    }
+}
