@@ -341,10 +341,10 @@ fn agents_report_their_health_and_one_gone_silent_is_not_reporting_once() {
 
 /// The bus's settings in `DIR/nats`: the keys `vigilo fleet credentials` made in `DIR/keys`
 /// (an include is relative to the file it is in).
-const AUTH_CONF: &str = "include \"../keys/auth.conf\"\n";
+pub(crate) const AUTH_CONF: &str = "include \"../keys/auth.conf\"\n";
 
 /// `vigilo fleet credentials` for `agents` (and the hub) in `dir/keys`; returns that folder.
-fn credentials(dir: &Path, agents: &[&str]) -> std::path::PathBuf {
+pub(crate) fn credentials(dir: &Path, agents: &[&str]) -> std::path::PathBuf {
     let keys = dir.join("keys");
     let mut args = vec!["fleet", "credentials", "--out", keys.to_str().expect("p")];
     for a in agents {

@@ -19,6 +19,7 @@ mod plugin;
 mod popups;
 mod replay;
 mod risk;
+mod rollout;
 mod screenshots;
 mod scripts;
 mod terminate;

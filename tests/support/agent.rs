@@ -123,7 +123,11 @@ impl Agent {
             if let Ok(a) = std::fs::read_to_string(&address) {
                 break format!("http://{}", a.trim());
             }
-            assert!(Instant::now() < deadline, "the agent did not start");
+            assert!(
+                Instant::now() < deadline,
+                "the agent did not start; its log:\n{}",
+                std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default()
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         let token = std::fs::read_to_string(data.join("admin-token"))

@@ -16,6 +16,8 @@
 //! | `GET /api/v1/alarms/{id}/captures/{n}` | a screenshot (PNG) or video (APNG) |
 //! | `GET /api/v1/risk?days=&until=` | users ranked by risk score, with trend |
 //! | `GET /api/v1/agents` | on a fleet's hub: every agent, not reporting first, with its last heartbeat |
+//! | `GET /api/v1/fleet/packs` | on a fleet's hub: each pack published to the fleet and where it runs |
+//! | `POST /api/v1/fleet/packs` | on a fleet's hub: publish a signed pack to every agent it targets (multipart `archive`, `signature`) |
 //! | `GET /metrics` | Prometheus / OpenMetrics text |
 //! | `GET /api/v1/openapi.json` | this API described in OpenAPI 3.1 (no token needed) |
 
@@ -45,6 +47,8 @@ pub struct AppState {
     pub stats: Arc<Stats>,
     /// A reading connection to the store.
     pub store: Arc<Mutex<crate::store::Store>>,
+    /// On a fleet's hub: the way to publish packs to the agents.
+    pub publisher: Option<Arc<crate::fleet::packs::Publisher>>,
 }
 
 /// Every route, for the test that holds the OpenAPI document to them: (method, path).
@@ -62,6 +66,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/alarms/{id}/captures/{n}"),
     ("get", "/api/v1/risk"),
     ("get", "/api/v1/agents"),
+    ("get", "/api/v1/fleet/packs"),
+    ("post", "/api/v1/fleet/packs"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
 ];
@@ -81,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alarms/{id}/captures/{n}", get(capture))
         .route("/api/v1/risk", get(risk))
         .route("/api/v1/agents", get(agents))
+        .route("/api/v1/fleet/packs", get(fleet_packs).post(publish))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -235,41 +242,162 @@ async fn list(State(state): State<AppState>) -> Response {
     with_packs(&state, |set| set.list()).await
 }
 
-async fn upload(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    mut form: Multipart,
-) -> Response {
-    let (mut archive, mut signature) = (None, None);
-    loop {
-        match form.next_field().await {
-            Ok(Some(field)) => {
-                let name = field.name().unwrap_or_default().to_string();
-                let bytes = match field.bytes().await {
-                    Ok(b) => b,
-                    Err(e) => return bad_request(&format!("field {name}: {e}")),
-                };
-                match name.as_str() {
-                    "archive" => archive = Some(bytes.to_vec()),
-                    "signature" => match String::from_utf8(bytes.to_vec()) {
-                        Ok(text) => signature = Some(text),
-                        Err(_) => return bad_request("signature: not text"),
-                    },
-                    other => return bad_request(&format!("unknown field {other:?}")),
-                }
+/// An uploaded archive and its signature: the multipart fields `archive` and `signature`
+/// (and, from the console's forms, `csrf`).
+pub struct PackForm {
+    /// The archive's bytes.
+    pub archive: Vec<u8>,
+    /// The archive's file name, as the client gave it.
+    pub file_name: Option<String>,
+    /// The signature file's text, if one came.
+    pub signature: Option<String>,
+    /// The console's CSRF token, if one came.
+    pub csrf: Option<String>,
+}
+
+impl PackForm {
+    /// Reads the form; a field it does not know, or no archive, is refused saying so. A file
+    /// input left empty (a browser sends an empty part) counts as not there.
+    pub async fn read(mut form: Multipart) -> Result<PackForm, String> {
+        let (mut archive, mut signature, mut csrf) = (None, None, None);
+        loop {
+            let field = match form.next_field().await {
+                Ok(Some(field)) => field,
+                Ok(None) => break,
+                Err(e) => return Err(format!("the form did not arrive whole: {e}")),
+            };
+            let name = field.name().unwrap_or_default().to_string();
+            let file_name = field.file_name().map(str::to_string);
+            let bytes = field
+                .bytes()
+                .await
+                .map_err(|e| format!("field {name}: {e}"))?;
+            match name.as_str() {
+                _ if bytes.is_empty() => {}
+                "archive" => archive = Some((file_name, bytes.to_vec())),
+                "signature" => match String::from_utf8(bytes.to_vec()) {
+                    Ok(text) => signature = Some(text),
+                    Err(_) => return Err("signature: not a .minisig text file".into()),
+                },
+                "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
+                other => return Err(format!("unknown field {other:?}")),
             }
-            Ok(None) => break,
-            Err(e) => return bad_request(&format!("not a multipart form: {e}")),
         }
+        let (file_name, archive) = archive
+            .ok_or("no pack archive came (multipart/form-data: archive, signature)".to_string())?;
+        Ok(PackForm {
+            archive,
+            file_name,
+            signature,
+            csrf,
+        })
     }
-    let Some(archive) = archive else {
-        return bad_request("no `archive` field (multipart/form-data: archive, signature)");
+}
+
+async fn upload(State(state): State<AppState>, headers: HeaderMap, form: Multipart) -> Response {
+    let PackForm {
+        archive, signature, ..
+    } = match PackForm::read(form).await {
+        Ok(f) => f,
+        Err(why) => return bad_request(&why),
     };
     let who = actor(&headers);
     with_packs(&state, move |set| {
         set.upload(&archive, signature.as_deref(), &who)
     })
     .await
+}
+
+/// Publishes a pack to the fleet from this hub, as `actor`: checked here first (signed, and it
+/// loads), so an admin hears of a bad pack before every agent refuses it.
+pub async fn publish_pack(
+    state: &AppState,
+    form: PackForm,
+    actor: String,
+) -> Result<crate::fleet::packs::Publication, Refusal> {
+    let Some(publisher) = state.publisher.clone() else {
+        return Err(Refusal::Conflict(
+            "this is not a fleet's hub: publish through `vigilo hub`, or upload the pack to \
+             this agent with `vigilo pack upload`"
+                .into(),
+        ));
+    };
+    let Some(signature) = form.signature else {
+        return Err(Refusal::Invalid(vec![
+            "a pack for the fleet must be signed (agents refuse unsigned packs): sign it with \
+             `vigilo pack sign ARCHIVE --key KEY`, and give its .minisig"
+                .into(),
+        ]));
+    };
+    let archive = Arc::new(form.archive);
+    let (checked, sig) = (archive.clone(), signature.clone());
+    let pack = on_packs(state, move |set| set.check_for_fleet(&checked, &sig)).await?;
+    let publication = crate::fleet::packs::Publication {
+        form: crate::model::FORM_VERSION,
+        name: pack.name.clone(),
+        version: pack.version.to_string(),
+        object: crate::fleet::packs::Publication::object_name(
+            &pack.name,
+            &pack.version.to_string(),
+        ),
+        bytes: archive.len() as u64,
+        sha256: crate::hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&archive[..])),
+        signature,
+        targets: pack.targets.clone(),
+        published_by: actor.clone(),
+        published_at: crate::event::Event::utc_string(chrono::Utc::now().fixed_offset()),
+    };
+    publisher
+        .publish(&archive, &publication)
+        .await
+        .map_err(|e| match e {
+            crate::fleet::packs::PublishError::Conflict(why) => Refusal::Conflict(why),
+            crate::fleet::packs::PublishError::Bus(why) => Refusal::Failed(why),
+        })?;
+    let (object, detail) = (
+        format!("{} {}", publication.name, publication.version),
+        format!("for {}; {}", pack.targets.words(), pack.signature),
+    );
+    on_packs(state, move |set| {
+        set.record_published(&actor, &object, &detail);
+        Ok(())
+    })
+    .await?;
+    Ok(publication)
+}
+
+async fn publish(State(state): State<AppState>, headers: HeaderMap, form: Multipart) -> Response {
+    let form = match PackForm::read(form).await {
+        Ok(f) => f,
+        Err(why) => return bad_request(&why),
+    };
+    match publish_pack(&state, form, actor(&headers)).await {
+        Ok(p) => Json(p).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
+}
+
+/// Each pack published to the fleet and where it runs (the hub's Packs page shows the same).
+pub async fn fleet_rollout(
+    state: &AppState,
+) -> Result<Vec<crate::model::report::FleetPack>, String> {
+    let Some(publisher) = &state.publisher else {
+        return Err("this is not a fleet's hub".into());
+    };
+    let published = publisher.published().await.map_err(|e| format!("{e:#}"))?;
+    let store = state.store.clone();
+    let agents = tokio::task::spawn_blocking(move || super::query::lock(&store)?.agents())
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| format!("{e:#}"))?;
+    Ok(crate::fleet::packs::rollout(&published, &agents))
+}
+
+async fn fleet_packs(State(state): State<AppState>) -> Response {
+    match fleet_rollout(&state).await {
+        Ok(packs) => Json(json!({ "packs": packs })).into_response(),
+        Err(why) => internal(&why),
+    }
 }
 
 fn bad_request(why: &str) -> Response {

@@ -220,13 +220,7 @@ async fn take_one(
             tags: &tags,
             groups: &groups,
         };
-        Ok(set.take_published(
-            &archive,
-            &signature,
-            (&name, &version),
-            &actor,
-            &computer,
-        ))
+        Ok(set.take_published(&archive, &signature, (&name, &version), &actor, &computer))
     })
     .await;
     match taken {

@@ -327,6 +327,12 @@ pub fn run(options: Options) -> Result<()> {
         token: Arc::new(token),
         stats: stats.clone(),
         store: Arc::new(Mutex::new(Store::open(&data_dir)?)),
+        publisher: match (&bus, fleet.hub) {
+            (Some(client), true) => Some(Arc::new(crate::fleet::packs::Publisher::new(
+                client.clone(),
+            ))),
+            _ => None,
+        },
     };
     let api_dir = data_dir.clone();
     let refused_stats = stats.clone();
@@ -353,6 +359,9 @@ pub fn run(options: Options) -> Result<()> {
             };
             tokio::spawn(crate::fleet::ingest::run(client.clone(), ingest));
             tokio::spawn(crate::fleet::heartbeat::watch(client, state.store.clone()));
+            if let Some(publisher) = state.publisher.clone() {
+                tokio::spawn(async move { publisher.prepare_when_up().await });
+            }
             let quiet_after = fleet
                 .quiet_after
                 .unwrap_or(crate::fleet::heartbeat::QUIET_AFTER);

@@ -269,8 +269,7 @@ impl PackSet {
     pub fn runs(&self, name: &str, version: &str, sha256: &str) -> bool {
         self.row(name).is_some_and(|r| {
             r.enabled
-                && r
-                    .active_version()
+                && r.active_version()
                     .is_some_and(|v| v.version == version && v.sha256 == sha256)
         })
     }
@@ -303,7 +302,8 @@ impl PackSet {
                 ],
             );
         }
-        let pack = match Pack::from_archive(archive, Some(signature), "fleet", &self.trusted) {
+        let shown = format!("{} {} from the fleet", published.0, published.1);
+        let pack = match Pack::from_archive(archive, Some(signature), &shown, &self.trusted) {
             Ok(p) => p,
             Err(e) => {
                 let state = if !matches!(
@@ -340,6 +340,40 @@ impl PackSet {
             };
             (RolloutState::DoesNotLoad, errors)
         })
+    }
+
+    /// Checks a pack a hub is asked to publish: it loads, with its plugins and scripts, and
+    /// its signature is shown as this hub's keys see it (the agents check it against theirs).
+    pub fn check_for_fleet(&mut self, archive: &[u8], signature: &str) -> Result<Pack, Refusal> {
+        let refused = |set: &mut PackSet, errors: Vec<String>| {
+            set.refused("publish", "publish", &errors.join("; "));
+            Refusal::Invalid(errors)
+        };
+        let pack = match Pack::from_archive(archive, Some(signature), "publish", &self.trusted) {
+            Ok(p) => p,
+            Err(e) => return Err(refused(self, diagnostics(e))),
+        };
+        if pack.name == STANDARD {
+            let why = "the name \"standard\" belongs to the built-in pack".to_string();
+            return Err(refused(self, vec![why]));
+        }
+        if let Err(e) = RuleSet::new(vec![pack.clone()]) {
+            return Err(refused(self, vec![e]));
+        }
+        Ok(pack)
+    }
+
+    /// Records that `actor` published `object` to the fleet: audit trail, and an account
+    /// event through the running rules (the hub's "Monitoring setup changed").
+    pub fn record_published(&mut self, actor: &str, object: &str, detail: &str) {
+        let action = "pack_published";
+        match self.store.audit(actor, action, object, Some(detail)) {
+            Ok(entry) => {
+                let notice = self.account_event(&entry.actor, action, object, Some(detail));
+                self.pipeline.event(notice);
+            }
+            Err(e) => tracing::error!("cannot write the audit trail: {e:#}"),
+        }
     }
 
     /// Switches a pack on or off.

@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::model::report::{AuditEntry, PackInfo};
+use crate::fleet::packs::Publication;
+use crate::model::report::{AuditEntry, FleetPack, PackInfo, RolloutState};
 use crate::packs::signature::{TrustedKeys, signature_path};
 use crate::packs::{Pack, archive};
 use crate::rule_set::RuleSet;
@@ -75,6 +76,27 @@ enum What {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Publish a signed archive to a fleet through its hub (--data-dir of the hub, or --url):
+    /// every agent it targets verifies it with its own trusted keys and runs it. Publishing an
+    /// earlier version again rolls the fleet back.
+    Publish {
+        /// The archive.
+        archive: PathBuf,
+        /// The signature file [default: ARCHIVE.minisig].
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Where each pack published to the fleet runs: agents on each version, who refused the
+    /// published one and why, who has not said yet.
+    Rollout {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
     /// List a running agent's packs: version, enabled, signature, contents, versions kept.
     List {
         /// JSON instead of a table.
@@ -133,29 +155,10 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             api,
         } => {
             let client = Client::new(&api, data_dir)?;
-            let (bytes, mut sig, file_name) = match Pack::upload_form(&archive) {
+            let form = match form_of(&archive, signature.as_deref(), "uploaded")? {
                 Ok(form) => form,
-                Err(e) => {
-                    eprintln!("{e}");
-                    eprintln!("error: the pack was not uploaded");
-                    return Ok(EXIT_INVALID);
-                }
+                Err(code) => return Ok(code),
             };
-            if archive.is_dir() {
-                eprintln!("built {file_name} from {} (unsigned)", archive.display());
-            } else if let Some(path) = signature {
-                sig = Some(
-                    std::fs::read_to_string(&path)
-                        .with_context(|| format!("cannot read {}", path.display()))?,
-                );
-            }
-            let mut form = reqwest::blocking::multipart::Form::new().part(
-                "archive",
-                reqwest::blocking::multipart::Part::bytes(bytes).file_name(file_name),
-            );
-            if let Some(sig) = sig {
-                form = form.text("signature", sig);
-            }
             client.send_as(
                 client.post("/api/v1/packs").multipart(form),
                 |info: &PackInfo, _| {
@@ -163,6 +166,42 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                         "uploaded {} {} — {}; running",
                         info.name, info.version, info.signature
                     )
+                },
+            )
+        }
+        What::Publish {
+            archive,
+            signature,
+            api,
+        } => {
+            let client = Client::new(&api, data_dir)?;
+            let form = match form_of(&archive, signature.as_deref(), "published")? {
+                Ok(form) => form,
+                Err(code) => return Ok(code),
+            };
+            client.send_as(
+                client.post("/api/v1/fleet/packs").multipart(form),
+                |p: &Publication, _| {
+                    println!(
+                        "published {} {} to the fleet, for {}: each agent verifies it with its own \
+                         keys and runs it; `vigilo pack rollout` shows where it runs",
+                        p.name,
+                        p.version,
+                        p.targets.words()
+                    )
+                },
+            )
+        }
+        What::Rollout { json, api } => {
+            let client = Client::new(&api, data_dir)?;
+            client.send_as(
+                client.get("/api/v1/fleet/packs"),
+                |answer: &RolloutAnswer, raw| {
+                    if json {
+                        println!("{}", raw["packs"]);
+                    } else {
+                        print!("{}", rollout_table(&answer.packs));
+                    }
                 },
             )
         }
@@ -222,6 +261,90 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
             )
         }
     }
+}
+
+/// The multipart form of an archive (or a pack folder, built first) and its signature; the
+/// exit code when it is not a pack. `done` says what is not done when it fails.
+fn form_of(
+    archive: &Path,
+    signature: Option<&Path>,
+    done: &str,
+) -> Result<Result<reqwest::blocking::multipart::Form, u8>> {
+    let (bytes, mut sig, file_name) = match Pack::upload_form(archive) {
+        Ok(form) => form,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("error: the pack was not {done}");
+            return Ok(Err(EXIT_INVALID));
+        }
+    };
+    if archive.is_dir() {
+        eprintln!("built {file_name} from {} (unsigned)", archive.display());
+    } else if let Some(path) = signature {
+        sig = Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        );
+    }
+    let mut form = reqwest::blocking::multipart::Form::new().part(
+        "archive",
+        reqwest::blocking::multipart::Part::bytes(bytes).file_name(file_name),
+    );
+    if let Some(sig) = sig {
+        form = form.text("signature", sig);
+    }
+    Ok(Ok(form))
+}
+
+/// `GET /api/v1/fleet/packs`.
+#[derive(serde::Deserialize)]
+struct RolloutAnswer {
+    packs: Vec<FleetPack>,
+}
+
+/// The rollout as `vigilo pack rollout` prints it: a line per pack, then a line per refusal.
+fn rollout_table(packs: &[FleetPack]) -> String {
+    let mut out = format!(
+        "{:<20} {:<10} {:<28} {:<8} {:<8} {:<8} FOR\n",
+        "PACK", "PUBLISHED", "RUNNING", "REFUSED", "WAITING", "BY"
+    );
+    for p in packs {
+        let running: Vec<String> = p
+            .running
+            .iter()
+            .rev()
+            .map(|(v, n)| format!("{n} on {v}"))
+            .collect();
+        let refused: usize = p
+            .refused
+            .iter()
+            .filter(|r| r.state != RolloutState::NotTargeted)
+            .map(|r| r.agents.len())
+            .sum();
+        out.push_str(&format!(
+            "{:<20} {:<10} {:<28} {:<8} {:<8} {:<8} {}\n",
+            p.name,
+            p.version,
+            if running.is_empty() {
+                "none".to_string()
+            } else {
+                running.join(", ")
+            },
+            refused,
+            p.waiting,
+            p.published_by,
+            p.targets
+        ));
+        for r in &p.refused {
+            out.push_str(&format!(
+                "  {}: {} — {}\n",
+                r.state.words(),
+                r.agents.join(", "),
+                r.errors.first().map(String::as_str).unwrap_or("")
+            ));
+        }
+    }
+    out
 }
 
 /// `POST /api/v1/packs/NAME/ACTION`.

@@ -61,6 +61,7 @@ pub fn router(api: AppState) -> Router {
         .route("/console/risk", get(risk::page))
         .route("/console/risk/chart.svg", get(risk::chart))
         .route("/console/packs", get(packs::page).post(packs::upload))
+        .route("/console/packs/publish", post(packs::publish))
         .route("/console/packs/{name}/{change}", post(packs::change))
         .route("/console/agent", get(agent::page))
         .route("/console/agents", get(agents::page))

@@ -13,9 +13,9 @@ use serde::Deserialize;
 use super::page::{csrf_field, flash, page as shell, time};
 use super::session::Session;
 use super::{ConsoleState, csrf_refused};
-use crate::agent::api::on_packs;
+use crate::agent::api::{PackForm, fleet_rollout, on_packs, publish_pack};
 use crate::agent::pack_set::Refusal;
-use crate::model::report::{AuditEntry, PackInfo};
+use crate::model::report::{AuditEntry, FleetPack, PackInfo};
 
 /// Audit entries shown.
 const AUDIT_SHOWN: u32 = 50;
@@ -53,9 +53,24 @@ async fn render(
             (Vec::new(), Vec::new())
         }
     };
+    // On a hub: what is published to the fleet, and where it runs.
+    let fleet = match state.api.publisher {
+        Some(_) => match fleet_rollout(&state.api).await {
+            Ok(packs) => Some(packs),
+            Err(why) => {
+                errors.push(format!("the fleet's packs cannot be read: {why}"));
+                Some(Vec::new())
+            }
+        },
+        None => None,
+    };
     let body = html! {
         h1 { "Packs" }
         (flash(done, &errors))
+        @if let Some(published) = &fleet {
+            (fleet_section(session, published))
+            h2 { "This hub's own packs" }
+        }
         div.card {
             h2 style="margin-top:0" { "Upload a pack" }
             form #upload method="post" action="/console/packs" enctype="multipart/form-data" {
@@ -122,62 +137,134 @@ async fn render(
     (status, shell("Packs", "/console/packs", session, body)).into_response()
 }
 
+/// The hub's part of the page: publish a signed pack to the fleet, and where each published
+/// pack runs — agents on each version, who refused the published one and why.
+fn fleet_section(session: &Session, published: &[FleetPack]) -> maud::Markup {
+    html! {
+        div.card {
+            h2 style="margin-top:0" { "Publish to the fleet" }
+            p.muted { "A signed archive, once: every agent it targets verifies it with its own \
+                       trusted keys and runs it, or says why not. Publishing an earlier version \
+                       again rolls the fleet back." }
+            form #publish method="post" action="/console/packs/publish" enctype="multipart/form-data" {
+                (csrf_field(session))
+                label { "Archive " input type="file" name="archive" required; }
+                " "
+                label { "Signature (.minisig) " input type="file" name="signature" required; }
+                " "
+                input type="submit" value="Publish";
+            }
+        }
+        table #fleet-packs {
+            thead { tr {
+                th { "Pack" } th { "Published" } th { "For" } th { "Running" } th { "Refused" }
+                th { "Waiting" }
+            } }
+            tbody {
+                @if published.is_empty() {
+                    tr { td colspan="6" .muted { "Nothing published to the fleet yet." } }
+                }
+                @for p in published {
+                    tr data-pack=(p.name) {
+                        td { strong { (p.name) } }
+                        td { span.mono { (p.version) } br;
+                             span.muted { (time(&p.published_at)) " by " (p.published_by) } }
+                        td { (p.targets) }
+                        td.running {
+                            @for (version, n) in p.running.iter().rev() {
+                                div { (n) " on " span.mono { (version) } }
+                            }
+                        }
+                        td.refused {
+                            @for r in &p.refused {
+                                div data-state=(serde_json::to_value(r.state).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()) {
+                                    strong { (r.agents.len()) " " (r.state.words()) }
+                                    ": " (r.agents.join(", "))
+                                    @if let Some(first) = r.errors.first() { br; span.muted { (first) } }
+                                }
+                            }
+                        }
+                        td { (p.waiting) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `POST /console/packs/publish`: a signed archive to the fleet (multipart: `csrf`,
+/// `archive`, `signature`).
+pub async fn publish(
+    State(state): State<ConsoleState>,
+    Extension(session): Extension<Session>,
+    form: Multipart,
+) -> Response {
+    let form = match read_form(&session, form).await {
+        Ok(f) => f,
+        Err(refusal) => return refusal.answer(&state, &session).await,
+    };
+    match publish_pack(&state.api, form, ACTOR.to_string()).await {
+        Ok(p) => after_change(&format!(
+            "{} {} published to the fleet, for {}.",
+            p.name,
+            p.version,
+            p.targets.words()
+        )),
+        Err(Refusal::Invalid(errors)) => {
+            let mut all = vec!["The pack was not published:".to_string()];
+            all.extend(errors);
+            refused(&state, &session, &all).await
+        }
+        Err(other) => refused(&state, &session, &[other.to_string()]).await,
+    }
+}
+
 /// Who made a change, for the audit trail.
 const ACTOR: &str = "admin (console)";
+
+/// A form the console refused before acting on it.
+enum FormRefused {
+    /// Its CSRF token is not this session's.
+    Csrf,
+    /// It is not a whole form with an archive: why.
+    Form(String),
+}
+
+impl FormRefused {
+    async fn answer(self, state: &ConsoleState, session: &Session) -> Response {
+        match self {
+            FormRefused::Csrf => csrf_refused(),
+            FormRefused::Form(why) => refused(state, session, &[why]).await,
+        }
+    }
+}
+
+/// Reads an archive's form, its CSRF token checked.
+async fn read_form(session: &Session, form: Multipart) -> Result<PackForm, FormRefused> {
+    // The token is checked before the form's words are: a forged request learns nothing.
+    let read = PackForm::read(form).await;
+    let csrf = read.as_ref().ok().and_then(|f| f.csrf.clone());
+    match read {
+        Ok(f) if csrf.is_some_and(|c| session.allows(&c)) => Ok(f),
+        Ok(_) => Err(FormRefused::Csrf),
+        Err(why) => Err(FormRefused::Form(why)),
+    }
+}
 
 /// `POST /console/packs`: an upload (multipart: `csrf`, `archive`, optional `signature`).
 pub async fn upload(
     State(state): State<ConsoleState>,
     Extension(session): Extension<Session>,
-    mut form: Multipart,
+    form: Multipart,
 ) -> Response {
-    let (mut csrf, mut archive, mut signature) = (None, None, None);
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                return refused(
-                    &state,
-                    &session,
-                    &[format!("the upload did not arrive whole: {e}")],
-                )
-                .await;
-            }
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        let file_name = field.file_name().map(str::to_string);
-        let bytes = match field.bytes().await {
-            Ok(b) => b.to_vec(),
-            Err(e) => return refused(&state, &session, &[format!("{name}: {e}")]).await,
-        };
-        match name.as_str() {
-            "csrf" => csrf = Some(String::from_utf8_lossy(&bytes).into_owned()),
-            "archive" if !bytes.is_empty() => archive = Some((file_name, bytes)),
-            "signature" if !bytes.is_empty() => match String::from_utf8(bytes) {
-                Ok(text) => signature = Some(text),
-                Err(_) => {
-                    return refused(
-                        &state,
-                        &session,
-                        &["signature: not a .minisig text file".into()],
-                    )
-                    .await;
-                }
-            },
-            _ => {}
-        }
-    }
-    if !csrf.is_some_and(|c| session.allows(&c)) {
-        return csrf_refused();
-    }
-    let Some((file_name, archive)) = archive else {
-        return refused(
-            &state,
-            &session,
-            &["choose a pack archive to upload".into()],
-        )
-        .await;
+    let PackForm {
+        archive,
+        file_name,
+        signature,
+        ..
+    } = match read_form(&session, form).await {
+        Ok(f) => f,
+        Err(refusal) => return refusal.answer(&state, &session).await,
     };
     let shown = file_name.unwrap_or_else(|| "the archive".into());
     let outcome = on_packs(&state.api, move |set| {

@@ -8,6 +8,9 @@
 //! replies sent to its own inbox prefix — so a stolen agent key cannot publish as another
 //! computer, nor read the hub's replies. Only the hub may consume the stream.
 //!
+//! An agent reads what the fleet publishes (the packs' entries and archives) and can write
+//! neither: only the hub publishes packs, and agents verify them with their own keys anyway.
+//!
 //! What the permissions cannot narrow: the object store's subjects (chunk subjects are random,
 //! object names are base64 in one token). An agent may therefore put or overwrite objects in
 //! the captures' bucket, but the hub keeps a capture only if its bytes have the SHA-256 the
@@ -17,6 +20,7 @@
 use std::path::Path;
 
 use super::heartbeat::AGENTS_BUCKET;
+use super::packs::{PACKS_BUCKET, PUBLISHED_BUCKET};
 use super::{CAPTURES_BUCKET, alarms_subject, captures_subject};
 
 /// The inbox prefix a process uses for replies: its own, so the server can keep others' replies
@@ -47,6 +51,20 @@ pub fn agent_permissions(id: &str) -> Permissions {
         format!("$JS.API.STREAM.INFO.OBJ_{CAPTURES_BUCKET}"),
         format!("$JS.API.DIRECT.GET.OBJ_{CAPTURES_BUCKET}.>"),
         format!("$JS.API.STREAM.MSG.GET.OBJ_{CAPTURES_BUCKET}"),
+        // Reading what the fleet publishes: the entries (a watch is an ordered consumer of
+        // the bucket's stream, answering its flow control) and the archives.
+        format!("$JS.API.STREAM.INFO.KV_{PUBLISHED_BUCKET}"),
+        format!("$JS.API.CONSUMER.CREATE.KV_{PUBLISHED_BUCKET}"),
+        format!("$JS.API.CONSUMER.CREATE.KV_{PUBLISHED_BUCKET}.>"),
+        format!("$JS.API.CONSUMER.DELETE.KV_{PUBLISHED_BUCKET}.>"),
+        format!("$JS.FC.KV_{PUBLISHED_BUCKET}.>"),
+        format!("$JS.API.STREAM.INFO.OBJ_{PACKS_BUCKET}"),
+        format!("$JS.API.DIRECT.GET.OBJ_{PACKS_BUCKET}.>"),
+        format!("$JS.API.STREAM.MSG.GET.OBJ_{PACKS_BUCKET}"),
+        format!("$JS.API.CONSUMER.CREATE.OBJ_{PACKS_BUCKET}"),
+        format!("$JS.API.CONSUMER.CREATE.OBJ_{PACKS_BUCKET}.>"),
+        format!("$JS.API.CONSUMER.DELETE.OBJ_{PACKS_BUCKET}.>"),
+        format!("$JS.FC.OBJ_{PACKS_BUCKET}.>"),
     ];
     Permissions {
         publish,
@@ -180,7 +198,13 @@ mod tests {
                 .all(|s| !s.starts_with("vigilo.") || s.ends_with(".ws-1")),
             "{p:?}"
         );
-        assert!(!p.publish.iter().any(|s| s.contains("CONSUMER") || s == ">"));
+        // It may not consume the alarms' stream, nor write what the fleet publishes.
+        assert!(!p.publish.iter().any(|s| {
+            s == ">"
+                || (s.contains("CONSUMER") && s.contains(crate::fleet::ALARMS_STREAM))
+                || s.starts_with("$KV.vigilo_pack_targets")
+                || s.starts_with("$O.vigilo_packs")
+        }));
         assert_eq!(p.subscribe, ["_INBOX_ws-1.>"]);
     }
 

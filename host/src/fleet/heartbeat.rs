@@ -23,7 +23,13 @@ pub const QUIET_AFTER: Duration = Duration::from_secs(5 * 60);
 
 /// Creates the bucket if it is not there (the hub, at every start).
 pub async fn prepare(js: &jetstream::Context) -> anyhow::Result<kv::Store> {
-    super::kv_bucket(js, AGENTS_BUCKET, "vigilo agents' heartbeats, one entry per agent", 1).await
+    super::kv_bucket(
+        js,
+        AGENTS_BUCKET,
+        "vigilo agents' heartbeats, one entry per agent",
+        1,
+    )
+    .await
 }
 
 /// An agent's side: puts its heartbeats, finding the bucket once the hub has made it.

@@ -94,7 +94,8 @@ pub struct BadTag(pub String);
 impl FleetSettings {
     /// Checks the tags are ones a target can name.
     pub fn check_tags(&self) -> Result<(), BadTag> {
-        let ok = |s: &str| (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control);
+        let ok =
+            |s: &str| (1..=64).contains(&s.chars().count()) && !s.chars().any(char::is_control);
         match self.tags.iter().find(|(k, v)| !ok(k) || !ok(v)) {
             Some((k, v)) => Err(BadTag(format!("{k} = {v}"))),
             None => Ok(()),

@@ -17,6 +17,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 use tokio::io::AsyncReadExt;
 
+use std::collections::BTreeMap;
+
+use crate::model::report::{AgentSeen, FleetPack, RefusedBy, RolloutState};
 use crate::model::targets::Targets;
 
 /// The object store bucket of published archives.
@@ -122,6 +125,62 @@ pub async fn prepare(
     Ok((published, archives))
 }
 
+/// The hub's way to publish: the bus, and both buckets once they are made (the bus may be
+/// away when the hub starts; they are made at the first use that finds it).
+pub struct Publisher {
+    client: async_nats::Client,
+    buckets: tokio::sync::OnceCell<(kv::Store, object_store::ObjectStore)>,
+}
+
+impl Publisher {
+    /// A publisher over `client`.
+    pub fn new(client: async_nats::Client) -> Publisher {
+        Publisher {
+            client,
+            buckets: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// Both buckets, made if they are not there yet.
+    pub async fn buckets(&self) -> anyhow::Result<&(kv::Store, object_store::ObjectStore)> {
+        // The context is made here, inside the runtime, as JetStream's client wants.
+        let js = jetstream::new(self.client.clone());
+        self.buckets
+            .get_or_try_init(|| async move { prepare(&js).await })
+            .await
+    }
+
+    /// Makes the buckets as soon as the bus is there, so that agents find them.
+    pub async fn prepare_when_up(&self) {
+        let mut said = false;
+        while let Err(e) = self.buckets().await {
+            if !said {
+                tracing::warn!("fleet: packs: {e:#}; trying again");
+                said = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        }
+    }
+
+    /// Publishes `archive` as `publication` says (see [`publish`]).
+    pub async fn publish(
+        &self,
+        archive: &[u8],
+        publication: &Publication,
+    ) -> Result<u64, PublishError> {
+        let (published, archives) = self
+            .buckets()
+            .await
+            .map_err(|e| PublishError::Bus(format!("{e:#}")))?;
+        publish(published, archives, archive, publication).await
+    }
+
+    /// Every pack published now.
+    pub async fn published(&self) -> anyhow::Result<Vec<Publication>> {
+        published(&self.buckets().await?.0).await
+    }
+}
+
 /// Why a publication was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -182,7 +241,10 @@ pub async fn publish(
         }
     }
     archives
-        .put(publication.object.as_str(), &mut std::io::Cursor::new(archive))
+        .put(
+            publication.object.as_str(),
+            &mut std::io::Cursor::new(archive),
+        )
         .await
         .map_err(|e| bus("cannot store the archive", &e))?;
     let entry = serde_json::to_vec(publication).map_err(|e| bus("cannot encode", &e))?;
@@ -268,16 +330,16 @@ async fn watch_once(
     js: &jetstream::Context,
     heard: &tokio::sync::mpsc::Sender<Publication>,
 ) -> anyhow::Result<()> {
-    let bucket = js
-        .get_key_value(PUBLISHED_BUCKET)
-        .await
-        .map_err(|e| anyhow::anyhow!("no bucket {PUBLISHED_BUCKET} yet (is the hub running?): {e}"))?;
+    let bucket = js.get_key_value(PUBLISHED_BUCKET).await.map_err(|e| {
+        anyhow::anyhow!("no bucket {PUBLISHED_BUCKET} yet (is the hub running?): {e}")
+    })?;
     let mut entries = bucket
         .watch_with_history(">")
         .await
         .map_err(|e| anyhow::anyhow!("cannot watch {PUBLISHED_BUCKET}: {e}"))?;
     while let Some(entry) = entries.next().await {
-        let entry = entry.map_err(|e| anyhow::anyhow!("the watch of {PUBLISHED_BUCKET} ended: {e}"))?;
+        let entry =
+            entry.map_err(|e| anyhow::anyhow!("the watch of {PUBLISHED_BUCKET} ended: {e}"))?;
         if entry.operation != kv::Operation::Put {
             continue;
         }
@@ -291,6 +353,58 @@ async fn watch_once(
         }
     }
     anyhow::bail!("the watch of {PUBLISHED_BUCKET} ended")
+}
+
+/// Where each publication runs, from the agents' last heartbeats: how many run each version
+/// (an agent that refused the published one may run an earlier one), who refused the
+/// published one and why, who has not said.
+pub fn rollout(publications: &[Publication], agents: &[AgentSeen]) -> Vec<FleetPack> {
+    publications
+        .iter()
+        .map(|p| {
+            let mut running: BTreeMap<String, usize> = BTreeMap::new();
+            let mut refused: BTreeMap<RolloutState, RefusedBy> = BTreeMap::new();
+            let mut waiting = 0;
+            for a in agents {
+                let beat = &a.heartbeat;
+                let said = beat
+                    .rollout
+                    .iter()
+                    .find(|r| r.name == p.name && r.version == p.version);
+                let runs = beat.packs.iter().find(|(name, _)| *name == p.name);
+                if let Some((_, version)) = runs {
+                    *running.entry(version.clone()).or_default() += 1;
+                }
+                match said {
+                    Some(r) if r.state != RolloutState::Running => {
+                        let by = refused.entry(r.state).or_insert_with(|| RefusedBy {
+                            state: r.state,
+                            agents: Vec::new(),
+                            errors: r.errors.clone(),
+                        });
+                        by.agents.push(beat.agent.clone());
+                    }
+                    Some(_) => {}
+                    None if runs.is_some_and(|(_, v)| *v == p.version) => {}
+                    None => waiting += 1,
+                }
+            }
+            let mut refused: Vec<RefusedBy> = refused.into_values().collect();
+            for r in &mut refused {
+                r.agents.sort();
+            }
+            FleetPack {
+                name: p.name.clone(),
+                version: p.version.clone(),
+                published_by: p.published_by.clone(),
+                published_at: p.published_at.clone(),
+                targets: p.targets.words(),
+                running,
+                refused,
+                waiting,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

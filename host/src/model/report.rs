@@ -222,6 +222,39 @@ pub const ROLLOUT_ROWS: usize = 200;
 /// At most this many errors per refused pack in a heartbeat.
 pub const ROLLOUT_ERRORS: usize = 20;
 
+/// A pack published to the fleet, and where it runs: what the hub's Packs page and
+/// `vigilo pack rollout` show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FleetPack {
+    /// The pack's name.
+    pub name: String,
+    /// The version published now.
+    pub version: String,
+    /// Who published it, and when (UTC, RFC 3339).
+    pub published_by: String,
+    /// When.
+    pub published_at: String,
+    /// Whom it is for, in words (`everyone`, `tag department=finance`).
+    pub targets: String,
+    /// How many agents run each version of it (by their last heartbeats).
+    pub running: BTreeMap<String, usize>,
+    /// The agents that did not take the published version, by why.
+    pub refused: Vec<RefusedBy>,
+    /// Agents that have not said yet (fetching it, or not reporting).
+    pub waiting: usize,
+}
+
+/// The agents that did not take a published version for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusedBy {
+    /// Why.
+    pub state: RolloutState,
+    /// Which agents (their ids, sorted).
+    pub agents: Vec<String>,
+    /// What the first of them said.
+    pub errors: Vec<String>,
+}
+
 /// How one published pack fares on one agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PackRollout {

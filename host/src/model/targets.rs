@@ -137,11 +137,7 @@ impl Targets {
     /// known).
     pub fn reach(&self, c: &Computer<'_>) -> Reach {
         if self.exclude.has_computer(c) {
-            return Reach::No(format!(
-                "{} is excluded ({})",
-                c.id,
-                self.exclude.words()
-            ));
+            return Reach::No(format!("{} is excluded ({})", c.id, self.exclude.words()));
         }
         if self.include.is_empty() || self.include.has_computer(c) {
             return Reach::Computer;
@@ -222,7 +218,10 @@ mod tests {
 
         let auditors: BTreeSet<String> = [fold("auditors")].into();
         assert!(targets.includes(&ws_fin, Some("bob"), &no_groups));
-        assert!(!targets.includes(&ws_fin, Some("ann"), &no_groups), "excluded");
+        assert!(
+            !targets.includes(&ws_fin, Some("ann"), &no_groups),
+            "excluded"
+        );
         assert!(!targets.includes(&ws_dev, Some("bob"), &no_groups));
         assert!(targets.includes(&ws_dev, Some("cat"), &auditors));
         // A computer in a listed group is included, whoever uses it.

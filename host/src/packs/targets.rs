@@ -50,7 +50,9 @@ fn audience(raw: &RawTargets, r: &mut Reporter<'_>) -> Audience {
                 if !ok {
                     r.error(
                         n.span(),
-                        format!("a {what} name is 1 to {MAX_NAME} characters, no control characters"),
+                        format!(
+                            "a {what} name is 1 to {MAX_NAME} characters, no control characters"
+                        ),
                     );
                 }
                 ok

@@ -14,8 +14,8 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::grants::RawGrants;
-use super::targets::RawTargets;
 use super::manifest::{RawAlarm, RawAlarmFile, RawCondition, RawHeader, RawManifest, RawProgram};
+use super::targets::RawTargets;
 
 /// Which file is read: a `pack.toml`, or an alarm file it names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,0 +1,324 @@
+//! Packs published once to the fleet: a real `nats-server -js` under per-computer keys, a real
+//! hub, three agents with their own tags and trusted keys. The hub publishes; each agent
+//! verifies with its own keys, checks the pack's targets, runs it or says why not.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::agent::{Agent, build};
+use crate::nats::Nats;
+use crate::{stderr, stdout, vigilo};
+
+/// The agents, and their departments (their `[fleet] tags`).
+const AGENTS: [(&str, &str); 3] = [
+    ("ws-ann", "finance"),
+    ("ws-bob", "finance"),
+    ("ws-cat", "sales"),
+];
+
+/// A file written to USB on `computer`, the `n`th of its day.
+fn copy_on(computer: &str, n: usize) -> String {
+    format!(
+        r#"{{"ts":"2026-11-04T10:{:02}:{:02}Z","kind":"usb","username":"dave","computer":"{computer}","action":"file_written","path":"/media/dave/USB/{n}.bin","bytes":{n}}}"#,
+        (n / 60) % 60,
+        n % 60
+    )
+}
+
+/// The "Finance copy" alarms an agent's API lists: path → risk, and how many in all.
+fn finance_copies(agent: &Agent) -> (std::collections::BTreeMap<String, i64>, usize) {
+    let mut seen = std::collections::BTreeMap::new();
+    let mut all = 0;
+    let mut after = String::new();
+    loop {
+        let page = agent.get(&format!(
+            "/api/v1/alarms?alarm=Finance%20copy&limit=500{after}"
+        ));
+        for a in page["alarms"].as_array().into_iter().flatten() {
+            all += 1;
+            seen.insert(
+                a["event"]["path"].as_str().unwrap_or("?").to_string(),
+                a["risk"].as_i64().unwrap_or(0),
+            );
+        }
+        match page["next"].as_i64() {
+            Some(next) => after = format!("&after={next}"),
+            None => return (seen, all),
+        }
+    }
+}
+
+/// The "dlp" pack at `version` for the finance department, its alarm at `risk`; built and
+/// signed with `key`. Returns the archive.
+fn dlp(dir: &Path, version: &str, risk: u8, key: &Path) -> PathBuf {
+    let pack = dir.join(format!("dlp-{version}"));
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    std::fs::write(
+        pack.join("pack.toml"),
+        format!(
+            r#"[pack]
+name = "dlp"
+version = "{version}"
+
+[targets]
+tags = {{ department = "finance" }}
+
+[[alarm]]
+name = "Finance copy"
+kind = "usb"
+repeat = "every_match"
+conditions = [ {{ field = "action", op = "eq", value = "file_written" }} ]
+risk = {risk}
+"#
+        ),
+    )
+    .expect("write pack");
+    let archive = build(dir, &pack);
+    let signed = vigilo(
+        dir,
+        &[
+            "pack",
+            "sign",
+            archive.to_str().expect("p"),
+            "--key",
+            key.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(signed.status.code(), Some(0), "{}", stderr(&signed));
+    archive
+}
+
+/// `vigilo pack publish ARCHIVE` through the hub whose data folder is `hub`.
+fn publish(hub: &Path, archive: &Path) -> std::process::Output {
+    vigilo(hub, &["pack", "publish", archive.to_str().expect("p")])
+}
+
+/// Waits until the hub's rollout of `pack` satisfies `done`; returns it.
+fn wait_for_rollout(
+    hub: &Agent,
+    pack: &str,
+    what: &str,
+    agents: &[Agent],
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let answer = hub.get("/api/v1/fleet/packs");
+        let found = answer["packs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|p| p["name"] == pack)
+            .cloned();
+        if let Some(p) = &found
+            && done(p)
+        {
+            return p.clone();
+        }
+        if Instant::now() > deadline {
+            let logs: Vec<String> = agents.iter().map(Agent::stderr).collect();
+            panic!(
+                "{what}: not seen; the rollout: {found:?}\nthe hub's log:\n{}\nthe agents' \
+                 logs:\n{}",
+                hub.stderr(),
+                logs.join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The agents of [`AGENTS`], each trusting `public_key`, under its own nkey from `keys`.
+fn start_agents(dir: &Path, url: &str, keys: &Path, public_key: &Path) -> Vec<Agent> {
+    AGENTS
+        .iter()
+        .map(|(name, department)| {
+            let data = dir.join(name);
+            std::fs::create_dir_all(data.join("trusted-keys")).expect("mkdir");
+            std::fs::copy(public_key, data.join("trusted-keys/admin.pub")).expect("trust");
+            std::fs::write(
+                data.join("agent.toml"),
+                format!(
+                    "[fleet]\nurl = \"{url}\"\nagent_id = \"{name}\"\nnkey = \"{}\"\n\
+                     tags = {{ department = \"{department}\" }}\n",
+                    keys.join(format!("{name}.nk")).display()
+                ),
+            )
+            .expect("settings");
+            Agent::start_in(
+                &data,
+                None,
+                &["--retry-after", "1", "--heartbeat", "1"],
+                &[("RUST_LOG", "vigilo=info")],
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_pack_published_once_runs_where_it_is_targeted_replaced_refused_when_tampered_and_rolled_back()
+{
+    let dir = tempfile::tempdir().expect("tempdir");
+    let names: Vec<&str> = AGENTS.iter().map(|(n, _)| *n).collect();
+    let keys = crate::fleet::credentials(dir.path(), &names);
+    let nats = Nats::start_with_config(&dir.path().join("nats"), crate::fleet::AUTH_CONF);
+    let url = nats.url();
+    let hub_data = dir.path().join("hub");
+    let hub_key = keys.join("hub.nk");
+    let hub = Agent::start_hub_with(
+        &hub_data,
+        &url,
+        &["--fleet-nkey", hub_key.to_str().expect("p")],
+    );
+    let signing = dir.path().join("signing");
+    std::fs::create_dir_all(&signing).expect("mkdir");
+    let made = vigilo(
+        &signing,
+        &[
+            "pack",
+            "keygen",
+            "-o",
+            signing.join("admin").to_str().expect("p"),
+        ],
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let (public_key, secret_key) = (signing.join("admin.pub"), signing.join("admin.key"));
+    let mut agents = start_agents(dir.path(), &url, &keys, &public_key);
+
+    // Unsigned: the hub refuses to publish it, saying why.
+    let packs = dir.path().join("packs");
+    let v1 = dlp(&packs, "1.0.0", 3, &secret_key);
+    let unsigned = packs.join("unsigned.tar.gz");
+    std::fs::copy(&v1, &unsigned).expect("copy");
+    let refused = publish(&hub_data, &unsigned);
+    assert_eq!(refused.status.code(), Some(2), "{}", stdout(&refused));
+    assert!(
+        stderr(&refused).contains("must be signed"),
+        "{}",
+        stderr(&refused)
+    );
+
+    // v1, for finance: runs on ann's and bob's computers; cat's is not targeted.
+    let out = publish(&hub_data, &v1);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("published dlp 1.0.0 to the fleet, for tag department=finance"),
+        "{}",
+        stdout(&out)
+    );
+    let rollout = wait_for_rollout(
+        &hub,
+        "dlp",
+        "1.0.0 on two, cat not targeted",
+        &agents,
+        |p| p["running"]["1.0.0"] == 2 && p["refused"][0]["state"] == "not_targeted",
+    );
+    assert_eq!(
+        rollout["refused"][0]["agents"],
+        serde_json::json!(["ws-cat"])
+    );
+    assert_eq!(rollout["waiting"], 0, "{rollout}");
+
+    // Events keep coming while v2 replaces v1: each becomes one alarm, of v1 or of v2.
+    for (agent, (name, _)) in agents.iter_mut().zip(AGENTS) {
+        agent.send(&(0..40).map(|n| copy_on(name, n)).collect::<Vec<_>>());
+    }
+    let v2 = dlp(&packs, "1.1.0", 6, &secret_key);
+    let out = publish(&hub_data, &v2);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for (agent, (name, _)) in agents.iter_mut().zip(AGENTS) {
+        agent.send(&(40..80).map(|n| copy_on(name, n)).collect::<Vec<_>>());
+    }
+    wait_for_rollout(&hub, "dlp", "1.1.0 on both", &agents, |p| {
+        p["version"] == "1.1.0" && p["running"]["1.1.0"] == 2
+    });
+    for (agent, (name, _)) in agents.iter_mut().zip(AGENTS) {
+        agent.send(&(80..120).map(|n| copy_on(name, n)).collect::<Vec<_>>());
+    }
+    for agent in &agents {
+        agent.wait_for_events(120);
+    }
+    for (agent, (name, department)) in agents.iter().zip(AGENTS) {
+        let (seen, all) = finance_copies(agent);
+        if department == "finance" {
+            assert_eq!(all, 120, "{name}: every event once, none twice");
+            assert_eq!(seen.len(), 120, "{name}");
+            // The last ones are v2's for sure; the first ones v1's.
+            assert_eq!(seen["/media/dave/USB/0.bin"], 3, "{name}");
+            assert_eq!(seen["/media/dave/USB/119.bin"], 6, "{name}");
+            let risks: Vec<i64> = (0..120)
+                .map(|n| seen[&format!("/media/dave/USB/{n}.bin")])
+                .collect();
+            let switch = risks.iter().position(|r| *r == 6).expect("v2 fired");
+            assert!(
+                risks[switch..].iter().all(|r| *r == 6),
+                "{name}: once v2 runs, v1 does not: {risks:?}"
+            );
+        } else {
+            assert_eq!(all, 0, "{name} is not in finance");
+        }
+    }
+    // The agent's own audit trail says the fleet did it.
+    let audit = agents[0].get("/api/v1/audit?limit=20");
+    let uploaded: Vec<&serde_json::Value> = audit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "pack_uploaded")
+        .collect();
+    assert!(
+        uploaded.len() >= 2
+            && uploaded
+                .iter()
+                .all(|e| e["actor"].as_str().is_some_and(|a| a.starts_with("fleet:"))),
+        "{audit}"
+    );
+
+    // A tampered archive under a good signature: the hub trusts no key and passes it on;
+    // every agent refuses it, and keeps running 1.1.0.
+    let v3 = dlp(&packs, "1.2.0", 9, &secret_key);
+    let signature = std::fs::read_to_string(format!("{}.minisig", v3.display())).expect("sig");
+    let tampered = packs.join("tampered.tar.gz");
+    let other = dlp(&packs.join("other"), "1.2.0", 10, &secret_key);
+    std::fs::copy(&other, &tampered).expect("copy");
+    std::fs::write(format!("{}.minisig", tampered.display()), signature).expect("sig");
+    let out = publish(&hub_data, &tampered);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let rollout = wait_for_rollout(&hub, "dlp", "1.2.0 refused by all", &agents, |p| {
+        p["version"] == "1.2.0"
+            && p["refused"][0]["state"] == "bad_signature"
+            && p["refused"][0]["agents"].as_array().map(Vec::len) == Some(3)
+    });
+    assert!(
+        rollout["refused"][0]["errors"][0]
+            .as_str()
+            .is_some_and(|e| e.contains("does not verify")),
+        "{rollout}"
+    );
+    assert_eq!(rollout["running"]["1.1.0"], 2, "{rollout}");
+    let table = stdout(&vigilo(&hub_data, &["pack", "rollout"]));
+    assert!(
+        table.contains("bad signature: ws-ann, ws-bob, ws-cat — ")
+            && table.contains("does not verify"),
+        "{table}"
+    );
+
+    // Rolling back is publishing the earlier version again.
+    let out = publish(&hub_data, &v1);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    wait_for_rollout(&hub, "dlp", "back on 1.0.0", &agents, |p| {
+        p["version"] == "1.0.0" && p["running"]["1.0.0"] == 2 && p["running"]["1.1.0"].is_null()
+    });
+    for (agent, (name, _)) in agents.iter_mut().zip(AGENTS) {
+        agent.send(&[copy_on(name, 500)]);
+    }
+    for agent in &agents[..2] {
+        agent.wait_for_events(121);
+        let (seen, _) = finance_copies(agent);
+        assert_eq!(seen["/media/dave/USB/500.bin"], 3, "v1 runs again");
+    }
+    for agent in agents {
+        agent.stop();
+    }
+    hub.stop();
+}
