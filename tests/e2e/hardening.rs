@@ -721,24 +721,7 @@ fn an_agent_starts_with_the_packs_it_is_given_or_not_at_all() {
 fn the_console_says_in_words_what_was_wrong_with_a_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let agent = Agent::start(&dir.path().join("data"));
-    vigilo::use_ring_for_tls();
-    let client = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let login = client
-        .post(format!("{}/console/login", agent.url))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("token={}&next=%2Fconsole%2Falarms", agent.token))
-        .send()
-        .expect("login");
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .expect("a session cookie")
-        .to_string();
+    let (client, cookie) = agent.console_session();
     let page = client
         .get(format!("{}/console/alarms/abc", agent.url))
         .header("cookie", &cookie)

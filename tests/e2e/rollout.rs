@@ -303,9 +303,59 @@ fn a_pack_published_once_runs_where_it_is_targeted_replaced_refused_when_tampere
         "{table}"
     );
 
-    // Rolling back is publishing the earlier version again.
-    let out = publish(&hub_data, &v1);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The hub's Packs page shows the same; rolling back is publishing the earlier version
+    // again, here from that page.
+    let (client, cookie) = hub.console_session();
+    let page = client
+        .get(format!("{}/console/packs", hub.url))
+        .header("cookie", &cookie)
+        .send()
+        .expect("page")
+        .text()
+        .expect("body");
+    let fleet_table = &page[page.find("id=\"fleet-packs\"").expect("the fleet's table")..];
+    for shown in [
+        "dlp",
+        "1.2.0",
+        "2 on ",
+        "1.1.0",
+        "3 bad signature",
+        "ws-ann, ws-bob, ws-cat",
+    ] {
+        assert!(fleet_table.contains(shown), "{shown} in {fleet_table}");
+    }
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_string();
+    let form = reqwest::blocking::multipart::Form::new()
+        .text("csrf", csrf)
+        .part(
+            "archive",
+            reqwest::blocking::multipart::Part::bytes(std::fs::read(&v1).expect("v1"))
+                .file_name("dlp-1.0.0.tar.gz"),
+        )
+        .text(
+            "signature",
+            std::fs::read_to_string(format!("{}.minisig", v1.display())).expect("sig"),
+        );
+    let published = client
+        .post(format!("{}/console/packs/publish", hub.url))
+        .header("cookie", &cookie)
+        .multipart(form)
+        .send()
+        .expect("publish");
+    let to = published.headers()["location"]
+        .to_str()
+        .expect("a redirect")
+        .to_string();
+    assert!(
+        to.contains("published+to+the+fleet"),
+        "{} {to}",
+        published.status()
+    );
     wait_for_rollout(&hub, "dlp", "back on 1.0.0", &agents, |p| {
         p["version"] == "1.0.0" && p["running"]["1.0.0"] == 2 && p["running"]["1.1.0"].is_null()
     });

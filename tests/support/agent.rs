@@ -71,6 +71,30 @@ impl Agent {
             .expect("json")
     }
 
+    /// Logs in to its console as a browser would: a client that follows no redirects, and
+    /// the session's cookie.
+    pub fn console_session(&self) -> (reqwest::blocking::Client, String) {
+        vigilo::use_ring_for_tls();
+        let client = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        let login = client
+            .post(format!("{}/console/login", self.url))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={}&next=%2Fconsole%2Falarms", self.token))
+            .send()
+            .expect("login");
+        let cookie = login
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_string();
+        (client, cookie)
+    }
+
     /// `GET PATH` on its API, as bytes (a capture), asserting it answers 200.
     pub fn get_bytes(&self, path: &str) -> Vec<u8> {
         let answer = http()
