@@ -431,3 +431,45 @@ fn a_signature_file_is_read_only_as_far_as_a_signature_goes() {
     let err = Pack::load(&archive).expect_err("refused").to_string();
     assert!(err.contains("not a minisign signature"), "{err}");
 }
+
+#[test]
+fn targets_are_read_with_every_problem_where_it_is_written() {
+    let pack = load(&format!(
+        "{HEADER}\n[targets]\ngroups = [\"finance\"]\ntags = {{ site = \"paris\" }}\n\
+         exclude = {{ users = [\"ceo\"] }}\n"
+    ))
+    .expect("valid targets");
+    assert_eq!(pack.targets.include.groups, ["finance"]);
+    assert_eq!(pack.targets.include.tags["site"], "paris");
+    assert_eq!(pack.targets.exclude.users, ["ceo"]);
+    assert_eq!(
+        pack.targets.words(),
+        "groups finance; tag site=paris, except users ceo"
+    );
+    assert!(load(HEADER).expect("no targets").targets.is_everyone());
+
+    let found = errors(&format!("{HEADER}\n[targets]\ngroup = [\"finance\"]\n"));
+    assert!(
+        found[0].starts_with("p/pack.toml:6:1:")
+            && found[0].contains("unknown field `group` in [targets]")
+            && found[0].contains("did you mean `groups`?"),
+        "{found:?}"
+    );
+    let found = errors(&format!(
+        "{HEADER}\n[targets]\nusers = [\"\"]\n\
+         exclude = {{ computers = [\"ws-1\"], exclude = {{ users = [\"x\"] }} }}\n"
+    ));
+    assert!(
+        found
+            .iter()
+            .any(|e| e.starts_with("p/pack.toml:6:10:") && e.contains("a user name is 1 to")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|e| e.starts_with("p/pack.toml:7:")
+                && e.contains("an exclusion has no exclusions of its own")),
+        "{found:?}"
+    );
+}
