@@ -311,3 +311,86 @@ fn reads_standard_input() {
     assert_eq!(fired[0]["alarm"], "Monitoring setup changed");
     assert_eq!(fired[0]["user"], "root");
 }
+
+#[test]
+fn an_off_hours_alarm_fires_outside_office_hours_in_its_zone_across_a_dst_change() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pack = dir.path().join("off-hours");
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    // The off-hours example plugin's rule, as one built-in alarm.
+    std::fs::write(
+        pack.join("pack.toml"),
+        r#"[pack]
+name = "off-hours"
+version = "1.0.0"
+
+[[alarm]]
+name = "USB copy off hours"
+kind = "usb"
+repeat = "every_match"
+conditions = [ { field = "action", op = "eq", value = "file_written" } ]
+outside = { days = ["mon", "tue", "wed", "thu", "fri"], hours = "08:00-18:00", tz = "Europe/Paris" }
+risk = 5
+"#,
+    )
+    .expect("write pack");
+    // Paris went from UTC+1 to UTC+2 on Sunday 2026-03-29: 06:30 UTC is 07:30 in Paris on the
+    // Monday before (off hours) and 08:30 on the Monday after (office hours).
+    let copies = [
+        ("2026-03-23T06:30:00Z", true),
+        ("2026-03-23T07:30:00Z", false),
+        ("2026-03-28T12:00:00Z", true),
+        ("2026-03-30T06:30:00Z", false),
+        ("2026-03-30T05:30:00Z", true),
+        ("2026-03-30T16:00:00Z", true),
+    ];
+    let day: Vec<String> = copies
+        .iter()
+        .enumerate()
+        .map(|(n, (ts, _))| {
+            format!(
+                r#"{{"ts":"{ts}","kind":"usb","username":"dave","computer":"ws-1","action":"file_written","path":"/media/dave/USB/{n}.bin","bytes":1}}"#
+            )
+        })
+        .collect();
+    let events = dir.path().join("days.jsonl");
+    std::fs::write(&events, day.join("\n") + "\n").expect("write events");
+    let out = vigilo(
+        dir.path(),
+        &[
+            "replay",
+            "--json",
+            "--no-default-pack",
+            "--pack",
+            pack.to_str().expect("p"),
+            events.to_str().expect("p"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let fired: Vec<String> = json_lines(&out)
+        .iter()
+        .map(|a| a["event"]["ts"].as_str().unwrap_or("?").to_string())
+        .collect();
+    let expected: Vec<String> = copies
+        .iter()
+        .filter(|(_, off)| *off)
+        .map(|(ts, _)| ts.to_string())
+        .collect();
+    assert_eq!(fired, expected);
+
+    // A schedule that is not one is refused at its line and column, with what was expected.
+    std::fs::write(
+        pack.join("pack.toml"),
+        "[pack]\nname = \"off-hours\"\nversion = \"1.0.0\"\n\n[[alarm]]\nname = \"x\"\n\
+         conditions = [ { field = \"action\", op = \"eq\", value = \"file_written\" } ]\n\
+         active = { days = [\"monday\"], hours = \"8-18\", tz = \"Europe/Paris\" }\n",
+    )
+    .expect("write pack");
+    let out = vigilo(dir.path(), &["check", pack.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains("pack.toml:8:19: days: unknown day \"monday\"; expected mon, tue"),
+        "{said}"
+    );
+}

@@ -144,6 +144,56 @@ pub(super) struct RawAlarm {
     actions: Vec<Spanned<toml::Value>>,
     repeat: Option<Spanned<String>>,
     cooldown: Option<Spanned<String>>,
+    active: Option<Spanned<RawSchedule>>,
+    outside: Option<Spanned<RawSchedule>>,
+}
+
+/// An alarm's `active = { … }` or `outside = { … }`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSchedule {
+    days: Option<Spanned<Vec<String>>>,
+    hours: Option<Spanned<String>>,
+    tz: Option<Spanned<String>>,
+}
+
+/// Reads an alarm's schedule: `active`, or `outside` for off-hours, not both.
+fn schedule(a: &RawAlarm, r: &mut Reporter<'_>) -> Option<crate::rules::schedule::Schedule> {
+    let (raw, outside) = match (&a.active, &a.outside) {
+        (None, None) => return None,
+        (Some(_), Some(o)) => {
+            r.error(
+                o.span(),
+                "an alarm has `active` or `outside`, not both (`outside` is the hours `active` \
+                 leaves out)",
+            );
+            return None;
+        }
+        (Some(s), None) => (s, false),
+        (None, Some(s)) => (s, true),
+    };
+    let s = raw.get_ref();
+    let built = crate::rules::schedule::Schedule::new(
+        s.days.as_ref().map(|d| d.get_ref().as_slice()),
+        s.hours.as_ref().map(|h| h.get_ref().as_str()),
+        s.tz.as_ref().map(|t| t.get_ref().as_str()),
+        outside,
+    );
+    match built {
+        Ok(schedule) => Some(schedule),
+        Err(e) => {
+            let span = match e.key {
+                "days" => s.days.as_ref().map(Spanned::span),
+                "hours" => s.hours.as_ref().map(Spanned::span),
+                _ => s.tz.as_ref().map(Spanned::span),
+            };
+            r.error(
+                span.unwrap_or_else(|| raw.span()),
+                format!("{}: {}", e.key, e.message),
+            );
+            None
+        }
+    }
 }
 
 /// A condition: either a comparison or a group.
@@ -257,6 +307,7 @@ pub(super) fn alarm(raw: &Spanned<RawAlarm>, r: &mut Reporter<'_>) -> Option<Ala
                 None
             }
         });
+    let schedule = schedule(a, r);
     if r.found.len() > before {
         return None;
     }
@@ -281,6 +332,7 @@ pub(super) fn alarm(raw: &Spanned<RawAlarm>, r: &mut Reporter<'_>) -> Option<Ala
         actions,
         repeat,
         cooldown,
+        schedule,
     })
 }
 

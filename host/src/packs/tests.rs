@@ -466,10 +466,8 @@ fn targets_are_read_with_every_problem_where_it_is_written() {
         "{found:?}"
     );
     assert!(
-        found
-            .iter()
-            .any(|e| e.starts_with("p/pack.toml:7:")
-                && e.contains("an exclusion has no exclusions of its own")),
+        found.iter().any(|e| e.starts_with("p/pack.toml:7:")
+            && e.contains("an exclusion has no exclusions of its own")),
         "{found:?}"
     );
 }

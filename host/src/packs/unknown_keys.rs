@@ -14,7 +14,9 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 use super::grants::RawGrants;
-use super::manifest::{RawAlarm, RawAlarmFile, RawCondition, RawHeader, RawManifest, RawProgram};
+use super::manifest::{
+    RawAlarm, RawAlarmFile, RawCondition, RawHeader, RawManifest, RawProgram, RawSchedule,
+};
 use super::targets::RawTargets;
 
 /// Which file is read: a `pack.toml`, or an alarm file it names.
@@ -80,6 +82,11 @@ pub(super) fn find(text: &str, file: File) -> Vec<(Range<usize>, String)> {
 /// An `[[alarm]]`: its own keys, and its conditions' (nested groups included).
 fn alarm(t: &DeTable<'_>, found: &mut Vec<(Range<usize>, String)>) {
     check(t, &known::<RawAlarm>(), "an [[alarm]]", found);
+    for key in ["active", "outside"] {
+        if let Some(DeValue::Table(s)) = get(t, key).map(Spanned::get_ref) {
+            check(s, &known::<RawSchedule>(), key, found);
+        }
+    }
     for list in ["conditions", "unless"] {
         if let Some(value) = get(t, list) {
             conditions(value, found);

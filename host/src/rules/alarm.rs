@@ -55,13 +55,21 @@ pub struct AlarmDef {
     pub repeat: Repeat,
     /// Minimum time between two firings for the same user, if set.
     pub cooldown: Option<Duration>,
+    /// When it may fire (`active` or `outside`), on the event's time; always when `None`.
+    pub schedule: Option<super::schedule::Schedule>,
 }
 
 impl AlarmDef {
-    /// The reference meaning of an alarm: kind, conditions, then exceptions.
+    /// The reference meaning of an alarm: kind, conditions, exceptions, then its schedule.
     pub fn matches(&self, event: &Event) -> bool {
         self.kinds.contains(event.kind())
             && self.when.matches(event)
             && !self.unless.iter().any(|c| c.matches(event))
+            && self.on_schedule(event)
+    }
+
+    /// Whether the event's time is in the alarm's schedule (always, without one).
+    pub fn on_schedule(&self, event: &Event) -> bool {
+        self.schedule.as_ref().is_none_or(|s| s.admits(event.ts()))
     }
 }

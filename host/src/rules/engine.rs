@@ -50,6 +50,7 @@ struct CompiledAlarm {
     kinds: KindSet,
     when: Node,
     unless: Box<[Node]>,
+    schedule: Option<super::schedule::Schedule>,
 }
 
 /// Per-evaluation working memory, kept between events so evaluation does not allocate.
@@ -200,6 +201,7 @@ impl Engine {
                 kinds: a.kinds,
                 when: b.node(&a.when),
                 unless: a.unless.iter().map(|c| b.node(c)).collect(),
+                schedule: a.schedule.clone(),
             })
             .collect();
 
@@ -356,6 +358,7 @@ impl Engine {
                 if alarm.kinds.contains(kind)
                     && self.holds(&alarm.when, event, bits)
                     && !alarm.unless.iter().any(|n| self.holds(n, event, bits))
+                    && alarm.schedule.as_ref().is_none_or(|s| s.admits(event.ts()))
                 {
                     out.push(a);
                 }
@@ -408,6 +411,7 @@ mod tests {
             actions: vec![],
             repeat: Default::default(),
             cooldown: None,
+            schedule: None,
         }
     }
 

@@ -11,6 +11,7 @@ mod engine;
 mod literals;
 pub mod program;
 mod scan;
+pub mod schedule;
 pub mod script;
 pub mod wasm;
 
