@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
-use crate::fleet::packs::{FetchError, Publication};
+use crate::fleet::FetchError;
+use crate::fleet::packs::Publication;
 use crate::model::report::{Heartbeat, PackRollout, ROLLOUT_ERRORS, ROLLOUT_ROWS, RolloutState};
 use crate::model::targets::Computer;
 

@@ -15,8 +15,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer, object_store, stream};
 use futures_util::StreamExt;
-use sha2::Digest as _;
-use tokio::io::AsyncReadExt as _;
 
 use super::wire::{ForwardedAlarm, ForwardedCapture};
 use crate::store::{Retention, Store};
@@ -412,36 +410,12 @@ async fn fetch(bucket: &object_store::ObjectStore, c: &ForwardedCapture) -> Resu
             super::MAX_CAPTURE_BYTES
         )));
     }
-    let fetched = tokio::time::timeout(FETCH_TIMEOUT, async {
-        let object = bucket.get(&c.object).await.map_err(|e| match e.kind() {
-            object_store::GetErrorKind::NotFound => {
-                Taken::Refused(format!("no object {} in the bucket", c.object))
+    super::fetch_object(bucket, &c.object, c.bytes, &c.sha256, FETCH_TIMEOUT)
+        .await
+        .map_err(|e| match e {
+            super::FetchError::Again(why) => Taken::Again(why),
+            super::FetchError::Wrong(why) => {
+                Taken::Refused(format!("{why}: not the file agent {} sent", c.agent))
             }
-            _ => Taken::Again(format!("cannot get {}: {e}", c.object)),
-        })?;
-        if object.info().size as u64 != c.bytes {
-            return Err(Taken::Refused(format!(
-                "the object {} has {} bytes, its message says {}",
-                c.object,
-                object.info().size,
-                c.bytes
-            )));
-        }
-        let mut bytes = Vec::with_capacity(c.bytes as usize);
-        object
-            .take(c.bytes + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| Taken::Again(format!("cannot read {}: {e}", c.object)))?;
-        Ok(bytes)
-    })
-    .await
-    .map_err(|_| Taken::Again(format!("fetching {} took too long", c.object)))??;
-    if crate::hex::encode(&sha2::Sha256::digest(&fetched)) != c.sha256 {
-        return Err(Taken::Refused(format!(
-            "the object {} is not the file agent {} sent (its SHA-256 differs)",
-            c.object, c.agent
-        )));
-    }
-    Ok(fetched)
+        })
 }

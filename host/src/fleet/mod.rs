@@ -177,6 +177,60 @@ pub(crate) async fn kv_bucket(
         .map_err(|e| anyhow::anyhow!("cannot open the bucket {bucket}: {e}"))
 }
 
+/// Why an object was not fetched from a bucket.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The bus did not give it now; later may work.
+    #[error("{0}")]
+    Again(String),
+    /// What the bus holds is not what was announced (missing, another size, another SHA-256).
+    #[error("{0}")]
+    Wrong(String),
+}
+
+/// Fetches `object` from `bucket`: no more than the `bytes` announced for it, within
+/// `timeout`, and only if its SHA-256 (hex) is the one announced — what a capture's message
+/// and a pack's publication say, each from its own sender.
+pub(crate) async fn fetch_object(
+    bucket: &async_nats::jetstream::object_store::ObjectStore,
+    object: &str,
+    bytes: u64,
+    sha256: &str,
+    timeout: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    use sha2::Digest;
+    use tokio::io::AsyncReadExt;
+    let fetched = tokio::time::timeout(timeout, async {
+        let found = bucket.get(object).await.map_err(|e| match e.kind() {
+            async_nats::jetstream::object_store::GetErrorKind::NotFound => {
+                FetchError::Wrong(format!("no object {object} in the bucket"))
+            }
+            _ => FetchError::Again(format!("cannot get {object}: {e}")),
+        })?;
+        if found.info().size as u64 != bytes {
+            return Err(FetchError::Wrong(format!(
+                "the object {object} has {} bytes, {bytes} were announced",
+                found.info().size
+            )));
+        }
+        let mut read = Vec::with_capacity(bytes as usize);
+        found
+            .take(bytes + 1)
+            .read_to_end(&mut read)
+            .await
+            .map_err(|e| FetchError::Again(format!("cannot read {object}: {e}")))?;
+        Ok(read)
+    })
+    .await
+    .map_err(|_| FetchError::Again(format!("fetching {object} took too long")))??;
+    if crate::hex::encode(&sha2::Sha256::digest(&fetched)) != sha256 {
+        return Err(FetchError::Wrong(format!(
+            "the object {object} is not the one announced (its SHA-256 differs)"
+        )));
+    }
+    Ok(fetched)
+}
+
 /// Told when the bus comes and goes: whether it is there, and what to show about it.
 pub type OnBusChange = std::sync::Arc<dyn Fn(bool, String) + Send + Sync>;
 

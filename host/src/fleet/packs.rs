@@ -14,13 +14,13 @@
 use async_nats::jetstream::{self, kv, object_store};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use sha2::Digest;
-use tokio::io::AsyncReadExt;
 
 use std::collections::BTreeMap;
 
 use crate::model::report::{AgentSeen, FleetPack, RefusedBy, RolloutState};
 use crate::model::targets::Targets;
+
+use super::FetchError;
 
 /// The object store bucket of published archives.
 pub const PACKS_BUCKET: &str = "vigilo_packs";
@@ -254,57 +254,14 @@ pub async fn publish(
         .map_err(|e| bus("cannot publish", &e))
 }
 
-/// Why an agent did not get a published archive.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    /// The bus did not give it now; later may work.
-    #[error("{0}")]
-    Again(String),
-    /// What the bus gave is not what was published.
-    #[error("{0}")]
-    Wrong(String),
-}
-
 /// An agent's side: fetches the archive `p` names, no more than it says, and checks it is
 /// that archive.
 pub async fn fetch(js: &jetstream::Context, p: &Publication) -> Result<Vec<u8>, FetchError> {
-    let again = |what: String| FetchError::Again(what);
-    let fetched = tokio::time::timeout(FETCH_TIMEOUT, async {
-        let bucket = js
-            .get_object_store(PACKS_BUCKET)
-            .await
-            .map_err(|e| again(format!("no bucket {PACKS_BUCKET}: {e}")))?;
-        let object = bucket.get(&p.object).await.map_err(|e| match e.kind() {
-            object_store::GetErrorKind::NotFound => {
-                FetchError::Wrong(format!("no object {} in {PACKS_BUCKET}", p.object))
-            }
-            _ => again(format!("cannot get {}: {e}", p.object)),
-        })?;
-        if object.info().size as u64 != p.bytes {
-            return Err(FetchError::Wrong(format!(
-                "the object {} has {} bytes, the publication says {}",
-                p.object,
-                object.info().size,
-                p.bytes
-            )));
-        }
-        let mut bytes = Vec::with_capacity(p.bytes as usize);
-        object
-            .take(p.bytes + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| again(format!("cannot read {}: {e}", p.object)))?;
-        Ok(bytes)
-    })
-    .await
-    .map_err(|_| again(format!("fetching {} took too long", p.object)))??;
-    if crate::hex::encode(&sha2::Sha256::digest(&fetched)) != p.sha256 {
-        return Err(FetchError::Wrong(format!(
-            "the object {} is not the archive published (its SHA-256 differs)",
-            p.object
-        )));
-    }
-    Ok(fetched)
+    let bucket = js
+        .get_object_store(PACKS_BUCKET)
+        .await
+        .map_err(|e| FetchError::Again(format!("no bucket {PACKS_BUCKET}: {e}")))?;
+    super::fetch_object(&bucket, &p.object, p.bytes, &p.sha256, FETCH_TIMEOUT).await
 }
 
 /// An agent's side: hears of every publication — each pack's current one first, then every
