@@ -150,12 +150,26 @@ async fn heartbeat(member: &Member, state: &api::AppState) -> Result<Heartbeat> 
 /// it was not fetched (it tries again when the pack is next published, or at its next start).
 const FETCH_TRIES: u32 = 5;
 
+/// At most this many published packs are taken (and remembered) by one agent: as many as a
+/// heartbeat reports.
+const MAX_PUBLISHED: usize = ROLLOUT_ROWS;
+
 /// Takes the packs the fleet publishes, one at a time, for as long as the process runs.
 pub(super) async fn take_packs(client: async_nats::Client, member: Member, state: api::AppState) {
     let (heard, mut publications) = tokio::sync::mpsc::channel(64);
     tokio::spawn(crate::fleet::packs::watch(client.clone(), heard));
     let js = async_nats::jetstream::new(client);
     while let Some(p) = publications.recv().await {
+        // A bus that names ever more packs must not grow this agent's memory without end.
+        let known = member
+            .rollout
+            .lock()
+            .map(|r| r.contains_key(&p.name) || r.len() < MAX_PUBLISHED)
+            .unwrap_or(false);
+        if !known {
+            tracing::warn!(pack = %p.name, "fleet: over {MAX_PUBLISHED} packs published; not taken");
+            continue;
+        }
         let (state_now, errors) = take_one(&js, &p, &member, &state).await;
         match state_now {
             RolloutState::Running => {

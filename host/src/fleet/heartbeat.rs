@@ -8,7 +8,10 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use futures_util::StreamExt;
 
-use crate::model::report::{ACTIVITY_ROWS, Heartbeat};
+use crate::model::report::{ACTIVITY_ROWS, Heartbeat, ROLLOUT_ERRORS, ROLLOUT_ROWS};
+
+/// At most this many tags in a heartbeat.
+const MAX_TAGS: usize = 64;
 use crate::store::Store;
 
 /// The key-value bucket of heartbeats.
@@ -99,6 +102,25 @@ fn read(key: &str, value: &[u8]) -> Result<Heartbeat, String> {
         return Err(format!(
             "{} activity totals, at most {ACTIVITY_ROWS} are taken",
             beat.activity.len()
+        ));
+    }
+    // What it says of the fleet's packs and its tags is shown on the hub's pages: bounded.
+    if beat.rollout.len() > ROLLOUT_ROWS || beat.tags.len() > MAX_TAGS {
+        return Err(format!(
+            "{} packs' rollout and {} tags, at most {ROLLOUT_ROWS} and {MAX_TAGS} are taken",
+            beat.rollout.len(),
+            beat.tags.len()
+        ));
+    }
+    if let Some(r) = beat
+        .rollout
+        .iter()
+        .find(|r| r.errors.len() > ROLLOUT_ERRORS)
+    {
+        return Err(format!(
+            "pack {:?}: {} errors, at most {ROLLOUT_ERRORS} are taken",
+            r.name,
+            r.errors.len()
         ));
     }
     if let Some(bad) = beat.activity.iter().find(|c| {
@@ -199,5 +221,23 @@ mod tests {
         }
         let flood = vec![count(nine); ACTIVITY_ROWS + 1];
         assert!(with(flood).is_err_and(|e| e.contains("at most")));
+
+        // A rollout and tags: bounded too.
+        let rollout = |rows: usize, errors: usize| {
+            let mut beat: serde_json::Value =
+                serde_json::from_str(&beat("ws-1", crate::model::FORM_VERSION)).expect("json");
+            let row = crate::model::report::PackRollout {
+                name: "dlp".into(),
+                version: "1.0.0".into(),
+                state: crate::model::report::RolloutState::DoesNotLoad,
+                errors: vec!["x".into(); errors],
+                at: nine.into(),
+            };
+            beat["rollout"] = serde_json::to_value(vec![row; rows]).expect("json");
+            read("ws-1", beat.to_string().as_bytes())
+        };
+        assert_eq!(rollout(2, 3).expect("good").rollout.len(), 2);
+        assert!(rollout(ROLLOUT_ROWS + 1, 0).is_err_and(|e| e.contains("at most")));
+        assert!(rollout(1, ROLLOUT_ERRORS + 1).is_err_and(|e| e.contains("\"dlp\"")));
     }
 }
