@@ -330,8 +330,8 @@ pub async fn publish_pack(
         ]));
     };
     let archive = Arc::new(form.archive);
-    let (checked, sig) = (archive.clone(), signature.clone());
-    let pack = on_packs(state, move |set| set.check_for_fleet(&checked, &sig)).await?;
+    let (checked, sig, who) = (archive.clone(), signature.clone(), actor.clone());
+    let pack = on_packs(state, move |set| set.check_for_fleet(&checked, &sig, &who)).await?;
     let publication = crate::fleet::packs::Publication {
         form: crate::model::FORM_VERSION,
         name: pack.name.clone(),

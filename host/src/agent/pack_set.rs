@@ -344,9 +344,14 @@ impl PackSet {
 
     /// Checks a pack a hub is asked to publish: it loads, with its plugins and scripts, and
     /// its signature is shown as this hub's keys see it (the agents check it against theirs).
-    pub fn check_for_fleet(&mut self, archive: &[u8], signature: &str) -> Result<Pack, Refusal> {
+    pub fn check_for_fleet(
+        &mut self,
+        archive: &[u8],
+        signature: &str,
+        actor: &str,
+    ) -> Result<Pack, Refusal> {
         let refused = |set: &mut PackSet, errors: Vec<String>| {
-            set.refused("publish", "publish", &errors.join("; "));
+            set.refused(actor, "publish", &errors.join("; "));
             Refusal::Invalid(errors)
         };
         let pack = match Pack::from_archive(archive, Some(signature), "publish", &self.trusted) {
