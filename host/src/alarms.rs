@@ -10,7 +10,7 @@ use crate::event::{Event, Field};
 use crate::model::alarm::{AlarmRecord, Fold, RefusedAction};
 use crate::model::template::FiringContext;
 use crate::packs::Pack;
-use crate::rules::{AlarmDef, AlarmIndex};
+use crate::rules::{AlarmDef, AlarmIndex, Escalated};
 
 /// Which rule fired an alarm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,29 +34,36 @@ pub struct FiredAlarm {
 
 impl FiredAlarm {
     /// Builds the record of `alarm` (number `index` of its rule set) from `pack` firing on
-    /// `event` at `at`.
+    /// `event` at `at`; a firing that reached an escalation step takes that step's risk and
+    /// actions, and says so.
     pub fn new(
         index: AlarmIndex,
         pack: &Pack,
         alarm: &AlarmDef,
         event: &Event,
         at: DateTime<FixedOffset>,
+        escalated: Option<Escalated>,
     ) -> Self {
+        let step = escalated.map(|e| &alarm.escalate[e.step]);
+        let risk = step.and_then(|s| s.risk).unwrap_or(alarm.risk);
+        let specs = step
+            .and_then(|s| s.actions.as_deref())
+            .unwrap_or(&alarm.actions);
         let ctx = FiringContext {
             alarm: &alarm.name,
             pack: &pack.name,
-            risk: alarm.risk,
+            risk,
             event,
         };
-        let actions = alarm.actions.iter().map(|a| a.plan(&ctx)).collect();
+        let actions = specs.iter().map(|a| a.plan(&ctx)).collect();
         FiredAlarm {
             source: Source::Builtin(index),
             record: AlarmRecord::of(
                 (&pack.name, &pack.version.to_string()),
                 alarm.name.clone(),
-                alarm.risk,
+                risk,
                 actions,
-                None,
+                escalated.map(|e| e.note(alarm)),
                 event,
                 at,
             ),

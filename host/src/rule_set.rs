@@ -110,7 +110,7 @@ impl RuleSet {
             .packs
             .iter()
             .flat_map(|p| &p.alarms)
-            .flat_map(|a| &a.actions)
+            .flat_map(|a| a.all_actions())
             .filter_map(|a| match a {
                 crate::model::action::Action::Video { before, .. } => Some(*before),
                 _ => None,

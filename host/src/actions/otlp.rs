@@ -156,7 +156,8 @@ mod tests {
         let event = crate::event::Event::new(crate::event::EventKind::Usb, ts)
             .with_text(crate::event::Field::Username, "dave")
             .with_number(crate::event::Field::Bytes, 5.0);
-        let record = crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts).record;
+        let record =
+            crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts, None).record;
         let alarm = StoredAlarm {
             id: 7,
             record,

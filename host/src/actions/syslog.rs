@@ -171,7 +171,7 @@ mod tests {
             .with_text(crate::event::Field::Action, "file_written")
             .with_text(crate::event::Field::Path, "/media/dave/USB/a\"b].pdf");
         let mut record =
-            crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts).record;
+            crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts, None).record;
         record.risk = 8;
         record.alarm = "Copy \"seen\"".into();
         let alarm = StoredAlarm {

@@ -49,6 +49,8 @@ pub struct AppState {
     pub store: Arc<Mutex<crate::store::Store>>,
     /// On a fleet's hub: the way to publish packs to the agents.
     pub publisher: Option<Arc<crate::fleet::packs::Publisher>>,
+    /// On a fleet's hub: the groups it defines for the agents.
+    pub groups: Option<Arc<crate::fleet::groups::GroupBook>>,
 }
 
 /// Every route, for the test that holds the OpenAPI document to them: (method, path).
@@ -68,6 +70,9 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/agents"),
     ("get", "/api/v1/fleet/packs"),
     ("post", "/api/v1/fleet/packs"),
+    ("get", "/api/v1/fleet/groups"),
+    ("put", "/api/v1/fleet/groups/{name}"),
+    ("delete", "/api/v1/fleet/groups/{name}"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
 ];
@@ -88,6 +93,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/risk", get(risk))
         .route("/api/v1/agents", get(agents))
         .route("/api/v1/fleet/packs", get(fleet_packs).post(publish))
+        .route("/api/v1/fleet/groups", get(super::groups::list))
+        .route(
+            "/api/v1/fleet/groups/{name}",
+            axum::routing::put(super::groups::put).delete(super::groups::delete),
+        )
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -123,7 +133,7 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 /// Who made a change, for the audit trail.
-fn actor(headers: &HeaderMap) -> String {
+pub(super) fn actor(headers: &HeaderMap) -> String {
     let named = headers
         .get("x-vigilo-actor")
         .and_then(|v| v.to_str().ok())
@@ -359,7 +369,7 @@ pub async fn publish_pack(
         format!("for {}; {}", pack.targets.words(), pack.signature),
     );
     on_packs(state, move |set| {
-        set.record_published(&actor, &object, &detail);
+        set.record_fleet_change(&actor, "pack_published", &object, &detail);
         Ok(())
     })
     .await?;

@@ -2,15 +2,16 @@
 //! the packs the fleet publishes, and the hub's watch over agents that stopped reporting. (Forwarding alarms is an action: the outbox's
 //! `forward` lane; taking them in is `fleet::ingest`.)
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
 use crate::fleet::FetchError;
+use crate::fleet::groups::{Change, MAX_GROUPS};
 use crate::fleet::packs::Publication;
 use crate::model::report::{Heartbeat, PackRollout, ROLLOUT_ERRORS, ROLLOUT_ROWS, RolloutState};
-use crate::model::targets::Computer;
+use crate::model::targets::{Groups, Place};
 
 use super::api;
 use crate::sources::Sink;
@@ -28,6 +29,8 @@ pub(super) struct Member {
     pub rollout: Arc<Mutex<BTreeMap<String, PackRollout>>>,
     /// Woken when the rollout changes, so the hub hears of it before the next heartbeat is due.
     pub changed: Arc<tokio::sync::Notify>,
+    /// The groups the hub defines, as last heard.
+    pub groups: Arc<Mutex<Groups>>,
 }
 
 impl Member {
@@ -38,6 +41,16 @@ impl Member {
             tags,
             rollout: Default::default(),
             changed: Default::default(),
+            groups: Default::default(),
+        }
+    }
+
+    /// Where this agent judges targets: its id, tags and the groups heard.
+    fn place(&self) -> Place {
+        Place {
+            agent: Some(self.agent.clone()),
+            tags: self.tags.clone(),
+            groups: self.groups.lock().map(|g| g.clone()).unwrap_or_default(),
         }
     }
 
@@ -197,6 +210,40 @@ pub(super) async fn take_packs(client: async_nats::Client, member: Member, state
     }
 }
 
+/// Keeps the groups the hub defines, for as long as the process runs: each change reaches the
+/// pipeline (whose targets name groups) and the packs taken next.
+pub(super) async fn take_groups(
+    client: async_nats::Client,
+    member: Member,
+    pipeline: super::runner::Handle,
+) {
+    let (heard, mut changes) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(crate::fleet::groups::watch(client, heard));
+    while let Some(first) = changes.recv().await {
+        // A burst (the first catch-up, an import) is one new place, not one per group.
+        let mut batch = vec![first];
+        while let Ok(more) = changes.try_recv() {
+            batch.push(more);
+        }
+        if let Ok(mut groups) = member.groups.lock() {
+            for change in batch {
+                match change {
+                    Change::Set(g) if groups.list().count() < MAX_GROUPS || groups.has(&g.name) => {
+                        groups.set(g)
+                    }
+                    Change::Set(g) => {
+                        tracing::warn!(group = %g.name, "fleet: over {MAX_GROUPS} groups; not kept")
+                    }
+                    Change::Removed(key) => groups.remove(&key),
+                }
+            }
+        }
+        let place = Arc::new(member.place());
+        tracing::info!(groups = place.groups.list().count(), "fleet: groups heard");
+        pipeline.place(place);
+    }
+}
+
 /// Fetches, checks and runs one published pack; says how it went.
 async fn take_one(
     js: &async_nats::jetstream::Context,
@@ -227,15 +274,9 @@ async fn take_one(
         p.published_by.chars().take(64).collect::<String>()
     );
     let (signature, name, version) = (p.signature.clone(), p.name.clone(), p.version.clone());
-    let (id, tags) = (member.agent.clone(), member.tags.clone());
+    let place = member.place();
     let taken = api::on_packs(state, move |set| {
-        let groups = BTreeSet::new();
-        let computer = Computer {
-            id: &id,
-            tags: &tags,
-            groups: &groups,
-        };
-        Ok(set.take_published(&archive, &signature, (&name, &version), &actor, &computer))
+        Ok(set.take_published(&archive, &signature, (&name, &version), &actor, &place))
     })
     .await;
     match taken {

@@ -10,6 +10,7 @@
 pub mod api;
 pub mod config;
 mod fleet;
+pub mod groups;
 pub mod metrics;
 pub mod pack_set;
 pub mod query;
@@ -272,6 +273,9 @@ pub fn run(options: Options) -> Result<()> {
     std::thread::Builder::new()
         .name("vigilo-actions".into())
         .spawn(move || worker.run(woken))?;
+    // A fleet's agent is judged by its id (what the hub's groups and targets name); the hub and
+    // an agent on its own, by the computer each event names.
+    let fleet_member = bus.is_some() && !fleet.hub;
     let runner = {
         let (mut store, stats) = (Store::open(&data_dir)?, stats.clone());
         store.set_action_limit(action_limit);
@@ -283,6 +287,12 @@ pub fn run(options: Options) -> Result<()> {
             forwards: forwarder.is_some() || !outputs.is_empty(),
             presence,
             recorder: Some(recorder.clone()),
+            // No groups until the hub's are heard.
+            place: Arc::new(crate::model::targets::Place {
+                agent: fleet_member.then(|| agent_id.clone()),
+                tags: tags.clone(),
+                groups: Default::default(),
+            }),
         };
         std::thread::Builder::new()
             .name("vigilo-pipeline".into())
@@ -333,9 +343,16 @@ pub fn run(options: Options) -> Result<()> {
             ))),
             _ => None,
         },
+        groups: match (&bus, fleet.hub) {
+            (Some(client), true) => Some(Arc::new(crate::fleet::groups::GroupBook::new(
+                client.clone(),
+            ))),
+            _ => None,
+        },
     };
     let api_dir = data_dir.clone();
     let refused_stats = stats.clone();
+    let to_pipeline = pipeline.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -362,6 +379,9 @@ pub fn run(options: Options) -> Result<()> {
             if let Some(publisher) = state.publisher.clone() {
                 tokio::spawn(async move { publisher.prepare_when_up().await });
             }
+            if let Some(groups) = state.groups.clone() {
+                tokio::spawn(async move { groups.prepare_when_up().await });
+            }
             let quiet_after = fleet
                 .quiet_after
                 .unwrap_or(crate::fleet::heartbeat::QUIET_AFTER);
@@ -373,6 +393,11 @@ pub fn run(options: Options) -> Result<()> {
         } else if let Some(client) = &bus {
             let every = fleet.heartbeat.unwrap_or(crate::fleet::heartbeat::EVERY);
             let member = fleet::Member::new(agent_id.clone(), tags.clone());
+            tokio::spawn(fleet::take_groups(
+                client.clone(),
+                member.clone(),
+                to_pipeline,
+            ));
             tokio::spawn(fleet::take_packs(
                 client.clone(),
                 member.clone(),

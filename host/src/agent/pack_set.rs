@@ -285,7 +285,7 @@ impl PackSet {
         signature: &str,
         published: (&str, &str),
         actor: &str,
-        computer: &crate::model::targets::Computer<'_>,
+        place: &crate::model::targets::Place,
     ) -> Result<PackInfo, (RolloutState, Vec<String>)> {
         let object = format!("{} {}", published.0, published.1);
         let refuse = |set: &mut PackSet, state: RolloutState, errors: Vec<String>| {
@@ -297,7 +297,7 @@ impl PackSet {
                 self,
                 RolloutState::BadSignature,
                 vec![
-                    "this agent trusts no signing key: a pack from the fleet must be signed by                      a key in its trusted-keys/ folder"
+                    "this agent trusts no signing key: a pack from the fleet must be signed by a key in its trusted-keys/ folder"
                         .into(),
                 ],
             );
@@ -326,7 +326,7 @@ impl PackSet {
             );
             return refuse(self, RolloutState::DoesNotLoad, vec![why]);
         }
-        if let crate::model::targets::Reach::No(why) = pack.targets.reach(computer) {
+        if let crate::model::targets::Reach::No(why) = place.reach(&pack.targets) {
             if self.row(&pack.name).is_some_and(|r| r.enabled) {
                 self.set_enabled(&pack.name, false, actor)
                     .map_err(|e| (RolloutState::NotTargeted, vec![e.to_string()]))?;
@@ -368,10 +368,10 @@ impl PackSet {
         Ok(pack)
     }
 
-    /// Records that `actor` published `object` to the fleet: audit trail, and an account
-    /// event through the running rules (the hub's "Monitoring setup changed").
-    pub fn record_published(&mut self, actor: &str, object: &str, detail: &str) {
-        let action = "pack_published";
+    /// Records a change `actor` made for the fleet on this hub (`pack_published`,
+    /// `group_set`, `group_removed`): in the audit trail, and as an account event through the
+    /// running rules (the hub's "Monitoring setup changed").
+    pub fn record_fleet_change(&mut self, actor: &str, action: &str, object: &str, detail: &str) {
         match self.store.audit(actor, action, object, Some(detail)) {
             Ok(entry) => {
                 let notice = self.account_event(&entry.actor, action, object, Some(detail));

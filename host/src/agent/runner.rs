@@ -39,6 +39,8 @@ pub enum Msg {
     Tab(TabReport),
     /// From now on, use these rules; then evaluate these account events (the change itself).
     Swap(Arc<RuleSet>, Vec<Event>),
+    /// From now on, judge targets here (the fleet's groups changed, or were first heard).
+    Place(Arc<crate::model::targets::Place>),
     /// Save what must survive a restart and stop; the sender hears back when done.
     Stop(std::sync::mpsc::Sender<()>),
 }
@@ -68,6 +70,8 @@ pub struct Output {
     pub presence: crate::actions::presence::SharedPresence,
     /// Told how much screen pre-roll each rule set wants.
     pub recorder: Option<crate::actions::recorder::Recorder>,
+    /// Where targets are judged at the start (the agent's id and tags in a fleet).
+    pub place: Arc<crate::model::targets::Place>,
 }
 
 /// Runs the pipeline until told to stop. Returns when the stop was acknowledged or every sender
@@ -96,6 +100,8 @@ pub fn run(
     let mut tabs = Tabs::new();
     // When the programs' counts were last published for the status.
     let mut published = std::time::Instant::now();
+    // Where targets are judged: the agent's id and tags until the fleet's groups are heard.
+    let mut place = output.place.clone();
     loop {
         if let Some(recorder) = &output.recorder {
             recorder.want(rules.video_preroll());
@@ -104,11 +110,19 @@ pub fn run(
         let next = {
             let mut pipeline = match handover.take() {
                 Some(h) => Pipeline::resume(&rules, Mode::Spans, h),
-                None => Pipeline::with_plugin_state(
-                    &rules,
-                    Mode::Spans,
-                    &saved.take().unwrap_or_default(),
-                ),
+                None => {
+                    let mut pipeline = Pipeline::with_plugin_state(
+                        &rules,
+                        Mode::Spans,
+                        &saved.take().unwrap_or_default(),
+                    );
+                    pipeline.set_place(place.clone());
+                    // A restart goes on counting toward escalation.
+                    if let Err(e) = keeper.seed_escalations(&mut pipeline) {
+                        tracing::error!("cannot count earlier alarms toward escalation: {e:#}");
+                    }
+                    pipeline
+                }
             };
             // A program switched off stays off, restarts and new rule sets included, until an
             // admin turns its pack back on.
@@ -222,6 +236,10 @@ pub fn run(
                     Msg::Tick(now) => take(&mut pipeline, Input::Tick(now)),
                     Msg::Idle(at, idle) => take(&mut pipeline, Input::Idle(at, idle)),
                     Msg::Tab(report) => take(&mut pipeline, Input::Tab(report)),
+                    Msg::Place(new) => {
+                        place = new;
+                        pipeline.set_place(place.clone());
+                    }
                     Msg::Swap(new, notices) => {
                         handover = Some(pipeline.handover());
                         break Some((new, notices));
@@ -342,6 +360,11 @@ impl Handle {
     /// Queues a rule swap and the account events that describe it.
     pub fn swap(&self, rules: Arc<RuleSet>, notices: Vec<Event>) -> bool {
         self.tx.send(Msg::Swap(rules, notices)).is_ok()
+    }
+
+    /// Queues a change of where targets are judged.
+    pub fn place(&self, place: Arc<crate::model::targets::Place>) -> bool {
+        self.tx.send(Msg::Place(place)).is_ok()
     }
 
     /// Asks the pipeline to save and stop, and waits until it has.

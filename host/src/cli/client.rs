@@ -80,8 +80,19 @@ impl Client {
         self.http.get(format!("{}{path}", self.base))
     }
 
+    /// A POST to the API's `path`, with no token yet.
     pub fn post(&self, path: &str) -> reqwest::blocking::RequestBuilder {
         self.http.post(format!("{}{path}", self.base))
+    }
+
+    /// A PUT to the API's `path`, with no token yet.
+    pub fn put(&self, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.http.put(format!("{}{path}", self.base))
+    }
+
+    /// A DELETE of the API's `path`, with no token yet.
+    pub fn delete(&self, path: &str) -> reqwest::blocking::RequestBuilder {
+        self.http.delete(format!("{}{path}", self.base))
     }
 
     /// Sends with the token and the local user's name; prints the answer with `show`, or the

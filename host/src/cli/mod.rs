@@ -11,6 +11,7 @@ mod browser;
 mod check;
 mod client;
 mod fleet;
+mod group;
 mod hub;
 mod pack;
 mod plugin;
@@ -67,6 +68,9 @@ enum Command {
     Hub(hub::Args),
     /// Tools for a fleet: the bus's per-computer credentials.
     Fleet(fleet::Args),
+    /// A fleet's groups, defined on its hub: users and computers under one name, which pack
+    /// targets and alarms' `applies_to` list.
+    Group(group::Args),
     /// How a running agent is doing: sources up or down, events per second, alarms today,
     /// plugins and scripts, anything shed.
     Status(status::Args),
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args, &data_dir),
         Command::Hub(args) => hub::run(args, &data_dir),
         Command::Fleet(args) => fleet::run(args),
+        Command::Group(args) => group::run(args, &data_dir),
         Command::Status(args) => status::run(args, &data_dir),
         Command::Replay(args) => replay::run(args, &data_dir),
         Command::Alarms(args) => alarms::run(args, &data_dir),

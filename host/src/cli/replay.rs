@@ -18,6 +18,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::alarms::FiredAlarm;
 use crate::event::Event;
+use crate::model::targets::{Group, Groups, Place, Reach, Targets};
 use crate::pipeline::{Counts, Keeper, Mode, Pipeline, parallel};
 use crate::rule_set::RuleSet;
 use crate::sources::jsonl::compressed;
@@ -61,9 +62,93 @@ pub struct Args {
     /// `--strict` or when a plugin or script is loaded); default: one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: Option<u16>,
+    /// Judge pack `[targets]` and alarms' `applies_to` as the agent with this id would (by
+    /// default, by the computer each event names).
+    #[arg(long, value_name = "ID")]
+    as_agent: Option<String>,
+    /// One of that agent's tags, as in `[fleet] tags`; repeat for several.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
+    tags: Vec<(String, String)>,
+    /// The fleet's groups, as `vigilo group list --json` prints them (a JSON list).
+    #[arg(long, value_name = "FILE")]
+    groups: Option<PathBuf>,
     /// No progress bar and no summary on stderr.
     #[arg(short, long)]
     quiet: bool,
+}
+
+fn parse_tag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        }
+        _ => Err(format!(
+            "{text:?}: a tag is KEY=VALUE, e.g. department=finance"
+        )),
+    }
+}
+
+/// Where targets are judged: `--as-agent`, `--tag`s and `--groups`.
+fn place(args: &Args) -> Result<Place, String> {
+    let groups = match &args.groups {
+        None => Groups::default(),
+        Some(path) => {
+            let shown = path.display();
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
+            let list: Vec<Group> = serde_json::from_str(&text).map_err(|e| {
+                format!("{shown}: not a list of groups (as `vigilo group list --json` prints): {e}")
+            })?;
+            for (i, g) in list.iter().enumerate() {
+                g.check()
+                    .map_err(|e| format!("{shown}: group {} ({:?}): {e}", i + 1, g.name))?;
+            }
+            Groups::new(list)
+        }
+    };
+    Ok(Place {
+        agent: args.as_agent.clone(),
+        tags: args.tags.iter().cloned().collect(),
+        groups,
+    })
+}
+
+/// What applies where, for the packs and alarms that say whom they are for: a line each.
+fn targets_said(rules: &RuleSet, place: &Place) -> Vec<String> {
+    let here = place
+        .agent
+        .as_deref()
+        .map_or("each event's computer".to_string(), |a| {
+            format!("agent {a}")
+        });
+    let reach = |t: &Targets| match place.reach(t) {
+        Reach::Computer => "applies".to_string(),
+        Reach::SomeUsers if place.agent.is_none() => "judged per event".to_string(),
+        Reach::SomeUsers => "applies to some users".to_string(),
+        Reach::No(why) => format!("does not apply ({why})"),
+    };
+    let mut out = Vec::new();
+    for pack in rules.packs() {
+        if !pack.targets.is_everyone() {
+            out.push(format!(
+                "pack {} (for {}): {} on {here}",
+                pack.name,
+                pack.targets.words(),
+                reach(&pack.targets)
+            ));
+        }
+        for alarm in &pack.alarms {
+            if let Some(t) = &alarm.applies_to {
+                out.push(format!(
+                    "alarm {:?} of {} (for {}): {} on {here}",
+                    alarm.name,
+                    pack.name,
+                    t.words(),
+                    reach(t)
+                ));
+            }
+        }
+    }
+    out
 }
 
 pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
@@ -71,13 +156,32 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         Ok(r) => r,
         Err(code) => return Ok(code),
     };
+    let place = match place(&args) {
+        Ok(p) => Arc::new(p),
+        Err(why) => {
+            eprintln!("error: {why}");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    if !args.quiet {
+        for line in targets_said(&rules, &place) {
+            eprintln!("{line}");
+        }
+    }
     let name = args.file.display().to_string();
     let input = compressed::open(&args.file).with_context(|| format!("cannot open {name}"))?;
     let progress = Progress::start(input.size, input.read.clone(), args.quiet);
     let ran = if args.counts.is_some() && !args.store {
-        count(&args, &rules, input.reader, &name, &progress)?
+        count(&args, (&rules, &place), input.reader, &name, &progress)?
     } else {
-        list(&args, &rules, input.reader, &name, &progress, data_dir)?
+        list(
+            &args,
+            (&rules, &place),
+            input.reader,
+            &name,
+            &progress,
+            data_dir,
+        )?
     };
     progress.bar.finish_and_clear();
     let ran = match ran {
@@ -138,7 +242,7 @@ struct Summary {
 /// `--strict`, on one thread in file order.
 fn count(
     args: &Args,
-    rules: &RuleSet,
+    (rules, place): (&RuleSet, &Arc<Place>),
     input: Box<dyn BufRead + Send>,
     name: &str,
     progress: &Progress,
@@ -151,10 +255,10 @@ fn count(
         let shown = SHOWN_BAD_LINES as usize;
         let progress_to = |lines| progress.update(lines);
         let counted = if args.every_match {
-            parallel::count_every_match(rules, input, name, threads, shown, progress_to)
+            parallel::count_every_match(rules, place, input, name, threads, shown, progress_to)
                 .map(|tally| (tally, 0))
         } else {
-            parallel::count_by_person(rules, input, name, threads, shown, progress_to)
+            parallel::count_by_person(rules, place, input, name, threads, shown, progress_to)
         };
         let (tally, folded) = counted.with_context(|| format!("cannot read {name}"))?;
         for line in &tally.first_bad {
@@ -176,6 +280,7 @@ fn count(
         Mode::Spans
     };
     let mut pipeline = Pipeline::new(rules, mode);
+    pipeline.set_place(place.clone());
     let mut counts = Counts::for_rules(rules);
     let mut folded = 0u64;
     let read = read_events(input, name, args.strict, progress, |event| {
@@ -202,7 +307,7 @@ fn count(
 /// counted too, for `--counts`.
 fn list(
     args: &Args,
-    rules: &RuleSet,
+    (rules, place): (&RuleSet, &Arc<Place>),
     input: Box<dyn BufRead + Send>,
     name: &str,
     progress: &Progress,
@@ -229,6 +334,7 @@ fn list(
     };
     let states = keeper.plugin_states()?;
     let mut pipeline = Pipeline::with_plugin_state(rules, mode, &states);
+    pipeline.set_place(place.clone());
     let mut counts = Counts::for_rules(rules);
     // What fired, counted and listed (a listing error ends the run).
     let mut see = |fired: &[FiredAlarm], listed: &mut Result<()>| {

@@ -133,7 +133,7 @@ mod tests {
         let event = crate::event::Event::new(crate::event::EventKind::Activity, ts)
             .with_text(crate::event::Field::Username, "alice")
             .with_text(crate::event::Field::PrimaryDomain, "youtube.com");
-        let fired = crate::alarms::FiredAlarm::new(0, &pack, youtube, &event, ts);
+        let fired = crate::alarms::FiredAlarm::new(0, &pack, youtube, &event, ts, None);
         let mut out = Vec::new();
         row(&mut out, &fired.record, &[], None, Layout::default()).expect("write");
         let text = String::from_utf8(out).expect("utf8");

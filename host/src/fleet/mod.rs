@@ -21,6 +21,7 @@
 //! and the hub believes the subject, not the payload.
 
 pub(crate) mod auth;
+pub(crate) mod groups;
 pub(crate) mod heartbeat;
 pub(crate) mod ingest;
 pub(crate) mod packs;
@@ -175,6 +176,53 @@ pub(crate) async fn kv_bucket(
     js.get_key_value(bucket)
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the bucket {bucket}: {e}"))
+}
+
+/// Hears every entry of a key-value bucket — each key's current value first, then every change
+/// as it comes — until nobody listens, finding the bucket once the hub has made it and
+/// watching again after the bus comes back.
+pub(crate) async fn watch_kv(
+    client: async_nats::Client,
+    bucket: &'static str,
+    heard: tokio::sync::mpsc::Sender<async_nats::jetstream::kv::Entry>,
+) {
+    let js = async_nats::jetstream::new(client);
+    let mut waited = false;
+    loop {
+        match watch_kv_once(&js, bucket, &heard).await {
+            Ok(()) => return,
+            Err(e) if !waited => {
+                tracing::info!("fleet: {e:#}");
+                waited = true;
+            }
+            Err(e) => tracing::debug!("fleet: {e:#}"),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+/// One watch, until it fails (`Ok`: nobody listens any more).
+async fn watch_kv_once(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    heard: &tokio::sync::mpsc::Sender<async_nats::jetstream::kv::Entry>,
+) -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let store = js
+        .get_key_value(bucket)
+        .await
+        .map_err(|e| anyhow::anyhow!("no bucket {bucket} yet (is the hub running?): {e}"))?;
+    let mut entries = store
+        .watch_with_history(">")
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot watch {bucket}: {e}"))?;
+    while let Some(entry) = entries.next().await {
+        let entry = entry.map_err(|e| anyhow::anyhow!("the watch of {bucket} ended: {e}"))?;
+        if heard.send(entry).await.is_err() {
+            return Ok(());
+        }
+    }
+    anyhow::bail!("the watch of {bucket} ended")
 }
 
 /// Why an object was not fetched from a bucket.

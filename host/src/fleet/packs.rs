@@ -267,49 +267,21 @@ pub async fn fetch(js: &jetstream::Context, p: &Publication) -> Result<Vec<u8>, 
 /// An agent's side: hears of every publication — each pack's current one first, then every
 /// new one as it comes — until the process ends, finding the bucket once the hub has made it.
 pub async fn watch(client: async_nats::Client, heard: tokio::sync::mpsc::Sender<Publication>) {
-    let js = jetstream::new(client);
-    let mut waited = false;
-    loop {
-        match watch_once(&js, &heard).await {
-            Ok(()) => return,
-            Err(e) if !waited => {
-                tracing::info!("fleet: packs: {e:#}");
-                waited = true;
-            }
-            Err(e) => tracing::debug!("fleet: packs: {e:#}"),
-        }
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    }
-}
-
-/// One watch, until it fails (`Ok`: nobody listens any more).
-async fn watch_once(
-    js: &jetstream::Context,
-    heard: &tokio::sync::mpsc::Sender<Publication>,
-) -> anyhow::Result<()> {
-    let bucket = js.get_key_value(PUBLISHED_BUCKET).await.map_err(|e| {
-        anyhow::anyhow!("no bucket {PUBLISHED_BUCKET} yet (is the hub running?): {e}")
-    })?;
-    let mut entries = bucket
-        .watch_with_history(">")
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot watch {PUBLISHED_BUCKET}: {e}"))?;
-    while let Some(entry) = entries.next().await {
-        let entry =
-            entry.map_err(|e| anyhow::anyhow!("the watch of {PUBLISHED_BUCKET} ended: {e}"))?;
+    let (entries, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(super::watch_kv(client, PUBLISHED_BUCKET, entries));
+    while let Some(entry) = rx.recv().await {
         if entry.operation != kv::Operation::Put {
             continue;
         }
         match Publication::read(&entry.key, &entry.value) {
             Ok(p) => {
                 if heard.send(p).await.is_err() {
-                    return Ok(());
+                    return;
                 }
             }
             Err(why) => tracing::warn!(key = %entry.key, "fleet: a publication refused: {why}"),
         }
     }
-    anyhow::bail!("the watch of {PUBLISHED_BUCKET} ended")
 }
 
 /// Where each publication runs, from the agents' last heartbeats: how many run each version

@@ -191,7 +191,8 @@ mod tests {
             form: crate::model::FORM_VERSION,
             agent: agent.into(),
             id: 7,
-            alarm: crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts).record,
+            alarm: crate::alarms::FiredAlarm::new(0, &pack, &pack.alarms[0], &event, ts, None)
+                .record,
             recorded_at: None,
         }
     }

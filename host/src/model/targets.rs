@@ -178,6 +178,210 @@ impl Targets {
     }
 }
 
+/// Longest group name: it is also the group's key on the bus, so it keeps to the letters a
+/// key may have.
+pub const MAX_GROUP_NAME: usize = 64;
+
+/// Most members (users and computers together) one group has.
+pub const MAX_GROUP_MEMBERS: usize = 10_000;
+
+/// A group as the hub defines it: users and computers under one name, which targets list
+/// (`groups = ["finance"]`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Group {
+    /// The form version ([`crate::model::FORM_VERSION`]) it was written in.
+    #[serde(default)]
+    pub form: u32,
+    /// Its name: 1 to [`MAX_GROUP_NAME`] letters, digits, `-`, `_` or `.`.
+    pub name: String,
+    /// What it is for, in the admin's words.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Its member users, by login name.
+    #[serde(default)]
+    pub users: Vec<String>,
+    /// Its member computers, by agent id.
+    #[serde(default)]
+    pub computers: Vec<String>,
+    /// Who changed it last.
+    #[serde(default)]
+    pub updated_by: String,
+    /// When (UTC, RFC 3339).
+    #[serde(default)]
+    pub updated_at: String,
+}
+
+/// Why a group cannot be kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct BadGroup {
+    /// The field at fault.
+    pub field: &'static str,
+    /// What was expected.
+    pub message: String,
+}
+
+impl Group {
+    /// Checks what an admin (or the bus) says a group is: its name, and its members' names
+    /// and number.
+    pub fn check(&self) -> Result<(), BadGroup> {
+        check_group_name(&self.name)?;
+        let bad = |field, message: String| Err(BadGroup { field, message });
+        if self.users.len() + self.computers.len() > MAX_GROUP_MEMBERS {
+            return bad(
+                "users",
+                format!("a group has at most {MAX_GROUP_MEMBERS} members"),
+            );
+        }
+        for (field, list) in [("users", &self.users), ("computers", &self.computers)] {
+            if let Some(n) = list.iter().find(|n| {
+                !(1..=256).contains(&n.chars().count()) || n.chars().any(char::is_control)
+            }) {
+                return bad(
+                    field,
+                    format!("{n:?}: a name is 1 to 256 characters, no control characters"),
+                );
+            }
+        }
+        if self.description.chars().count() > 1024 {
+            return bad("description", "at most 1024 characters".into());
+        }
+        Ok(())
+    }
+}
+
+/// Checks a group's name: 1 to [`MAX_GROUP_NAME`] ASCII letters, digits, `-`, `_` or `.`,
+/// not starting or ending with `.`.
+pub fn check_group_name(name: &str) -> Result<(), BadGroup> {
+    let ok = (1..=MAX_GROUP_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !name.starts_with('.')
+        && !name.ends_with('.');
+    if ok {
+        Ok(())
+    } else {
+        Err(BadGroup {
+            field: "name",
+            message: format!(
+                "{name:?}: a group's name is 1 to {MAX_GROUP_NAME} letters, digits, `-`, `_` or \
+                 `.` (not first or last)"
+            ),
+        })
+    }
+}
+
+/// The groups an agent knows, by name: whose member a user or a computer is.
+#[derive(Clone, Debug, Default)]
+pub struct Groups {
+    /// By folded name.
+    groups: BTreeMap<String, Group>,
+}
+
+impl Groups {
+    /// These groups (a later one of the same name wins).
+    pub fn new(groups: impl IntoIterator<Item = Group>) -> Groups {
+        let mut out = Groups::default();
+        for g in groups {
+            out.set(g);
+        }
+        out
+    }
+
+    /// Adds or replaces a group.
+    pub fn set(&mut self, group: Group) {
+        self.groups.insert(fold(&group.name), group);
+    }
+
+    /// Whether a group of this name is known.
+    pub fn has(&self, name: &str) -> bool {
+        self.groups.contains_key(&fold(name))
+    }
+
+    /// Removes the group `name`, if known.
+    pub fn remove(&mut self, name: &str) {
+        self.groups.remove(&fold(name));
+    }
+
+    /// Every group, by name.
+    pub fn list(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// The groups (folded names) computer `id` is a member of.
+    pub fn of_computer(&self, id: &str) -> BTreeSet<String> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| listed(&g.computers, id))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// The groups (folded names) user `user` is a member of.
+    pub fn of_user(&self, user: &str) -> BTreeSet<String> {
+        self.groups
+            .iter()
+            .filter(|(_, g)| listed(&g.users, user))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// Where rules run: the computer as the fleet knows it, and the groups the hub defines — what
+/// targets are judged against.
+#[derive(Clone, Debug, Default)]
+pub struct Place {
+    /// The agent's id. `None`: the computer each event names (a back-test of a recording
+    /// from many computers, or an agent outside a fleet).
+    pub agent: Option<String>,
+    /// The agent's tags.
+    pub tags: BTreeMap<String, String>,
+    /// The groups known.
+    pub groups: Groups,
+}
+
+impl Place {
+    /// Whether an event of `user` on `computer` (what the event names; the agent's id when
+    /// known wins) is in every one of `targets`.
+    pub fn admits<'t>(
+        &self,
+        targets: impl IntoIterator<Item = &'t Targets>,
+        computer: &str,
+        user: Option<&str>,
+    ) -> bool {
+        let id = self.agent.as_deref().unwrap_or(computer);
+        let computer_groups = self.groups.of_computer(id);
+        let user_groups = user.map(|u| self.groups.of_user(u)).unwrap_or_default();
+        let c = Computer {
+            id,
+            tags: &self.tags,
+            groups: &computer_groups,
+        };
+        targets
+            .into_iter()
+            .all(|t| t.includes(&c, user, &user_groups))
+    }
+
+    /// Whether something with `targets` may be for this agent at all (see [`Targets::reach`]);
+    /// without an agent id, every computer may be.
+    pub fn reach(&self, targets: &Targets) -> Reach {
+        let Some(id) = self.agent.as_deref() else {
+            return if targets.is_everyone() {
+                Reach::Computer
+            } else {
+                Reach::SomeUsers
+            };
+        };
+        let groups = self.groups.of_computer(id);
+        targets.reach(&Computer {
+            id,
+            tags: &self.tags,
+            groups: &groups,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +447,91 @@ mod tests {
             targets.words(),
             "groups Auditors; tag Department=finance, except users Ann; computers ws-kiosk"
         );
+    }
+
+    #[test]
+    fn a_place_judges_by_the_groups_of_the_user_and_the_computer() {
+        let groups = Groups::new([
+            Group {
+                name: "Finance".into(),
+                users: vec!["Ann".into()],
+                computers: vec!["ws-fin".into()],
+                ..Default::default()
+            },
+            Group {
+                name: "kiosks".into(),
+                computers: vec!["ws-kiosk".into()],
+                ..Default::default()
+            },
+        ]);
+        let finance = Targets {
+            include: Audience {
+                groups: vec!["finance".into()],
+                ..Default::default()
+            },
+            exclude: Audience {
+                groups: vec!["KIOSKS".into()],
+                ..Default::default()
+            },
+        };
+        let anywhere = Place {
+            groups: groups.clone(),
+            ..Default::default()
+        };
+        // Without an agent id, each event's computer is judged.
+        assert!(anywhere.admits([&finance], "ws-dev", Some("ann")));
+        assert!(anywhere.admits([&finance], "ws-fin", Some("bob")));
+        assert!(!anywhere.admits([&finance], "ws-dev", Some("bob")));
+        assert!(!anywhere.admits([&finance], "ws-kiosk", Some("ann")));
+        // An agent's own id wins over what the event names.
+        let kiosk = Place {
+            agent: Some("ws-kiosk".into()),
+            groups,
+            ..Default::default()
+        };
+        assert!(!kiosk.admits([&finance], "ws-fin", Some("ann")));
+        assert!(matches!(kiosk.reach(&finance), Reach::No(_)));
+        assert_eq!(anywhere.reach(&finance), Reach::SomeUsers);
+        // Every target must admit: a pack's and its alarm's.
+        let only_ann = Targets {
+            include: Audience {
+                users: vec!["ann".into()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(anywhere.admits([&finance, &only_ann], "ws-dev", Some("ann")));
+        assert!(!anywhere.admits([&finance, &only_ann], "ws-fin", Some("bob")));
+    }
+
+    #[test]
+    fn a_group_s_name_is_a_bus_key_and_its_members_are_bounded() {
+        assert!(check_group_name("finance-eu_2.paris").is_ok());
+        for bad in [
+            "",
+            ".x",
+            "x.",
+            "fin ance",
+            "fïnance",
+            &"x".repeat(65),
+            "a>b",
+            "a*",
+        ] {
+            assert_eq!(
+                check_group_name(bad).map_err(|e| e.field),
+                Err("name"),
+                "{bad:?}"
+            );
+        }
+        let mut g = Group {
+            name: "finance".into(),
+            users: vec!["ann".into(), "bad\nname".into()],
+            ..Default::default()
+        };
+        assert_eq!(g.check().map_err(|e| e.field), Err("users"));
+        g.users = vec!["u".into(); MAX_GROUP_MEMBERS + 1];
+        assert!(g.check().unwrap_err().message.contains("at most"));
+        g.users.truncate(2);
+        assert!(g.check().is_ok());
     }
 }

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::action_toml::{parse_action, parse_duration_text};
+use crate::model::action::ActionSpec;
 
 use crate::event::{EventKind, Field, FieldType, KindSet};
 use crate::rules::{AlarmDef, Condition, Leaf, Op, Operand, Repeat, Subject, fold_case};
@@ -146,6 +147,108 @@ pub(super) struct RawAlarm {
     cooldown: Option<Spanned<String>>,
     active: Option<Spanned<RawSchedule>>,
     outside: Option<Spanned<RawSchedule>>,
+    applies_to: Option<super::targets::RawTargets>,
+    #[serde(default)]
+    escalate: Vec<Spanned<RawEscalation>>,
+}
+
+/// One step of an alarm's `escalate = [ { after, within, risk, actions } ]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEscalation {
+    after: Spanned<i64>,
+    within: Spanned<String>,
+    risk: Option<Spanned<i64>>,
+    actions: Option<Vec<Spanned<toml::Value>>>,
+}
+
+/// The most steps an alarm's escalation has, and the highest count and longest window one
+/// names: what an agent keeps per user is bounded by them.
+const MAX_STEPS: usize = 8;
+const MAX_AFTER: i64 = 1000;
+const MAX_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Reads a risk level, 1 to 10.
+fn risk_of(risk: &Spanned<i64>, r: &mut Reporter<'_>) -> Option<u8> {
+    match u8::try_from(*risk.get_ref()) {
+        Ok(v @ 1..=10) => Some(v),
+        _ => {
+            r.error(
+                risk.span(),
+                format!("risk must be 1 to 10, found {}", risk.get_ref()),
+            );
+            None
+        }
+    }
+}
+
+/// Reads a list of actions, each error at its place.
+fn actions_of(list: &[Spanned<toml::Value>], r: &mut Reporter<'_>) -> Vec<ActionSpec> {
+    list.iter()
+        .filter_map(|act| match parse_action(act.get_ref()) {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                r.error(act.span(), e);
+                None
+            }
+        })
+        .collect()
+}
+
+/// Reads an alarm's escalation steps: counts from 2 up, each higher than the one before.
+fn escalation(a: &RawAlarm, r: &mut Reporter<'_>) -> Vec<crate::rules::Escalation> {
+    if a.escalate.len() > MAX_STEPS {
+        r.error(
+            a.escalate[MAX_STEPS].span(),
+            format!("an alarm has at most {MAX_STEPS} escalation steps"),
+        );
+        return Vec::new();
+    }
+    let mut steps: Vec<crate::rules::Escalation> = Vec::new();
+    let mut before: Option<i64> = None;
+    for raw in &a.escalate {
+        let step = raw.get_ref();
+        let after = *step.after.get_ref();
+        let previous = before.replace(after);
+        if !(2..=MAX_AFTER).contains(&after) {
+            r.error(
+                step.after.span(),
+                format!(
+                    "after: the firing a step starts from, 2 to {MAX_AFTER} (1 is the alarm \
+                     itself), found {after}"
+                ),
+            );
+            continue;
+        }
+        if let Some(previous) = previous.filter(|p| *p >= after) {
+            r.error(
+                step.after.span(),
+                format!("after: steps go up: this one ({after}) must come after {previous}"),
+            );
+            continue;
+        }
+        let within = match parse_duration_text(step.within.get_ref()) {
+            Ok(d) if !d.is_zero() && d <= MAX_WITHIN => d,
+            Ok(_) => {
+                r.error(
+                    step.within.span(),
+                    "within: more than 0 and at most 30 days",
+                );
+                continue;
+            }
+            Err(e) => {
+                r.error(step.within.span(), format!("within: {e}"));
+                continue;
+            }
+        };
+        steps.push(crate::rules::Escalation {
+            after: after as u32,
+            within,
+            risk: step.risk.as_ref().and_then(|risk| risk_of(risk, r)),
+            actions: step.actions.as_deref().map(|list| actions_of(list, r)),
+        });
+    }
+    steps
 }
 
 /// An alarm's `active = { … }` or `outside = { … }`.
@@ -259,30 +362,12 @@ pub(super) fn alarm(raw: &Spanned<RawAlarm>, r: &mut Reporter<'_>) -> Option<Ala
     } else {
         Condition::Any(members)
     };
-    let risk = match &a.risk {
-        None => 1,
-        Some(risk) => match u8::try_from(*risk.get_ref()) {
-            Ok(v @ 1..=10) => v,
-            _ => {
-                r.error(
-                    risk.span(),
-                    format!("risk must be 1 to 10, found {}", risk.get_ref()),
-                );
-                1
-            }
-        },
-    };
-    let actions = a
-        .actions
-        .iter()
-        .filter_map(|act| match parse_action(act.get_ref()) {
-            Ok(spec) => Some(spec),
-            Err(e) => {
-                r.error(act.span(), e);
-                None
-            }
-        })
-        .collect();
+    let risk = a
+        .risk
+        .as_ref()
+        .map_or(Some(1), |risk| risk_of(risk, r))
+        .unwrap_or(1);
+    let actions = actions_of(&a.actions, r);
     let repeat = match &a.repeat {
         None => Repeat::default(),
         Some(s) => Repeat::from_name(s.get_ref()).unwrap_or_else(|| {
@@ -308,6 +393,12 @@ pub(super) fn alarm(raw: &Spanned<RawAlarm>, r: &mut Reporter<'_>) -> Option<Ala
             }
         });
     let schedule = schedule(a, r);
+    let applies_to = a
+        .applies_to
+        .as_ref()
+        .map(|t| super::targets::targets(t, r))
+        .filter(|t| !t.is_everyone());
+    let escalate = escalation(a, r);
     if r.found.len() > before {
         return None;
     }
@@ -333,6 +424,8 @@ pub(super) fn alarm(raw: &Spanned<RawAlarm>, r: &mut Reporter<'_>) -> Option<Ala
         repeat,
         cooldown,
         schedule,
+        applies_to,
+        escalate,
     })
 }
 

@@ -505,8 +505,7 @@ fn collect_alarms(
         }
         // An action the pack was not granted is refused now, not discovered when it fires.
         let refused: Vec<String> = def
-            .actions
-            .iter()
+            .all_actions()
             .filter_map(|action| grants.check(action).err())
             .collect();
         for why in &refused {

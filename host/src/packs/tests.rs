@@ -471,3 +471,73 @@ fn targets_are_read_with_every_problem_where_it_is_written() {
         "{found:?}"
     );
 }
+
+#[test]
+fn applies_to_and_escalation_are_read_with_every_problem_where_it_is_written() {
+    let alarm = |extra: &str| {
+        format!(
+            "{HEADER}[grants]\nactions = [\"popup\"]\n[[alarm]]\nname = \"a\"\n\
+             conditions = [{{ field = \"url\", op = \"contains\", value = \"x\" }}]\n{extra}"
+        )
+    };
+    let pack = load(&alarm(
+        "applies_to = { groups = [\"finance\"], exclude = { users = [\"ceo\"] } }\n\
+         escalate = [{ after = 3, within = \"1h\", risk = 8, actions = [{ popup = { message = \"stop\" } }] },\n\
+                     { after = 5, within = \"2h\" }]\n",
+    ))
+    .expect("valid");
+    let a = &pack.alarms[0];
+    assert_eq!(
+        a.applies_to.as_ref().map(|t| t.words()).as_deref(),
+        Some("groups finance, except users ceo")
+    );
+    assert_eq!(a.escalate.len(), 2);
+    assert_eq!(
+        (a.escalate[0].after, a.escalate[0].risk, a.escalate[1].risk),
+        (3, Some(8), None)
+    );
+    assert_eq!(a.escalate[1].within, std::time::Duration::from_secs(7200));
+
+    // Unknown keys are all found first, each at its place.
+    let found = errors(&alarm(
+        "applies_to = { user = [\"x\"] }\n\
+         escalate = [{ after = 7, within = \"1h\", every = 2 }]\n",
+    ));
+    assert!(
+        found[0].starts_with("p/pack.toml:9:16:")
+            && found[0].contains("unknown field `user` in applies_to")
+            && found[0].contains("did you mean `users`?"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].starts_with("p/pack.toml:10:41:")
+            && found[1].contains("unknown field `every` in an escalation step"),
+        "{found:?}"
+    );
+
+    let found = errors(&alarm(
+        "escalate = [{ after = 1, within = \"1h\" }, { after = 4, within = \"soon\" },\n\
+                     { after = 4, within = \"1h\" }, { after = 6, within = \"1h\", actions = [{ terminate = {} }] },\n\
+                     { after = 7, within = \"1h\", risk = 11 }]\n",
+    ));
+    let at = |place: &str, text: &str| {
+        assert!(
+            found
+                .iter()
+                .any(|e| e.starts_with(&format!("p/pack.toml:{place}")) && e.contains(text)),
+            "{place} {text}: {found:?}"
+        )
+    };
+    at("9:", "after: the firing a step starts from, 2 to 1000");
+    at("9:", "within: \"soon\" is not a duration");
+    at("10:", "after: steps go up: this one (4) must come after 4");
+    at("11:", "risk must be 1 to 10, found 11");
+    // A step's actions need grants as the alarm's own do.
+    let found = errors(&alarm(
+        "escalate = [{ after = 2, within = \"1h\", actions = [{ terminate = {} }] }]\n",
+    ));
+    assert!(
+        found[0].starts_with("p/pack.toml:7:") && found[0].contains("terminate"),
+        "{found:?}"
+    );
+}

@@ -15,7 +15,8 @@ use toml::de::{DeTable, DeValue};
 
 use super::grants::RawGrants;
 use super::manifest::{
-    RawAlarm, RawAlarmFile, RawCondition, RawHeader, RawManifest, RawProgram, RawSchedule,
+    RawAlarm, RawAlarmFile, RawCondition, RawEscalation, RawHeader, RawManifest, RawProgram,
+    RawSchedule,
 };
 use super::targets::RawTargets;
 
@@ -46,12 +47,7 @@ pub(super) fn find(text: &str, file: File) -> Vec<(Range<usize>, String)> {
             ("grants", DeValue::Table(t)) => {
                 check(t, &known::<RawGrants>(), "[grants]", &mut found)
             }
-            ("targets", DeValue::Table(t)) => {
-                check(t, &known::<RawTargets>(), "[targets]", &mut found);
-                if let Some(DeValue::Table(ex)) = get(t, "exclude").map(Spanned::get_ref) {
-                    check(ex, &known::<RawTargets>(), "[targets] exclude", &mut found);
-                }
-            }
+            ("targets", DeValue::Table(t)) => targets(t, "[targets]", &mut found),
             ("alarm", DeValue::Array(items)) => {
                 for item in items.iter() {
                     if let DeValue::Table(t) = item.get_ref() {
@@ -87,10 +83,33 @@ fn alarm(t: &DeTable<'_>, found: &mut Vec<(Range<usize>, String)>) {
             check(s, &known::<RawSchedule>(), key, found);
         }
     }
+    if let Some(DeValue::Array(steps)) = get(t, "escalate").map(Spanned::get_ref) {
+        for step in steps.iter() {
+            if let DeValue::Table(s) = step.get_ref() {
+                check(s, &known::<RawEscalation>(), "an escalation step", found);
+            }
+        }
+    }
+    if let Some(DeValue::Table(t)) = get(t, "applies_to").map(Spanned::get_ref) {
+        targets(t, "applies_to", found);
+    }
     for list in ["conditions", "unless"] {
         if let Some(value) = get(t, list) {
             conditions(value, found);
         }
+    }
+}
+
+/// A pack's `[targets]` or an alarm's `applies_to`, and the `exclude` inside it.
+fn targets(t: &DeTable<'_>, what: &str, found: &mut Vec<(Range<usize>, String)>) {
+    check(t, &known::<RawTargets>(), what, found);
+    if let Some(DeValue::Table(ex)) = get(t, "exclude").map(Spanned::get_ref) {
+        check(
+            ex,
+            &known::<RawTargets>(),
+            &format!("{what} exclude"),
+            found,
+        );
     }
 }
 

@@ -10,18 +10,20 @@ use crate::alarms::FiredAlarm;
 use crate::event::Event;
 use crate::packs::Pack;
 use crate::rule_set::RuleSet;
-use crate::rules::AlarmIndex;
 use crate::rules::program::PluginAlarm;
+use crate::rules::{AlarmIndex, Escalated};
 
 /// Receives each firing the pipeline decides on.
 pub trait Firings {
-    /// Built-in alarm `id` of `rules` fired on `event` at `at`.
+    /// Built-in alarm `id` of `rules` fired on `event` at `at`, at a step of its escalation
+    /// or not.
     fn builtin(
         &mut self,
         rules: &RuleSet,
         id: AlarmIndex,
         event: &Event,
         at: DateTime<FixedOffset>,
+        escalated: Option<Escalated>,
     );
 
     /// Program number `program` (of `pack`) returned `alarm` for `event`.
@@ -36,9 +38,10 @@ impl Firings for Vec<FiredAlarm> {
         id: AlarmIndex,
         event: &Event,
         at: DateTime<FixedOffset>,
+        escalated: Option<Escalated>,
     ) {
         let (pack, alarm) = rules.alarm(id);
-        self.push(FiredAlarm::new(id, pack, alarm, event, at));
+        self.push(FiredAlarm::new(id, pack, alarm, event, at, escalated));
     }
 
     fn program(&mut self, program: usize, pack: &Pack, alarm: PluginAlarm, event: &Event) {
@@ -100,7 +103,14 @@ impl Counts {
 }
 
 impl Firings for Counts {
-    fn builtin(&mut self, _: &RuleSet, id: AlarmIndex, _: &Event, _: DateTime<FixedOffset>) {
+    fn builtin(
+        &mut self,
+        _: &RuleSet,
+        id: AlarmIndex,
+        _: &Event,
+        _: DateTime<FixedOffset>,
+        _: Option<Escalated>,
+    ) {
         self.add_builtin(id);
     }
 

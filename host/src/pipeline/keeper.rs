@@ -23,6 +23,9 @@ use crate::model::program_state::PluginStates;
 use crate::risk::ActivityTally;
 use crate::store::{LIVE, Store};
 
+/// Stored firings of one escalating alarm counted at a start, at most (newest first).
+pub const SEEDED: u32 = 10_000;
+
 /// Alarms a back-test commits per transaction.
 pub const REPLAY_BATCH: usize = 1000;
 
@@ -137,6 +140,52 @@ impl Keeper {
     /// The store, for what the caller keeps besides alarms (the audit trail).
     pub fn store(&mut self) -> Option<&mut Store> {
         self.store.as_mut()
+    }
+
+    /// Counts the live alarms the store kept toward escalation (those within each escalating
+    /// alarm's longest window, at most [`SEEDED`] each), so that a restart goes on counting
+    /// where the last run stopped. A back-test counts only its own day.
+    pub fn seed_escalations(&self, pipeline: &mut Pipeline<'_>) -> Result<()> {
+        let Some(store) = self.store.as_ref().filter(|_| self.origin == LIVE) else {
+            return Ok(());
+        };
+        let now = chrono::Utc::now();
+        let mut fired = Vec::new();
+        for (pack, alarm) in pipeline.rules().alarms() {
+            let Some(longest) = alarm.escalate.iter().map(|s| s.within).max() else {
+                continue;
+            };
+            let since = now - chrono::Duration::from_std(longest).unwrap_or(chrono::Duration::MAX);
+            let rows = store.alarms(&crate::store::AlarmFilter {
+                pack: Some(pack.name.clone()),
+                alarm: Some(alarm.name.clone()),
+                since: Some(Event::utc_string(since.fixed_offset())),
+                limit: Some(SEEDED),
+                ..Default::default()
+            })?;
+            fired.extend(
+                rows.into_iter()
+                    .filter(|r| r.origin == LIVE && r.record.alarm == alarm.name)
+                    .map(|r| {
+                        let who = (
+                            r.record.user.unwrap_or_default(),
+                            r.record.computer.unwrap_or_default(),
+                        );
+                        (
+                            (pack.name.clone(), alarm.name.clone()),
+                            who,
+                            r.record.fired_at,
+                        )
+                    }),
+            );
+        }
+        fired.sort_by_key(|f| f.2);
+        pipeline.seed_escalations(
+            fired.iter().map(|((p, a), (u, c), at)| {
+                ((p.as_str(), a.as_str()), (u.as_str(), c.as_str()), *at)
+            }),
+        );
+        Ok(())
     }
 
     /// The programs' state the last run saved (none without a store).

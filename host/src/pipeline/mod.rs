@@ -9,17 +9,22 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, FixedOffset};
 
+mod escalation;
 mod firings;
 mod keeper;
 pub mod parallel;
+mod targeting;
 use crate::event::Event;
 use crate::model::program_state::PluginStates;
+use crate::model::targets::Place;
 use crate::rule_set::RuleSet;
 use crate::rules::program::Program;
 use crate::rules::{AlarmIndex, Repeat, Scratch};
 use crate::sessions::{Sessions, SpanMemo};
+use escalation::Escalations;
 pub use firings::{Counts, Firings};
 pub use keeper::{Keeper, REPLAY_BATCH};
+use targeting::Targeting;
 
 /// One plugin or script as [`Pipeline::programs`] reports it.
 #[derive(Clone, Debug)]
@@ -42,6 +47,8 @@ pub struct Handover {
     states: PluginStates,
     sessions: Sessions,
     last_fired: HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
+    escalations: Escalations,
+    place: std::sync::Arc<Place>,
     /// (pack, alarm) of each old alarm number.
     names: Vec<(String, String)>,
 }
@@ -70,8 +77,8 @@ pub struct Pipeline<'r> {
 /// Evaluates events and applies the firing policy.
 struct Decider<'r> {
     /// One running copy of each loaded plugin and script that started: its number in the
-    /// rule set, its pack, the running program.
-    programs: Vec<(usize, &'r crate::packs::Pack, Box<dyn Program + 'r>)>,
+    /// rule set, its pack and the pack's number, the running program.
+    programs: Vec<(usize, &'r crate::packs::Pack, usize, Box<dyn Program + 'r>)>,
     rules: &'r RuleSet,
     scratch: Scratch,
     hits: Vec<AlarmIndex>,
@@ -79,6 +86,10 @@ struct Decider<'r> {
     last_fired: HashMap<(AlarmIndex, String, String), DateTime<FixedOffset>>,
     /// Matches kept from firing by a cooldown, folded into the alarm that fired.
     folds: Vec<crate::model::alarm::Fold>,
+    /// Which rules are for which events.
+    targeting: Targeting,
+    /// Recent firings of alarms that escalate.
+    escalations: Escalations,
 }
 
 impl<'r> Pipeline<'r> {
@@ -100,8 +111,13 @@ impl<'r> Pipeline<'r> {
             .filter_map(|(i, (pack, program))| {
                 let key = (pack.name.clone(), program.info().name.clone());
                 let state = states.get(&key).cloned().unwrap_or_default();
+                let p = rules
+                    .packs()
+                    .iter()
+                    .position(|p| std::ptr::eq(p, pack))
+                    .unwrap_or_default();
                 match program.start(state) {
-                    Ok(running) => Some((i, pack, running)),
+                    Ok(running) => Some((i, pack, p, running)),
                     Err(e) => {
                         tracing::error!(pack = %pack.name, program = %program.info().name, "cannot start: {e:#}");
                         None
@@ -120,7 +136,49 @@ impl<'r> Pipeline<'r> {
                 hits: Vec::new(),
                 last_fired: HashMap::new(),
                 folds: Vec::new(),
+                targeting: Targeting::new(rules, Default::default()),
+                escalations: Escalations::default(),
             },
+        }
+    }
+
+    /// The rules it runs.
+    pub fn rules(&self) -> &'r RuleSet {
+        self.decider.rules
+    }
+
+    /// Judges targets at `place` from now on: the agent's id, tags and the groups it knows
+    /// (by default, each event's own computer, without tags or groups).
+    pub fn set_place(&mut self, place: std::sync::Arc<Place>) {
+        self.decider.targeting = Targeting::new(self.decider.rules, place);
+    }
+
+    /// Counts earlier firings toward escalation, oldest first: `((pack, alarm), (user,
+    /// computer), fired at)` as the store kept them, so that a restart goes on counting where
+    /// the last run was.
+    pub fn seed_escalations<'a>(
+        &mut self,
+        fired: impl IntoIterator<
+            Item = (
+                (&'a str, &'a str),
+                (&'a str, &'a str),
+                DateTime<FixedOffset>,
+            ),
+        >,
+    ) {
+        let rules = self.decider.rules;
+        let index: HashMap<(&str, &str), AlarmIndex> = rules
+            .alarms()
+            .enumerate()
+            .filter(|(_, (_, alarm))| !alarm.escalate.is_empty())
+            .map(|(i, (pack, alarm))| ((pack.name.as_str(), alarm.name.as_str()), i as AlarmIndex))
+            .collect();
+        for (alarm, who, at) in fired {
+            if let Some(&id) = index.get(&alarm) {
+                self.decider
+                    .escalations
+                    .remember(id, rules.alarm(id).1, who, at);
+            }
         }
     }
 
@@ -136,6 +194,8 @@ impl<'r> Pipeline<'r> {
             states: self.plugin_states(),
             sessions: self.sessions,
             last_fired: self.decider.last_fired,
+            escalations: self.decider.escalations,
+            place: self.decider.targeting.place().clone(),
             names,
         }
     }
@@ -162,6 +222,8 @@ impl<'r> Pipeline<'r> {
             .into_iter()
             .filter_map(|((id, user, computer), at)| Some(((remap(id)?, user, computer), at)))
             .collect();
+        pipeline.decider.escalations = handover.escalations.rebind(&remap);
+        pipeline.set_place(handover.place);
         pipeline
     }
 
@@ -171,7 +233,7 @@ impl<'r> Pipeline<'r> {
         self.decider
             .programs
             .iter()
-            .map(|(_, pack, running)| ProgramReport {
+            .map(|(_, pack, _, running)| ProgramReport {
                 pack: pack.name.clone(),
                 name: running.info().name.clone(),
                 kind: running.kind(),
@@ -184,7 +246,7 @@ impl<'r> Pipeline<'r> {
     /// Switches off the program `name` of `pack` (one an earlier run switched off, which stays
     /// off until an admin turns it back on).
     pub fn switch_off(&mut self, pack: &str, name: &str, reason: String) {
-        for (_, p, running) in self.decider.programs.iter_mut() {
+        for (_, p, _, running) in self.decider.programs.iter_mut() {
             if p.name == pack && running.info().name == name {
                 running.switch_off(reason);
                 return;
@@ -197,7 +259,7 @@ impl<'r> Pipeline<'r> {
         self.decider
             .programs
             .iter()
-            .map(|(_, pack, running)| {
+            .map(|(_, pack, _, running)| {
                 let key = (pack.name.clone(), running.info().name.clone());
                 (key, running.state())
             })
@@ -304,9 +366,9 @@ impl Decider<'_> {
     /// this event got switched off.
     fn run_programs(&mut self, event: &Event, out: &mut impl Firings) -> Vec<Event> {
         let mut notices = Vec::new();
-        for (i, pack, running) in self.programs.iter_mut() {
+        for (i, pack, p, running) in self.programs.iter_mut() {
             let (i, pack) = (*i, *pack);
-            if running.is_quarantined() {
+            if running.is_quarantined() || !self.targeting.pack_is_for(*p, event) {
                 continue;
             }
             // A fault is logged by the supervisor, and the next event goes on.
@@ -340,6 +402,7 @@ impl Decider<'_> {
         self.rules
             .engine()
             .evaluate(event, &mut self.scratch, &mut self.hits);
+        self.targeting.keep_for(event, &mut self.hits);
         let mut memo = memo;
         for &id in &self.hits {
             let fire = match memo.as_deref_mut() {
@@ -362,7 +425,15 @@ impl Decider<'_> {
                 }
             };
             if fire {
-                out.builtin(self.rules, id, event, at);
+                let alarm = self.rules.alarm(id).1;
+                let who = (
+                    event.user().unwrap_or_default(),
+                    event
+                        .text(crate::event::Field::Computer)
+                        .unwrap_or_default(),
+                );
+                let escalated = self.escalations.fire(id, alarm, who, at);
+                out.builtin(self.rules, id, event, at, escalated);
             }
         }
     }
@@ -484,6 +555,104 @@ mod tests {
             .with_text(Field::Username, "alice")
             .with_text(Field::Title, title)
             .with_number(Field::Duration, duration)
+    }
+
+    #[test]
+    fn an_alarm_outside_its_targets_is_not_evaluated_for_that_person() {
+        let r = rules(
+            "[targets]\ngroups = [\"finance\"]\nexclude = { computers = [\"ws-kiosk\"] }\n\
+             [[alarm]]\nname = \"copy\"\nrepeat = \"every_match\"\n\
+             conditions = [{ field = \"action\", op = \"eq\", value = \"file_written\" }]\n\
+             [[alarm]]\nname = \"copy by b\"\nrepeat = \"every_match\"\n\
+             applies_to = { users = [\"B\"] }\n\
+             conditions = [{ field = \"action\", op = \"eq\", value = \"file_written\" }]\n",
+        );
+        let groups = crate::model::targets::Groups::new([crate::model::targets::Group {
+            name: "Finance".into(),
+            users: vec!["a".into(), "b".into()],
+            ..Default::default()
+        }]);
+        let on =
+            |computer: &str, user: &str| usb("09:00:00", user).with_text(Field::Computer, computer);
+        let fired = |place: Place| {
+            let mut p = Pipeline::new(&r, Mode::Spans);
+            p.set_place(std::sync::Arc::new(place));
+            let mut out = Vec::new();
+            for e in [
+                on("ws-1", "a"),
+                on("ws-1", "b"),
+                on("ws-1", "c"),
+                on("ws-kiosk", "a"),
+            ] {
+                p.push(e, &mut out);
+            }
+            out.into_iter()
+                .map(|f| format!("{}/{}", f.record.alarm, f.record.user.unwrap_or_default()))
+                .collect::<Vec<_>>()
+        };
+        // No groups known: finance is no one.
+        assert!(fired(Place::default()).is_empty());
+        let anywhere = Place {
+            groups: groups.clone(),
+            ..Default::default()
+        };
+        assert_eq!(fired(anywhere), ["copy/a", "copy/b", "copy by b/b"]);
+        // On the kiosk agent every event is the kiosk's, whatever it names.
+        let kiosk = Place {
+            agent: Some("ws-kiosk".into()),
+            groups,
+            ..Default::default()
+        };
+        assert!(fired(kiosk).is_empty());
+    }
+
+    #[test]
+    fn an_escalating_alarm_changes_its_risk_and_actions_and_keeps_counting_across_a_swap() {
+        let text = "[grants]\nactions = [\"popup\", \"terminate\"]\n\
+             [[alarm]]\nname = \"w\"\nrisk = 2\nrepeat = \"every_match\"\n\
+             actions = [{ popup = { message = \"careful\" } }]\n\
+             escalate = [{ after = 3, within = \"10m\", risk = 9, actions = [{ terminate = {} }] }]\n\
+             conditions = [{ field = \"action\", op = \"eq\", value = \"file_written\" }]\n";
+        let (old, new) = (rules(text), rules(text));
+        let mut out = Vec::new();
+        let mut p = Pipeline::new(&old, Mode::Spans);
+        p.push(usb("09:00:00", "a"), &mut out);
+        p.push(usb("09:01:00", "a"), &mut out);
+        let mut p = Pipeline::resume(&new, Mode::Spans, p.handover());
+        p.push(usb("09:02:00", "a"), &mut out);
+        p.push(usb("09:02:30", "b"), &mut out);
+        p.push(usb("09:20:00", "a"), &mut out);
+        let seen: Vec<(u8, String, Option<String>)> = out
+            .iter()
+            .map(|f| {
+                let r = &f.record;
+                let names: Vec<&str> = r.actions.iter().map(|a| a.name()).collect();
+                (r.risk, names.join(","), r.note.clone())
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (2, "popup".into(), None),
+                (2, "popup".into(), None),
+                (
+                    9,
+                    "terminate".into(),
+                    Some("3rd time in 10m: escalated".into())
+                ),
+                (2, "popup".into(), None),
+                (2, "popup".into(), None),
+            ]
+        );
+        // Seeded from what a store kept, a new pipeline goes on counting.
+        let mut p = Pipeline::new(&new, Mode::Spans);
+        p.seed_escalations([
+            (("t", "w"), ("a", ""), at("09:20:00")),
+            (("t", "w"), ("a", ""), at("09:21:00")),
+        ]);
+        let mut out = Vec::new();
+        p.push(usb("09:22:00", "a"), &mut out);
+        assert_eq!(out[0].record.risk, 9);
     }
 
     #[test]

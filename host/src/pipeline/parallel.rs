@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use super::{Counts, Mode, Pipeline};
 use crate::event::{Event, Field};
+use crate::model::targets::Place;
 use crate::rule_set::RuleSet;
 use crate::sources::jsonl::BadLine;
 use crate::sources::jsonl::blocks::{Block, Blocks};
@@ -75,6 +76,7 @@ pub fn can_run_in_parallel(rules: &RuleSet) -> bool {
 /// the count and is returned.
 pub fn count_every_match(
     rules: &RuleSet,
+    place: &Arc<Place>,
     input: impl BufRead,
     file: &str,
     threads: usize,
@@ -90,6 +92,7 @@ pub fn count_every_match(
                 let rx = rx.clone();
                 scope.spawn(move || {
                     let mut pipeline = Pipeline::new(rules, Mode::EveryMatch);
+                    pipeline.set_place(place.clone());
                     let mut tally = Tally::of(rules);
                     while let Some((_, block)) = next_block(&rx) {
                         for event in
@@ -117,6 +120,7 @@ pub fn count_every_match(
 /// tally and how many matches cooldowns folded. Otherwise as [`count_every_match`].
 pub fn count_by_person(
     rules: &RuleSet,
+    place: &Arc<Place>,
     input: impl BufRead,
     file: &str,
     threads: usize,
@@ -130,7 +134,7 @@ pub fn count_by_person(
             .into_iter()
             .enumerate()
             .map(|(me, blocks)| {
-                scope.spawn(move || person_worker(rules, me, threads, blocks, file, shown))
+                scope.spawn(move || person_worker(rules, place, me, threads, blocks, file, shown))
             })
             .collect();
         let mut read = Ok(());
@@ -244,6 +248,7 @@ fn string_after<'a>(
 /// person cannot be read, worker `line % shards`.
 fn person_worker(
     rules: &RuleSet,
+    place: &Arc<Place>,
     me: usize,
     shards: usize,
     blocks: Receiver<Arc<Block>>,
@@ -251,6 +256,7 @@ fn person_worker(
     shown: usize,
 ) -> (Tally, u64) {
     let mut pipeline = Pipeline::new(rules, Mode::Spans);
+    pipeline.set_place(place.clone());
     let mut tally = Tally::of(rules);
     let mut folded = 0;
     let mut bad = Vec::new();
@@ -429,16 +435,32 @@ mod tests {
             let (counts, events, folded) = spans_one_thread(rules, text);
             assert!(counts.total > 10, "the rules fire: {}", counts.total);
             for threads in [1, 2, 3] {
-                let (tally, folds) =
-                    count_by_person(rules, text.as_bytes(), "f", threads, 5, |_| {})
-                        .expect("count");
+                let (tally, folds) = count_by_person(
+                    rules,
+                    &Default::default(),
+                    text.as_bytes(),
+                    "f",
+                    threads,
+                    5,
+                    |_| {},
+                )
+                .expect("count");
                 assert_eq!(tally.counts, counts, "{threads} shards");
                 assert_eq!((tally.events, folds), (events, folded));
             }
         }
         // Every standard alarm an agent raises fires on the example day, spans and cooldowns
         // included (the last, "Computer not reporting", only a fleet's hub raises).
-        let (tally, _) = count_by_person(&standard, day.as_bytes(), "f", 2, 5, |_| {}).expect("n");
+        let (tally, _) = count_by_person(
+            &standard,
+            &Default::default(),
+            day.as_bytes(),
+            "f",
+            2,
+            5,
+            |_| {},
+        )
+        .expect("n");
         let (agents, hub) = tally
             .counts
             .builtin
@@ -497,8 +519,16 @@ mod tests {
         }
         assert_eq!(reference, counts, "the reference evaluation");
         for threads in [1, 2, 3] {
-            let tally =
-                count_every_match(&rules, text.as_bytes(), "f", threads, 5, |_| {}).expect("count");
+            let tally = count_every_match(
+                &rules,
+                &Default::default(),
+                text.as_bytes(),
+                "f",
+                threads,
+                5,
+                |_| {},
+            )
+            .expect("count");
             assert_eq!(tally.counts, counts, "{threads} threads");
             assert_eq!((tally.events, tally.bad), (events, bad.len() as u64));
             let lines: Vec<u64> = tally.first_bad.iter().map(|b| b.line).collect();

@@ -57,6 +57,63 @@ pub struct AlarmDef {
     pub cooldown: Option<Duration>,
     /// When it may fire (`active` or `outside`), on the event's time; always when `None`.
     pub schedule: Option<super::schedule::Schedule>,
+    /// Whom it is for (`applies_to`), within its pack's `[targets]`; everyone when `None`.
+    pub applies_to: Option<crate::model::targets::Targets>,
+    /// What happens when it keeps firing for one user (`escalate`), by `after`, ascending.
+    pub escalate: Vec<Escalation>,
+}
+
+/// One step of an alarm's escalation: from its `after`-th firing for one user within `within`,
+/// the alarm fires with this risk and these actions instead of its own (warn first, end the
+/// application later).
+#[derive(Clone, Debug)]
+pub struct Escalation {
+    /// The firing (counting this one) from which the step applies: 2 or more.
+    pub after: u32,
+    /// The window the firings are counted in, back from this one.
+    pub within: Duration,
+    /// The risk from this step on (the alarm's when `None`).
+    pub risk: Option<u8>,
+    /// The actions from this step on (the alarm's when `None`).
+    pub actions: Option<Vec<ActionSpec>>,
+}
+
+/// A firing that reached a step of its alarm's escalation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Escalated {
+    /// The step, by its place in the alarm's `escalate`.
+    pub step: usize,
+    /// How many times it fired within the step's window, this time included.
+    pub count: u32,
+    /// Whether it may have fired more often: only the last [`Escalated::REMEMBERED`] firings
+    /// per person are remembered.
+    pub at_least: bool,
+}
+
+impl Escalated {
+    /// Firings remembered per alarm and person, at most (more than any step's `after`).
+    pub const REMEMBERED: usize = 1000;
+
+    /// What the alarm says of it: `3rd time in 1h: escalated`.
+    pub fn note(&self, alarm: &AlarmDef) -> String {
+        let within = humantime::format_duration(alarm.escalate[self.step].within);
+        if self.at_least {
+            format!("{} times or more in {within}: escalated", self.count)
+        } else {
+            format!("{} time in {within}: escalated", ordinal(self.count))
+        }
+    }
+}
+
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
 }
 
 impl AlarmDef {
@@ -66,6 +123,15 @@ impl AlarmDef {
             && self.when.matches(event)
             && !self.unless.iter().any(|c| c.matches(event))
             && self.on_schedule(event)
+    }
+
+    /// Every action it may ask for: its own and its escalation steps'.
+    pub fn all_actions(&self) -> impl Iterator<Item = &ActionSpec> {
+        self.actions.iter().chain(
+            self.escalate
+                .iter()
+                .flat_map(|s| s.actions.iter().flatten()),
+        )
     }
 
     /// Whether the event's time is in the alarm's schedule (always, without one).

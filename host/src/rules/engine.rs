@@ -412,6 +412,8 @@ mod tests {
             repeat: Default::default(),
             cooldown: None,
             schedule: None,
+            applies_to: None,
+            escalate: Vec::new(),
         }
     }
 

@@ -942,7 +942,7 @@ mod tests {
         let event = Event::new(crate::event::EventKind::Usb, ts)
             .with_text(crate::event::Field::Username, user)
             .with_text(crate::event::Field::Action, "inserted");
-        crate::alarms::FiredAlarm::new(n as u32, pack, &pack.alarms[n], &event, ts).record
+        crate::alarms::FiredAlarm::new(n as u32, pack, &pack.alarms[n], &event, ts, None).record
     }
 
     #[test]
@@ -1166,7 +1166,7 @@ mod tests {
                 let event = Event::new(crate::event::EventKind::Usb, ts)
                     .with_text(crate::event::Field::Username, user)
                     .with_text(crate::event::Field::Action, "inserted");
-                crate::alarms::FiredAlarm::new(3, &pack, &pack.alarms[3], &event, ts).record
+                crate::alarms::FiredAlarm::new(3, &pack, &pack.alarms[3], &event, ts, None).record
             };
             for s in 0..4 {
                 store.record(&[at(s, "bob")], LIVE).expect("bob");
