@@ -10,6 +10,7 @@ mod check;
 mod console;
 mod desktop;
 mod email;
+mod escalation;
 mod examples;
 mod fleet;
 mod hardening;

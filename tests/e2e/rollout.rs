@@ -372,3 +372,310 @@ fn a_pack_published_once_runs_where_it_is_targeted_replaced_refused_when_tampere
     }
     hub.stop();
 }
+
+/// A file written to USB on `computer` by `user`, the `n`th of its day.
+fn copy_by(computer: &str, user: &str, n: usize) -> String {
+    copy_on(computer, n).replace(r#""username":"dave""#, &format!(r#""username":"{user}""#))
+}
+
+/// Waits until `agent` has heard that the group says `members` (its log says each change).
+fn wait_for_group(agent: &Agent, members: &str) {
+    let said = format!("fleet: group finance: {members}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !agent.stderr().contains(&said) {
+        assert!(
+            Instant::now() < deadline,
+            "{said:?} not heard:\n{}",
+            agent.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The alarms an agent stored, as `alarm/user` sorted.
+fn fired_on(agent: &Agent) -> Vec<String> {
+    let page = agent.get("/api/v1/alarms?pack=grp&limit=500");
+    let mut out: Vec<String> = page["alarms"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|a| {
+            format!(
+                "{}/{}",
+                a["alarm"].as_str().unwrap_or("?"),
+                a["user"].as_str().unwrap_or("?")
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_group_defined_on_the_hub_decides_where_and_for_whom_a_pack_runs_and_replay_agrees() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let names: Vec<&str> = AGENTS.iter().map(|(n, _)| *n).collect();
+    let keys = crate::fleet::credentials(dir.path(), &names);
+    let nats = Nats::start_with_config(&dir.path().join("nats"), crate::fleet::AUTH_CONF);
+    let url = nats.url();
+    let hub_data = dir.path().join("hub");
+    let hub_key = keys.join("hub.nk");
+    let hub = Agent::start_hub_with(
+        &hub_data,
+        &url,
+        &["--fleet-nkey", hub_key.to_str().expect("p")],
+    );
+    let signing = dir.path().join("signing");
+    std::fs::create_dir_all(&signing).expect("mkdir");
+    let made = vigilo(
+        &signing,
+        &[
+            "pack",
+            "keygen",
+            "-o",
+            signing.join("admin").to_str().expect("p"),
+        ],
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let mut agents = start_agents(dir.path(), &url, &keys, &signing.join("admin.pub"));
+
+    // finance: ann's computer, whoever uses it, and erin wherever she logs in.
+    let set = vigilo(
+        &hub_data,
+        &[
+            "group",
+            "set",
+            "finance",
+            "--computer",
+            "ws-ann",
+            "--user",
+            "erin,erin",
+        ],
+    );
+    assert_eq!(set.status.code(), Some(0), "{}", stderr(&set));
+    assert!(
+        stdout(&set).contains("group finance: 1 users, 1 computers"),
+        "{}",
+        stdout(&set)
+    );
+    let bad = vigilo(&hub_data, &["group", "set", "fin ance"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", stdout(&bad));
+    assert!(
+        stderr(&bad).contains("a group's name is 1 to 64"),
+        "{}",
+        stderr(&bad)
+    );
+
+    let pack = dir.path().join("grp");
+    std::fs::create_dir_all(&pack).expect("mkdir");
+    std::fs::write(
+        pack.join("pack.toml"),
+        r#"[pack]
+name = "grp"
+version = "1.0.0"
+
+[targets]
+groups = ["finance"]
+
+[[alarm]]
+name = "Group copy"
+kind = "usb"
+repeat = "every_match"
+conditions = [ { field = "action", op = "eq", value = "file_written" } ]
+
+[[alarm]]
+name = "Erin's copy"
+kind = "usb"
+repeat = "every_match"
+applies_to = { users = ["Erin"] }
+conditions = [ { field = "action", op = "eq", value = "file_written" } ]
+"#,
+    )
+    .expect("write pack");
+    let archive = build(dir.path(), &pack);
+    let signed = vigilo(
+        dir.path(),
+        &[
+            "pack",
+            "sign",
+            archive.to_str().expect("p"),
+            "--key",
+            signing.join("admin.key").to_str().expect("p"),
+        ],
+    );
+    assert_eq!(signed.status.code(), Some(0), "{}", stderr(&signed));
+    let out = publish(&hub_data, &archive);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // A pack for a group's users runs on every computer: each event decides.
+    wait_for_rollout(&hub, "grp", "running on all three", &agents, |p| {
+        p["running"]["1.0.0"] == 3
+    });
+    for agent in &agents {
+        wait_for_group(agent, "users erin; computers ws-ann");
+    }
+    let day: Vec<Vec<String>> = AGENTS
+        .iter()
+        .map(|(name, _)| vec![copy_by(name, "dave", 1), copy_by(name, "erin", 2)])
+        .collect();
+    for (agent, lines) in agents.iter_mut().zip(&day) {
+        agent.send(lines);
+    }
+    for agent in &agents {
+        agent.wait_for_events(2);
+    }
+    let expected_before = [
+        vec!["Erin's copy/erin", "Group copy/dave", "Group copy/erin"],
+        vec!["Erin's copy/erin", "Group copy/erin"],
+        vec!["Erin's copy/erin", "Group copy/erin"],
+    ];
+    for (agent, expected) in agents.iter().zip(&expected_before) {
+        assert_eq!(&fired_on(agent), expected);
+    }
+
+    // A back-test as each agent, with the hub's groups, finds what the agent found.
+    let groups = vigilo(&hub_data, &["group", "list", "--json"]);
+    assert_eq!(groups.status.code(), Some(0), "{}", stderr(&groups));
+    let groups_file = dir.path().join("groups.json");
+    std::fs::write(&groups_file, stdout(&groups)).expect("write");
+    let table = stdout(&vigilo(&hub_data, &["group", "list"]));
+    assert!(
+        table.contains("finance") && table.contains("ws-ann"),
+        "{table}"
+    );
+    for ((name, department), (lines, expected)) in
+        AGENTS.iter().zip(day.iter().zip(&expected_before))
+    {
+        let events = dir.path().join(format!("{name}.jsonl"));
+        std::fs::write(&events, lines.join("\n") + "\n").expect("write");
+        let replay = vigilo(
+            &dir.path().join("replay"),
+            &[
+                "replay",
+                events.to_str().expect("p"),
+                "--no-default-pack",
+                "--pack",
+                pack.to_str().expect("p"),
+                "--as-agent",
+                name,
+                "--tag",
+                &format!("department={department}"),
+                "--groups",
+                groups_file.to_str().expect("p"),
+                "--json",
+            ],
+        );
+        assert_eq!(replay.status.code(), Some(0), "{}", stderr(&replay));
+        let mut fired: Vec<String> = stdout(&replay)
+            .lines()
+            .map(|l| {
+                let a: serde_json::Value = serde_json::from_str(l).expect("json");
+                format!(
+                    "{}/{}",
+                    a["alarm"].as_str().unwrap_or("?"),
+                    a["user"].as_str().unwrap_or("?")
+                )
+            })
+            .collect();
+        fired.sort();
+        assert_eq!(&fired, expected, "{name}");
+        assert!(
+            stderr(&replay).contains(&format!(
+                "pack grp (for groups finance): {} on agent {name}",
+                if *name == "ws-ann" {
+                    "applies"
+                } else {
+                    "applies to some users"
+                }
+            )) && stderr(&replay).contains("alarm \"Erin's copy\" of grp (for users Erin)"),
+            "{}",
+            stderr(&replay)
+        );
+    }
+
+    // The group changes on the hub's console: erin leaves, bob's computer joins. Every agent
+    // hears it; the same events now fire where the new members are.
+    let (client, cookie) = hub.console_session();
+    let page = client
+        .get(format!("{}/console/groups", hub.url))
+        .header("cookie", &cookie)
+        .send()
+        .expect("page")
+        .text()
+        .expect("body");
+    assert!(page.contains("data-group=\"finance\""), "{page}");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's token")
+        .to_string();
+    let changed = client
+        .post(format!("{}/console/groups", hub.url))
+        .header("cookie", &cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs([
+                    ("csrf", csrf.as_str()),
+                    ("name", "finance"),
+                    ("users", ""),
+                    ("computers", "ws-ann, ws-bob"),
+                    ("description", "the finance floor"),
+                ])
+                .finish(),
+        )
+        .send()
+        .expect("change");
+    let to = changed.headers()["location"]
+        .to_str()
+        .expect("a redirect")
+        .to_string();
+    assert!(
+        to.contains("Group+finance+kept"),
+        "{} {to}",
+        changed.status()
+    );
+    for agent in &agents {
+        wait_for_group(agent, "users -; computers ws-ann, ws-bob");
+    }
+    for (agent, (name, _)) in agents.iter_mut().zip(AGENTS) {
+        agent.send(&[copy_by(name, "dave", 3), copy_by(name, "erin", 4)]);
+    }
+    for agent in &agents {
+        agent.wait_for_events(4);
+    }
+    let expected_after = [
+        vec![
+            "Erin's copy/erin",
+            "Erin's copy/erin",
+            "Group copy/dave",
+            "Group copy/dave",
+            "Group copy/erin",
+            "Group copy/erin",
+        ],
+        vec![
+            "Erin's copy/erin",
+            "Erin's copy/erin",
+            "Group copy/dave",
+            "Group copy/erin",
+            "Group copy/erin",
+        ],
+        vec!["Erin's copy/erin", "Group copy/erin"],
+    ];
+    for (agent, expected) in agents.iter().zip(&expected_after) {
+        assert_eq!(&fired_on(agent), expected);
+    }
+    // The hub audited both changes.
+    let audit = hub.get("/api/v1/audit?limit=20");
+    let changes = audit
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["action"] == "group_set" && e["object"] == "finance")
+        .count();
+    assert_eq!(changes, 2, "{audit}");
+    for agent in agents {
+        agent.stop();
+    }
+    hub.stop();
+}

@@ -11,7 +11,7 @@ use crate::fleet::FetchError;
 use crate::fleet::groups::{Change, MAX_GROUPS};
 use crate::fleet::packs::Publication;
 use crate::model::report::{Heartbeat, PackRollout, ROLLOUT_ERRORS, ROLLOUT_ROWS, RolloutState};
-use crate::model::targets::{Groups, Place};
+use crate::model::targets::{Groups, Place, some_names};
 
 use super::api;
 use crate::sources::Sink;
@@ -229,12 +229,21 @@ pub(super) async fn take_groups(
             for change in batch {
                 match change {
                     Change::Set(g) if groups.list().count() < MAX_GROUPS || groups.has(&g.name) => {
+                        tracing::info!(
+                            "fleet: group {}: users {}; computers {}",
+                            g.name,
+                            some_names(&g.users, 5),
+                            some_names(&g.computers, 5)
+                        );
                         groups.set(g)
                     }
                     Change::Set(g) => {
                         tracing::warn!(group = %g.name, "fleet: over {MAX_GROUPS} groups; not kept")
                     }
-                    Change::Removed(key) => groups.remove(&key),
+                    Change::Removed(key) => {
+                        tracing::info!("fleet: group {key} removed");
+                        groups.remove(&key)
+                    }
                 }
             }
         }

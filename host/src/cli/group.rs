@@ -7,7 +7,7 @@ use anyhow::Result;
 use serde_json::json;
 
 use super::client::{ApiArgs, Client};
-use crate::model::targets::Group;
+use crate::model::targets::{Group, some_names};
 
 /// `vigilo group`.
 #[derive(clap::Args, Debug)]
@@ -123,17 +123,12 @@ fn table(groups: &[Group]) -> String {
         "{:<20} {:<28} {:<28} UPDATED BY\n",
         "GROUP", "USERS", "COMPUTERS"
     );
-    let shown = |list: &[String]| match list.len() {
-        0 => "-".to_string(),
-        1..=3 => list.join(", "),
-        n => format!("{}, … ({n})", list[..2].join(", ")),
-    };
     for g in groups {
         out.push_str(&format!(
             "{:<20} {:<28} {:<28} {}\n",
             g.name,
-            shown(&g.users),
-            shown(&g.computers),
+            some_names(&g.users, 3),
+            some_names(&g.computers, 3),
             g.updated_by
         ));
     }
@@ -154,7 +149,7 @@ mod tests {
             ..Default::default()
         };
         let t = table(&[g]);
-        assert!(t.contains("ann, bob, … (4)"), "{t}");
+        assert!(t.contains("ann, bob, cat, … (4)"), "{t}");
         assert!(t.contains("ws-fin-01"), "{t}");
         assert_eq!(path_segment("a b/c"), "a%20b%2Fc");
     }

@@ -19,6 +19,7 @@
 mod agent;
 mod agents;
 mod alarms;
+mod groups;
 mod packs;
 mod page;
 mod risk;
@@ -65,6 +66,8 @@ pub fn router(api: AppState) -> Router {
         .route("/console/packs/{name}/{change}", post(packs::change))
         .route("/console/agent", get(agent::page))
         .route("/console/agents", get(agents::page))
+        .route("/console/groups", get(groups::page).post(groups::set))
+        .route("/console/groups/{name}/remove", post(groups::remove))
         .route("/console/logout", post(logout))
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
         .route_layer(axum::middleware::from_fn_with_state(

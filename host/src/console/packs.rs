@@ -6,7 +6,7 @@ use axum::Extension;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
@@ -297,13 +297,9 @@ async fn refused(state: &ConsoleState, session: &Session, errors: &[String]) -> 
     .await
 }
 
-/// Back to the page, saying what was done (a redirect, so a reload does not repeat it).
+/// Back to the packs page, saying what was done.
 fn after_change(done: &str) -> Response {
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("done", done)
-        .finish();
-    let to = format!("/console/packs?{query}");
-    Redirect::to(&to).into_response()
+    super::page::after_change("/console/packs", done)
 }
 
 #[derive(Deserialize)]

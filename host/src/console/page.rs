@@ -9,12 +9,13 @@ use super::session::Session;
 const STYLE: &str = include_str!("console.css");
 
 /// The console's sections, in the navigation's order: (path, label).
-const SECTIONS: [(&str, &str); 5] = [
+const SECTIONS: [(&str, &str); 6] = [
     ("/console/alarms", "Alarms"),
     ("/console/risk", "Risk"),
     ("/console/packs", "Packs"),
     ("/console/agent", "Agent"),
     ("/console/agents", "Agents"),
+    ("/console/groups", "Groups"),
 ];
 
 /// A whole page: `here` is the current section's path.
@@ -93,4 +94,15 @@ pub fn flash(ok: Option<&str>, errors: &[String]) -> Markup {
             }
         }
     }
+}
+
+/// Back to page `path` after a change, saying what was done (a redirect, so a reload does not
+/// repeat the change).
+pub fn after_change(path: &str, done: &str) -> axum::response::Response {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("done", done)
+        .finish();
+    axum::response::IntoResponse::into_response(axum::response::Redirect::to(&format!(
+        "{path}?{query}"
+    )))
 }

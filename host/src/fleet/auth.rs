@@ -19,6 +19,7 @@
 
 use std::path::Path;
 
+use super::groups::GROUPS_BUCKET;
 use super::heartbeat::AGENTS_BUCKET;
 use super::packs::{PACKS_BUCKET, PUBLISHED_BUCKET};
 use super::{CAPTURES_BUCKET, alarms_subject, captures_subject};
@@ -41,7 +42,7 @@ pub struct Permissions {
 /// An agent's permissions: its own subjects, the bucket and stream lookups it makes, replies
 /// to its own inbox.
 pub fn agent_permissions(id: &str) -> Permissions {
-    let publish = vec![
+    let mut publish = vec![
         alarms_subject(id),
         captures_subject(id),
         format!("$KV.{AGENTS_BUCKET}.{id}"),
@@ -51,13 +52,7 @@ pub fn agent_permissions(id: &str) -> Permissions {
         format!("$JS.API.STREAM.INFO.OBJ_{CAPTURES_BUCKET}"),
         format!("$JS.API.DIRECT.GET.OBJ_{CAPTURES_BUCKET}.>"),
         format!("$JS.API.STREAM.MSG.GET.OBJ_{CAPTURES_BUCKET}"),
-        // Reading what the fleet publishes: the entries (a watch is an ordered consumer of
-        // the bucket's stream, answering its flow control) and the archives.
-        format!("$JS.API.STREAM.INFO.KV_{PUBLISHED_BUCKET}"),
-        format!("$JS.API.CONSUMER.CREATE.KV_{PUBLISHED_BUCKET}"),
-        format!("$JS.API.CONSUMER.CREATE.KV_{PUBLISHED_BUCKET}.>"),
-        format!("$JS.API.CONSUMER.DELETE.KV_{PUBLISHED_BUCKET}.>"),
-        format!("$JS.FC.KV_{PUBLISHED_BUCKET}.>"),
+        // Reading the archives the fleet publishes.
         format!("$JS.API.STREAM.INFO.OBJ_{PACKS_BUCKET}"),
         format!("$JS.API.DIRECT.GET.OBJ_{PACKS_BUCKET}.>"),
         format!("$JS.API.STREAM.MSG.GET.OBJ_{PACKS_BUCKET}"),
@@ -66,6 +61,17 @@ pub fn agent_permissions(id: &str) -> Permissions {
         format!("$JS.API.CONSUMER.DELETE.OBJ_{PACKS_BUCKET}.>"),
         format!("$JS.FC.OBJ_{PACKS_BUCKET}.>"),
     ];
+    // Watching what the fleet publishes: a watch is an ordered consumer of the bucket's
+    // stream, answering its flow control.
+    for bucket in [PUBLISHED_BUCKET, GROUPS_BUCKET] {
+        publish.extend([
+            format!("$JS.API.STREAM.INFO.KV_{bucket}"),
+            format!("$JS.API.CONSUMER.CREATE.KV_{bucket}"),
+            format!("$JS.API.CONSUMER.CREATE.KV_{bucket}.>"),
+            format!("$JS.API.CONSUMER.DELETE.KV_{bucket}.>"),
+            format!("$JS.FC.KV_{bucket}.>"),
+        ]);
+    }
     Permissions {
         publish,
         subscribe: vec![format!("{}.>", inbox_prefix(id))],
@@ -198,11 +204,17 @@ mod tests {
                 .all(|s| !s.starts_with("vigilo.") || s.ends_with(".ws-1")),
             "{p:?}"
         );
-        // It may not consume the alarms' stream, nor write what the fleet publishes.
+        // It may not consume the alarms' stream, nor write what the fleet publishes (packs,
+        // groups), though it may watch it.
+        assert!(
+            p.publish
+                .contains(&"$JS.API.CONSUMER.CREATE.KV_vigilo_groups.>".to_string())
+        );
         assert!(!p.publish.iter().any(|s| {
             s == ">"
                 || (s.contains("CONSUMER") && s.contains(crate::fleet::ALARMS_STREAM))
                 || s.starts_with("$KV.vigilo_pack_targets")
+                || s.starts_with("$KV.vigilo_groups")
                 || s.starts_with("$O.vigilo_packs")
         }));
         assert_eq!(p.subscribe, ["_INBOX_ws-1.>"]);

@@ -67,6 +67,16 @@ pub enum Reach {
     No(String),
 }
 
+/// A list of names for people to read: `-` for none, the first `at_most`, and how many in all
+/// when there are more (`ann, bob, … (4)`).
+pub fn some_names(names: &[String], at_most: usize) -> String {
+    match names.len() {
+        0 => "-".into(),
+        n if n <= at_most => names.join(", "),
+        n => format!("{}, … ({n})", names[..at_most.min(n)].join(", ")),
+    }
+}
+
 /// A name as targets compare it.
 pub fn fold(name: &str) -> String {
     name.to_lowercase()
