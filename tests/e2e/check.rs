@@ -108,3 +108,55 @@ fn the_example_pack_checks_clean_and_runs_beside_the_standard_pack() {
         "{counts}"
     );
 }
+
+#[test]
+fn check_says_whom_a_pack_and_its_alarms_are_for_and_how_they_escalate() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let pack = data.path().join("dlp");
+    std::fs::create_dir(&pack).expect("mkdir");
+    std::fs::write(
+        pack.join("pack.toml"),
+        r#"[pack]
+name = "dlp"
+version = "1.0.0"
+
+[grants]
+actions = ["popup", "terminate"]
+
+[targets]
+groups = ["finance"]
+exclude = { computers = ["ws-kiosk"] }
+
+[[alarm]]
+name = "Copy to USB"
+kind = "usb"
+conditions = [ { field = "action", op = "eq", value = "file_written" } ]
+applies_to = { users = ["erin"] }
+escalate = [
+  { after = 3, within = "1h", risk = 6, actions = [ { popup = { message = "third" } } ] },
+  { after = 5, within = "2h", actions = [ { terminate = {} } ] },
+]
+"#,
+    )
+    .expect("write");
+    let out = vigilo(data.path(), &["check", pack.to_str().expect("p")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for line in [
+        "  for groups finance, except computers ws-kiosk\n",
+        "    for     users erin\n",
+        "    escalate from the 3rd within 1h: risk 6, popup\n",
+        "    escalate from the 5th within 2h: terminate\n",
+    ] {
+        assert!(text.contains(line), "{line:?} in {text}");
+    }
+    let json: serde_json::Value = serde_json::from_slice(
+        &vigilo(data.path(), &["check", "--json", pack.to_str().expect("p")]).stdout,
+    )
+    .expect("json");
+    assert_eq!(json["alarms"][0]["applies_to"], "users erin");
+    assert_eq!(
+        json["alarms"][0]["escalate"][1],
+        "from the 5th within 2h: terminate"
+    );
+}

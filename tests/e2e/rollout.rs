@@ -155,35 +155,66 @@ fn start_agents(dir: &Path, url: &str, keys: &Path, public_key: &Path) -> Vec<Ag
         .collect()
 }
 
+/// A bus under per-computer keys, a hub, a signing key and the agents of [`AGENTS`] trusting
+/// it: what each rollout test starts from.
+struct Fleet {
+    dir: tempfile::TempDir,
+    _nats: Nats,
+    hub_data: PathBuf,
+    hub: Agent,
+    secret_key: PathBuf,
+    agents: Vec<Agent>,
+}
+
+impl Fleet {
+    fn start() -> Fleet {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let names: Vec<&str> = AGENTS.iter().map(|(n, _)| *n).collect();
+        let keys = crate::fleet::credentials(dir.path(), &names);
+        let nats = Nats::start_with_config(&dir.path().join("nats"), crate::fleet::AUTH_CONF);
+        let url = nats.url();
+        let hub_data = dir.path().join("hub");
+        let hub_key = keys.join("hub.nk");
+        let hub = Agent::start_hub_with(
+            &hub_data,
+            &url,
+            &["--fleet-nkey", hub_key.to_str().expect("p")],
+        );
+        let signing = dir.path().join("signing");
+        std::fs::create_dir_all(&signing).expect("mkdir");
+        let made = vigilo(
+            &signing,
+            &[
+                "pack",
+                "keygen",
+                "-o",
+                signing.join("admin").to_str().expect("p"),
+            ],
+        );
+        assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+        let agents = start_agents(dir.path(), &url, &keys, &signing.join("admin.pub"));
+        Fleet {
+            dir,
+            _nats: nats,
+            hub_data,
+            hub,
+            secret_key: signing.join("admin.key"),
+            agents,
+        }
+    }
+}
+
 #[test]
 fn a_pack_published_once_runs_where_it_is_targeted_replaced_refused_when_tampered_and_rolled_back()
 {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let names: Vec<&str> = AGENTS.iter().map(|(n, _)| *n).collect();
-    let keys = crate::fleet::credentials(dir.path(), &names);
-    let nats = Nats::start_with_config(&dir.path().join("nats"), crate::fleet::AUTH_CONF);
-    let url = nats.url();
-    let hub_data = dir.path().join("hub");
-    let hub_key = keys.join("hub.nk");
-    let hub = Agent::start_hub_with(
-        &hub_data,
-        &url,
-        &["--fleet-nkey", hub_key.to_str().expect("p")],
-    );
-    let signing = dir.path().join("signing");
-    std::fs::create_dir_all(&signing).expect("mkdir");
-    let made = vigilo(
-        &signing,
-        &[
-            "pack",
-            "keygen",
-            "-o",
-            signing.join("admin").to_str().expect("p"),
-        ],
-    );
-    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
-    let (public_key, secret_key) = (signing.join("admin.pub"), signing.join("admin.key"));
-    let mut agents = start_agents(dir.path(), &url, &keys, &public_key);
+    let Fleet {
+        dir,
+        _nats,
+        hub_data,
+        hub,
+        secret_key,
+        mut agents,
+    } = Fleet::start();
 
     // Unsigned: the hub refuses to publish it, saying why.
     let packs = dir.path().join("packs");
@@ -413,31 +444,14 @@ fn fired_on(agent: &Agent) -> Vec<String> {
 
 #[test]
 fn a_group_defined_on_the_hub_decides_where_and_for_whom_a_pack_runs_and_replay_agrees() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let names: Vec<&str> = AGENTS.iter().map(|(n, _)| *n).collect();
-    let keys = crate::fleet::credentials(dir.path(), &names);
-    let nats = Nats::start_with_config(&dir.path().join("nats"), crate::fleet::AUTH_CONF);
-    let url = nats.url();
-    let hub_data = dir.path().join("hub");
-    let hub_key = keys.join("hub.nk");
-    let hub = Agent::start_hub_with(
-        &hub_data,
-        &url,
-        &["--fleet-nkey", hub_key.to_str().expect("p")],
-    );
-    let signing = dir.path().join("signing");
-    std::fs::create_dir_all(&signing).expect("mkdir");
-    let made = vigilo(
-        &signing,
-        &[
-            "pack",
-            "keygen",
-            "-o",
-            signing.join("admin").to_str().expect("p"),
-        ],
-    );
-    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
-    let mut agents = start_agents(dir.path(), &url, &keys, &signing.join("admin.pub"));
+    let Fleet {
+        dir,
+        _nats,
+        hub_data,
+        hub,
+        secret_key,
+        mut agents,
+    } = Fleet::start();
 
     // finance: ann's computer, whoever uses it, and erin wherever she logs in.
     let set = vigilo(
@@ -500,7 +514,7 @@ conditions = [ { field = "action", op = "eq", value = "file_written" } ]
             "sign",
             archive.to_str().expect("p"),
             "--key",
-            signing.join("admin.key").to_str().expect("p"),
+            secret_key.to_str().expect("p"),
         ],
     );
     assert_eq!(signed.status.code(), Some(0), "{}", stderr(&signed));

@@ -147,6 +147,9 @@ pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
         writeln!(out, "  {d}")?;
     }
     writeln!(out, "  {}; grants: {}", pack.signature, pack.grants)?;
+    if !pack.targets.is_everyone() {
+        writeln!(out, "  for {}", pack.targets.words())?;
+    }
     if pack.regex_bytes > 0 {
         writeln!(
             out,
@@ -196,6 +199,12 @@ pub fn run(args: Args, data_dir: &std::path::Path) -> Result<u8> {
             "    actions {}",
             crate::model::alarm::action_labels(&plan_shape(a), &[])
         )?;
+        if let Some(t) = &a.applies_to {
+            writeln!(out, "    for     {}", t.words())?;
+        }
+        for step in escalation(a) {
+            writeln!(out, "    escalate {step}")?;
+        }
     }
     Ok(EXIT_OK)
 }
@@ -215,6 +224,33 @@ fn plan_shape(a: &AlarmDef) -> Vec<crate::model::action::PlannedAction> {
     a.actions.iter().map(|act| act.as_written()).collect()
 }
 
+/// Each escalation step in words: `from the 3rd within 1h: risk 6, popup`.
+fn escalation(a: &AlarmDef) -> Vec<String> {
+    a.escalate
+        .iter()
+        .map(|s| {
+            let mut then = Vec::new();
+            if let Some(risk) = s.risk {
+                then.push(format!("risk {risk}"));
+            }
+            if let Some(actions) = &s.actions {
+                let planned: Vec<_> = actions.iter().map(|act| act.as_written()).collect();
+                then.push(crate::model::alarm::action_labels(&planned, &[]));
+            }
+            format!(
+                "from the {} within {}: {}",
+                crate::rules::ordinal(s.after),
+                humantime::format_duration(s.within),
+                if then.is_empty() {
+                    "as written".to_string()
+                } else {
+                    then.join(", ")
+                }
+            )
+        })
+        .collect()
+}
+
 fn alarm_json(a: &AlarmDef) -> serde_json::Value {
     json!({
         "name": a.name,
@@ -225,5 +261,7 @@ fn alarm_json(a: &AlarmDef) -> serde_json::Value {
         "when": a.when.to_string(),
         "unless": a.unless.iter().map(|u| u.to_string()).collect::<Vec<_>>(),
         "actions": plan_shape(a),
+        "applies_to": a.applies_to.as_ref().map(|t| t.words()),
+        "escalate": escalation(a),
     })
 }

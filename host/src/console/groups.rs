@@ -10,19 +10,14 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::page::{after_change, csrf_field, flash, page as shell, time};
+use super::page::{Done, after_change, csrf_field, flash, page as shell, time};
 use super::session::Session;
 use super::{ConsoleState, csrf_refused};
-use crate::agent::groups::{GroupForm, list_groups, remove_group, set_group};
+use crate::agent::groups::{GroupForm, GroupRefusal, list_groups, remove_group, set_group};
 use crate::model::targets::Group;
 
 /// Who made a change, for the audit trail.
 const ACTOR: &str = "admin (console)";
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
 
 /// `GET /console/groups`
 pub async fn page(
@@ -168,16 +163,7 @@ pub async fn set(
                 g.computers.len()
             ),
         ),
-        Err(e) => {
-            render(
-                &state,
-                &session,
-                None,
-                &[e.to_string()],
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
+        Err(e) => refused(&state, &session, e).await,
     }
 }
 
@@ -198,15 +184,19 @@ pub async fn remove(
     }
     match remove_group(&state.api, &name, ACTOR.to_string()).await {
         Ok(()) => after_change("/console/groups", &format!("Group {name} removed.")),
-        Err(e) => {
-            render(
-                &state,
-                &session,
-                None,
-                &[e.to_string()],
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
-            .await
-        }
+        Err(e) => refused(&state, &session, e).await,
     }
+}
+
+/// The page again, saying why nothing changed.
+async fn refused(state: &ConsoleState, session: &Session, why: GroupRefusal) -> Response {
+    let errors = [why.to_string()];
+    render(
+        state,
+        session,
+        None,
+        &errors,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 
-use super::page::{csrf_field, flash, page as shell, time};
+use super::page::{Done, csrf_field, flash, page as shell, time};
 use super::session::Session;
 use super::{ConsoleState, csrf_refused};
 use crate::agent::api::{PackForm, fleet_rollout, on_packs, publish_pack};
@@ -19,11 +19,6 @@ use crate::model::report::{AuditEntry, FleetPack, PackInfo};
 
 /// Audit entries shown.
 const AUDIT_SHOWN: u32 = 50;
-
-#[derive(Debug, Default, Deserialize)]
-pub struct Done {
-    done: Option<String>,
-}
 
 /// `GET /console/packs`
 pub async fn page(

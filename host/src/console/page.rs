@@ -96,6 +96,13 @@ pub fn flash(ok: Option<&str>, errors: &[String]) -> Markup {
     }
 }
 
+/// The query of a page shown after a change: what was done (see [`after_change`]).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Done {
+    /// What was done, in words.
+    pub done: Option<String>,
+}
+
 /// Back to page `path` after a change, saying what was done (a redirect, so a reload does not
 /// repeat the change).
 pub fn after_change(path: &str, done: &str) -> axum::response::Response {

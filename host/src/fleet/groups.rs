@@ -33,17 +33,7 @@ pub fn key_of(name: &str) -> String {
 /// Reads the entry under `key`: bounded, of a form this agent reads, and the group the key
 /// says.
 pub fn read(key: &str, value: &[u8]) -> Result<Group, String> {
-    if value.len() > MAX_ENTRY_BYTES {
-        return Err(format!(
-            "{} bytes, a group has at most {MAX_ENTRY_BYTES}",
-            value.len()
-        ));
-    }
-    super::wire::check_form(value).map_err(|e| match e {
-        super::wire::BadMessage::Json(e) => format!("not a group: {e}"),
-        other => other.to_string(),
-    })?;
-    let group: Group = serde_json::from_slice(value).map_err(|e| format!("not a group: {e}"))?;
+    let group: Group = super::wire::read_entry(value, MAX_ENTRY_BYTES, "group")?;
     group.check().map_err(|e| e.to_string())?;
     if key_of(&group.name) != key {
         return Err(format!(

@@ -74,18 +74,7 @@ impl Publication {
 
     /// Reads the entry stored under `key`, believing the key about which pack it is.
     pub fn read(key: &str, value: &[u8]) -> Result<Publication, String> {
-        if value.len() > MAX_ENTRY_BYTES {
-            return Err(format!(
-                "{} bytes, a publication has at most {MAX_ENTRY_BYTES}",
-                value.len()
-            ));
-        }
-        super::wire::check_form(value).map_err(|e| match e {
-            super::wire::BadMessage::Json(e) => format!("not a publication: {e}"),
-            other => other.to_string(),
-        })?;
-        let p: Publication =
-            serde_json::from_slice(value).map_err(|e| format!("not a publication: {e}"))?;
+        let p: Publication = super::wire::read_entry(value, MAX_ENTRY_BYTES, "publication")?;
         if p.name != key {
             return Err(format!("under {key:?} but says it is pack {:?}", p.name));
         }

@@ -159,6 +159,29 @@ pub fn check_form(payload: &[u8]) -> Result<(), BadMessage> {
     Ok(())
 }
 
+/// Reads an entry of a key-value bucket the hub writes and agents read (a publication, a
+/// group): at most `max` bytes, in this release's form, as `T`; `what` names it in errors.
+pub fn read_entry<T: serde::de::DeserializeOwned>(
+    value: &[u8],
+    max: usize,
+    what: &str,
+) -> Result<T, String> {
+    if value.len() > max {
+        return Err(format!("{} bytes, a {what} has at most {max}", value.len()));
+    }
+    match check_form(value) {
+        Ok(()) => {}
+        Err(BadMessage::Form(form, ours)) => {
+            return Err(format!(
+                "form {form}, this release reads form {ours}: upgrade it to read this {what}"
+            ));
+        }
+        Err(BadMessage::Json(e)) => return Err(format!("not a {what}: {e}")),
+        Err(e) => return Err(e.to_string()),
+    }
+    serde_json::from_slice(value).map_err(|e| format!("not a {what}: {e}"))
+}
+
 /// Checks a message's form, and that it came under the subject of the agent it names.
 fn check(
     form: u32,

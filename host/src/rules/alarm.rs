@@ -105,7 +105,8 @@ impl Escalated {
     }
 }
 
-fn ordinal(n: u32) -> String {
+/// A count as an ordinal: `1st`, `2nd`, `3rd`, `11th`.
+pub fn ordinal(n: u32) -> String {
     let suffix = match (n % 10, n % 100) {
         (_, 11..=13) => "th",
         (1, _) => "st",

@@ -15,7 +15,7 @@ pub mod schedule;
 pub mod script;
 pub mod wasm;
 
-pub(crate) use alarm::{AlarmDef, Escalated, Escalation, Repeat};
+pub(crate) use alarm::{AlarmDef, Escalated, Escalation, Repeat, ordinal};
 pub(crate) use condition::{Condition, Leaf, Op, Operand, Subject, fold_case};
 pub use engine::Scratch;
 pub(crate) use engine::{AlarmIndex, Engine};
