@@ -693,3 +693,150 @@ conditions = [ { field = "action", op = "eq", value = "file_written" } ]
     }
     hub.stop();
 }
+
+/// Waits until `agent`'s audit trail has an entry `done` holds for.
+fn wait_for_audit(agent: &Agent, what: &str, done: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let audit = agent.get("/api/v1/audit?limit=50");
+        if audit.as_array().into_iter().flatten().any(&done) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {audit}\n{}",
+            agent.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The version of pack `name` an agent runs, if any.
+fn running(agent: &Agent, name: &str) -> Option<String> {
+    let packs = agent.get("/api/v1/packs");
+    packs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|p| p["name"] == name && p["enabled"] == true)
+        .and_then(|p| p["version"].as_str().map(str::to_string))
+}
+
+#[test]
+fn a_pack_from_a_web_server_is_polled_verified_with_the_agents_keys_and_taken_without_a_bus() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signing = dir.path().join("signing");
+    std::fs::create_dir_all(&signing).expect("mkdir");
+    let made = vigilo(
+        &signing,
+        &[
+            "pack",
+            "keygen",
+            "-o",
+            signing.join("admin").to_str().expect("p"),
+        ],
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let key = signing.join("admin.key");
+    let packs = dir.path().join("packs");
+    let served = dir.path().join("served");
+    std::fs::create_dir_all(&served).expect("mkdir");
+    let offer = |archive: &Path, signature_of: &Path| {
+        std::fs::copy(archive, served.join("dlp.tar.gz")).expect("copy");
+        std::fs::copy(
+            format!("{}.minisig", signature_of.display()),
+            served.join("dlp.tar.gz.minisig"),
+        )
+        .expect("copy");
+    };
+    let v1 = dlp(&packs, "1.0.0", 3, &key);
+    offer(&v1, &v1);
+
+    // A real web server: Python's, which answers If-Modified-Since with 304.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let log = std::fs::File::create(dir.path().join("http.log")).expect("log");
+    let mut server = std::process::Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .arg("--directory")
+        .arg(&served)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("python3 -m http.server");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the web server did not start");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let data = dir.path().join("ws-web");
+    std::fs::create_dir_all(data.join("trusted-keys")).expect("mkdir");
+    std::fs::copy(
+        signing.join("admin.pub"),
+        data.join("trusted-keys/admin.pub"),
+    )
+    .expect("trust");
+    std::fs::write(
+        data.join("agent.toml"),
+        format!(
+            "[fleet]\nagent_id = \"ws-web\"\ntags = {{ department = \"finance\" }}\n\n\
+             [[fleet.pack_source]]\nurl = \"http://127.0.0.1:{port}/dlp.tar.gz\"\nevery = \"10s\"\n"
+        ),
+    )
+    .expect("settings");
+    let agent = Agent::start_in(&data, None, &[], &[("RUST_LOG", "vigilo=info")]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running(&agent, "dlp").as_deref() != Some("1.0.0") {
+        assert!(
+            Instant::now() < deadline,
+            "1.0.0 not taken:\n{}",
+            agent.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Another archive under 1.0.0's signature: refused, 1.0.0 runs on.
+    let v2 = dlp(&packs, "1.1.0", 6, &key);
+    offer(&v2, &v1);
+    wait_for_audit(&agent, "the swapped archive refused", |e| {
+        e["action"] == "pack_rejected"
+            && e["actor"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("source:http://127.0.0.1"))
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("does not verify"))
+    });
+    assert_eq!(running(&agent, "dlp").as_deref(), Some("1.0.0"));
+
+    // Its own signature beside it: taken at the next poll.
+    offer(&v2, &v2);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running(&agent, "dlp").as_deref() != Some("1.1.0") {
+        assert!(
+            Instant::now() < deadline,
+            "1.1.0 not taken:\n{}",
+            agent.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Polls in between asked for what was newer, and were told nothing was.
+    std::thread::sleep(Duration::from_secs(12));
+    let _ = server.kill();
+    let _ = server.wait();
+    let requests = std::fs::read_to_string(dir.path().join("http.log")).expect("log");
+    assert!(
+        requests.contains("\"GET /dlp.tar.gz HTTP/1.1\" 304"),
+        "{requests}"
+    );
+    agent.stop();
+}

@@ -18,6 +18,11 @@
 //! agent_id = "ws-dave-04"               # this agent's name in the fleet (default: host name)
 //! credentials = "/etc/vigilo/agent.creds"  # optional: NATS credentials (JWT + nkey seed)
 //! ca = "/etc/vigilo/bus-ca.pem"            # optional: CA of the server's TLS certificate
+//! tags = { department = "finance" }        # optional: what pack targets may name
+//!
+//! [[fleet.pack_source]]                  # optional: a web server's pack, polled (repeatable)
+//! url = "https://packs.example.com/dlp.tar.gz"
+//! every = "5m"
 //!
 //! [[output]]                             # every stored alarm to a SIEM too (repeatable)
 //! name = "siem"

@@ -253,6 +253,64 @@ pub(super) async fn take_groups(
     }
 }
 
+/// Takes the pack a web server offers (`[[fleet.pack_source]]`), polled about every `every`
+/// for as long as the process runs, through the same checks as a pack from the bus: its
+/// signature against this agent's keys, its targets against this agent.
+pub(super) async fn take_from_source(
+    settings: crate::fleet::sources::PackSourceSettings,
+    every: std::time::Duration,
+    member: Member,
+    state: api::AppState,
+) {
+    let mut source = match crate::fleet::sources::HttpSource::new(settings) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!("fleet: pack source: {e}");
+            return;
+        }
+    };
+    let actor = format!(
+        "source:{}",
+        source.url().chars().take(200).collect::<String>()
+    );
+    loop {
+        match source.poll().await {
+            Ok(None) => tracing::debug!(url = source.url(), "fleet: pack source unchanged"),
+            Ok(Some(fetched)) => {
+                let (place, who) = (member.place(), actor.clone());
+                let taken =
+                    api::on_packs(&state, move |set| {
+                        Ok(set.take_published(
+                            &fetched.archive,
+                            &fetched.signature,
+                            None,
+                            &who,
+                            &place,
+                        ))
+                    })
+                    .await;
+                match taken {
+                    Ok(Ok(info)) => tracing::info!(
+                        url = source.url(),
+                        pack = %info.name,
+                        version = %info.version,
+                        "fleet: running"
+                    ),
+                    Ok(Err((state, errors))) => tracing::warn!(
+                        url = source.url(),
+                        "fleet: refused ({}): {}",
+                        state.words(),
+                        errors.join("; ")
+                    ),
+                    Err(e) => tracing::warn!(url = source.url(), "fleet: refused: {e}"),
+                }
+            }
+            Err(e) => tracing::warn!("fleet: pack source: {e}"),
+        }
+        tokio::time::sleep(crate::fleet::sources::next_wait(every)).await;
+    }
+}
+
 /// Fetches, checks and runs one published pack; says how it went.
 async fn take_one(
     js: &async_nats::jetstream::Context,
@@ -285,7 +343,13 @@ async fn take_one(
     let (signature, name, version) = (p.signature.clone(), p.name.clone(), p.version.clone());
     let place = member.place();
     let taken = api::on_packs(state, move |set| {
-        Ok(set.take_published(&archive, &signature, (&name, &version), &actor, &place))
+        Ok(set.take_published(
+            &archive,
+            &signature,
+            Some((&name, &version)),
+            &actor,
+            &place,
+        ))
     })
     .await;
     match taken {

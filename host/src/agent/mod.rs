@@ -100,7 +100,11 @@ impl FleetOptions {
     fn settings(&self, file: Option<FleetSettings>) -> Option<FleetSettings> {
         match (&self.url, file) {
             (Some(url), file) => Some(FleetSettings {
-                url: url.clone(),
+                url: Some(url.clone()),
+                pack_source: file
+                    .as_ref()
+                    .map(|f| f.pack_source.clone())
+                    .unwrap_or_default(),
                 agent_id: self
                     .agent_id
                     .clone()
@@ -166,7 +170,7 @@ pub fn run(options: Options) -> Result<()> {
     let settings =
         config::AgentConfig::load(config.as_deref(), &data_dir).map_err(anyhow::Error::msg)?;
     let fleet_settings = fleet.settings(settings.fleet.clone());
-    if fleet.hub && fleet_settings.is_none() {
+    if fleet.hub && fleet_settings.as_ref().is_none_or(|f| f.url.is_none()) {
         anyhow::bail!("vigilo hub needs the fleet's bus: --fleet nats://HOST:4222 or [fleet] url");
     }
     let tags = match &fleet_settings {
@@ -212,14 +216,22 @@ pub fn run(options: Options) -> Result<()> {
         .thread_name("vigilo-api")
         .enable_all()
         .build()?;
+    let pack_sources = match &fleet_settings {
+        Some(f) if !fleet.hub => f
+            .pack_source
+            .iter()
+            .map(|s| s.check().map(|every| (s.clone(), every)))
+            .collect::<Result<Vec<_>, _>>()?,
+        _ => Vec::new(),
+    };
     let bus = match &fleet_settings {
-        Some(f) => {
+        Some(f) if f.url.is_some() => {
             let stats = stats.clone();
             let on_change: crate::fleet::OnBusChange =
                 Arc::new(move |up, detail| stats.source("fleet", up, detail));
             Some(runtime.block_on(crate::fleet::connect(f, &agent_id, on_change))?)
         }
-        None => None,
+        _ => None,
     };
     let forwarder = match (&bus, fleet.hub) {
         (Some(client), false) => Some(Arc::new(crate::actions::forward::Forwarder::new(
@@ -275,7 +287,7 @@ pub fn run(options: Options) -> Result<()> {
         .spawn(move || worker.run(woken))?;
     // A fleet's agent is judged by its id (what the hub's groups and targets name); the hub and
     // an agent on its own, by the computer each event names.
-    let fleet_member = bus.is_some() && !fleet.hub;
+    let fleet_member = fleet_settings.is_some() && !fleet.hub;
     let runner = {
         let (mut store, stats) = (Store::open(&data_dir)?, stats.clone());
         store.set_action_limit(action_limit);
@@ -390,25 +402,35 @@ pub fn run(options: Options) -> Result<()> {
                 quiet_after,
                 sink.clone(),
             ));
-        } else if let Some(client) = &bus {
-            let every = fleet.heartbeat.unwrap_or(crate::fleet::heartbeat::EVERY);
+        } else if fleet_member {
             let member = fleet::Member::new(agent_id.clone(), tags.clone());
-            tokio::spawn(fleet::take_groups(
-                client.clone(),
-                member.clone(),
-                to_pipeline,
-            ));
-            tokio::spawn(fleet::take_packs(
-                client.clone(),
-                member.clone(),
-                state.clone(),
-            ));
-            tokio::spawn(fleet::heartbeats(
-                client.clone(),
-                member,
-                every,
-                state.clone(),
-            ));
+            for (source, every) in pack_sources {
+                tokio::spawn(fleet::take_from_source(
+                    source,
+                    every,
+                    member.clone(),
+                    state.clone(),
+                ));
+            }
+            if let Some(client) = &bus {
+                let every = fleet.heartbeat.unwrap_or(crate::fleet::heartbeat::EVERY);
+                tokio::spawn(fleet::take_groups(
+                    client.clone(),
+                    member.clone(),
+                    to_pipeline,
+                ));
+                tokio::spawn(fleet::take_packs(
+                    client.clone(),
+                    member.clone(),
+                    state.clone(),
+                ));
+                tokio::spawn(fleet::heartbeats(
+                    client.clone(),
+                    member,
+                    every,
+                    state.clone(),
+                ));
+            }
         }
         write_address(&api_dir, bound)?;
         tracing::info!(address = %bound, "admin API listening");

@@ -283,11 +283,14 @@ impl PackSet {
         &mut self,
         archive: &[u8],
         signature: &str,
-        published: (&str, &str),
+        published: Option<(&str, &str)>,
         actor: &str,
         place: &crate::model::targets::Place,
     ) -> Result<PackInfo, (RolloutState, Vec<String>)> {
-        let object = format!("{} {}", published.0, published.1);
+        let object = match published {
+            Some((name, version)) => format!("{name} {version}"),
+            None => actor.to_string(),
+        };
         let refuse = |set: &mut PackSet, state: RolloutState, errors: Vec<String>| {
             set.refused(actor, &object, &errors.join("; "));
             Err((state, errors))
@@ -302,7 +305,7 @@ impl PackSet {
                 ],
             );
         }
-        let shown = format!("{} {} from the fleet", published.0, published.1);
+        let shown = format!("{object} from the fleet");
         let pack = match Pack::from_archive(archive, Some(signature), &shown, &self.trusted) {
             Ok(p) => p,
             Err(e) => {
@@ -319,7 +322,8 @@ impl PackSet {
                 return refuse(self, state, diagnostics(e));
             }
         };
-        if (pack.name.as_str(), pack.version.to_string().as_str()) != published {
+        let version = pack.version.to_string();
+        if published.is_some_and(|p| p != (pack.name.as_str(), version.as_str())) {
             let why = format!(
                 "the archive is pack {} {}, but was published as {object}",
                 pack.name, pack.version
@@ -332,6 +336,13 @@ impl PackSet {
                     .map_err(|e| (RolloutState::NotTargeted, vec![e.to_string()]))?;
             }
             return Err((RolloutState::NotTargeted, vec![why]));
+        }
+        // A source polled again may bring what runs already: nothing to do.
+        let sha256 = crate::hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(archive));
+        if self.runs(&pack.name, &version, &sha256) {
+            return self
+                .info(&pack.name)
+                .map_err(|e| (RolloutState::DoesNotLoad, vec![e.to_string()]));
         }
         self.upload(archive, Some(signature), actor).map_err(|e| {
             let errors = match e {

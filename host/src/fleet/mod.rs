@@ -25,6 +25,7 @@ pub(crate) mod groups;
 pub(crate) mod heartbeat;
 pub(crate) mod ingest;
 pub(crate) mod packs;
+pub(crate) mod sources;
 pub(crate) mod wire;
 
 use std::time::Duration;
@@ -64,8 +65,10 @@ pub const MAX_CAPTURE_BYTES: u64 = 64 << 20;
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FleetSettings {
-    /// The NATS server(s): `nats://host:4222` (`tls://` for TLS), comma-separated for a cluster.
-    pub url: String,
+    /// The NATS server(s): `nats://host:4222` (`tls://` for TLS), comma-separated for a
+    /// cluster; none for an agent that only takes packs from `pack_source`s.
+    #[serde(default)]
+    pub url: Option<String>,
     /// This agent's name in the fleet (default: the host name).
     #[serde(default)]
     pub agent_id: Option<String>,
@@ -83,6 +86,9 @@ pub struct FleetSettings {
     /// an alarm's `applies_to` may name.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Web servers this agent takes packs from, besides (or without) the bus.
+    #[serde(default)]
+    pub pack_source: Vec<sources::PackSourceSettings>,
 }
 
 /// A tag that cannot be matched as written.
@@ -292,7 +298,9 @@ pub(crate) async fn connect(
     on_change: OnBusChange,
 ) -> anyhow::Result<async_nats::Client> {
     crate::use_ring_for_tls();
-    let url = settings.url.clone();
+    let Some(url) = settings.url.clone() else {
+        anyhow::bail!("[fleet] has no url: no bus to connect to");
+    };
     on_change(false, format!("connecting to {url}"));
     let logged = url.clone();
     let mut options = async_nats::ConnectOptions::new()
@@ -330,12 +338,12 @@ pub(crate) async fn connect(
     if let Some(ca) = &settings.ca {
         options = options.add_root_certificates(ca.clone()).require_tls(true);
     }
-    let urls: Vec<&str> = settings.url.split(',').map(str::trim).collect();
+    let urls: Vec<&str> = url.split(',').map(str::trim).collect();
     let servers = urls
         .iter()
         .map(|u| u.parse::<async_nats::ServerAddr>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| anyhow::anyhow!("fleet url {:?}: {e}", settings.url))?;
+        .map_err(|e| anyhow::anyhow!("fleet url {url:?}: {e}"))?;
     let client = options.connect(servers).await?;
     let watched = client.clone();
     tokio::spawn(async move {
