@@ -155,6 +155,23 @@ fn start_agents(dir: &Path, url: &str, keys: &Path, public_key: &Path) -> Vec<Ag
         .collect()
 }
 
+/// A new signing key pair, `admin.pub` and `admin.key`, in `DIR/signing`; returns that folder.
+fn signing_key(dir: &Path) -> PathBuf {
+    let signing = dir.join("signing");
+    std::fs::create_dir_all(&signing).expect("mkdir");
+    let made = vigilo(
+        &signing,
+        &[
+            "pack",
+            "keygen",
+            "-o",
+            signing.join("admin").to_str().expect("p"),
+        ],
+    );
+    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    signing
+}
+
 /// A bus under per-computer keys, a hub, a signing key and the agents of [`AGENTS`] trusting
 /// it: what each rollout test starts from.
 struct Fleet {
@@ -180,18 +197,7 @@ impl Fleet {
             &url,
             &["--fleet-nkey", hub_key.to_str().expect("p")],
         );
-        let signing = dir.path().join("signing");
-        std::fs::create_dir_all(&signing).expect("mkdir");
-        let made = vigilo(
-            &signing,
-            &[
-                "pack",
-                "keygen",
-                "-o",
-                signing.join("admin").to_str().expect("p"),
-            ],
-        );
-        assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+        let signing = signing_key(dir.path());
         let agents = start_agents(dir.path(), &url, &keys, &signing.join("admin.pub"));
         Fleet {
             dir,
@@ -725,18 +731,7 @@ fn running(agent: &Agent, name: &str) -> Option<String> {
 #[test]
 fn a_pack_from_a_web_server_is_polled_verified_with_the_agents_keys_and_taken_without_a_bus() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let signing = dir.path().join("signing");
-    std::fs::create_dir_all(&signing).expect("mkdir");
-    let made = vigilo(
-        &signing,
-        &[
-            "pack",
-            "keygen",
-            "-o",
-            signing.join("admin").to_str().expect("p"),
-        ],
-    );
-    assert_eq!(made.status.code(), Some(0), "{}", stderr(&made));
+    let signing = signing_key(dir.path());
     let key = signing.join("admin.key");
     let packs = dir.path().join("packs");
     let served = dir.path().join("served");
