@@ -824,8 +824,9 @@ fn a_pack_from_a_web_server_is_polled_verified_with_the_agents_keys_and_taken_wi
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // Polls in between asked for what was newer, and were told nothing was.
-    std::thread::sleep(Duration::from_secs(12));
+    // Later polls ask for what is newer, and are told nothing is (two polls at least: the
+    // first may not trust a Last-Modified within a second of its answer).
+    std::thread::sleep(Duration::from_secs(25));
     let _ = server.kill();
     let _ = server.wait();
     let requests = std::fs::read_to_string(dir.path().join("http.log")).expect("log");

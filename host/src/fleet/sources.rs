@@ -207,11 +207,27 @@ impl HttpSource {
         };
         let validators = Validators {
             etag: header(reqwest::header::ETAG),
-            last_modified: header(reqwest::header::LAST_MODIFIED),
+            last_modified: header(reqwest::header::LAST_MODIFIED)
+                .filter(|at| strong(at, header(reqwest::header::DATE).as_deref())),
         };
         let body = read_at_most(response, max, url).await?;
         Ok(Some((body, validators)))
     }
+}
+
+/// Whether a `Last-Modified` time can tell this version from the next: only if the server's
+/// `Date` is at least a second past it (RFC 9110, 8.8.2.2). A file replaced within the second
+/// it was written in has the same time, and a poll conditional on it would miss the change —
+/// so such a time is not sent back, and the next poll asks for the whole file.
+fn strong(last_modified: &str, date: Option<&str>) -> bool {
+    let (Ok(modified), Some(Ok(date))) = (
+        httpdate::parse_http_date(last_modified),
+        date.map(httpdate::parse_http_date),
+    ) else {
+        return false;
+    };
+    date.duration_since(modified)
+        .is_ok_and(|after| after >= Duration::from_secs(1))
 }
 
 /// The response, if it is a success; a server error may pass, a client error will not.
@@ -298,6 +314,16 @@ mod tests {
                 "{e}"
             );
         }
+        // A Last-Modified within the second of the answer could be followed by a change
+        // within that second: not a validator.
+        let (t, next) = (
+            "Wed, 02 Dec 2026 06:28:24 GMT",
+            "Wed, 02 Dec 2026 06:28:25 GMT",
+        );
+        assert!(!strong(t, Some(t)));
+        assert!(strong(t, Some(next)));
+        assert!(!strong(t, None));
+        assert!(!strong("yesterday", Some(next)));
         for _ in 0..100 {
             let w = next_wait(Duration::from_secs(100));
             assert!((90..=110).contains(&w.as_secs()), "{w:?}");
