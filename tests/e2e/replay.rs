@@ -394,3 +394,49 @@ risk = 5
         "{said}"
     );
 }
+
+#[test]
+fn the_readme_s_targets_example_replays_as_each_agent_would_run_it() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let root = crate::root();
+    let path = |p: &str| root.join(p).to_str().expect("p").to_string();
+    let as_agent = |agent: &str| {
+        vigilo(
+            data.path(),
+            &[
+                "replay",
+                &path("examples/events/finance-day.jsonl"),
+                "--no-default-pack",
+                "--pack",
+                &path("examples/packs/finance-dlp"),
+                "--as-agent",
+                agent,
+                "--groups",
+                &path("examples/fleet/groups.json"),
+            ],
+        )
+    };
+    let bob = as_agent("ws-bob");
+    assert_eq!(bob.status.code(), Some(0), "{}", stderr(&bob));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    for line in stderr(&bob).lines().chain(stdout(&bob).lines()) {
+        assert!(readme.contains(line), "the README shows {line:?}");
+    }
+    assert!(
+        stderr(&bob).contains("applies to some users on agent ws-bob")
+            && stdout(&bob).lines().count() == 3,
+        "{}",
+        stdout(&bob)
+    );
+    // On ann's computer, a member of the group, all seven fire; dave's five escalate.
+    let ann = as_agent("ws-ann");
+    let listed = stdout(&ann);
+    let risks: Vec<&str> = listed
+        .lines()
+        .skip(1)
+        .filter(|l| l.contains("dave"))
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    assert_eq!(risks, ["3", "3", "6", "6", "9"], "{listed}");
+    assert!(stderr(&ann).contains("7 alarms fired"), "{}", stderr(&ann));
+}
