@@ -351,6 +351,29 @@ pub struct Place {
     pub groups: Groups,
 }
 
+/// Someone at a computer, as targets judge them (see [`Place::person`]).
+pub struct Person<'p> {
+    id: &'p str,
+    user: Option<&'p str>,
+    tags: &'p BTreeMap<String, String>,
+    computer_groups: BTreeSet<String>,
+    user_groups: BTreeSet<String>,
+}
+
+impl Person<'_> {
+    /// Whether they are in every one of `targets`.
+    pub fn admits<'t>(&self, targets: impl IntoIterator<Item = &'t Targets>) -> bool {
+        let c = Computer {
+            id: self.id,
+            tags: self.tags,
+            groups: &self.computer_groups,
+        };
+        targets
+            .into_iter()
+            .all(|t| t.includes(&c, self.user, &self.user_groups))
+    }
+}
+
 impl Place {
     /// Whether an event of `user` on `computer` (what the event names; the agent's id when
     /// known wins) is in every one of `targets`.
@@ -360,17 +383,20 @@ impl Place {
         computer: &str,
         user: Option<&str>,
     ) -> bool {
+        self.person(computer, user).admits(targets)
+    }
+
+    /// The person at the keyboard of `computer` (the agent's id when known wins), with the
+    /// groups they and the computer are in, looked up once for every target asked of them.
+    pub fn person<'p>(&'p self, computer: &'p str, user: Option<&'p str>) -> Person<'p> {
         let id = self.agent.as_deref().unwrap_or(computer);
-        let computer_groups = self.groups.of_computer(id);
-        let user_groups = user.map(|u| self.groups.of_user(u)).unwrap_or_default();
-        let c = Computer {
+        Person {
             id,
+            user,
             tags: &self.tags,
-            groups: &computer_groups,
-        };
-        targets
-            .into_iter()
-            .all(|t| t.includes(&c, user, &user_groups))
+            computer_groups: self.groups.of_computer(id),
+            user_groups: user.map(|u| self.groups.of_user(u)).unwrap_or_default(),
+        }
     }
 
     /// Whether something with `targets` may be for this agent at all (see [`Targets::reach`]);

@@ -85,17 +85,18 @@ impl Targeting {
             if self.kept.len() >= KEPT {
                 self.kept.clear();
             }
-            let place = &self.place;
+            // The groups of this person and computer, looked up once for all the rules.
+            let person = self.place.person(computer, user);
             let verdicts = Verdicts {
                 alarms: self
                     .alarms
                     .iter()
-                    .map(|t| t.is_empty() || place.admits(t, computer, user))
+                    .map(|t| t.is_empty() || person.admits(t))
                     .collect(),
                 packs: self
                     .packs
                     .iter()
-                    .map(|t| t.is_everyone() || place.admits([t], computer, user))
+                    .map(|t| t.is_everyone() || person.admits([t]))
                     .collect(),
             };
             self.kept.insert(self.key.clone(), verdicts);
