@@ -285,6 +285,69 @@ mod tests {
         }
     }
 
+    /// A server on loopback that answers every request with `answer` (a whole HTTP response,
+    /// head and body), then closes.
+    async fn server(answer: Vec<u8>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = [0u8; 4096];
+                let _ = conn.read(&mut head).await;
+                let _ = conn.write_all(&answer).await;
+            }
+        });
+        format!("http://{addr}/p.tar.gz")
+    }
+
+    #[tokio::test]
+    async fn a_hostile_server_is_read_no_further_than_a_pack_may_be() {
+        let source = |url: &str| HttpSource::new(source(url, None)).expect("client");
+        // It says the body is larger than allowed: refused before a byte is read.
+        let url = server(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n".to_vec()).await;
+        let e = source(&url)
+            .get(&url, None, 1024)
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&e, FetchError::Wrong(why) if why.contains("more than the 1024 bytes")),
+            "{e}"
+        );
+        // It sends more than allowed without saying so: refused once past the bound.
+        let mut chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+        for _ in 0..4 {
+            chunked.extend_from_slice(b"200\r\n");
+            chunked.extend_from_slice(&[b'x'; 0x200]);
+            chunked.extend_from_slice(b"\r\n");
+        }
+        chunked.extend_from_slice(b"0\r\n\r\n");
+        let url = server(chunked).await;
+        let e = source(&url)
+            .get(&url, None, 1024)
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(&e, FetchError::Wrong(why) if why.contains("more than the 1024 bytes")),
+            "{e}"
+        );
+        // A client error is not tried again; a server error is.
+        let url = server(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+        assert!(matches!(
+            source(&url).get(&url, None, 1024).await,
+            Err(FetchError::Wrong(_))
+        ));
+        let url = server(b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n".to_vec()).await;
+        assert!(matches!(
+            source(&url).get(&url, None, 1024).await,
+            Err(FetchError::Again(_))
+        ));
+    }
+
     #[test]
     fn a_source_is_an_http_address_polled_every_10_s_to_a_day() {
         let ok = source("https://packs.example.com/dlp.tar.gz", Some("1m"));
