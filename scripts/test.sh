@@ -35,8 +35,9 @@ done
 # The fleet tests: a real NATS server with JetStream (the bus between agents and the hub); a
 # real syslog server (rsyslog, with its TLS driver; openssl makes its test certificates) for the
 # SIEM outputs.
-# PostgreSQL for a large hub's store (a throwaway cluster, see scripts/postgres.sh).
-for pkg in nats-server rsyslog rsyslog-openssl openssl postgresql; do
+# PostgreSQL for a large hub's store (a throwaway cluster, see scripts/postgres.sh). An OCI
+# registry (Debian's docker-registry, the CNCF distribution server) for packs pulled by reference.
+for pkg in nats-server rsyslog rsyslog-openssl openssl postgresql docker-registry; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The JavaScript example plugin: componentize-js from the npm registry.

@@ -39,6 +39,8 @@ mod nats;
 mod postgres;
 #[path = "../support/receiver.rs"]
 mod receiver;
+#[path = "../support/registry.rs"]
+mod registry;
 #[path = "../support/run.rs"]
 mod run;
 #[path = "../support/plugins.rs"]

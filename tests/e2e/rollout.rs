@@ -836,3 +836,135 @@ fn a_pack_from_a_web_server_is_polled_verified_with_the_agents_keys_and_taken_wi
     );
     agent.stop();
 }
+
+/// `vigilo pack push`, with what it prints.
+fn push(
+    dir: &Path,
+    archive: &Path,
+    reference: &str,
+    signature: Option<&Path>,
+) -> std::process::Output {
+    let mut args = vec![
+        "pack".to_string(),
+        "push".into(),
+        archive.display().to_string(),
+        reference.into(),
+        "--plain-http".into(),
+    ];
+    if let Some(s) = signature {
+        args.extend(["--signature".into(), s.display().to_string()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    vigilo(dir, &args)
+}
+
+/// Waits until `agent` runs `version` of the dlp pack.
+fn wait_running(agent: &Agent, version: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while running(agent, "dlp").as_deref() != Some(version) {
+        assert!(
+            Instant::now() < deadline,
+            "{version} not taken:\n{}",
+            agent.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_pack_pushed_to_an_oci_registry_is_pulled_verified_with_the_agents_keys_and_taken() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let signing = signing_key(dir.path());
+    let key = signing.join("admin.key");
+    let packs = dir.path().join("packs");
+    let registry = crate::registry::Registry::start(&dir.path().join("registry"));
+    let reference = format!("oci://{}/acme/packs/dlp:1", registry.host);
+
+    // What agents would refuse is not pushed: an unsigned archive, a reference without a
+    // registry.
+    let v1 = dlp(&packs, "1.0.0", 3, &key);
+    let unsigned = packs.join("unsigned.tar.gz");
+    std::fs::copy(&v1, &unsigned).expect("copy");
+    let refused = push(dir.path(), &unsigned, &reference, None);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("no signature"),
+        "{}",
+        stderr(&refused)
+    );
+    let refused = push(dir.path(), &v1, "oci://acme/packs/dlp:1", None);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("must start with a registry's host"),
+        "{}",
+        stderr(&refused)
+    );
+
+    let pushed = push(dir.path(), &v1, &reference, None);
+    assert_eq!(pushed.status.code(), Some(0), "{}", stderr(&pushed));
+    assert!(
+        stdout(&pushed).contains(&format!("pushed dlp 1.0.0 to {reference}")),
+        "{}",
+        stdout(&pushed)
+    );
+
+    let data = dir.path().join("ws-oci");
+    std::fs::create_dir_all(data.join("trusted-keys")).expect("mkdir");
+    std::fs::copy(
+        signing.join("admin.pub"),
+        data.join("trusted-keys/admin.pub"),
+    )
+    .expect("trust");
+    std::fs::write(
+        data.join("agent.toml"),
+        format!(
+            "[fleet]\nagent_id = \"ws-oci\"\ntags = {{ department = \"finance\" }}\n\n\
+             [[fleet.pack_source]]\nurl = \"{reference}\"\nplain_http = true\nevery = \"10s\"\n"
+        ),
+    )
+    .expect("settings");
+    let agent = Agent::start_in(&data, None, &[], &[("RUST_LOG", "vigilo=info")]);
+    wait_running(&agent, "1.0.0");
+
+    // The tag moved to another archive under 1.0.0's signature: refused, 1.0.0 runs on.
+    let v2 = dlp(&packs, "1.1.0", 6, &key);
+    let v1_signature = PathBuf::from(format!("{}.minisig", v1.display()));
+    let pushed = push(dir.path(), &v2, &reference, Some(&v1_signature));
+    assert_eq!(pushed.status.code(), Some(0), "{}", stderr(&pushed));
+    wait_for_audit(&agent, "the swapped archive refused", |e| {
+        e["action"] == "pack_rejected"
+            && e["actor"] == format!("source:{reference}").as_str()
+            && e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("does not verify"))
+    });
+    assert_eq!(running(&agent, "dlp").as_deref(), Some("1.0.0"));
+
+    // Its own signature: taken at the next poll.
+    let pushed = push(dir.path(), &v2, &reference, None);
+    assert_eq!(pushed.status.code(), Some(0), "{}", stderr(&pushed));
+    wait_running(&agent, "1.1.0");
+
+    // Polls between pushes asked only for the manifest's digest: the manifest itself was
+    // pulled once per push the agent saw (three), by digest.
+    std::thread::sleep(Duration::from_secs(25));
+    let log = registry.log();
+    let asked = |method: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains(&format!("\"{method} /v2/acme/packs/dlp/manifests/"))
+                    && l.contains("vigilo/")
+            })
+            .count()
+    };
+    let pulled: Vec<&str> = log
+        .lines()
+        .filter(|l| {
+            l.contains("\"GET /v2/acme/packs/dlp/manifests/sha256:") && l.contains("vigilo/")
+        })
+        .collect();
+    assert_eq!(pulled.len(), 3, "{log}");
+    assert_eq!(asked("GET"), 3, "{log}");
+    assert!(asked("HEAD") >= 5, "{log}");
+    agent.stop();
+}

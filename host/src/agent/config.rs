@@ -21,7 +21,7 @@
 //! tags = { department = "finance" }        # optional: what pack targets may name
 //!
 //! [[fleet.pack_source]]                  # optional: a web server's pack, polled (repeatable)
-//! url = "https://packs.example.com/dlp.tar.gz"
+//! url = "https://packs.example.com/dlp.tar.gz"   # or "oci://registry.example.com/acme/dlp:1"
 //! every = "5m"
 //!
 //! [[output]]                             # every stored alarm to a SIEM too (repeatable)

@@ -253,7 +253,7 @@ pub(super) async fn take_groups(
     }
 }
 
-/// Takes the pack a web server offers (`[[fleet.pack_source]]`), polled about every `every`
+/// Takes the pack a web server or an OCI registry offers (`[[fleet.pack_source]]`), polled about every `every`
 /// for as long as the process runs, through the same checks as a pack from the bus: its
 /// signature against this agent's keys, its targets against this agent.
 pub(super) async fn take_from_source(
@@ -262,7 +262,7 @@ pub(super) async fn take_from_source(
     member: Member,
     state: api::AppState,
 ) {
-    let mut source = match crate::fleet::sources::HttpSource::new(settings) {
+    let mut source = match crate::fleet::sources::PackSource::new(settings) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!("fleet: pack source: {e}");

@@ -88,6 +88,21 @@ enum What {
         #[command(flatten)]
         api: ApiArgs,
     },
+    /// Push a signed archive to an OCI registry (`oci://REGISTRY/REPOSITORY:TAG`) as an
+    /// artifact: agents whose `[[fleet.pack_source]]` names that reference take it at their
+    /// next poll, after checking its signature against their own keys.
+    Push {
+        /// The archive.
+        archive: PathBuf,
+        /// Where: `oci://registry.example.com/acme/packs/dlp:1`.
+        reference: String,
+        /// The signature file [default: ARCHIVE.minisig].
+        #[arg(long)]
+        signature: Option<PathBuf>,
+        /// Speak plain HTTP to the registry (one without TLS on a trusted network).
+        #[arg(long)]
+        plain_http: bool,
+    },
     /// Where each pack published to the fleet runs: agents on each version, who refused the
     /// published one and why, who has not said yet.
     Rollout {
@@ -192,6 +207,12 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                 },
             )
         }
+        What::Push {
+            archive,
+            reference,
+            signature,
+            plain_http,
+        } => push(&archive, &reference, signature.as_deref(), plain_http),
         What::Rollout { json, api } => {
             let client = Client::new(&api, data_dir)?;
             client.send_as(
@@ -260,6 +281,74 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
                 },
             )
         }
+    }
+}
+
+/// `vigilo pack push`: only a signed archive that loads goes up (agents refuse anything
+/// else, better to hear it now than from each of them).
+fn push(archive: &Path, reference: &str, signature: Option<&Path>, plain_http: bool) -> Result<u8> {
+    if archive.is_dir() {
+        eprintln!(
+            "{}: a folder; build an archive with `vigilo pack build` and sign it first",
+            archive.display()
+        );
+        return Ok(EXIT_INVALID);
+    }
+    let (bytes, beside, _) = match Pack::upload_form(archive) {
+        Ok(form) => form,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("error: the pack was not pushed");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let signature = match signature {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?,
+        ),
+        None => beside,
+    };
+    let Some(signature) = signature else {
+        eprintln!(
+            "{}: no signature ({}); agents refuse unsigned packs — sign it with `vigilo pack sign`",
+            archive.display(),
+            signature_path(archive).display()
+        );
+        return Ok(EXIT_INVALID);
+    };
+    let shown = archive.display().to_string();
+    let pack = match Pack::from_archive(&bytes, None, &shown, &TrustedKeys::none()) {
+        Ok(pack) => pack,
+        Err(e) => {
+            eprintln!("{e}");
+            eprintln!("error: the pack was not pushed");
+            return Ok(EXIT_INVALID);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let pushed = runtime.block_on(crate::fleet::sources::oci::push(
+        reference,
+        plain_http,
+        bytes,
+        signature,
+        (&pack.name, &pack.version.to_string()),
+    ));
+    match pushed {
+        Ok(at) => {
+            println!(
+                "pushed {} {} to {reference} ({at}): agents with this [[fleet.pack_source]] take                  it at their next poll",
+                pack.name, pack.version
+            );
+            Ok(EXIT_OK)
+        }
+        Err(crate::fleet::sources::oci::PushError::Reference(e)) => {
+            eprintln!("{e}");
+            Ok(EXIT_INVALID)
+        }
+        Err(e) => Err(anyhow::Error::new(e).context("the pack was not pushed")),
     }
 }
 

@@ -1,89 +1,10 @@
-//! Packs from a web server instead of the bus: `[[fleet.pack_source]]` in agent.toml names an
-//! archive's URL (the `.minisig` beside it unless told otherwise), and the agent polls it.
-//!
-//! Polling is what a fleet without a bus can afford, so it is cheap when nothing changed: the
-//! server's `ETag` goes back as `If-None-Match` and its `Last-Modified` as
-//! `If-Modified-Since`, and a `304 Not Modified` ends the poll with no body. Polls are spread
-//! (±10 % of the period, at random) so a thousand agents started together do not knock at
-//! once. What arrives is trusted no more than what the bus brings: at most the largest archive
-//! a pack may have is read, then the agent verifies its signature against its own keys.
+//! A pack on a web server: the archive's URL and its `.minisig` beside it, asked for only when
+//! changed (`If-None-Match`, `If-Modified-Since`), read no further than a pack may be.
 
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use super::FetchError;
-
-/// The default time between two polls.
-pub const EVERY: Duration = Duration::from_secs(300);
-
-/// How long one request may take.
-const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// The largest signature file read.
-const MAX_SIGNATURE_BYTES: usize = 4096;
-
-/// One `[[fleet.pack_source]]`.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PackSourceSettings {
-    /// The archive's address: `https://…` (or `http://` on a trusted network: the signature
-    /// is what an agent trusts, not the transport).
-    pub url: String,
-    /// Its signature's address (default: the archive's with `.minisig` added).
-    #[serde(default)]
-    pub signature: Option<String>,
-    /// The time between two polls (`"5m"`; 10 s to 1 day; default 5 minutes).
-    #[serde(default)]
-    pub every: Option<String>,
-}
-
-/// A pack source that cannot be used as written.
-#[derive(Debug, thiserror::Error)]
-#[error("[[fleet.pack_source]] {url:?}: {why}")]
-pub struct BadSource {
-    /// The source's URL, as written.
-    pub url: String,
-    /// What was expected.
-    pub why: String,
-}
-
-impl PackSourceSettings {
-    /// Checks the addresses and the period; returns the period.
-    pub fn check(&self) -> Result<Duration, BadSource> {
-        let bad = |why: String| BadSource {
-            url: self.url.clone(),
-            why,
-        };
-        for u in std::iter::once(&self.url).chain(&self.signature) {
-            let parsed = url::Url::parse(u).map_err(|e| bad(format!("{u:?}: {e}")))?;
-            if !matches!(parsed.scheme(), "https" | "http") {
-                return Err(bad(format!("{u:?}: an https:// (or http://) address")));
-            }
-        }
-        match &self.every {
-            None => Ok(EVERY),
-            Some(text) => {
-                let every = humantime::parse_duration(text).map_err(|e| {
-                    bad(format!(
-                        "every: {text:?} is not a duration like \"5m\" ({e})"
-                    ))
-                })?;
-                if !(Duration::from_secs(10)..=Duration::from_secs(86_400)).contains(&every) {
-                    return Err(bad("every: 10 s to 1 day".into()));
-                }
-                Ok(every)
-            }
-        }
-    }
-
-    /// The signature's address.
-    pub fn signature_url(&self) -> String {
-        self.signature
-            .clone()
-            .unwrap_or_else(|| format!("{}.minisig", self.url))
-    }
-}
+use super::{Fetched, MAX_SIGNATURE_BYTES, PackSourceSettings, TIMEOUT};
+use crate::fleet::FetchError;
 
 /// A source being polled: what the server said last of the archive and of its signature,
 /// to ask it only for something newer.
@@ -99,14 +20,6 @@ pub struct HttpSource {
 struct Validators {
     etag: Option<String>,
     last_modified: Option<String>,
-}
-
-/// What a poll found.
-pub struct Fetched {
-    /// The archive.
-    pub archive: Vec<u8>,
-    /// Its signature file's text.
-    pub signature: String,
 }
 
 impl HttpSource {
@@ -136,7 +49,7 @@ impl HttpSource {
     pub async fn poll(&mut self) -> Result<Option<Fetched>, FetchError> {
         let (archive_url, signature_url) =
             (self.settings.url.clone(), self.settings.signature_url());
-        let max = super::packs::MAX_PACK_BYTES as usize;
+        let max = crate::fleet::packs::MAX_PACK_BYTES as usize;
         let archive = self.get(&archive_url, Some(&self.archive), max).await?;
         let signature = self
             .get(&signature_url, Some(&self.signature), MAX_SIGNATURE_BYTES)
@@ -266,24 +179,9 @@ async fn read_at_most(
     Ok(body)
 }
 
-/// The wait before the next poll: `every`, give or take 10 %, at random.
-pub fn next_wait(every: Duration) -> Duration {
-    let spread = every.as_millis() as u64 / 10;
-    let jitter = fastrand::u64(0..=spread.saturating_mul(2));
-    (every + Duration::from_millis(jitter)).saturating_sub(Duration::from_millis(spread))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn source(url: &str, every: Option<&str>) -> PackSourceSettings {
-        PackSourceSettings {
-            url: url.into(),
-            signature: None,
-            every: every.map(str::to_string),
-        }
-    }
 
     /// A server on loopback that answers every request with `answer` (a whole HTTP response,
     /// head and body), then closes.
@@ -305,7 +203,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_hostile_server_is_read_no_further_than_a_pack_may_be() {
-        let source = |url: &str| HttpSource::new(source(url, None)).expect("client");
+        let source = |url: &str| {
+            HttpSource::new(crate::fleet::sources::tests::source(url, None)).expect("client")
+        };
         // It says the body is larger than allowed: refused before a byte is read.
         let url = server(b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n".to_vec()).await;
         let e = source(&url)
@@ -349,36 +249,8 @@ mod tests {
     }
 
     #[test]
-    fn a_source_is_an_http_address_polled_every_10_s_to_a_day() {
-        let ok = source("https://packs.example.com/dlp.tar.gz", Some("1m"));
-        assert_eq!(ok.check().expect("ok"), Duration::from_secs(60));
-        assert_eq!(
-            ok.signature_url(),
-            "https://packs.example.com/dlp.tar.gz.minisig"
-        );
-        assert_eq!(
-            source("http://10.0.0.1/p.tar.gz", None)
-                .check()
-                .expect("ok"),
-            EVERY
-        );
-        for (bad, why) in [
-            (source("ftp://x/p.tar.gz", None), "https://"),
-            (source("not a url", None), "relative URL"),
-            (source("https://x/p.tar.gz", Some("1s")), "10 s to 1 day"),
-            (
-                source("https://x/p.tar.gz", Some("often")),
-                "not a duration",
-            ),
-        ] {
-            let e = bad.check().expect_err("refused").to_string();
-            assert!(
-                e.contains(why) && e.starts_with("[[fleet.pack_source]]"),
-                "{e}"
-            );
-        }
-        // A Last-Modified within the second of the answer could be followed by a change
-        // within that second: not a validator.
+    fn a_last_modified_within_the_second_of_the_answer_is_no_validator() {
+        // A change within that second would look unchanged.
         let (t, next) = (
             "Wed, 02 Dec 2026 06:28:24 GMT",
             "Wed, 02 Dec 2026 06:28:25 GMT",
@@ -387,9 +259,5 @@ mod tests {
         assert!(strong(t, Some(next)));
         assert!(!strong(t, None));
         assert!(!strong("yesterday", Some(next)));
-        for _ in 0..100 {
-            let w = next_wait(Duration::from_secs(100));
-            assert!((90..=110).contains(&w.as_secs()), "{w:?}");
-        }
     }
 }
