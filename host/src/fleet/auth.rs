@@ -52,14 +52,12 @@ pub fn agent_permissions(id: &str) -> Permissions {
         format!("$JS.API.STREAM.INFO.OBJ_{CAPTURES_BUCKET}"),
         format!("$JS.API.DIRECT.GET.OBJ_{CAPTURES_BUCKET}.>"),
         format!("$JS.API.STREAM.MSG.GET.OBJ_{CAPTURES_BUCKET}"),
-        // Reading the archives the fleet publishes.
+        // Reading the archives the fleet publishes, chunk by chunk with direct gets (no
+        // consumer: see `fleet::fetch_object`).
         format!("$JS.API.STREAM.INFO.OBJ_{PACKS_BUCKET}"),
+        format!("$JS.API.DIRECT.GET.OBJ_{PACKS_BUCKET}"),
         format!("$JS.API.DIRECT.GET.OBJ_{PACKS_BUCKET}.>"),
         format!("$JS.API.STREAM.MSG.GET.OBJ_{PACKS_BUCKET}"),
-        format!("$JS.API.CONSUMER.CREATE.OBJ_{PACKS_BUCKET}"),
-        format!("$JS.API.CONSUMER.CREATE.OBJ_{PACKS_BUCKET}.>"),
-        format!("$JS.API.CONSUMER.DELETE.OBJ_{PACKS_BUCKET}.>"),
-        format!("$JS.FC.OBJ_{PACKS_BUCKET}.>"),
     ];
     // Watching what the fleet publishes: a watch is an ordered consumer of the bucket's
     // stream, answering its flow control.
@@ -205,10 +203,15 @@ mod tests {
             "{p:?}"
         );
         // It may not consume the alarms' stream, nor write what the fleet publishes (packs,
-        // groups), though it may watch it.
+        // groups), though it may watch it; it reads archives without consumers.
         assert!(
             p.publish
                 .contains(&"$JS.API.CONSUMER.CREATE.KV_vigilo_groups.>".to_string())
+        );
+        assert!(
+            p.publish
+                .contains(&"$JS.API.DIRECT.GET.OBJ_vigilo_packs".to_string()),
+            "an archive's chunks are direct gets with the subject in the body"
         );
         assert!(!p.publish.iter().any(|s| {
             s == ">"
@@ -216,6 +219,7 @@ mod tests {
                 || s.starts_with("$KV.vigilo_pack_targets")
                 || s.starts_with("$KV.vigilo_groups")
                 || s.starts_with("$O.vigilo_packs")
+                || s.starts_with("$JS.API.CONSUMER.CREATE.OBJ_")
         }));
         assert_eq!(p.subscribe, ["_INBOX_ws-1.>"]);
     }

@@ -145,6 +145,7 @@ pub async fn prepare(
 pub async fn run(client: async_nats::Client, ingest: Ingest) {
     let js = jetstream::new(client);
     let hub = Hub {
+        js: js.clone(),
         wake: ingest.wake,
         store: Arc::new(Mutex::new(ingest.store)),
         captures: ingest.data_dir.join(crate::data_dir::CAPTURES),
@@ -171,6 +172,7 @@ pub async fn run(client: async_nats::Client, ingest: Ingest) {
 
 /// The ingest's state between batches.
 struct Hub {
+    js: jetstream::Context,
     wake: Option<std::sync::mpsc::SyncSender<()>>,
     store: Arc<Mutex<Store>>,
     captures: PathBuf,
@@ -349,7 +351,7 @@ impl Hub {
             Err(e) => return Taken::Again(e.to_string()),
         };
         if !kept {
-            let bytes = match fetch(bucket, &c).await {
+            let bytes = match fetch(&self.js, &c).await {
                 Ok(b) => b,
                 Err(taken) => return taken,
             };
@@ -402,7 +404,7 @@ impl Hub {
 
 /// Fetches a capture's bytes, no more than its message said, and checks they are the ones the
 /// agent sent.
-async fn fetch(bucket: &object_store::ObjectStore, c: &ForwardedCapture) -> Result<Vec<u8>, Taken> {
+async fn fetch(js: &jetstream::Context, c: &ForwardedCapture) -> Result<Vec<u8>, Taken> {
     if c.bytes > super::MAX_CAPTURE_BYTES {
         return Err(Taken::Refused(format!(
             "{} bytes, over the {} a capture may have",
@@ -410,12 +412,19 @@ async fn fetch(bucket: &object_store::ObjectStore, c: &ForwardedCapture) -> Resu
             super::MAX_CAPTURE_BYTES
         )));
     }
-    super::fetch_object(bucket, &c.object, c.bytes, &c.sha256, FETCH_TIMEOUT)
-        .await
-        .map_err(|e| match e {
-            super::FetchError::Again(why) => Taken::Again(why),
-            super::FetchError::Wrong(why) => {
-                Taken::Refused(format!("{why}: not the file agent {} sent", c.agent))
-            }
-        })
+    super::fetch_object(
+        js,
+        super::CAPTURES_BUCKET,
+        &c.object,
+        c.bytes,
+        &c.sha256,
+        FETCH_TIMEOUT,
+    )
+    .await
+    .map_err(|e| match e {
+        super::FetchError::Again(why) => Taken::Again(why),
+        super::FetchError::Wrong(why) => {
+            Taken::Refused(format!("{why}: not the file agent {} sent", c.agent))
+        }
+    })
 }

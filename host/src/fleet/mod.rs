@@ -242,47 +242,98 @@ pub enum FetchError {
     Wrong(String),
 }
 
-/// Fetches `object` from `bucket`: no more than the `bytes` announced for it, within
-/// `timeout`, and only if its SHA-256 (hex) is the one announced — what a capture's message
-/// and a pack's publication say, each from its own sender.
+/// Fetches `object` from the object store `bucket`: no more than the `bytes` announced for
+/// it, within `timeout`, and only if its SHA-256 (hex) is the one announced — what a capture's
+/// message and a pack's publication say, each from its own sender.
+///
+/// Its description and each chunk are read with direct gets (`$JS.API.DIRECT.GET`), not the
+/// ordered consumer the client's `ObjectStore::get` creates: a rollout has every agent fetch
+/// the same archive at once, and ten thousand consumers created and deleted in the same
+/// seconds cost the bus hundreds of MiB it keeps; a direct get is a request the stream answers
+/// and forgets. Object store buckets allow direct gets from their creation.
 pub(crate) async fn fetch_object(
-    bucket: &async_nats::jetstream::object_store::ObjectStore,
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
     object: &str,
     bytes: u64,
     sha256: &str,
     timeout: Duration,
 ) -> Result<Vec<u8>, FetchError> {
     use sha2::Digest;
-    use tokio::io::AsyncReadExt;
-    let fetched = tokio::time::timeout(timeout, async {
-        let found = bucket.get(object).await.map_err(|e| match e.kind() {
-            async_nats::jetstream::object_store::GetErrorKind::NotFound => {
-                FetchError::Wrong(format!("no object {object} in the bucket"))
-            }
-            _ => FetchError::Again(format!("cannot get {object}: {e}")),
-        })?;
-        if found.info().size as u64 != bytes {
-            return Err(FetchError::Wrong(format!(
-                "the object {object} has {} bytes, {bytes} were announced",
-                found.info().size
-            )));
-        }
-        let mut read = Vec::with_capacity(bytes as usize);
-        found
-            .take(bytes + 1)
-            .read_to_end(&mut read)
-            .await
-            .map_err(|e| FetchError::Again(format!("cannot read {object}: {e}")))?;
-        Ok(read)
-    })
-    .await
-    .map_err(|_| FetchError::Again(format!("fetching {object} took too long")))??;
+    let fetched = tokio::time::timeout(timeout, read_object(js, bucket, object, bytes))
+        .await
+        .map_err(|_| FetchError::Again(format!("fetching {object} took too long")))??;
     if crate::hex::encode(&sha2::Sha256::digest(&fetched)) != sha256 {
         return Err(FetchError::Wrong(format!(
             "the object {object} is not the one announced (its SHA-256 differs)"
         )));
     }
     Ok(fetched)
+}
+
+/// Reads `object`'s chunks in order, one direct get each, stopping at `bytes`.
+async fn read_object(
+    js: &async_nats::jetstream::Context,
+    bucket: &str,
+    object: &str,
+    bytes: u64,
+) -> Result<Vec<u8>, FetchError> {
+    use async_nats::jetstream::object_store::InfoErrorKind;
+    use async_nats::jetstream::stream::DirectGetErrorKind;
+    let store = js
+        .get_object_store(bucket)
+        .await
+        .map_err(|e| FetchError::Again(format!("no bucket {bucket}: {e}")))?;
+    let info = store.info(object).await.map_err(|e| match e.kind() {
+        InfoErrorKind::NotFound => FetchError::Wrong(format!("no object {object} in {bucket}")),
+        _ => FetchError::Again(format!("cannot look {object} up: {e}")),
+    })?;
+    if info.deleted {
+        return Err(FetchError::Wrong(format!(
+            "{object} was deleted from {bucket}"
+        )));
+    }
+    if info.size as u64 != bytes {
+        return Err(FetchError::Wrong(format!(
+            "the object {object} has {} bytes, {bytes} were announced",
+            info.size
+        )));
+    }
+    // The chunks' subject is built from what the object's writer said: a wildcard there would
+    // read other objects' chunks.
+    if info.nuid.is_empty() || !info.nuid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(FetchError::Wrong(format!(
+            "the object {object} names its chunks {:?}, not an identifier",
+            info.nuid
+        )));
+    }
+    let chunks = js
+        .get_stream_no_info(format!("OBJ_{bucket}"))
+        .await
+        .map_err(|e| FetchError::Again(format!("no stream for {bucket}: {e}")))?;
+    let subject = format!("$O.{bucket}.C.{}", info.nuid);
+    let mut read = Vec::with_capacity(bytes as usize);
+    let mut next = None;
+    while (read.len() as u64) < bytes {
+        let chunk = chunks
+            .direct_get_next_for_subject(subject.as_str(), next)
+            .await
+            .map_err(|e| match e.kind() {
+                DirectGetErrorKind::NotFound => FetchError::Wrong(format!(
+                    "the object {object} ends after {} of its {bytes} bytes",
+                    read.len()
+                )),
+                _ => FetchError::Again(format!("cannot read {object}: {e}")),
+            })?;
+        if read.len() as u64 + chunk.payload.len() as u64 > bytes {
+            return Err(FetchError::Wrong(format!(
+                "the object {object} has more than the {bytes} bytes announced"
+            )));
+        }
+        read.extend_from_slice(&chunk.payload);
+        next = Some(chunk.sequence + 1);
+    }
+    Ok(read)
 }
 
 /// Told when the bus comes and goes: whether it is there, and what to show about it.

@@ -246,11 +246,15 @@ pub async fn publish(
 /// An agent's side: fetches the archive `p` names, no more than it says, and checks it is
 /// that archive.
 pub async fn fetch(js: &jetstream::Context, p: &Publication) -> Result<Vec<u8>, FetchError> {
-    let bucket = js
-        .get_object_store(PACKS_BUCKET)
-        .await
-        .map_err(|e| FetchError::Again(format!("no bucket {PACKS_BUCKET}: {e}")))?;
-    super::fetch_object(&bucket, &p.object, p.bytes, &p.sha256, FETCH_TIMEOUT).await
+    super::fetch_object(
+        js,
+        PACKS_BUCKET,
+        &p.object,
+        p.bytes,
+        &p.sha256,
+        FETCH_TIMEOUT,
+    )
+    .await
 }
 
 /// An agent's side: hears of every publication — each pack's current one first, then every

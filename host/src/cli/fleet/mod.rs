@@ -1,6 +1,7 @@
 //! `vigilo fleet`: tools for running a fleet — the bus's per-computer credentials, and a
 //! simulated fleet to size a hub with.
 
+mod rollout;
 mod simulate;
 
 use std::path::{Path, PathBuf};
@@ -34,7 +35,8 @@ enum What {
     },
     /// Run many agents in this process against a real bus and hub: generated workdays through
     /// the standard pack, each alarm committed with its forward row and forwarded by the real
-    /// forwarding code; then say how fast, how late and how big.
+    /// forwarding code; then say how fast, how late and how big. With --publish, time a pack's
+    /// rollout to all of them instead.
     Simulate(simulate::Args),
 }
 

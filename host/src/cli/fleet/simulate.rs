@@ -26,7 +26,7 @@ use crate::actions::forward::Forwarder;
 use crate::alarms::FiredAlarm;
 use crate::event::Field;
 use crate::fleet::heartbeat::Sender;
-use crate::model::report::{Heartbeat, SourceStatus, StatusReport};
+use crate::model::report::{Heartbeat, PackRollout, SourceStatus, StatusReport};
 use crate::pipeline::{Mode, Pipeline};
 use crate::rule_set::RuleSet;
 use crate::store::{FORWARD, LIVE, Settle, Store};
@@ -60,17 +60,25 @@ pub struct Args {
     hub_data: Option<PathBuf>,
     /// Another process to report the memory of (`bus=PID`, `hub=PID`; repeatable).
     #[arg(long = "watch", value_name = "NAME=PID")]
-    watch: Vec<String>,
+    pub(super) watch: Vec<String>,
     /// With --hub-data: how long to wait, after forwarding, for the hub to store everything.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     hub_patience: u64,
     /// Where the shards' stores go [default: a temporary folder, removed after].
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Instead of alarms, time a rollout: publish this signed archive through the hub
+    /// (--hub-data) and wait until every agent has fetched, verified and loaded it and the
+    /// hub has heard so (repeatable: published in turn, each once the one before is out).
+    #[arg(long, value_name = "ARCHIVE", requires_all = ["hub_data", "trusted_key"])]
+    pub(super) publish: Vec<PathBuf>,
+    /// With --publish: a public key the simulated agents trust (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub(super) trusted_key: Vec<PathBuf>,
 }
 
 /// One simulated agent's id.
-fn agent_id(prefix: &str, i: usize) -> String {
+pub(super) fn agent_id(prefix: &str, i: usize) -> String {
     format!("{prefix}-{i:05}")
 }
 
@@ -78,6 +86,12 @@ pub fn run(args: Args) -> Result<u8> {
     crate::fleet::check_agent_id(&agent_id(&args.prefix, args.agents))?;
     let shards = args.shards.clamp(1, 256);
     let started = Instant::now();
+    // A rollout needs no alarms: no days are replayed.
+    let days = if args.publish.is_empty() {
+        args.days
+    } else {
+        0
+    };
     // What each agent's days fire, through the real rules.
     let rules = RuleSet::new(vec![
         crate::packs::Pack::standard().map_err(anyhow::Error::msg)?,
@@ -87,15 +101,17 @@ pub fn run(args: Args) -> Result<u8> {
     let mut events = 0usize;
     for i in 0..args.agents {
         let id = agent_id(&args.prefix, i);
-        let fired = agent_days(&rules, &id, i, args.days, &mut events);
+        let fired = agent_days(&rules, &id, i, days, &mut events);
         planned[i % shards].extend(fired);
     }
     let total: usize = planned.iter().map(Vec::len).sum();
-    println!(
-        "rules      {events} events of {} agents' days through the standard pack: {total} alarms ({:.1} s)",
-        args.agents,
-        started.elapsed().as_secs_f64()
-    );
+    if days > 0 {
+        println!(
+            "rules      {events} events of {} agents' days through the standard pack: {total} alarms ({:.1} s)",
+            args.agents,
+            started.elapsed().as_secs_f64()
+        );
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -127,12 +143,20 @@ pub fn run(args: Args) -> Result<u8> {
     // Every agent's first heartbeat before the first commit (the hub's Agents page lists them
     // all), then one every period.
     let beating = Instant::now();
-    let sent = runtime.block_on(first_heartbeats(&clients, &packs))?;
+    let said: Vec<Arc<Said>> = clients.iter().map(|_| Said::new(&packs)).collect();
+    let sent = runtime.block_on(first_heartbeats(&clients, &said))?;
     println!(
         "agents     {sent} of {} first heartbeats put in {:.1} s",
         clients.len(),
         beating.elapsed().as_secs_f64()
     );
+    if !args.publish.is_empty() {
+        let hub = Hub::new(args.hub_data.clone().unwrap_or_default())?;
+        super::rollout::run(&args, &runtime, &hub, &clients, &said, rules.packs())?;
+        drop(clients);
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        return Ok(EXIT_OK);
+    }
 
     let temp;
     let work = match &args.work_dir {
@@ -207,8 +231,19 @@ pub fn run(args: Args) -> Result<u8> {
             );
         }
     }
+    report_memory(&args.watch)?;
+    if args.work_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    drop(clients);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(EXIT_OK)
+}
+
+/// Prints the simulator's memory and that of each `NAME=PID` watched.
+pub(super) fn report_memory(watch: &[String]) -> Result<()> {
     let mut memory = vec![("simulator".to_string(), "self".to_string())];
-    for w in &args.watch {
+    for w in watch {
         let (name, pid) = w
             .split_once('=')
             .with_context(|| format!("--watch {w:?}: expected NAME=PID"))?;
@@ -222,12 +257,7 @@ pub fn run(args: Args) -> Result<u8> {
         })
         .collect();
     println!("memory     {}", shown.join("; "));
-    if args.work_dir.is_none() {
-        let _ = std::fs::remove_dir_all(&work);
-    }
-    drop(clients);
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    Ok(EXIT_OK)
+    Ok(())
 }
 
 /// What agent `i` (id `id`) fires over `days` generated workdays: one person's days on its
@@ -294,21 +324,42 @@ async fn connect_all(
     Ok(clients)
 }
 
+/// What a heartbeat says: the packs run (name, version) and how each publication went.
+pub(super) type Saying = (Vec<(String, String)>, Vec<PackRollout>);
+
+/// What a simulated agent says of itself in its heartbeats: the packs it runs and how each
+/// publication went. Its rollout changes it, and a change is sent at once, as an agent does.
+pub(super) struct Said {
+    /// What its next heartbeat says.
+    pub(super) now: std::sync::Mutex<Saying>,
+    /// Rung when `now` changed.
+    pub(super) changed: tokio::sync::Notify,
+}
+
+impl Said {
+    fn new(packs: &[(String, String)]) -> Arc<Said> {
+        Arc::new(Said {
+            now: std::sync::Mutex::new((packs.to_vec(), Vec::new())),
+            changed: tokio::sync::Notify::new(),
+        })
+    }
+}
+
 /// Puts every agent's first heartbeat (256 at a time) and leaves a task per agent putting one
-/// every period after; returns how many of the first went in.
+/// every period, or as soon as what it says changed; returns how many of the first went in.
 async fn first_heartbeats(
     clients: &[(String, async_nats::Client)],
-    packs: &[(String, String)],
+    said: &[Arc<Said>],
 ) -> Result<usize> {
     let gate = Arc::new(tokio::sync::Semaphore::new(256));
     let mut tasks = Vec::with_capacity(clients.len());
-    for (id, client) in clients {
-        let (id, client, packs, gate) = (id.clone(), client.clone(), packs.to_vec(), gate.clone());
+    for ((id, client), said) in clients.iter().zip(said) {
+        let (id, client, said, gate) = (id.clone(), client.clone(), said.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let mut sender = Sender::new(client);
             let first = {
                 let _permit = gate.acquire_owned().await;
-                sender.send(&heartbeat(&id, &packs)).await
+                sender.send(&heartbeat(&id, &said)).await
             };
             let sent = first.is_ok();
             if let Err(e) = first {
@@ -318,8 +369,11 @@ async fn first_heartbeats(
                 let mut tick = tokio::time::interval(crate::fleet::heartbeat::EVERY);
                 tick.tick().await;
                 loop {
-                    tick.tick().await;
-                    if let Err(e) = sender.send(&heartbeat(&id, &packs)).await {
+                    tokio::select! {
+                        _ = tick.tick() => {}
+                        _ = said.changed.notified() => {}
+                    }
+                    if let Err(e) = sender.send(&heartbeat(&id, &said)).await {
                         tracing::debug!("{id}: {e:#}");
                     }
                 }
@@ -335,7 +389,8 @@ async fn first_heartbeats(
 }
 
 /// What a simulated agent says about itself.
-fn heartbeat(id: &str, packs: &[(String, String)]) -> Heartbeat {
+fn heartbeat(id: &str, said: &Said) -> Heartbeat {
+    let (packs, rollout) = said.now.lock().map(|now| now.clone()).unwrap_or_default();
     Heartbeat {
         form: crate::model::FORM_VERSION,
         agent: id.to_string(),
@@ -343,7 +398,7 @@ fn heartbeat(id: &str, packs: &[(String, String)]) -> Heartbeat {
         version: env!("CARGO_PKG_VERSION").to_string(),
         os: "simulated".into(),
         at: crate::event::Event::utc_string(Utc::now().fixed_offset()),
-        packs: packs.to_vec(),
+        packs,
         last_alarm: None,
         status: StatusReport {
             generation: 1,
@@ -359,7 +414,7 @@ fn heartbeat(id: &str, packs: &[(String, String)]) -> Heartbeat {
         },
         activity: Vec::new(),
         tags: Default::default(),
-        rollout: Vec::new(),
+        rollout,
     }
 }
 
@@ -510,14 +565,14 @@ impl HubWatch {
     }
 }
 
-/// A hub's status, asked through its data folder.
-struct Hub {
+/// A hub, asked through its data folder (its address and token).
+pub(super) struct Hub {
     client: reqwest::blocking::Client,
     dir: PathBuf,
 }
 
 impl Hub {
-    fn new(dir: PathBuf) -> Result<Hub> {
+    pub(super) fn new(dir: PathBuf) -> Result<Hub> {
         let client = reqwest::blocking::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
@@ -525,16 +580,26 @@ impl Hub {
     }
 
     fn status(&self) -> Result<StatusReport> {
+        Ok(self
+            .request(reqwest::Method::GET, "/api/v1/status")?
+            .send()?
+            .error_for_status()?
+            .json()?)
+    }
+
+    /// A request to its API, with its token.
+    pub(super) fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> Result<reqwest::blocking::RequestBuilder> {
         // Read each time: a hub started later writes its address then.
         let address = std::fs::read_to_string(self.dir.join(crate::data_dir::ADMIN_ADDRESS))?;
         let token = crate::secret::read(&crate::agent::token::token_path(&self.dir))?;
         Ok(self
             .client
-            .get(format!("http://{}/api/v1/status", address.trim()))
-            .bearer_auth(token)
-            .send()?
-            .error_for_status()?
-            .json()?)
+            .request(method, format!("http://{}{path}", address.trim()))
+            .bearer_auth(token))
     }
 }
 
@@ -588,7 +653,7 @@ fn watch_hub(hub: &Hub, before: Option<(u64, Instant)>, target: &AtomicU64) -> R
     }
 }
 
-fn show_latency(l: Option<crate::model::report::Latency>) -> String {
+pub(super) fn show_latency(l: Option<crate::model::report::Latency>) -> String {
     match l {
         Some(l) => format!(
             "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms over {}",
