@@ -191,18 +191,22 @@ pub fn wait_for_alarms(data: &Path, alarm: &str, n: usize) {
     }
 }
 
-#[test]
-fn focus_and_title_changes_on_a_real_desktop_become_activity_alarms() {
-    let scene = Scene::start(
-        &["vigilo-e2e-alpha", "vigilo-e2e-beta"],
-        "windows",
-        r#"[[alarm]]
+/// An alarm on every activity event whose title starts `vigilo-e2e-`: what the desktops' focus
+/// tests count.
+pub const WINDOW_SEEN: &str = r#"[[alarm]]
 name = "Window seen"
 kind = "activity"
 repeat = "every_match"
 conditions = [ { field = "title", op = "starts_with", value = "vigilo-e2e-" } ]
 risk = 2
-"#,
+"#;
+
+#[test]
+fn focus_and_title_changes_on_a_real_desktop_become_activity_alarms() {
+    let scene = Scene::start(
+        &["vigilo-e2e-alpha", "vigilo-e2e-beta"],
+        "windows",
+        WINDOW_SEEN,
     );
     let (desktop, data) = (&scene.desktop, &scene.data);
     let (alpha, alpha_pid) = scene.windows[0].clone();

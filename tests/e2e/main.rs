@@ -26,6 +26,7 @@ mod scripts;
 mod terminate;
 mod usb;
 mod videos;
+mod wayland;
 mod webhooks;
 
 // The harness: running the binary, a running agent, hand-written plugins.
@@ -45,5 +46,7 @@ mod registry;
 mod run;
 #[path = "../support/plugins.rs"]
 mod support;
+#[path = "../support/sway.rs"]
+mod sway;
 
 pub use run::*;

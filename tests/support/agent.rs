@@ -111,7 +111,10 @@ impl Agent {
         // A killed agent leaves its address behind; wait for this one's.
         let _ = std::fs::remove_file(data.join("admin-address"));
         let mut command = Command::new(env!("CARGO_BIN_EXE_vigilo"));
-        command.env_remove("DISPLAY");
+        // Which desktop it watches is the test's to say, not the machine's.
+        for var in ["DISPLAY", "WAYLAND_DISPLAY", "SWAYSOCK", "XDG_SESSION_TYPE"] {
+            command.env_remove(var);
+        }
         if let Some(d) = display {
             command.env("DISPLAY", d);
         }

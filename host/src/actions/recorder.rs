@@ -346,11 +346,15 @@ mod tests {
 
     #[test]
     fn a_recorder_that_is_off_refuses_clips_with_its_reason() {
-        let off = Recorder::off("no screen recording: the agent runs without X11 (--no-x11)");
+        let off =
+            Recorder::off("no screen recording: the agent runs without its desktop (--no-desktop)");
         off.want(Duration::from_secs(15));
         let now = Utc::now();
         let err = off.pin(1, now).expect_err("refused");
-        assert!(err.contains("--no-x11"), "{err}");
-        assert!(off.take(1, now, now).is_err_and(|e| e.contains("--no-x11")));
+        assert!(err.contains("--no-desktop"), "{err}");
+        assert!(
+            off.take(1, now, now)
+                .is_err_and(|e| e.contains("--no-desktop"))
+        );
     }
 }

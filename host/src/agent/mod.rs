@@ -28,10 +28,10 @@ use anyhow::{Context, Result};
 use crate::fleet::FleetSettings;
 use crate::packs::TrustedKeys;
 use crate::sources::browser::listener::BrowserTabs;
+use crate::sources::desktop::Desktop;
 use crate::sources::jsonl::JsonlFile;
 use crate::sources::usb::source::UsbStorage;
 use crate::sources::usb::sysfs::Sysfs;
-use crate::sources::x11::X11Desktop;
 use crate::sources::{Sink, Source};
 use crate::store::Store;
 
@@ -255,7 +255,7 @@ pub fn run(options: Options) -> Result<()> {
         let why = if fleet.hub {
             "no screen recording: a hub watches no desktop"
         } else {
-            "no screen recording: the agent runs without X11 (--no-x11)"
+            "no screen recording: the agent runs without its desktop (--no-desktop)"
         };
         stats.source("video", false, why);
         crate::actions::recorder::Recorder::off(why)
@@ -316,7 +316,7 @@ pub fn run(options: Options) -> Result<()> {
         sources.push(Box::new(JsonlFile::new(path)));
     }
     if x11 {
-        sources.push(Box::new(X11Desktop { idle_after }));
+        sources.push(Box::new(Desktop { idle_after }));
     }
     if usb {
         sources.push(Box::new(UsbStorage {

@@ -21,9 +21,9 @@ pub struct Args {
     /// Print each stored alarm as a JSON line on stdout.
     #[arg(long)]
     json: bool,
-    /// Do not watch the X display's focused window.
-    #[arg(long)]
-    no_x11: bool,
+    /// Do not watch the desktop's focused window (X11 or Wayland; `--no-x11` is its old name).
+    #[arg(long, alias = "no-x11")]
+    no_desktop: bool,
     /// Do not listen for vigilo's browser extension (DATA_DIR/browser.sock).
     #[arg(long)]
     no_browser: bool,
@@ -112,7 +112,7 @@ pub fn run(args: Args, data_dir: &Path) -> Result<u8> {
         listen: args.listen,
         events: args.events,
         json: args.json,
-        x11: !args.no_x11,
+        x11: !args.no_desktop,
         idle_after: std::time::Duration::from_secs(args.idle_after),
         browser: !args.no_browser,
         usb: !args.no_usb,

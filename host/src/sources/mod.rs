@@ -3,15 +3,18 @@
 //! own until the sink says the agent is stopping.
 //!
 //! [`jsonl`] reads recorded or streamed events (replay, tests, benchmarks, or a stream fed to
-//! `vigilo run`); [`x11`] watches the focused window and idle time of an X11 desktop;
+//! `vigilo run`); [`desktop`] watches the focused window and idle time of the person's
+//! desktop, through [`x11`] on an X server or [`wayland`] under a Wayland compositor;
 //! [`browser`] hears from vigilo's browser extension which page is in front; [`usb`] follows
 //! USB devices and the files written to removable storage. Every later stage is the same for
 //! all of them. Adding a source is a file here and one line where `vigilo run` lists them.
 
 pub mod browser;
+pub mod desktop;
 pub mod jsonl;
 pub mod usb;
-pub mod x11;
+pub(crate) mod wayland;
+pub(crate) mod x11;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -20,11 +20,11 @@ use x11rb::rust_connection::RustConnection;
 
 use std::sync::Arc;
 
-use super::{Running, Sink, Source};
-use crate::event::{Event, EventKind, Field};
+use super::desktop::{Machine, Presence, WindowFacts, activity, clock, watching};
+use super::{Running, Sink};
+use crate::event::{Event, Field};
 
 use crate::os::apps::AppNames;
-use crate::os::process;
 
 /// The atoms the source reads.
 struct Atoms {
@@ -39,17 +39,15 @@ pub struct FocusWatch {
     conn: RustConnection,
     root: Window,
     atoms: Atoms,
-    computer: String,
+    machine: Machine,
     /// Applications' names from their desktop entries.
     apps: AppNames,
-    logon_domain: Option<String>,
-    private_ip: Option<String>,
     /// The focused window, whose property changes are selected.
     focused: Option<Window>,
     /// The last (window, title) reported, so that repeats are not.
     last: Option<(Window, String)>,
     /// The focused window's process and program, read when it gained focus.
-    facts: Option<WindowFacts>,
+    facts: Option<(Window, WindowFacts)>,
 }
 
 impl FocusWatch {
@@ -90,9 +88,7 @@ impl FocusWatch {
             conn,
             root,
             atoms,
-            computer: process::hostname(),
-            logon_domain: process::logon_domain(),
-            private_ip: process::private_ip(),
+            machine: Machine::here(),
             focused: None,
             last: None,
             facts: None,
@@ -176,7 +172,7 @@ impl FocusWatch {
             return Ok(None);
         };
         // Every request goes out before the first answer is awaited: one round trip, not four.
-        let wants_facts = refocused || self.facts.as_ref().is_none_or(|f| f.window != window);
+        let wants_facts = refocused || self.facts.as_ref().is_none_or(|(w, _)| *w != window);
         let (title, facts) = {
             let titles = self.request_titles(window)?;
             let facts = if wants_facts {
@@ -203,64 +199,25 @@ impl FocusWatch {
             (title, facts)
         };
         if let Some((class, pid)) = facts {
-            self.facts = Some(self.window_facts(window, class, pid));
+            self.facts = Some((window, self.window_facts(class, pid)));
         }
         if self.last.as_ref() == Some(&(window, title.clone())) {
             return Ok(None);
         }
         self.last = Some((window, title.clone()));
-        let mut event = Event::new(EventKind::Activity, chrono::Utc::now().fixed_offset())
-            .with_text(Field::Computer, &self.computer)
-            .with_text(Field::Title, &title);
-        if let Some(domain) = &self.logon_domain {
-            event.set_text(Field::LogonDomain, domain);
-        }
-        if let Some(ip) = &self.private_ip {
-            event.set_text(Field::PrivateIp, ip);
-        }
-        if let Some(facts) = &self.facts {
-            if let Some(pid) = facts.pid {
-                event.set_number(Field::Pid, f64::from(pid));
-            }
-            for (field, value) in [
-                (Field::Executable, &facts.executable),
-                (Field::Username, &facts.username),
-                (Field::Description, &facts.description),
-            ] {
-                if let Some(v) = value {
-                    event.set_text(field, v);
-                }
-            }
-        }
+        let event = activity(&self.machine, &title, self.facts.as_ref().map(|(_, f)| f));
         tracing::debug!(window, title = %title, pid = ?event.number(Field::Pid), "focused window");
         Ok(Some(event))
     }
 
     /// What the window's process and program are: `WM_CLASS` (`instance\0Class\0`) names the
     /// program, `_NET_WM_PID` its process.
-    fn window_facts(
-        &mut self,
-        window: Window,
-        class: Option<String>,
-        pid: Option<u32>,
-    ) -> WindowFacts {
-        let executable = pid.and_then(process::executable);
-        let username = pid.and_then(process::owner);
-        let description = class.and_then(|raw| {
-            let mut parts = raw.split('\0');
-            let instance = parts.next().unwrap_or_default();
-            let class = parts.next().unwrap_or_default();
-            self.apps
-                .name(class, instance, executable.as_deref())
-                .or_else(|| (!class.is_empty()).then(|| class.to_string()))
-        });
-        WindowFacts {
-            window,
-            pid,
-            executable,
-            username,
-            description,
-        }
+    fn window_facts(&mut self, class: Option<String>, pid: Option<u32>) -> WindowFacts {
+        let raw = class.unwrap_or_default();
+        let mut parts = raw.split('\0');
+        let instance = parts.next().unwrap_or_default();
+        let class = parts.next().unwrap_or_default();
+        WindowFacts::read(&mut self.apps, pid, class, instance)
     }
 
     /// Asks for `_NET_WM_NAME` (UTF-8) and `WM_NAME` at once.
@@ -318,15 +275,6 @@ fn text_of(reply: &GetPropertyReply) -> Option<String> {
         .then(|| String::from_utf8_lossy(&reply.value).into_owned())
 }
 
-/// What does not change while a window keeps focus.
-struct WindowFacts {
-    window: Window,
-    pid: Option<u32>,
-    executable: Option<String>,
-    username: Option<String>,
-    description: Option<String>,
-}
-
 /// How long the person at an X display has not touched keyboard or mouse, from the
 /// XScreenSaver extension (on its own connection, so the focus watcher never waits on it).
 pub struct IdleWatch {
@@ -363,64 +311,37 @@ impl IdleWatch {
     }
 }
 
-/// An X11 desktop: the focused window and its title as activity, idle time as presence, and the
-/// wall clock that makes spans grow — the [`Source`] `vigilo run` starts unless `--no-x11`.
-pub struct X11Desktop {
-    /// After this long without keyboard or mouse input, the person counts as away.
-    pub idle_after: std::time::Duration,
-}
-
-impl Source for X11Desktop {
-    /// Without an X display the agent says so and runs on with its other sources.
-    fn start(self: Box<Self>, sink: Arc<dyn Sink>) -> std::io::Result<Running> {
-        let watch = match FocusWatch::connect(None) {
-            Ok(w) => w,
-            Err(why) => {
-                sink.off("x11", why, "activity from windows is off");
-                return Ok(Running::threads());
+/// Starts watching the X display `$DISPLAY`: the focused window and its title as activity, idle
+/// time (polled once a second) as presence, and the clock. Without a display the agent says so
+/// and runs on with its other sources.
+pub(crate) fn start(
+    sink: Arc<dyn Sink>,
+    idle_after: std::time::Duration,
+) -> std::io::Result<Running> {
+    let watch = match FocusWatch::connect(None) {
+        Ok(w) => w,
+        Err(why) => {
+            sink.off("x11", why, "activity from windows is off");
+            return Ok(Running::threads());
+        }
+    };
+    let display = std::env::var("DISPLAY").unwrap_or_default();
+    sink.status("x11", true, format!("focused window on display {display}"));
+    let idle = match IdleWatch::connect(None) {
+        Ok(w) => Some(w),
+        Err(why) => {
+            tracing::warn!("idle time unknown, spans count while idle: {why}");
+            None
+        }
+    };
+    clock(
+        sink.clone(),
+        Arc::new(Presence::default()),
+        move |presence| {
+            if let Some(quiet) = idle.as_ref().and_then(|w| w.idle().ok()) {
+                presence.set(quiet >= idle_after);
             }
-        };
-        let display = std::env::var("DISPLAY").unwrap_or_default();
-        sink.status("x11", true, format!("focused window on display {display}"));
-        // A live source stamps events with the wall clock, so the wall clock drives the spans:
-        // once a second, whether or not anything happens. The same beat checks for idleness.
-        let idle = match IdleWatch::connect(None) {
-            Ok(w) => Some(w),
-            Err(why) => {
-                tracing::warn!("idle time unknown, spans count while idle: {why}");
-                None
-            }
-        };
-        let (ticks, idle_after) = (sink.clone(), self.idle_after);
-        std::thread::Builder::new()
-            .name("vigilo-clock".into())
-            .spawn(move || {
-                let mut away = false;
-                loop {
-                    let now = chrono::Utc::now().fixed_offset();
-                    if !ticks.tick(now) {
-                        return;
-                    }
-                    if let Some(quiet) = idle.as_ref().and_then(|w| w.idle().ok()) {
-                        let idle_now = quiet >= idle_after;
-                        if idle_now != away {
-                            away = idle_now;
-                            tracing::debug!(idle = away, "presence changed");
-                            ticks.idle(now, away);
-                        }
-                    }
-                    std::thread::sleep(std::time::Duration::from_secs(1));
-                }
-            })?;
-        std::thread::Builder::new()
-            .name("vigilo-source-x11".into())
-            .spawn(move || {
-                if let Err(why) = watch.run(|event, seen| sink.observed(event, seen)) {
-                    sink.status("x11", false, why.clone());
-                    tracing::error!("activity source stopped: {why}");
-                    eprintln!("vigilo: {why}; activity from windows is off");
-                }
-            })?;
-        Ok(Running::threads())
-    }
+        },
+    )?;
+    watching("x11", sink, move |emit| watch.run(emit))
 }
