@@ -43,29 +43,9 @@ for _ in $(seq 100); do xdotool search --name '^bench-0$' >/dev/null 2>&1 && bre
 WIN=$(xdotool search --name '^bench-0$' | head -1)
 xdotool windowactivate --sync "$WIN"
 
-export VIGILO_DATA_DIR=$WORK/data
-"$VIGILO" run --listen 127.0.0.1:0 --no-usb 2>"${AGENT_LOG:-$WORK/agent.log}" &
-AGENT=$!
+source scripts/footprint-agent.sh
+start_agent
 PIDS+=($AGENT)
-for _ in $(seq 200); do [[ -s "$VIGILO_DATA_DIR/admin-address" ]] && break; sleep 0.05; done
-mkdir -p "$WORK/pack"
-cat > "$WORK/pack/pack.toml" <<'TOML'
-[pack]
-name = "footprint"
-version = "1.0.0"
-
-[[alarm]]
-name = "Title seen"
-kind = "activity"
-repeat = "every_match"
-conditions = [ { field = "title", op = "starts_with", value = "bench-" } ]
-risk = 1
-TOML
-"$VIGILO" pack build "$WORK/pack" -o "$WORK/pack.tar.gz" >/dev/null 2>&1
-"$VIGILO" pack upload "$WORK/pack.tar.gz" >/dev/null
-
-ticks() { awk '{ print $14 + $15 }' "/proc/$AGENT/stat"; }
-HZ=$(getconf CLK_TCK)
 sleep 5 # settle
 t0=$(ticks); s0=$(date +%s.%N)
 sleep "$IDLE"
