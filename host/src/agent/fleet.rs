@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
 
-use crate::fleet::FetchError;
 use crate::fleet::groups::{Change, MAX_GROUPS};
 use crate::fleet::packs::Publication;
 use crate::model::report::{Heartbeat, PackRollout, ROLLOUT_ERRORS, ROLLOUT_ROWS, RolloutState};
@@ -158,10 +157,6 @@ async fn heartbeat(member: &Member, state: &api::AppState) -> Result<Heartbeat> 
         rollout: member.rollout(),
     })
 }
-
-/// How many times an archive the bus did not give is asked for again before the agent says
-/// it was not fetched (it tries again when the pack is next published, or at its next start).
-const FETCH_TRIES: u32 = 5;
 
 /// At most this many published packs are taken (and remembered) by one agent: as many as a
 /// heartbeat reports.
@@ -323,17 +318,9 @@ async fn take_one(
     if runs.unwrap_or(false) {
         return (RolloutState::Running, Vec::new());
     }
-    let mut tries = 0;
-    let archive = loop {
-        match crate::fleet::packs::fetch(js, p).await {
-            Ok(bytes) => break bytes,
-            Err(FetchError::Again(why)) if tries + 1 < FETCH_TRIES => {
-                tries += 1;
-                tracing::debug!(pack = %p.name, "fleet: {why}; trying again");
-                tokio::time::sleep(std::time::Duration::from_secs(1 << tries)).await;
-            }
-            Err(e) => return (RolloutState::NotFetched, vec![e.to_string()]),
-        }
+    let archive = match crate::fleet::packs::fetch_patiently(js, p).await {
+        Ok(bytes) => bytes,
+        Err(e) => return (RolloutState::NotFetched, vec![e.to_string()]),
     };
     // Who published it is the hub's word, shown as such and bounded.
     let actor = format!(

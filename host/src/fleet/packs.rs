@@ -257,6 +257,29 @@ pub async fn fetch(js: &jetstream::Context, p: &Publication) -> Result<Vec<u8>, 
     .await
 }
 
+/// How many times [`fetch_patiently`] asks before a publication counts as not fetched (the agent
+/// tries again when the pack is next published, or at its next start).
+pub const FETCH_TRIES: u32 = 5;
+
+/// [`fetch`], asked again (after 2, 4, 8, 16 s) while the bus says "later": a rollout has every
+/// agent fetch at once, and a bus busy for a moment is no reason to refuse a pack.
+pub async fn fetch_patiently(
+    js: &jetstream::Context,
+    p: &Publication,
+) -> Result<Vec<u8>, FetchError> {
+    let mut tries = 0;
+    loop {
+        match fetch(js, p).await {
+            Err(FetchError::Again(why)) if tries + 1 < FETCH_TRIES => {
+                tries += 1;
+                tracing::debug!(pack = %p.name, "fleet: {why}; trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(1 << tries)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 /// An agent's side: hears of every publication — each pack's current one first, then every
 /// new one as it comes — until the process ends, finding the bucket once the hub has made it.
 pub async fn watch(client: async_nats::Client, heard: tokio::sync::mpsc::Sender<Publication>) {

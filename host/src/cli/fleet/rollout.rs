@@ -19,7 +19,6 @@ use anyhow::{Context, Result};
 use futures_util::StreamExt;
 
 use super::simulate::{Args, Hub, Said, show_latency};
-use crate::fleet::FetchError;
 use crate::fleet::packs::Publication;
 use crate::model::report::{FleetPack, PackRollout, RolloutState};
 use crate::model::targets::{Place, Reach};
@@ -202,19 +201,11 @@ async fn take(
     base: &Arc<Vec<Pack>>,
     place: &Place,
 ) -> RolloutState {
-    let mut tries = 0;
-    let archive = loop {
-        match crate::fleet::packs::fetch(js, p).await {
-            Ok(bytes) => break bytes,
-            Err(FetchError::Again(why)) if tries < 4 => {
-                tries += 1;
-                tracing::debug!(pack = %p.name, "{why}; trying again");
-                tokio::time::sleep(Duration::from_secs(1 << tries)).await;
-            }
-            Err(e) => {
-                tracing::warn!(pack = %p.name, "not fetched: {e}");
-                return RolloutState::NotFetched;
-            }
+    let archive = match crate::fleet::packs::fetch_patiently(js, p).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            tracing::warn!(pack = %p.name, "not fetched: {e}");
+            return RolloutState::NotFetched;
         }
     };
     let (signature, keys, base, place) = (

@@ -12,6 +12,11 @@ use std::collections::HashMap;
 /// A toplevel's identity for as long as it lives (the protocol object's id).
 pub(crate) type ToplevelId = u32;
 
+/// The most toplevels followed at once: far more than a person opens, and a bound on what a
+/// compositor that announces without end can make the agent keep. Past it, new ones are not
+/// followed (and never reported) until others close.
+pub(crate) const MAX_TOPLEVELS: usize = 4096;
+
 /// What one toplevel said, as of its last `done`, and what it is saying now.
 #[derive(Debug, Default, Clone)]
 struct Toplevel {
@@ -52,7 +57,9 @@ pub(crate) struct Toplevels {
 impl Toplevels {
     /// A toplevel the compositor just announced.
     pub(crate) fn opened(&mut self, id: ToplevelId) {
-        self.all.insert(id, Toplevel::default());
+        if self.all.len() < MAX_TOPLEVELS {
+            self.all.insert(id, Toplevel::default());
+        }
     }
 
     /// Its title, from the next `done` on.
@@ -177,5 +184,18 @@ mod tests {
         // Unknown toplevels (never announced) are ignored, not a panic.
         t.title(9, "x".into());
         assert_eq!(t.done(9), None);
+    }
+
+    #[test]
+    fn a_compositor_announcing_without_end_is_followed_only_up_to_the_bound() {
+        let mut t = Toplevels::default();
+        for id in 0..(MAX_TOPLEVELS as u32 + 1000) {
+            t.opened(id);
+        }
+        assert_eq!(t.all.len(), MAX_TOPLEVELS);
+        let past = MAX_TOPLEVELS as u32 + 10;
+        assert_eq!(open(&mut t, past, "over", true), None, "not followed");
+        t.closed(0);
+        assert_eq!(open(&mut t, past, "room", true).map(|f| f.id), Some(past));
     }
 }
