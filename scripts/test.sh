@@ -24,8 +24,8 @@ for pkg in make clang-22 libclang-rt-22-dev-wasm32 wasi-libc minisign; do
 done
 # The desktop tests: a real X server, window manager, windows and focus changes; Chromium for
 # the browser extension and its native host, and chromedriver to drive it through the console.
-# The Wayland tests: sway (headless) and foot terminals as its windows.
-for pkg in xvfb openbox xterm xdotool x11-utils chromium chromium-driver sway foot; do
+# The Wayland tests: sway (headless), foot terminals as its windows, pgrep to find them.
+for pkg in xvfb openbox xterm xdotool x11-utils chromium chromium-driver sway foot procps; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 # The file-write test mounts an ext4 image on a loop device (as root); the systemd unit example

@@ -299,19 +299,11 @@ async fn read_object(
             info.size
         )));
     }
-    // The chunks' subject is built from what the object's writer said: a wildcard there would
-    // read other objects' chunks.
-    if info.nuid.is_empty() || !info.nuid.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(FetchError::Wrong(format!(
-            "the object {object} names its chunks {:?}, not an identifier",
-            info.nuid
-        )));
-    }
+    let subject = chunks_subject(bucket, object, &info.nuid)?;
     let chunks = js
         .get_stream_no_info(format!("OBJ_{bucket}"))
         .await
         .map_err(|e| FetchError::Again(format!("no stream for {bucket}: {e}")))?;
-    let subject = format!("$O.{bucket}.C.{}", info.nuid);
     let mut read = Vec::with_capacity(bytes as usize);
     let mut next = None;
     while (read.len() as u64) < bytes {
@@ -325,15 +317,37 @@ async fn read_object(
                 )),
                 _ => FetchError::Again(format!("cannot read {object}: {e}")),
             })?;
-        if read.len() as u64 + chunk.payload.len() as u64 > bytes {
-            return Err(FetchError::Wrong(format!(
-                "the object {object} has more than the {bytes} bytes announced"
-            )));
-        }
-        read.extend_from_slice(&chunk.payload);
+        take_chunk(&mut read, &chunk.payload, bytes, object)?;
         next = Some(chunk.sequence + 1);
     }
     Ok(read)
+}
+
+/// The subject an object's chunks are on, from the identifier its writer gave them: only
+/// letters and digits, for a wildcard there would read other objects' chunks.
+fn chunks_subject(bucket: &str, object: &str, nuid: &str) -> Result<String, FetchError> {
+    if nuid.is_empty() || !nuid.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(FetchError::Wrong(format!(
+            "the object {object} names its chunks {nuid:?}, not an identifier"
+        )));
+    }
+    Ok(format!("$O.{bucket}.C.{nuid}"))
+}
+
+/// Adds a chunk to what was read of `object`, unless it would pass the `bytes` announced.
+fn take_chunk(
+    read: &mut Vec<u8>,
+    chunk: &[u8],
+    bytes: u64,
+    object: &str,
+) -> Result<(), FetchError> {
+    if read.len() as u64 + chunk.len() as u64 > bytes {
+        return Err(FetchError::Wrong(format!(
+            "the object {object} has more than the {bytes} bytes announced"
+        )));
+    }
+    read.extend_from_slice(chunk);
+    Ok(())
 }
 
 /// Told when the bus comes and goes: whether it is there, and what to show about it.
@@ -419,6 +433,38 @@ pub(crate) async fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_object_whose_writer_names_its_chunks_with_a_wildcard_is_not_read() {
+        assert_eq!(
+            chunks_subject("vigilo_packs", "dlp", "Ab12")
+                .ok()
+                .as_deref(),
+            Some("$O.vigilo_packs.C.Ab12")
+        );
+        for hostile in ["", ">", "*", "a.>", "a b", "x.*.y"] {
+            assert!(
+                matches!(
+                    chunks_subject("vigilo_packs", "dlp", hostile),
+                    Err(FetchError::Wrong(_))
+                ),
+                "{hostile:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn chunks_past_the_announced_size_are_refused_not_kept() {
+        let mut read = Vec::new();
+        take_chunk(&mut read, &[1; 6], 10, "dlp").expect("within");
+        take_chunk(&mut read, &[2; 4], 10, "dlp").expect("exactly the size");
+        let mut more = read.clone();
+        assert!(matches!(
+            take_chunk(&mut more, &[3], 10, "dlp"),
+            Err(FetchError::Wrong(_))
+        ));
+        assert_eq!(more, read, "nothing past the bound is kept");
+    }
 
     #[test]
     fn an_agent_id_is_one_subject_token() {
