@@ -7,31 +7,32 @@ use std::time::{Duration, Instant};
 use crate::desktop::{Scene, wait_for_alarms};
 use crate::{settled_outcome, stdout, vigilo};
 
-/// The recorder's line in the agent's status.
-fn recorder(scene: &Scene) -> String {
-    scene.agent.status()["sources"]["video"]["detail"]
+/// The recorder's line in `agent`'s status.
+pub fn recorder(agent: &crate::agent::Agent) -> String {
+    agent.status()["sources"]["video"]["detail"]
         .as_str()
         .unwrap_or_default()
         .to_string()
 }
 
-fn wait_for_recorder(scene: &Scene, starts: &str) {
+/// Waits until `agent`'s recorder says something that starts with `starts`.
+pub fn wait_for_recorder(agent: &crate::agent::Agent, starts: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !recorder(scene).starts_with(starts) {
+    while !recorder(agent).starts_with(starts) {
         assert!(
             Instant::now() < deadline,
             "the recorder never said {starts:?}: {:?}",
-            recorder(scene)
+            recorder(agent)
         );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// A moment of a played video: seconds into it, and the whole picture (RGB) then.
-type Moment = (f64, Vec<u8>);
+pub type Moment = (f64, Vec<u8>);
 
 /// Plays an APNG: its size, and each frame's start and picture (then the end).
-fn play(path: &std::path::Path) -> ((u32, u32), Vec<Moment>) {
+pub fn play(path: &std::path::Path) -> ((u32, u32), Vec<Moment>) {
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(path).expect("open"),
     ));
@@ -78,7 +79,7 @@ actions = [ { video = { before = "3s", after = "4s" } } ]
     let (desktop, data) = (&scene.desktop, &scene.data);
     let (other, filmed) = (&scene.windows[0].0, &scene.windows[1].0);
     // The pack wants 3 s of pre-roll: the recorder starts.
-    wait_for_recorder(&scene, "recording 1280×800");
+    wait_for_recorder(&scene.agent, "recording 1280×800");
     std::thread::sleep(Duration::from_secs(2));
     // Something happens on screen before the trigger, then the trigger.
     desktop.activate(other);
@@ -135,7 +136,7 @@ actions = [ { video = { before = "3s", after = "4s" } } ]
     ] {
         let off = scene.agent.cli(&["pack", "disable", pack]);
         assert!(off.status.success(), "{}", crate::stderr(&off));
-        wait_for_recorder(&scene, then);
+        wait_for_recorder(&scene.agent, then);
     }
     scene.agent.stop();
 }

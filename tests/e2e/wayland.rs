@@ -5,8 +5,9 @@ use std::time::Duration;
 
 use crate::agent::Agent;
 use crate::desktop::{WINDOW_SEEN, upload_pack, wait_for_alarms};
-use crate::sway::{Sway, USER};
-use crate::{events_of, stdout, vigilo};
+use crate::sway::{BACKGROUND, FOCUSED, Sway, USER};
+use crate::videos::{play, wait_for_recorder};
+use crate::{events_of, settled_outcome, stdout, vigilo};
 
 /// An agent watching `sway`, with more `vigilo run` arguments.
 fn agent_on(sway: &Sway, data: &std::path::Path, extra: &[&str]) -> Agent {
@@ -62,6 +63,115 @@ fn focus_and_title_changes_on_sway_become_activity_alarms_with_the_process_behin
         assert_eq!(event["username"], USER, "{event}");
         assert_eq!(event["computer"], host.trim());
     }
+}
+
+/// How many of `rgb`'s pixels are `colour`.
+fn pixels_of(rgb: &[u8], colour: [u8; 3]) -> usize {
+    rgb.chunks_exact(3).filter(|px| *px == colour).count()
+}
+
+/// The one capture of alarm `name`'s first action, by its file name's ending.
+fn capture_of(data: &std::path::Path, name: &str, ending: &str) -> std::path::PathBuf {
+    let out = vigilo(data, &["alarms", "--json", "--alarm", name]);
+    let alarm: serde_json::Value =
+        serde_json::from_str(stdout(&out).lines().next().expect("the alarm")).expect("json");
+    data.join(format!("captures/{}-0{ending}", alarm["id"]))
+}
+
+#[test]
+fn screenshots_and_video_on_sway_are_pictures_of_the_wayland_windows_not_of_xwayland() {
+    let mut sway = Sway::start();
+    sway.window("vigilo-e2e-other", "unused");
+    sway.window("vigilo-e2e-filmed", "vigilo-e2e-filmed, later");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    // A Wayland session with Xwayland also sets DISPLAY: the agent must still read the
+    // compositor's screen (the X display named here does not exist, so reading it would fail).
+    let mut env = sway.env();
+    env.push(("DISPLAY".into(), ":97".into()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let agent = Agent::start_in(&data, None, &[], &env);
+    upload_pack(
+        &agent,
+        &data,
+        "capture",
+        r#"[grants]
+actions = ["screenshot", "video"]
+
+[[alarm]]
+name = "Shot window"
+conditions = [ { field = "title", op = "eq", value = "vigilo-e2e-filmed" } ]
+actions = ["screenshot"]
+
+[[alarm]]
+name = "Filmed window"
+conditions = [ { field = "title", op = "eq", value = "vigilo-e2e-filmed" } ]
+actions = [ { video = { before = "3s", after = "3s" } } ]
+"#,
+    );
+    wait_for_recorder(&agent, "recording 1280×800");
+    std::thread::sleep(Duration::from_secs(2));
+    // Before the trigger, focus moves away (the red title bar moves), then back: the alarms.
+    sway.focus("vigilo-e2e-other");
+    std::thread::sleep(Duration::from_secs(1));
+    sway.focus("vigilo-e2e-filmed");
+    wait_for_alarms(&data, "Filmed window", 1);
+    // After it, the window's title changes.
+    std::thread::sleep(Duration::from_millis(1500));
+    sway.retitle("vigilo-e2e-filmed");
+    let shot = settled_outcome(&data, "Shot window");
+    assert_eq!(shot["state"], "done", "{shot}");
+    let clip = settled_outcome(&data, "Filmed window");
+    assert_eq!(clip["state"], "done", "{clip}");
+    agent.stop();
+
+    let png = capture_of(&data, "Shot window", "-1.png");
+    let decoder = png::Decoder::new(std::io::BufReader::new(
+        std::fs::File::open(&png).expect("the screenshot"),
+    ));
+    let mut reader = decoder.read_info().expect("a PNG");
+    let mut rgb = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut rgb).expect("frame");
+    assert_eq!(
+        (info.width, info.height),
+        (1280, 800),
+        "sway's whole output"
+    );
+    let rgb = &rgb[..info.buffer_size()];
+    // Two foot windows side by side, the focused one framed in red: each background fills
+    // nearly half the screen, and the frame is thousands of pixels.
+    assert!(
+        pixels_of(rgb, BACKGROUND) > 1280 * 800 / 4,
+        "the terminals' background: {} pixels",
+        pixels_of(rgb, BACKGROUND)
+    );
+    assert!(
+        pixels_of(rgb, FOCUSED) > 1000,
+        "the focused window's title bar: {} pixels",
+        pixels_of(rgb, FOCUSED)
+    );
+
+    let ((w, h), played) = play(&capture_of(&data, "Filmed window", ".apng"));
+    assert_eq!((w, h), (1280, 800));
+    let length = played.last().expect("an end").0;
+    assert!((5.5..=6.5).contains(&length), "≈ 6 s, found {length} s");
+    let trigger = length - 3.0;
+    let changes = |range: std::ops::Range<f64>| {
+        played
+            .windows(2)
+            .filter(|w| range.contains(&w[1].0) && w[0].1 != w[1].1)
+            .count()
+    };
+    let starts: Vec<f64> = played.iter().map(|p| p.0).collect();
+    assert!(
+        changes(0.0..trigger - 0.3) >= 1,
+        "the focus moving before the trigger at {trigger} s: frames at {starts:?}"
+    );
+    assert!(
+        changes(trigger + 0.5..length) >= 1,
+        "the title changing after it: frames at {starts:?}"
+    );
+    assert!(pixels_of(&played[0].1, FOCUSED) > 1000, "real content");
 }
 
 #[test]

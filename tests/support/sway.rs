@@ -12,6 +12,12 @@ use std::time::{Duration, Instant};
 /// The user sway and its windows run as.
 pub const USER: &str = "vigilo-wayland";
 
+/// The colour of the focused window's title bar and borders, as RGB.
+pub const FOCUSED: [u8; 3] = [0xff, 0, 0];
+
+/// The background of every terminal opened with [`Sway::window`], as RGB.
+pub const BACKGROUND: [u8; 3] = [0, 0, 0x80];
+
 /// A headless sway and the windows opened on it; all stopped on drop.
 pub struct Sway {
     /// Its runtime folder: the Wayland socket, the IPC socket.
@@ -38,7 +44,15 @@ impl Sway {
         )
         .expect("chmod");
         let config = dir.path().join("sway.conf");
-        std::fs::write(&config, "output HEADLESS-1 resolution 1280x800\n").expect("config");
+        // Colours a picture of the screen can be checked against: the focused window's title
+        // bar and borders pure red, every terminal's background navy ([`FOCUSED`],
+        // [`BACKGROUND`]).
+        std::fs::write(
+            &config,
+            "output HEADLESS-1 resolution 1280x800\n\
+             client.focused #ff0000 #ff0000 #ffffff #ff0000 #ff0000\n",
+        )
+        .expect("config");
         let mut sway = Sway {
             runtime,
             children: Vec::new(),
@@ -113,7 +127,18 @@ impl Sway {
             "while [ ! -e '{}' ]; do sleep 0.05; done; printf '\\033]2;%s\\007' '{then}'; exec sleep 600",
             path(&trigger)
         );
-        let child = self.as_user(&["foot", "--title", title, "sh", "-c", &script], &[]);
+        let child = self.as_user(
+            &[
+                "foot",
+                "--title",
+                title,
+                "--override=colors.background=000080",
+                "sh",
+                "-c",
+                &script,
+            ],
+            &[],
+        );
         self.children.push(child);
         let pattern = format!("foot --title {title} ");
         self.wait_until(title, |s| s.focused_title().as_deref() == Some(title));

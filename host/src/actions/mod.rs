@@ -3,8 +3,8 @@
 //! Rules only *plan* actions (the vocabulary is [`crate::model::action`]): a triggered alarm is
 //! stored with its planned actions queued in the store's outbox, and only then does the
 //! [`worker`] take due rows and perform them, one file per kind: [`webhook`], [`email`],
-//! [`screenshot`], [`video`] (from the [`recorder`]), [`popup`] and [`terminate`] — and, in a
-//! fleet, [`forward`] to the hub.
+//! screenshots (of the [`screen`]), [`video`] (from the [`recorder`]), [`popup`] and
+//! [`terminate`] — and, in a fleet, [`forward`] to the hub.
 
 pub mod email;
 pub mod failure;
@@ -14,8 +14,7 @@ pub mod output;
 pub mod popup;
 pub mod presence;
 pub mod recorder;
-pub mod screen_changes;
-pub mod screenshot;
+pub mod screen;
 pub mod syslog;
 pub mod terminate;
 pub mod video;

@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::screen_changes::ScreenChanges;
-use super::screenshot::{Rect, Screen};
+use super::screen::{Rect, Screen};
 use super::video::{self, Clip, Frame, Ring};
 
 /// How often a whole frame is kept: what a clip may start before its asked start, and what
@@ -84,10 +83,9 @@ impl State {
 
 impl Recorder {
     /// Starts the recorder thread, idle until [`Recorder::want`] or [`Recorder::pin`].
-    /// `display`: the X display (`None`: `$DISPLAY`); `report` is told each change of what it
-    /// does (working or not, and what).
+    /// It records the screen of the session the agent runs in ([`Screen::watch`]); `report` is
+    /// told each change of what it does (working or not, and what).
     pub fn start(
-        display: Option<String>,
         fps: u32,
         report: impl Fn(bool, String) + Send + Sync + 'static,
     ) -> std::io::Result<Recorder> {
@@ -102,7 +100,7 @@ impl Recorder {
         let shared = recorder.shared.clone();
         std::thread::Builder::new()
             .name("vigilo-recorder".into())
-            .spawn(move || record(&shared, display.as_deref(), fps))?;
+            .spawn(move || record(&shared, fps))?;
         Ok(recorder)
     }
 
@@ -175,7 +173,7 @@ impl Recorder {
 }
 
 /// The recorder thread.
-fn record(shared: &Shared, display: Option<&str>, fps: u32) {
+fn record(shared: &Shared, fps: u32) {
     let period = Duration::from_secs(1) / fps;
     let lock = || shared.state.lock().unwrap_or_else(|e| e.into_inner());
     loop {
@@ -196,9 +194,7 @@ fn record(shared: &Shared, display: Option<&str>, fps: u32) {
                 return;
             }
         }
-        let watched = Screen::connect(display)
-            .and_then(|screen| Ok((screen, ScreenChanges::watch(display)?)));
-        let (screen, changes) = match watched {
+        let mut screen = match Screen::watch() {
             Ok(s) => s,
             Err(why) => {
                 tracing::warn!("video cannot be recorded: {why}");
@@ -219,7 +215,6 @@ fn record(shared: &Shared, display: Option<&str>, fps: u32) {
             state.size = size;
         }
         let mut take = Takes {
-            changes,
             last_key: None,
             last_small: None,
         };
@@ -228,7 +223,7 @@ fn record(shared: &Shared, display: Option<&str>, fps: u32) {
         // buffer's size every few seconds.
         let mut reported: Option<(Duration, Instant)> = None;
         loop {
-            let frame = take.next(&screen);
+            let frame = take.next(&mut screen);
             let mut state = lock();
             match frame {
                 Ok(Some(frame)) => {
@@ -283,7 +278,6 @@ fn record(shared: &Shared, display: Option<&str>, fps: u32) {
 /// every [`KEY_EVERY`]; otherwise only the rectangle that changed. An unchanged screen is not
 /// read at all.
 struct Takes {
-    changes: ScreenChanges,
     last_key: Option<Instant>,
     /// The last small rectangle read, and its pixels.
     last_small: Option<(Rect, Vec<u8>)>,
@@ -296,9 +290,9 @@ const SMALL: u32 = 128 * 128;
 
 impl Takes {
     /// The next frame, or `None` when nothing changed.
-    fn next(&mut self, screen: &Screen) -> Result<Option<Frame>, String> {
+    fn next(&mut self, screen: &mut Screen) -> Result<Option<Frame>, String> {
         let at = Utc::now();
-        let changed = self.changes.changed()?;
+        let changed = screen.changed()?;
         let frame = |rect: Rect, png, key| Frame {
             at,
             x: u32::from(rect.x),

@@ -187,7 +187,7 @@ fn centiseconds(d: chrono::Duration) -> u16 {
 /// Encodes the RGB rectangle `rgb` (`width` wide) as a frame's PNG.
 pub fn encode_rect(width: u32, height: u32, rgb: &[u8]) -> Result<Vec<u8>, String> {
     let row = width as usize * 3;
-    super::screenshot::encode_rows(width, height, |y, rows| {
+    super::screen::encode_rows(width, height, |y, rows| {
         let start = usize::from(y) * row;
         rgb.get(start..start + usize::from(rows) * row)
             .map(<[u8]>::to_vec)

@@ -21,7 +21,7 @@ use chrono::Utc;
 
 use super::presence::SharedPresence;
 use super::recorder::Recorder;
-use super::screenshot::Screen;
+use super::screen::Screen;
 use super::webhook::{self, Signer};
 use crate::model::action::Action;
 use crate::model::alarm::StoredAlarm;
@@ -406,12 +406,12 @@ impl Worker {
             return Settle::Partial(format!("{taken} of {count} screenshots; stopped: {why}"));
         }
         if self.screen.is_none() {
-            match Screen::connect(None) {
+            match Screen::open() {
                 Ok(s) => self.screen = Some(s),
                 Err(e) => return Settle::Dead(e),
             }
         }
-        let Some(screen) = self.screen.as_ref() else {
+        let Some(screen) = self.screen.as_mut() else {
             return Settle::Dead("no screen".into());
         };
         let png = match screen.capture() {

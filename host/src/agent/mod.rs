@@ -248,7 +248,7 @@ pub fn run(options: Options) -> Result<()> {
     // The screen recorder for videos: off without a desktop.
     let recorder = if x11 {
         let stats = stats.clone();
-        crate::actions::recorder::Recorder::start(None, settings.video_fps(), move |up, what| {
+        crate::actions::recorder::Recorder::start(settings.video_fps(), move |up, what| {
             stats.source("video", up, what)
         })?
     } else {

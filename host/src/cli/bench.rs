@@ -289,8 +289,8 @@ fn time_commands(
 
 /// What one screenshot costs: medians over `n`.
 fn screenshots(n: usize, json: bool) -> Result<u8> {
-    use crate::actions::screenshot::Screen;
-    let screen = Screen::connect(None).map_err(anyhow::Error::msg)?;
+    use crate::actions::screen::Screen;
+    let mut screen = Screen::open().map_err(anyhow::Error::msg)?;
     let (mut took, mut sizes) = (Vec::new(), Vec::new());
     let mut size = (0, 0);
     for _ in 0..n {

@@ -1,21 +1,19 @@
-//! Screenshots of the X display: the root window read with `GetImage`, decoded through its
-//! visual's colour masks (x11rb's `image` module) and written as PNG.
+//! The screen, as screenshots and video read it: the X display's root window ([`x11`], with
+//! the X server's change reports from [`damage`]) or, on a Wayland desktop, what the compositor
+//! copies out for its clients ([`screencopy`], wlroots compositors).
 //!
-//! x11rb rather than the `screenshots` crate (which now points to `xcap`): xcap pulls in
-//! Wayland, PipeWire and GBM development libraries and minutes of build for what is one
-//! request on X11; the agent already speaks X11 through x11rb, with no C library.
+//! Which one is the session's to say ([`crate::os::session::Session`]), as for the activity
+//! source: on Wayland the X display that Xwayland offers shows none of the Wayland windows, so
+//! it is never read there — a desktop that lets no client copy its screen (GNOME and KDE, so
+//! far) makes a screenshot fail with that reason, never a picture of an empty X root.
+
+mod damage;
+mod screencopy;
+mod x11;
 
 use std::io::Write;
 
-use x11rb::connection::Connection;
-use x11rb::image::{BitsPerPixel, Image, ImageOrder, PixelLayout};
-use x11rb::rust_connection::RustConnection;
-
-/// A connection for capturing the screen.
-pub struct Screen {
-    conn: RustConnection,
-    screen: usize,
-}
+use crate::os::session::Session;
 
 /// A rectangle of the screen, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,32 +77,78 @@ pub struct Shot {
     pub png: Vec<u8>,
 }
 
-/// Rows fetched from the X server at a time: the screen is read and encoded in strips, so a
+/// Rows read from the screen at a time: the screen is read and encoded in strips, so a
 /// screenshot costs a strip of memory (320 KB at 1280 wide), not a whole uncompressed screen
 /// twice over (8 MB at 1280×800, 66 MB at 4K) — the agent's footprint stays flat.
 const STRIP: u16 = 64;
 
+/// The screen of the session the agent runs in, for screenshots and video.
+pub struct Screen {
+    kind: Kind,
+}
+
+// Both kinds hold a live connection; a process opens one or two screens and keeps them, so
+// the size difference costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+enum Kind {
+    /// The X display, with its change reports when watched for video.
+    X11 {
+        screen: x11::Screen,
+        changes: Option<damage::ScreenChanges>,
+    },
+    /// What a wlroots compositor copies out.
+    Wayland(screencopy::Screen),
+}
+
 impl Screen {
-    /// Connects to `display` (or `$DISPLAY`).
-    pub fn connect(display: Option<&str>) -> Result<Screen, String> {
-        let (conn, screen) =
-            x11rb::connect(display).map_err(|e| format!("no X display to capture: {e}"))?;
-        Ok(Screen { conn, screen })
+    /// The screen of the session this process runs in (see [`Session`]), for screenshots.
+    /// The error says why it cannot be read.
+    pub fn open() -> Result<Screen, String> {
+        let kind = match Session::here().0 {
+            Session::X11 => Kind::X11 {
+                screen: x11::Screen::connect(None)?,
+                changes: None,
+            },
+            Session::Wayland => Kind::Wayland(screencopy::Screen::connect()?),
+        };
+        Ok(Screen { kind })
+    }
+
+    /// The screen, followed for video: [`Screen::changed`] says where it changed.
+    pub fn watch() -> Result<Screen, String> {
+        let mut screen = Screen::open()?;
+        match &mut screen.kind {
+            Kind::X11 { changes, .. } => *changes = Some(damage::ScreenChanges::watch(None)?),
+            Kind::Wayland(s) => s.follow()?,
+        }
+        Ok(screen)
     }
 
     /// The whole screen.
     pub fn whole(&self) -> Rect {
-        let root = &self.conn.setup().roots[self.screen];
-        Rect {
-            x: 0,
-            y: 0,
-            width: root.width_in_pixels,
-            height: root.height_in_pixels,
+        match &self.kind {
+            Kind::X11 { screen, .. } => screen.whole(),
+            Kind::Wayland(s) => s.whole(),
+        }
+    }
+
+    /// Where the screen changed since the last call (`None`: nowhere). Reading it afterwards
+    /// shows the screen as it was then, or later. A screen not watched has always changed.
+    pub fn changed(&mut self) -> Result<Option<Rect>, String> {
+        match &mut self.kind {
+            Kind::X11 {
+                changes: Some(c), ..
+            } => c.changed(),
+            Kind::X11 { screen, .. } => Ok(Some(screen.whole())),
+            Kind::Wayland(s) => s.changed(),
         }
     }
 
     /// The whole screen, now, as PNG.
-    pub fn capture(&self) -> Result<Shot, String> {
+    pub fn capture(&mut self) -> Result<Shot, String> {
+        if let Kind::Wayland(s) = &mut self.kind {
+            s.refresh()?;
+        }
         let whole = self.whole();
         Ok(Shot {
             width: u32::from(whole.width),
@@ -113,66 +157,24 @@ impl Screen {
         })
     }
 
-    /// A rectangle of the screen, now, as PNG.
+    /// A rectangle of the screen as PNG: now on X11; on Wayland, as last copied.
     pub fn capture_rect(&self, rect: Rect) -> Result<Vec<u8>, String> {
         encode_rows(u32::from(rect.width), u32::from(rect.height), |y, rows| {
-            self.rows(rect, rect.y + y, rows)
+            self.read_rect(Rect {
+                y: rect.y + y,
+                height: rows,
+                ..rect
+            })
         })
     }
 
-    /// A rectangle of the screen, now, as RGB (3 bytes a pixel, rows without padding).
+    /// A rectangle of the screen as RGB (3 bytes a pixel, rows without padding): now on X11;
+    /// on Wayland, as last copied.
     pub fn read_rect(&self, rect: Rect) -> Result<Vec<u8>, String> {
-        let mut rgb = Vec::new();
-        let mut y = 0;
-        while y < rect.height {
-            let rows = STRIP.min(rect.height - y);
-            rgb.extend_from_slice(&self.rows(rect, rect.y + y, rows)?);
-            y += rows;
+        match &self.kind {
+            Kind::X11 { screen, .. } => screen.read_rect(rect),
+            Kind::Wayland(s) => s.read_rect(rect),
         }
-        Ok(rgb)
-    }
-
-    /// Rows `y..y + rows` of the root window within `rect`'s columns, as RGB.
-    fn rows(&self, rect: Rect, y: u16, rows: u16) -> Result<Vec<u8>, String> {
-        let root = &self.conn.setup().roots[self.screen];
-        let width = rect.width;
-        let too_big = |_| "the screen is too large".to_string();
-        let (x16, y16) = (
-            i16::try_from(rect.x).map_err(too_big)?,
-            i16::try_from(y).map_err(too_big)?,
-        );
-        let (image, visual_id) = Image::get(&self.conn, root.root, x16, y16, width, rows)
-            .map_err(|e| format!("the X server would not give the screen's image: {e}"))?;
-        let visual = root
-            .allowed_depths
-            .iter()
-            .flat_map(|d| d.visuals.iter())
-            .find(|v| v.visual_id == visual_id)
-            .ok_or("the screen's visual is not listed by the X server")?;
-        let pixels = usize::from(width) * usize::from(rows);
-        let mut rgb = Vec::with_capacity(pixels * 3);
-        let common = image.bits_per_pixel() == BitsPerPixel::B32
-            && image.byte_order() == ImageOrder::LsbFirst
-            && (visual.red_mask, visual.green_mask, visual.blue_mask)
-                == (0x00ff_0000, 0x0000_ff00, 0x0000_00ff)
-            && image.data().len() >= pixels * 4;
-        if common {
-            // Nearly every desktop: 24-bit colour in 32-bit little-endian pixels, B G R x, rows
-            // without padding. Copied bytewise (~3× faster than pixel by pixel).
-            for px in image.data()[..pixels * 4].chunks_exact(4) {
-                rgb.extend_from_slice(&[px[2], px[1], px[0]]);
-            }
-        } else {
-            let layout = PixelLayout::from_visual_type(*visual)
-                .map_err(|e| format!("the screen's colours cannot be read: {e}"))?;
-            for row in 0..rows {
-                for x in 0..width {
-                    let (r, g, b) = layout.decode(image.get_pixel(x, row));
-                    rgb.extend_from_slice(&[(r >> 8) as u8, (g >> 8) as u8, (b >> 8) as u8]);
-                }
-            }
-        }
-        Ok(rgb)
     }
 }
 

@@ -11,10 +11,10 @@ use x11rb::protocol::damage::{self, ConnectionExt as _};
 use x11rb::protocol::xfixes::ConnectionExt as _;
 use x11rb::rust_connection::RustConnection;
 
-use super::screenshot::Rect;
+use super::Rect;
 
 /// A subscription to the screen's changes.
-pub struct ScreenChanges {
+pub(crate) struct ScreenChanges {
     conn: RustConnection,
     damage: damage::Damage,
     whole: Rect,
@@ -22,7 +22,7 @@ pub struct ScreenChanges {
 
 impl ScreenChanges {
     /// Starts following the changes of `display`'s screen (`None`: `$DISPLAY`).
-    pub fn watch(display: Option<&str>) -> Result<ScreenChanges, String> {
+    pub(crate) fn watch(display: Option<&str>) -> Result<ScreenChanges, String> {
         let fail = |e: &dyn std::fmt::Display| format!("the X server cannot report changes: {e}");
         let (conn, screen) = x11rb::connect(display).map_err(|e| fail(&e))?;
         // DAMAGE builds on XFIXES regions: both versions are negotiated before use.
@@ -55,7 +55,7 @@ impl ScreenChanges {
     }
 
     /// Where the screen changed since the last call (`None`: nowhere).
-    pub fn changed(&self) -> Result<Option<Rect>, String> {
+    pub(crate) fn changed(&self) -> Result<Option<Rect>, String> {
         let lost = |e: &dyn std::fmt::Display| format!("the X display is gone: {e}");
         let mut area: Option<Rect> = None;
         while let Some(event) = self.conn.poll_for_event().map_err(|e| lost(&e))? {
