@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The agent's footprint on a Wayland desktop (the X11 one is scripts/footprint.sh): CPU and
 # memory while the desktop is idle, and the latency from a window title changing to its alarm
-# being stored.
+# being stored; then the screen recorder's cost, as scripts/footprint.sh measures it on X11: a
+# terminal printing the time every 50 ms for BUSY_SECONDS with the standard pack loaded (its
+# anonymiser alarm wants 15 s of video) and again with it disabled.
 #
-#   scripts/footprint-wayland.sh [IDLE_SECONDS] [TITLE_CHANGES]
+#   scripts/footprint-wayland.sh [IDLE_SECONDS] [TITLE_CHANGES] [BUSY_SECONDS]
 #   VIGILO=OLD/vigilo scripts/footprint-wayland.sh …    # another build, side by side
 #
 # Starts its own headless sway (as the unprivileged user the tests use, `vigilo-wayland`: sway
@@ -13,6 +15,7 @@
 set -euo pipefail
 IDLE=${1:-60}
 CHANGES=${2:-1000}
+BUSY=${3:-30}
 USER_=vigilo-wayland
 cd "$(dirname "$0")/.."
 if [[ -z "${VIGILO:-}" ]]; then
@@ -60,7 +63,29 @@ sleep 2
 t3=$(ticks); s3=$(date +%s.%N)
 HWM=$(awk '/VmHWM/ { print $2 }' "/proc/$AGENT/status")
 "$VIGILO" status --json > "$WORK/status.json"
-python3 - "$WORK/status.json" "$IDLE" "$CHANGES" "$HZ" "$RSS" "$HWM" "$t0 $s0 $t1 $s1" "$t2 $s2 $t3 $s3" <<'PY'
+
+# A screen that changes all the time: a terminal printing the time every 50 ms, focused.
+as_user foot --title bench-scroll sh -c 'while :; do date +%T.%N; sleep 0.05; done' >/dev/null 2>&1 &
+for _ in $(seq 200); do swaymsg -t get_tree 2>/dev/null | grep -q '"name": "bench-scroll"' && break; sleep 0.05; done
+swaymsg '[title="^bench-scroll$"] focus' >/dev/null
+busy_screen() {
+    local t0 s0 t1 s1
+    sleep 2
+    t0=$(ticks); s0=$(date +%s.%N)
+    sleep "$BUSY"
+    t1=$(ticks); s1=$(date +%s.%N)
+    echo "$t0 $s0 $t1 $s1"
+}
+recording=$(busy_screen)
+"$VIGILO" status --json > "$WORK/recording.json"
+"$VIGILO" pack disable standard >/dev/null
+plain=$(busy_screen)
+"$VIGILO" pack enable standard >/dev/null
+# What one screenshot of this desktop costs (a process of its own: the agent's memory is not in it).
+SHOTS=$("$VIGILO" bench --screenshots 20 --json 2>&1 || true)
+
+python3 - "$WORK/status.json" "$IDLE" "$CHANGES" "$HZ" "$RSS" "$HWM" "$t0 $s0 $t1 $s1" "$t2 $s2 $t3 $s3" \
+    "$BUSY" "$recording" "$plain" "$WORK/recording.json" "$SHOTS" <<'PY'
 import json, sys
 status = json.load(open(sys.argv[1]))
 idle, changes, hz = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
@@ -76,4 +101,15 @@ print(f"{changes} title changes:           {cpu(sys.argv[8]):.2f} % of a core wh
 print(f"title change -> alarm stored: p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms, "
       f"max {lat.get('max_ms')} ms over {lat.get('count')} alarms")
 print(f"alarms stored: {status['alarms']}; shed: {status['shed'] or 'nothing'}")
+busy, recording, plain = sys.argv[9], cpu(sys.argv[10]), cpu(sys.argv[11])
+print(f"scrolling terminal, {busy} s:  {recording:.2f} % of a core recording video, "
+      f"{plain:.2f} % without")
+print(f"recorder: {json.load(open(sys.argv[12]))['sources']['video']['detail']}")
+try:
+    shots = json.loads(sys.argv[13])
+    print(f"screenshot of {shots['width']}×{shots['height']}: {shots['ms']:.1f} ms median of "
+          f"{shots['screenshots']}, {shots['png_kib']:.0f} KiB, bench peak memory "
+          f"{shots['peak_rss_kib'] / 1024:.0f} MiB")
+except (ValueError, KeyError):
+    print(f"screenshot: {sys.argv[13]}")
 PY

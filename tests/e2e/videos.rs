@@ -31,8 +31,18 @@ pub fn wait_for_recorder(agent: &crate::agent::Agent, starts: &str) {
 /// A moment of a played video: seconds into it, and the whole picture (RGB) then.
 pub type Moment = (f64, Vec<u8>);
 
-/// Plays an APNG: its size, and each frame's start and picture (then the end).
-pub fn play(path: &std::path::Path) -> ((u32, u32), Vec<Moment>) {
+/// An APNG, played.
+pub struct Played {
+    /// Its size.
+    pub size: (u32, u32),
+    /// Each frame's start and the picture then, and the end.
+    pub moments: Vec<Moment>,
+    /// The size of each frame as stored: only the part of the screen that changed.
+    pub frames: Vec<(u32, u32)>,
+}
+
+/// Plays an APNG.
+pub fn play(path: &std::path::Path) -> Played {
     let decoder = png::Decoder::new(std::io::BufReader::new(
         std::fs::File::open(path).expect("open"),
     ));
@@ -44,7 +54,7 @@ pub fn play(path: &std::path::Path) -> ((u32, u32), Vec<Moment>) {
         .expect("an animated PNG")
         .num_frames;
     let mut canvas = vec![0u8; (w * h * 3) as usize];
-    let (mut t, mut played) = (0.0, Vec::new());
+    let (mut t, mut played, mut sizes) = (0.0, Vec::new(), Vec::new());
     for _ in 0..frames {
         let mut buf = vec![0; reader.output_buffer_size().expect("size")];
         let info = reader.next_frame(&mut buf).expect("a frame");
@@ -55,10 +65,25 @@ pub fn play(path: &std::path::Path) -> ((u32, u32), Vec<Moment>) {
             canvas[at..at + row].copy_from_slice(&buf[r * row..(r + 1) * row]);
         }
         played.push((t, canvas.clone()));
+        sizes.push((fc.width, fc.height));
         t += f64::from(fc.delay_num) / f64::from(fc.delay_den.max(1));
     }
     played.push((t, canvas));
-    ((w, h), played)
+    Played {
+        size: (w, h),
+        moments: played,
+        frames: sizes,
+    }
+}
+
+/// Asserts that the clip keeps only what changed: some frames are smaller than the screen.
+pub fn assert_partial_frames(clip: &Played) {
+    let (w, h) = clip.size;
+    assert!(
+        clip.frames.iter().any(|&(fw, fh)| fw * fh < w * h / 2),
+        "every frame is (nearly) the whole screen: {:?}",
+        clip.frames
+    );
 }
 
 #[test]
@@ -96,8 +121,10 @@ actions = [ { video = { before = "3s", after = "4s" } } ]
     let alarm: serde_json::Value =
         serde_json::from_str(stdout(&out).lines().next().expect("the alarm")).expect("json");
     let file = data.join(format!("captures/{}-0.apng", alarm["id"]));
-    let ((w, h), played) = play(&file);
-    assert_eq!((w, h), (1280, 800), "the whole screen");
+    let clip = play(&file);
+    assert_eq!(clip.size, (1280, 800), "the whole screen");
+    assert_partial_frames(&clip);
+    let played = clip.moments;
     let length = played.last().expect("an end").0;
     assert!((6.5..=7.5).contains(&length), "≈ 7 s, found {length} s");
     // The trigger is at `before` into the clip, less when the recorder had started later.

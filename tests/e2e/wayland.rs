@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::agent::Agent;
 use crate::desktop::{WINDOW_SEEN, upload_pack, wait_for_alarms};
 use crate::sway::{BACKGROUND, FOCUSED, Sway, USER};
-use crate::videos::{play, wait_for_recorder};
+use crate::videos::{assert_partial_frames, play, wait_for_recorder};
 use crate::{events_of, settled_outcome, stdout, vigilo};
 
 /// An agent watching `sway`, with more `vigilo run` arguments.
@@ -101,7 +101,7 @@ actions = ["screenshot", "video"]
 [[alarm]]
 name = "Shot window"
 conditions = [ { field = "title", op = "eq", value = "vigilo-e2e-filmed" } ]
-actions = ["screenshot"]
+actions = [ { screenshot = {} } ]
 
 [[alarm]]
 name = "Filmed window"
@@ -151,8 +151,11 @@ actions = [ { video = { before = "3s", after = "3s" } } ]
         pixels_of(rgb, FOCUSED)
     );
 
-    let ((w, h), played) = play(&capture_of(&data, "Filmed window", ".apng"));
-    assert_eq!((w, h), (1280, 800));
+    let clip = play(&capture_of(&data, "Filmed window", ".apng"));
+    assert_eq!(clip.size, (1280, 800));
+    // The compositor said where the screen changed: only that was kept.
+    assert_partial_frames(&clip);
+    let played = clip.moments;
     let length = played.last().expect("an end").0;
     assert!((5.5..=6.5).contains(&length), "≈ 6 s, found {length} s");
     let trigger = length - 3.0;

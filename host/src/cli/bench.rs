@@ -40,8 +40,8 @@ pub struct Args {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
-    /// Instead of the rules: take this many screenshots of $DISPLAY and report what one costs
-    /// (capture, PNG encoding, file size, memory).
+    /// Instead of the rules: take this many screenshots of the session's screen (X11 or
+    /// wlroots Wayland) and report what one costs (capture, PNG encoding, file size, memory).
     #[arg(long, value_name = "N")]
     screenshots: Option<usize>,
 }
