@@ -68,14 +68,6 @@ HWM=$(awk '/VmHWM/ { print $2 }' "/proc/$AGENT/status")
 as_user foot --title bench-scroll sh -c 'while :; do date +%T.%N; sleep 0.05; done' >/dev/null 2>&1 &
 for _ in $(seq 200); do swaymsg -t get_tree 2>/dev/null | grep -q '"name": "bench-scroll"' && break; sleep 0.05; done
 swaymsg '[title="^bench-scroll$"] focus' >/dev/null
-busy_screen() {
-    local t0 s0 t1 s1
-    sleep 2
-    t0=$(ticks); s0=$(date +%s.%N)
-    sleep "$BUSY"
-    t1=$(ticks); s1=$(date +%s.%N)
-    echo "$t0 $s0 $t1 $s1"
-}
 recording=$(busy_screen)
 "$VIGILO" status --json > "$WORK/recording.json"
 "$VIGILO" pack disable standard >/dev/null
@@ -101,7 +93,7 @@ print(f"{changes} title changes:           {cpu(sys.argv[8]):.2f} % of a core wh
 print(f"title change -> alarm stored: p50 {lat.get('p50_ms')} ms, p99 {lat.get('p99_ms')} ms, "
       f"max {lat.get('max_ms')} ms over {lat.get('count')} alarms")
 print(f"alarms stored: {status['alarms']}; shed: {status['shed'] or 'nothing'}")
-busy, recording, plain = sys.argv[9], cpu(sys.argv[10]), cpu(sys.argv[11])
+busy, recording, plain = sys.argv[9], float(sys.argv[10]), float(sys.argv[11])
 print(f"scrolling terminal, {busy} s:  {recording:.2f} % of a core recording video, "
       f"{plain:.2f} % without")
 print(f"recorder: {json.load(open(sys.argv[12]))['sources']['video']['detail']}")

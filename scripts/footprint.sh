@@ -69,14 +69,6 @@ xterm -fn fixed -T bench-scroll -e sh -c 'while :; do date +%T.%N; sleep 0.05; d
 PIDS+=($!)
 for _ in $(seq 100); do xdotool search --name '^bench-scroll$' >/dev/null 2>&1 && break; sleep 0.05; done
 xdotool windowactivate --sync "$(xdotool search --name '^bench-scroll$' | head -1)"
-busy_screen() {
-    local t0 s0 t1 s1
-    sleep 2
-    t0=$(ticks); s0=$(date +%s.%N)
-    sleep "$BUSY"
-    t1=$(ticks); s1=$(date +%s.%N)
-    echo "($t1 - $t0) / $HZ / ($s1 - $s0) * 100" | bc -l
-}
 recording_cpu=$(busy_screen)
 RECORDER=$("$VIGILO" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["sources"]["video"]["detail"])')
 "$VIGILO" pack disable standard >/dev/null

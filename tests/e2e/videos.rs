@@ -76,6 +76,26 @@ pub fn play(path: &std::path::Path) -> Played {
     }
 }
 
+impl Played {
+    /// How many times the picture changes at a moment within `range` (seconds into the clip).
+    pub fn changes(&self, range: std::ops::Range<f64>) -> usize {
+        self.moments
+            .windows(2)
+            .filter(|w| range.contains(&w[1].0) && w[0].1 != w[1].1)
+            .count()
+    }
+
+    /// When each frame starts, and the end, in seconds.
+    pub fn starts(&self) -> Vec<f64> {
+        self.moments.iter().map(|p| p.0).collect()
+    }
+
+    /// The clip's length in seconds.
+    pub fn length(&self) -> f64 {
+        self.moments.last().map_or(0.0, |m| m.0)
+    }
+}
+
 /// Asserts that the clip keeps only what changed: some frames are smaller than the screen.
 pub fn assert_partial_frames(clip: &Played) {
     let (w, h) = clip.size;
@@ -124,8 +144,7 @@ actions = [ { video = { before = "3s", after = "4s" } } ]
     let clip = play(&file);
     assert_eq!(clip.size, (1280, 800), "the whole screen");
     assert_partial_frames(&clip);
-    let played = clip.moments;
-    let length = played.last().expect("an end").0;
+    let length = clip.length();
     assert!((6.5..=7.5).contains(&length), "≈ 7 s, found {length} s");
     // The trigger is at `before` into the clip, less when the recorder had started later.
     let detail = outcome["detail"].as_str().expect("detail");
@@ -135,21 +154,18 @@ actions = [ { video = { before = "3s", after = "4s" } } ]
         .expect("the pre-roll in the detail");
     assert!(before >= 2.5, "{detail}");
     let trigger = length - 4.0;
-    let changes = |range: std::ops::Range<f64>| {
-        played
-            .windows(2)
-            .filter(|w| range.contains(&w[1].0) && w[0].1 != w[1].1)
-            .count()
-    };
-    let starts: Vec<f64> = played.iter().map(|p| p.0).collect();
     assert!(
-        changes(0.0..trigger - 0.5) >= 1,
-        "a change before the trigger at {trigger} s: frames at {starts:?} ({detail})\n{}",
+        clip.changes(0.0..trigger - 0.5) >= 1,
+        "a change before the trigger at {trigger} s: frames at {:?} ({detail})\n{}",
+        clip.starts(),
         std::fs::read_to_string(data.with_extension("stderr")).unwrap_or_default()
     );
-    assert!(changes(trigger + 0.5..length) >= 1, "a change after it");
+    assert!(
+        clip.changes(trigger + 0.5..length) >= 1,
+        "a change after it"
+    );
     let colours = {
-        let mut c: Vec<&[u8]> = played[0].1.chunks(3).collect();
+        let mut c: Vec<&[u8]> = clip.moments[0].1.chunks(3).collect();
         c.sort();
         c.dedup();
         c.len()
